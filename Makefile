@@ -1,0 +1,32 @@
+# Two set-up commands: `make demo` and `make test`. Each installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OPA_VERSION := v1.22.2
+TOOLS := .tools
+export PATH := $(CURDIR)/$(TOOLS)/bin:$(PATH)
+
+.PHONY: demo test bench opa venv clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+opa:
+	@scripts/install-opa.sh $(OPA_VERSION) $(TOOLS)
+
+demo: venv opa
+	$(BIN)/agt demo
+
+test: venv opa
+	$(BIN)/python -m pytest
+
+bench: venv opa
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache reports

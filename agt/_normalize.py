@@ -1,0 +1,158 @@
+"""One treatment for values not every engine can represent, applied before any engine sees an action.
+
+See docs/action-schema.md ("Value normalization"). In short:
+
+* finite floats become decimal strings (Cedar has no floats); NaN and infinity are rejected;
+* bytes become text if they are UTF-8, and are rejected otherwise;
+* integers outside Cedar's signed 64-bit range are rejected;
+* tuples become lists, sets become sorted lists, datetimes become ISO 8601 strings, enums their value;
+* nesting deeper than MAX_DEPTH and strings longer than MAX_STRING_LENGTH are rejected;
+* any other type is rejected.
+
+A rejection is an :class:`~agt.errors.ActionError` naming the field; callers turn it into a deny.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import json
+import math
+import posixpath
+import re
+import unicodedata
+from pathlib import PurePath
+from typing import Any, Mapping
+
+from agt.errors import ActionError
+
+MAX_DEPTH = 16
+"""Containers (objects and lists) may nest at most this deep inside params or attributes."""
+
+MAX_STRING_LENGTH = 65_536
+"""Characters allowed in any one string value."""
+
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1
+"""Cedar's Long range; Rego and YAML could go further, but parity cannot."""
+
+JSONValue = Any
+
+
+def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
+    """Return the portable JSON form of ``value``, or raise ActionError naming ``field``."""
+    # bool first: it is an int subclass.
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not MIN_INT <= value <= MAX_INT:
+            raise ActionError(field, f"integer {value} is outside the signed 64-bit range every engine supports")
+        return int(value)
+    if isinstance(value, str):
+        return _check_string(value, field)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ActionError(field, f"{value!r} is not a number every engine can represent; NaN and infinity are rejected")
+        # Cedar has no floats: a finite float travels as its shortest round-trip decimal string.
+        return repr(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            return _check_string(bytes(value).decode("utf-8"), field)
+        except UnicodeDecodeError:
+            raise ActionError(field, "bytes that are not valid UTF-8 cannot be represented; pass text or base64") from None
+    if isinstance(value, enum.Enum):
+        return normalize_value(value.value, field, depth)
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return _check_string(str(value), field)
+    if isinstance(value, Mapping):
+        _check_depth(field, depth)
+        out: dict[str, JSONValue] = {}
+        for key, item in value.items():
+            if isinstance(key, bool) or not isinstance(key, (str, int)):
+                raise ActionError(field, f"object keys must be strings, got {type(key).__name__}")
+            key = str(key)
+            _check_string(key, f"{field}.{key}")
+            out[key] = normalize_value(item, f"{field}.{key}", depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        _check_depth(field, depth)
+        return [normalize_value(item, f"{field}[{i}]", depth + 1) for i, item in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        _check_depth(field, depth)
+        items = [normalize_value(item, f"{field}[]", depth + 1) for item in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    raise ActionError(field, f"values of type {type(value).__name__} cannot be represented in an action document")
+
+
+def normalize_mapping(value: Any, field: str) -> dict[str, JSONValue]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ActionError(field, f"must be an object, got {type(value).__name__}")
+    return normalize_value(value, field)
+
+
+def _check_string(value: str, field: str) -> str:
+    if len(value) > MAX_STRING_LENGTH:
+        raise ActionError(field, f"string of {len(value)} characters exceeds the limit of {MAX_STRING_LENGTH}")
+    return value
+
+
+def _check_depth(field: str, depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        raise ActionError(field, f"nesting deeper than {MAX_DEPTH} levels is rejected")
+
+
+# --- derived text for pattern rules -----------------------------------------------------------
+
+_QUOTES = str.maketrans("", "", "'\"`\u2018\u2019\u201c\u201d")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def canonical_text(value: str) -> str:
+    """Fold a string the way every engine sees it in pattern rules.
+
+    NFKC (so full-width and compatibility forms fold), drop invisible format characters such as
+    zero-width spaces, casefold, drop quote characters, collapse whitespace runs to one space.
+    """
+    text = unicodedata.normalize("NFKC", value)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = text.casefold().translate(_QUOTES)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def params_text(params: Mapping[str, JSONValue]) -> str:
+    """All string values in ``params`` as canonical text, one line per value.
+
+    A list of scalars is one value whose items are joined by spaces, so ``["rm", "-rf", "/"]`` reads
+    as ``rm -rf /``. Separate params stay on separate lines, so a pattern never spans two params.
+    """
+    lines: list[str] = []
+    _collect_text(params, lines)
+    return "\n".join(line for line in lines if line)
+
+
+def _collect_text(value: JSONValue, lines: list[str]) -> None:
+    if isinstance(value, str):
+        lines.append(canonical_text(value))
+    elif isinstance(value, Mapping):
+        for key in sorted(value):
+            _collect_text(value[key], lines)
+    elif isinstance(value, list):
+        if value and all(not isinstance(v, (Mapping, list)) for v in value):
+            lines.append(canonical_text(" ".join(v if isinstance(v, str) else json.dumps(v) for v in value)))
+        else:
+            for item in value:
+                _collect_text(item, lines)
+
+
+_SLASHES = re.compile(r"^/+")
+
+
+def canonical_path(path: str) -> str:
+    """Resolve ``.``/``..`` and duplicate slashes so a prefix check cannot be walked around."""
+    if not path:
+        return path
+    path = _SLASHES.sub("/", path)
+    return posixpath.normpath(path)

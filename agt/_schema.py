@@ -1,0 +1,39 @@
+"""JSON Schema validation of action documents, through the ``jsonschema`` library."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from agt.errors import ActionError
+
+
+@lru_cache(maxsize=1)
+def action_schema() -> dict[str, Any]:
+    return json.loads(resources.files("agt.schema").joinpath("action.schema.json").read_text("utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = action_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate_action_document(doc: Any) -> None:
+    """Raise ActionError for the first schema violation, naming the field by its dotted path."""
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: (list(e.absolute_path), e.message))
+    if errors:
+        err = errors[0]
+        path = ".".join(str(p) for p in err.absolute_path)
+        if err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else ""
+            path = f"{path}.{missing}".strip(".")
+            raise ActionError(path, "is required")
+        if err.validator == "additionalProperties":
+            raise ActionError(path or "<document>", err.message)
+        raise ActionError(path or "<document>", err.message)

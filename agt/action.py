@@ -1,0 +1,314 @@
+"""The common action document: one canonical, engine-neutral description of what an agent wants to do.
+
+Four parts: ``agent`` (who), ``action`` (which tool, of which kind, with which params), ``resource``
+(on what; optional) and ``context`` (session, stage, counters, environment, time).
+Values are normalized on construction (see :mod:`agt._normalize`), so no engine ever sees a value it
+cannot represent. The JSON Schema ships as ``agt/schema/action.schema.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import enum
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from agt import _normalize
+from agt._schema import validate_action_document
+from agt.errors import ActionError
+
+
+class Kind(str, enum.Enum):
+    READ = "read"
+    WRITE = "write"
+    DELETE = "delete"
+    EXECUTE = "execute"
+    NETWORK = "network"
+    MESSAGE = "message"
+    DELEGATE = "delegate"
+
+
+class Stage(str, enum.Enum):
+    PRE_INPUT = "pre_input"
+    PRE_TOOL = "pre_tool"
+    POST_TOOL = "post_tool"
+    PRE_OUTPUT = "pre_output"
+
+
+FILE_RESOURCE_TYPES = frozenset({"file", "directory"})
+"""Resource types whose ids are paths, canonicalized so ``..`` cannot escape a prefix check."""
+
+
+def _frozen(mapping: dict) -> Mapping[str, Any]:
+    return MappingProxyType(mapping)
+
+
+def _require_str(value: Any, field: str, *, allow_empty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise ActionError(field, f"must be a string, got {type(value).__name__}")
+    if not allow_empty and not value:
+        raise ActionError(field, "must not be empty")
+    return _normalize.normalize_value(value, field)
+
+
+def _require_count(value: Any, field: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ActionError(field, f"must be a whole number, got {value!r}")
+    if value < 0:
+        raise ActionError(field, f"must not be negative, got {value}")
+    return _normalize.normalize_value(value, field)
+
+
+def _enum(cls: type[enum.Enum], value: Any, field: str) -> Any:
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in cls)  # type: ignore[attr-defined]
+        raise ActionError(field, f"{value!r} is not one of: {allowed}") from None
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    roles: tuple[str, ...] = ()
+    trust_score: int = 500
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_str(self.id, "agent.id", allow_empty=False)
+        roles = self.roles
+        if isinstance(roles, str) or not isinstance(roles, (list, tuple, set, frozenset)):
+            raise ActionError("agent.roles", "must be a list of strings")
+        roles = tuple(sorted({_require_str(r, "agent.roles[]") for r in roles}))
+        object.__setattr__(self, "roles", roles)
+        score = self.trust_score
+        if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 1000:
+            raise ActionError("agent.trust_score", f"must be a whole number from 0 to 1000, got {score!r}")
+        attributes = _normalize.normalize_mapping(self.attributes, "agent.attributes")
+        workspace = attributes.get("workspace")
+        if isinstance(workspace, str):
+            attributes["workspace"] = _normalize.canonical_path(workspace)
+        object.__setattr__(self, "attributes", _frozen(attributes))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "roles": list(self.roles),
+            "trust_score": self.trust_score,
+            "attributes": copy.deepcopy(dict(self.attributes)),
+        }
+
+
+@dataclass(frozen=True)
+class Operation:
+    """The ``action`` part: the tool, its kind, and its params."""
+
+    tool: str
+    kind: Kind = Kind.EXECUTE
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_str(self.tool, "action.tool", allow_empty=False)
+        object.__setattr__(self, "kind", _enum(Kind, self.kind, "action.kind"))
+        object.__setattr__(self, "params", _frozen(_normalize.normalize_mapping(self.params, "action.params")))
+
+    @cached_property
+    def params_text(self) -> str:
+        """Canonical text of every string param, the one place pattern rules look (derived, never supplied)."""
+        return _normalize.params_text(self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool,
+            "kind": self.kind.value,
+            "params": copy.deepcopy(dict(self.params)),
+            "params_text": self.params_text,
+        }
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    id: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_str(self.type, "resource.type", allow_empty=False)
+        rid = _require_str(self.id, "resource.id")
+        if self.type in FILE_RESOURCE_TYPES:
+            object.__setattr__(self, "id", _normalize.canonical_path(rid))
+        object.__setattr__(
+            self, "attributes", _frozen(_normalize.normalize_mapping(self.attributes, "resource.attributes"))
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "id": self.id, "attributes": copy.deepcopy(dict(self.attributes))}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where and when. Counters count *including* the action being decided (see docs/action-schema.md)."""
+
+    session_id: str = "default"
+    task_id: str = ""
+    stage: Stage = Stage.PRE_TOOL
+    tokens_used: int = 0
+    tool_calls: int = 0
+    files_changed: int = 0
+    environment: str = "development"
+    timestamp: str = ""
+
+    def __post_init__(self) -> None:
+        _require_str(self.session_id, "context.session_id")
+        _require_str(self.task_id, "context.task_id")
+        object.__setattr__(self, "stage", _enum(Stage, self.stage, "context.stage"))
+        for name in ("tokens_used", "tool_calls", "files_changed"):
+            object.__setattr__(self, name, _require_count(getattr(self, name), f"context.{name}"))
+        _require_str(self.environment, "context.environment")
+        object.__setattr__(self, "timestamp", _require_str(self.timestamp, "context.timestamp") or _now())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "task_id": self.task_id or self.session_id,
+            "stage": self.stage.value,
+            "tokens_used": self.tokens_used,
+            "tool_calls": self.tool_calls,
+            "files_changed": self.files_changed,
+            "environment": self.environment,
+            "timestamp": self.timestamp,
+        }
+
+
+@dataclass(frozen=True)
+class Action:
+    agent: Agent
+    action: Operation
+    resource: Resource | None = None
+    context: Context = field(default_factory=Context)
+
+    def __post_init__(self) -> None:
+        for name, cls in (("agent", Agent), ("action", Operation), ("context", Context)):
+            if not isinstance(getattr(self, name), cls):
+                raise ActionError(name, f"must be an {cls.__name__}")
+        if self.resource is not None and not isinstance(self.resource, Resource):
+            raise ActionError("resource", "must be a Resource or None")
+
+    @cached_property
+    def document(self) -> Mapping[str, Any]:
+        """The canonical JSON document, built once. Engines read it; nobody may mutate it."""
+        return self.to_dict()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent.to_dict(),
+            "action": self.action.to_dict(),
+            "resource": self.resource.to_dict() if self.resource else None,
+            "context": self.context.to_dict(),
+        }
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return json.dumps(self.document, indent=indent, sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> "Action":
+        """Validate ``doc`` against the JSON Schema, then build and normalize the typed action."""
+        validate_action_document(doc)
+        agent, op, ctx = doc["agent"], doc["action"], doc.get("context") or {}
+        res = doc.get("resource")
+        return cls(
+            agent=Agent(
+                id=agent["id"],
+                roles=tuple(agent.get("roles", ())),
+                trust_score=agent.get("trust_score", 500),
+                attributes=agent.get("attributes") or {},
+            ),
+            action=Operation(
+                tool=op["tool"],
+                kind=op.get("kind") or infer_kind(op["tool"]),
+                params=op.get("params") or {},
+            ),
+            resource=Resource(res["type"], res["id"], res.get("attributes") or {}) if res else None,
+            context=Context(**{k: v for k, v in ctx.items()}),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, source: str = "<input>") -> "Action":
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ActionError("", f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise ActionError("", f"{source}: JSON nested too deeply to parse") from None
+        return cls.from_dict(doc)
+
+
+# --- building an action from a plain Python tool call ------------------------------------------
+
+_KIND_PREFIXES: tuple[tuple[Kind, tuple[str, ...]], ...] = (
+    (Kind.DELETE, ("delete", "remove", "drop", "truncate", "destroy", "purge", "rm")),
+    (Kind.WRITE, ("write", "create", "update", "save", "edit", "append", "put", "insert", "modify", "set", "move", "rename", "upload")),
+    (Kind.READ, ("read", "get", "list", "search", "query", "find", "lookup", "describe", "view", "cat", "ls")),
+    (Kind.MESSAGE, ("send", "email", "notify", "post", "reply", "message", "sms", "slack")),
+    (Kind.NETWORK, ("http", "fetch", "download", "request", "browse", "web", "curl", "api")),
+    (Kind.DELEGATE, ("delegate", "spawn", "handoff", "assign")),
+    (Kind.EXECUTE, ("run", "exec", "execute", "shell", "bash", "sh", "eval", "python", "terminal", "command")),
+)
+
+
+def infer_kind(tool: str) -> Kind:
+    """Guess a tool's kind from the first word of its name; unknown tools count as ``execute``,
+    the kind the starter policy treats most carefully."""
+    first = tool.replace("-", "_").replace(".", "_").lower().split("_", 1)[0]
+    for kind, words in _KIND_PREFIXES:
+        if first in words:
+            return kind
+    return Kind.EXECUTE
+
+
+_PATH_PARAMS = ("path", "file_path", "filepath", "filename", "file")
+
+
+def infer_resource(params: Mapping[str, Any]) -> Resource | None:
+    for name in _PATH_PARAMS:
+        value = params.get(name)
+        if isinstance(value, str) and value:
+            return Resource("file", value)
+    for name, rtype in (("table", "table"), ("database", "database"), ("url", "url"), ("to", "recipient")):
+        value = params.get(name)
+        if isinstance(value, str) and value:
+            return Resource(rtype, value)
+    return None
+
+
+def from_call(
+    tool: str,
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    agent: Agent | str = "agent",
+    kind: Kind | str | None = None,
+    resource: Resource | None = None,
+    context: Context | None = None,
+) -> Action:
+    """Build an Action from a Python tool call: a function name and its keyword arguments.
+
+    Kind and resource are inferred when not given (see :func:`infer_kind`, :func:`infer_resource`).
+    """
+    params = dict(kwargs or {})
+    op = Operation(tool=tool, kind=kind or infer_kind(tool), params=params)
+    return Action(
+        agent=agent if isinstance(agent, Agent) else Agent(id=agent),
+        action=op,
+        resource=resource if resource is not None else infer_resource(op.params),
+        context=context or Context(),
+    )

@@ -1,0 +1,307 @@
+"""Compile a condition AST into a Python closure over the action document.
+
+Semantics (shared with the Cedar and Rego translations, see docs/decision-semantics.md):
+
+* A field that is absent makes every comparison that reads it false (including ``!=`` and ``not in``);
+  ``not`` then inverts that false. This is how an undefined reference behaves in Rego.
+* Equality is strict: ``1`` never equals ``true`` or ``"1"``.
+* Ordering (``< <= > >=``) needs two numbers or two strings; anything else is an evaluation error,
+  and an evaluation error makes the whole decision a deny (fail closed).
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from typing import Any, Callable, Mapping
+
+from agt.conditions import ast
+from agt.errors import ConditionEvalError, ConditionSyntaxError
+
+Evaluator = Callable[[Mapping[str, Any]], Any]
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+
+
+def _is_number(v: Any) -> bool:
+    return (type(v) is int) or (type(v) is float)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if _is_number(a) and _is_number(b):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def _truthy(v: Any) -> bool:
+    return v is not MISSING and bool(v)
+
+
+def _ordered(op: str) -> Callable[[Any, Any], bool]:
+    import operator
+
+    fn = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
+
+    def compare(a: Any, b: Any) -> bool:
+        if (_is_number(a) and _is_number(b)) or (type(a) is str and type(b) is str):
+            return fn(a, b)
+        raise ConditionEvalError(f"cannot order {type(a).__name__} {a!r} {op} {type(b).__name__} {b!r}")
+
+    return compare
+
+
+def _member(a: Any, b: Any) -> bool:
+    if type(b) is list:
+        return any(_same(a, item) for item in b)
+    if type(b) is str:
+        if type(a) is not str:
+            raise ConditionEvalError(f"'in' a string needs a string on its left, got {type(a).__name__}")
+        return a in b
+    if type(b) is dict:
+        return type(a) is str and a in b
+    raise ConditionEvalError(f"'in' needs a list, string or object on its right, got {type(b).__name__}")
+
+
+def _contains(a: Any, b: Any) -> bool:
+    return _member(b, a)
+
+
+def _strings(op: str) -> Callable[[Any, Any], bool]:
+    def compare(a: Any, b: Any) -> bool:
+        if type(a) is not str or type(b) is not str:
+            raise ConditionEvalError(f"{op!r} needs two strings, got {type(a).__name__} and {type(b).__name__}")
+        return a.startswith(b) if op == "startswith" else a.endswith(b)
+
+    return compare
+
+
+_BINARY: dict[str, Callable[[Any, Any], bool]] = {
+    "==": _same,
+    "!=": lambda a, b: not _same(a, b),
+    "<": _ordered("<"),
+    "<=": _ordered("<="),
+    ">": _ordered(">"),
+    ">=": _ordered(">="),
+    "in": _member,
+    "not in": lambda a, b: not _member(a, b),
+    "contains": _contains,
+    "startswith": _strings("startswith"),
+    "endswith": _strings("endswith"),
+}
+
+
+def _path(parts: tuple[str, ...]) -> Evaluator:
+    if len(parts) == 2:
+        a, b = parts
+
+        def get2(doc: Mapping[str, Any]) -> Any:
+            v = doc.get(a)
+            if type(v) is not dict:
+                return MISSING
+            return v.get(b, MISSING)
+
+        return get2
+
+    def get(doc: Mapping[str, Any]) -> Any:
+        v: Any = doc
+        for p in parts:
+            if type(v) is not dict and not isinstance(v, Mapping):
+                return MISSING
+            v = v.get(p, MISSING)
+            if v is MISSING:
+                return MISSING
+        return v
+
+    return get
+
+
+def compile_condition(node: ast.Node, text: str = "") -> Evaluator:
+    """Turn the AST into a closure returning the condition's value for one document."""
+    if isinstance(node, ast.Literal):
+        value = node.value
+        return lambda doc: value
+    if isinstance(node, ast.Path):
+        return _path(node.parts)
+    if isinstance(node, ast.ListExpr):
+        items = [compile_condition(i, text) for i in node.items]
+        return lambda doc: [f(doc) for f in items]
+    if isinstance(node, ast.Concat):
+        parts = [compile_condition(p, text) for p in node.parts]
+
+        def concat(doc: Mapping[str, Any]) -> Any:
+            values = [f(doc) for f in parts]
+            if any(v is MISSING for v in values):
+                return MISSING
+            if not all(type(v) is str for v in values):
+                raise ConditionEvalError("'+' joins strings only")
+            return "".join(values)
+
+        return concat
+    if isinstance(node, ast.Not):
+        inner = compile_condition(node.operand, text)
+        return lambda doc: not _truthy(inner(doc))
+    if isinstance(node, ast.And):
+        ops = [compile_condition(o, text) for o in node.operands]
+        return lambda doc: all(_truthy(f(doc)) for f in ops)
+    if isinstance(node, ast.Or):
+        ops = [compile_condition(o, text) for o in node.operands]
+        return lambda doc: any(_truthy(f(doc)) for f in ops)
+    if isinstance(node, ast.Compare):
+        return _compile_compare(node, text)
+    raise TypeError(f"not a condition node: {node!r}")
+
+
+def _compile_compare(node: ast.Compare, text: str) -> Evaluator:
+    left = compile_condition(node.left, text)
+    if node.op == "matches":
+        assert isinstance(node.right, ast.Literal)
+        try:
+            pattern = re.compile(node.right.value)
+        except re.error as exc:
+            raise ConditionSyntaxError(f"regular expression does not compile: {exc}", text, 1) from None
+
+        def matches(doc: Mapping[str, Any]) -> bool:
+            v = left(doc)
+            if v is MISSING:
+                return False
+            if type(v) is not str:
+                raise ConditionEvalError(f"'matches' needs a string on its left, got {type(v).__name__}")
+            return pattern.search(v) is not None
+
+        return matches
+    fn = _BINARY[node.op]
+    fast = _fast_field_compare(node, fn)
+    if fast is not None:
+        return fast
+    if isinstance(node.right, ast.Literal):
+        const = node.right.value
+
+        def compare_const(doc: Mapping[str, Any]) -> bool:
+            v = left(doc)
+            return False if v is MISSING else fn(v, const)
+
+        return compare_const
+    if isinstance(node.right, ast.ListExpr) and all(isinstance(i, ast.Literal) for i in node.right.items):
+        const_list = [i.value for i in node.right.items]  # type: ignore[union-attr]
+        if node.op in ("in", "not in") and all(type(c) is str for c in const_list):
+            # The common AGT shape `tool_name in ['a', 'b']`: a set lookup instead of a scan.
+            members = frozenset(const_list)
+            negate = node.op == "not in"
+
+            def in_set(doc: Mapping[str, Any]) -> bool:
+                v = left(doc)
+                if v is MISSING:
+                    return False
+                return (type(v) is str and v in members) is not negate
+
+            return in_set
+
+        def compare_list(doc: Mapping[str, Any]) -> bool:
+            v = left(doc)
+            return False if v is MISSING else fn(v, const_list)
+
+        return compare_list
+    right = compile_condition(node.right, text)
+
+    def compare(doc: Mapping[str, Any]) -> bool:
+        a, b = left(doc), right(doc)
+        if a is MISSING or b is MISSING:
+            return False
+        return fn(a, b)
+
+    return compare
+
+
+_ORDER_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def _fast_field_compare(node: ast.Compare, fn: Callable[[Any, Any], bool]) -> Evaluator | None:
+    """Specialized closures for the hot shape ``part.field OP literal``: one dict walk and one
+    comparison, falling back to the general operator (and its type errors) only on unusual types."""
+    if not (isinstance(node.left, ast.Path) and len(node.left.parts) == 2):
+        return None
+    a, b = node.left.parts
+    op = node.op
+    if isinstance(node.right, ast.ListExpr):
+        if op not in ("in", "not in") or not all(
+            isinstance(i, ast.Literal) and type(i.value) is str for i in node.right.items
+        ):
+            return None
+        members = frozenset(i.value for i in node.right.items)  # type: ignore[union-attr]
+        negate = op == "not in"
+
+        def in_set(doc: Mapping[str, Any]) -> bool:
+            p = doc.get(a)
+            v = p.get(b, MISSING) if type(p) is dict else MISSING
+            if v is MISSING:
+                return False
+            return (type(v) is str and v in members) is not negate
+
+        return in_set
+    if not isinstance(node.right, ast.Literal):
+        return None
+    c = node.right.value
+    if op == "==" and type(c) in (str, int):
+        ctype = type(c)
+
+        def eq(doc: Mapping[str, Any]) -> bool:
+            p = doc.get(a)
+            v = p.get(b, MISSING) if type(p) is dict else MISSING
+            return type(v) is ctype and v == c
+
+        return eq
+    if op in _ORDER_OPS and type(c) is int:
+        cmp = _ORDER_OPS[op]
+
+        def order(doc: Mapping[str, Any]) -> bool:
+            p = doc.get(a)
+            v = p.get(b, MISSING) if type(p) is dict else MISSING
+            if type(v) is int:
+                return cmp(v, c)
+            return False if v is MISSING else fn(v, c)
+
+        return order
+    if op == "contains" and type(c) is str:
+
+        def contains(doc: Mapping[str, Any]) -> bool:
+            p = doc.get(a)
+            v = p.get(b, MISSING) if type(p) is dict else MISSING
+            if type(v) is str:
+                return c in v
+            return False if v is MISSING else fn(v, c)
+
+        return contains
+    return None
+
+
+def index_keys(node: ast.Node) -> tuple[tuple[str, ...], frozenset] | None:
+    """If the condition can only be true when one field equals one of a few literals, return
+    (field, literals). The YAML engine uses this to look rules up instead of scanning them."""
+    conjuncts = node.operands if isinstance(node, ast.And) else (node,)
+    best: tuple[tuple[str, ...], frozenset] | None = None
+    for c in conjuncts:
+        if not isinstance(c, ast.Compare) or not isinstance(c.left, ast.Path):
+            continue
+        if c.op == "==" and isinstance(c.right, ast.Literal) and type(c.right.value) is str:
+            found = (c.left.parts, frozenset([c.right.value]))
+        elif (
+            c.op == "in"
+            and isinstance(c.right, ast.ListExpr)
+            and c.right.items
+            and all(isinstance(i, ast.Literal) and type(i.value) is str for i in c.right.items)
+        ):
+            found = (c.left.parts, frozenset(i.value for i in c.right.items))  # type: ignore[union-attr]
+        else:
+            continue
+        # Prefer the tool name: it is what almost every call differs by.
+        if best is None or (found[0] == ("action", "tool") and best[0] != ("action", "tool")):
+            best = found
+    return best

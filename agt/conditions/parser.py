@@ -1,0 +1,244 @@
+"""Parse condition text into the AST. A hand-written recursive-descent parser: policy text is never
+passed to ``eval``, ``exec`` or ``compile``, so there is nothing for injected code to run in.
+
+Grammar (lowest precedence first)::
+
+    expr    := and ("or" and)*
+    and     := not ("and" not)*
+    not     := "not" not | compare
+    compare := sum ((OP | "not" "in") sum)?
+    sum     := atom ("+" atom)*
+    atom    := STRING | NUMBER | true | false | null | path | "(" expr ")" | "[" [expr ("," expr)*] "]" | "-" NUMBER
+    path    := NAME ("." NAME)*
+
+OP is one of ``== != < <= > >= in startswith endswith contains matches``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agt.conditions import ast
+from agt.errors import ConditionSyntaxError
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>==|!=|<=|>=|<|>|\(|\)|\[|\]|,|\.|\+|-)
+  | (?P<bad>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_KEYWORDS = {"and", "or", "not", "in", "startswith", "endswith", "contains", "matches"}
+_CONSTANTS = {"true": True, "True": True, "false": False, "False": False, "null": None, "None": None}
+_WORD_OPERATORS = {"in", "startswith", "endswith", "contains", "matches"}
+_SYMBOL_OPERATORS = {"==", "!=", "<", "<=", ">", ">="}
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "0": "\0"}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str  # number | string | name | keyword | op | end
+    text: str
+    column: int  # 1-based
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        value = m.group()
+        column = m.start() + 1
+        if kind == "ws":
+            continue
+        if kind == "bad":
+            raise ConditionSyntaxError(f"unexpected character {value!r}", text, column)
+        if kind == "name" and value in _KEYWORDS:
+            kind = "keyword"
+        tokens.append(Token(kind, value, column))  # type: ignore[arg-type]
+    tokens.append(Token("end", "", len(text) + 1))
+    return tokens
+
+
+def _unquote(token: Token, text: str) -> str:
+    body = token.text[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            nxt = body[i + 1]
+            if nxt not in _ESCAPES:
+                raise ConditionSyntaxError(f"unknown escape \\{nxt}", text, token.column + i + 1)
+            out.append(_ESCAPES[nxt])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.pos = 0
+
+    # helpers
+    def peek(self, offset: int = 0) -> Token:
+        return self.tokens[min(self.pos + offset, len(self.tokens) - 1)]
+
+    def advance(self) -> Token:
+        tok = self.tokens[self.pos]
+        self.pos += 1
+        return tok
+
+    def error(self, message: str, token: Token | None = None) -> ConditionSyntaxError:
+        token = token or self.peek()
+        return ConditionSyntaxError(message, self.text, token.column)
+
+    def expect(self, text: str) -> Token:
+        tok = self.peek()
+        if tok.text != text or tok.kind not in ("op", "keyword"):
+            found = "end of condition" if tok.kind == "end" else repr(tok.text)
+            raise self.error(f"expected {text!r}, found {found}")
+        return self.advance()
+
+    def at(self, kind: str, text: str | None = None) -> bool:
+        tok = self.peek()
+        return tok.kind == kind and (text is None or tok.text == text)
+
+    # grammar
+    def parse(self) -> ast.Node:
+        if self.at("end"):
+            raise self.error("empty condition")
+        node = self.parse_or()
+        if not self.at("end"):
+            raise self.error(f"unexpected {self.peek().text!r}")
+        return node
+
+    def parse_or(self) -> ast.Node:
+        operands = [self.parse_and()]
+        while self.at("keyword", "or"):
+            self.advance()
+            operands.append(self.parse_and())
+        return operands[0] if len(operands) == 1 else ast.Or(tuple(operands))
+
+    def parse_and(self) -> ast.Node:
+        operands = [self.parse_not()]
+        while self.at("keyword", "and"):
+            self.advance()
+            operands.append(self.parse_not())
+        return operands[0] if len(operands) == 1 else ast.And(tuple(operands))
+
+    def parse_not(self) -> ast.Node:
+        if self.at("keyword", "not") and not (self.peek(1).kind == "keyword" and self.peek(1).text == "in"):
+            self.advance()
+            return ast.Not(self.parse_not())
+        return self.parse_compare()
+
+    def parse_compare(self) -> ast.Node:
+        left = self.parse_sum()
+        tok = self.peek()
+        op: str | None = None
+        if tok.kind == "op" and tok.text in _SYMBOL_OPERATORS:
+            op = tok.text
+            self.advance()
+        elif tok.kind == "keyword" and tok.text in _WORD_OPERATORS:
+            op = tok.text
+            self.advance()
+        elif tok.kind == "keyword" and tok.text == "not" and self.peek(1).text == "in":
+            self.advance()
+            self.advance()
+            op = "not in"
+        if op is None:
+            return left
+        right = self.parse_sum()
+        if op == "matches" and not (isinstance(right, ast.Literal) and isinstance(right.value, str)):
+            raise self.error("'matches' needs a quoted regular expression on its right", tok)
+        nxt = self.peek()
+        if (nxt.kind == "op" and nxt.text in _SYMBOL_OPERATORS) or (nxt.kind == "keyword" and nxt.text in _WORD_OPERATORS):
+            raise self.error("comparisons do not chain; use 'and'", nxt)
+        return ast.Compare(op, left, right)
+
+    def parse_sum(self) -> ast.Node:
+        parts = [self.parse_atom()]
+        while self.at("op", "+"):
+            self.advance()
+            parts.append(self.parse_atom())
+        return parts[0] if len(parts) == 1 else ast.Concat(tuple(parts))
+
+    def parse_atom(self) -> ast.Node:
+        tok = self.peek()
+        if tok.kind == "string":
+            self.advance()
+            return ast.Literal(_unquote(tok, self.text))
+        if tok.kind == "number":
+            self.advance()
+            return ast.Literal(_number(tok.text))
+        if tok.kind == "op" and tok.text == "-" and self.peek(1).kind == "number":
+            self.advance()
+            return ast.Literal(-_number(self.advance().text))
+        if tok.kind == "op" and tok.text == "(":
+            self.advance()
+            node = self.parse_or()
+            self.expect(")")
+            return node
+        if tok.kind == "op" and tok.text == "[":
+            self.advance()
+            items: list[ast.Node] = []
+            while not self.at("op", "]"):
+                items.append(self.parse_or())
+                if not self.at("op", ","):
+                    break
+                self.advance()
+            self.expect("]")
+            return ast.ListExpr(tuple(items))
+        if tok.kind == "name":
+            if tok.text in _CONSTANTS:
+                self.advance()
+                return ast.Literal(_CONSTANTS[tok.text])
+            return self.parse_path()
+        if tok.kind == "end":
+            raise self.error("condition ends too early")
+        raise self.error(f"unexpected {tok.text!r}")
+
+    def parse_path(self) -> ast.Node:
+        first = self.advance()
+        segments = [first]
+        while self.at("op", "."):
+            self.advance()
+            tok = self.peek()
+            if tok.kind not in ("name", "keyword"):
+                raise self.error("expected a field name after '.'")
+            segments.append(self.advance())
+        for seg in segments:
+            if seg.text.startswith("_"):
+                raise self.error(f"field names may not start with '_' ({seg.text!r})", seg)
+        if self.at("op", "("):
+            raise self.error("function calls are not supported; use an operator such as 'startswith'")
+        written = tuple(seg.text for seg in segments)
+        resolved = ast.resolve_alias(written)
+        if resolved is None:
+            roots = ", ".join(ast.ROOTS)
+            raise self.error(
+                f"unknown field {'.'.join(written)!r}: fields start with one of {roots}, or an alias such as tool_name",
+                first,
+            )
+        return ast.Path(resolved)
+
+
+def _number(text: str) -> int | float:
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+def parse(text: str) -> ast.Node:
+    """Parse one condition. Raises ConditionSyntaxError with the column of the problem."""
+    if not isinstance(text, str):
+        raise ConditionSyntaxError(f"a condition must be text, got {type(text).__name__}", str(text), 1)
+    return _Parser(text).parse()

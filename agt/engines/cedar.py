@@ -1,0 +1,302 @@
+"""The embedded Cedar engine (cedarpy). Policies and schema are parsed and validated once at load.
+
+Decisions map onto the contract like this: Cedar's forbid-overrides-permit gives deny; a satisfied
+forbid annotated ``@approval`` gives require_approval instead; a permit annotated ``@id("default")``
+is the policy default. ``@id`` annotations are the rule ids. Any NoDecision or diagnostics error is a
+fail-closed deny, because Cedar skips a policy that errors and that could turn a forbid into an allow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+import cedarpy
+
+from agt.action import Action
+from agt.decision import DEFAULT_RULE_ID, Decision, Effect, RuleAction, RuleMatch, combine, fail_closed
+from agt.engines import base
+from agt.engines.cedar_request import ACTION_ENTITIES, CedarEntity, cedar_entities, cedar_request, entities_key
+from agt.errors import PolicyLoadError
+
+
+@dataclass(frozen=True)
+class CedarRule:
+    id: str
+    action: RuleAction
+    message: str
+    approvers: tuple[str, ...]
+    source: str
+    line: int | None
+
+
+def bundled_schema_text() -> str:
+    return resources.files("agt.schema").joinpath("agt.cedarschema").read_text("utf-8")
+
+
+def _policy_files(path: Path) -> tuple[list[Path], Path | None]:
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix == ".cedar" and p.is_file())
+        schemas = sorted(p for p in path.iterdir() if p.suffix == ".cedarschema")
+        if not files:
+            raise PolicyLoadError("no .cedar policy files in directory", file=str(path))
+        if len(schemas) > 1:
+            raise PolicyLoadError(f"more than one .cedarschema: {', '.join(map(str, schemas))}", file=str(path))
+        return files, (schemas[0] if schemas else None)
+    if not path.exists():
+        raise PolicyLoadError("policy file does not exist", file=str(path))
+    schemas = sorted(path.parent.glob("*.cedarschema"))
+    return [path], (schemas[0] if len(schemas) == 1 else None)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyLoadError(f"cannot read: {exc}", file=str(path)) from None
+
+
+def _locate_parse_error(text: str) -> int | None:
+    """cedarpy reports parse errors without a position; find the first statement that fails to parse."""
+    lines = text.splitlines(keepends=True)
+    start = 0
+    for i, line in enumerate(lines):
+        if line.rstrip().endswith(";"):
+            try:
+                cedarpy.PolicySet.from_str("".join(lines[: i + 1]))
+            except ValueError:
+                return start + 1
+            start = i + 1
+    return start + 1 if start < len(lines) else None
+
+
+def _context_attributes(ests: list[dict[str, Any]]) -> frozenset[str] | None:
+    """The ``context`` attributes the policies read, or None if one uses ``context`` as a whole."""
+    found: set[str] = set()
+    whole = False
+
+    def walk(node: Any) -> None:
+        nonlocal whole
+        if isinstance(node, dict):
+            for op in (".", "has"):
+                inner = node.get(op)
+                if isinstance(inner, dict) and inner.get("left") == {"Var": "context"}:
+                    found.add(inner.get("attr", ""))
+                    return
+            if node.get("Var") == "context":
+                whole = True
+                return
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    for est in ests:
+        walk(est.get("staticPolicies", {}))
+    return None if whole else frozenset(found)
+
+
+def _id_line(text: str, rule_id: str) -> int | None:
+    m = re.search(r'@id\(\s*"' + re.escape(rule_id) + r'"\s*\)', text)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+class CedarEngine:
+    name = "cedar"
+
+    def __init__(self, policy: str | Path, *, validate_requests: bool | None = None) -> None:
+        """``validate_requests`` re-checks every request against the schema inside Cedar. It defaults
+        to on only for a custom schema: requests built for the bundled schema fit it by construction
+        (tests/test_cedar_request.py proves it), and skipping the check saves about a third of a
+        decision. A runtime type error still denies either way, through Cedar's diagnostics."""
+        path = Path(policy)
+        files, schema_path = _policy_files(path)
+        schema_text = _read(schema_path) if schema_path else bundled_schema_text()
+        custom_schema = schema_text != bundled_schema_text()
+        self.validate_requests = custom_schema if validate_requests is None else validate_requests
+        if custom_schema and not self.validate_requests:
+            raise PolicyLoadError("a custom schema needs validate_requests=True", file=str(schema_path))
+        schema_src = str(schema_path) if schema_path else "agt/schema/agt.cedarschema"
+        try:
+            self._schema = cedarpy.Schema.from_str(schema_text)
+        except ValueError as exc:
+            raise PolicyLoadError(f"schema does not parse: {exc}", file=schema_src) from None
+
+        self.rules: dict[str, CedarRule] = {}
+        self._has_default_permit = False
+        texts: list[str] = []
+        digest = hashlib.sha256(schema_text.encode())
+        for f in files:
+            text = _read(f)
+            digest.update(f.name.encode() + b"\0" + text.encode())
+            self._load_file(f, text, schema_text)
+            texts.append(text)
+        self._policies = cedarpy.PolicySet.from_str("\n".join(texts))
+        self._context_keys = _context_attributes(est_all) if (est_all := [json.loads(cedarpy.policies_to_json_str(t)) for t in texts]) else None
+        self._base_entities = cedarpy.Entities.from_json_str(json.dumps(ACTION_ENTITIES))
+        self._entities_for_key: dict[tuple[Any, ...], Any] = {}
+        self._revision = "sha256:" + digest.hexdigest()[:16]
+        self.sources = tuple(str(f) for f in files)
+
+    def _load_file(self, f: Path, text: str, schema_text: str) -> None:
+        try:
+            est = json.loads(cedarpy.policies_to_json_str(text))
+        except ValueError as exc:
+            raise PolicyLoadError(f"Cedar does not parse: {exc}", file=str(f), line=_locate_parse_error(text)) from None
+        if est.get("templates"):
+            raise PolicyLoadError("policy templates are not supported; link them into static policies", file=str(f))
+        result = cedarpy.validate_policies(text, self._schema)
+        if not result.validation_passed:
+            err = result.errors[0]
+            rid = result.id_annotations_by_policy_id.get(err.policy_id)
+            raise PolicyLoadError(
+                f"fails schema validation: {err.error}" + (f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""),
+                file=str(f), line=_id_line(text, rid) if rid else None, rule=rid or err.policy_id or None,
+            )
+        for pid, body in est.get("staticPolicies", {}).items():
+            ann = body.get("annotations") or {}
+            rid = ann.get("id")
+            if not rid:
+                raise PolicyLoadError(f"every policy needs an @id annotation (the rule id); {pid} has none", file=str(f))
+            line = _id_line(text, rid)
+            if rid in self.rules or (rid == DEFAULT_RULE_ID and self._has_default_permit):
+                raise PolicyLoadError("duplicate @id", file=str(f), line=line, rule=rid)
+            approval = "approval" in ann
+            effect = body.get("effect")
+            if rid == DEFAULT_RULE_ID:
+                if effect != "permit" or approval or body.get("conditions"):
+                    raise PolicyLoadError(
+                        '@id("default") is reserved for an unconditional permit (default_action: allow)',
+                        file=str(f), line=line, rule=rid,
+                    )
+                self._has_default_permit = True
+                continue
+            if approval and effect != "forbid":
+                raise PolicyLoadError("@approval marks a forbid; a permit cannot ask for approval", file=str(f), line=line, rule=rid)
+            if "approvers" in ann and not approval:
+                raise PolicyLoadError("@approvers needs @approval", file=str(f), line=line, rule=rid)
+            approvers = tuple(sorted({a.strip() for a in (ann.get("approvers") or "").split(",") if a.strip()}))
+            action = RuleAction.ALLOW if effect == "permit" else (RuleAction.REQUIRE_APPROVAL if approval else RuleAction.DENY)
+            self.rules[rid] = CedarRule(rid, action, ann.get("message") or "", approvers, str(f), line)
+
+    @property
+    def _eval_schema(self) -> cedarpy.Schema | None:
+        return self._schema if self.validate_requests else None
+
+    def _parse_entities(self, key: tuple[Any, ...], action: Action) -> Any:
+        entity_json = json.dumps(cedar_entities(action), separators=(",", ":"))
+        if self.validate_requests:
+            return cedarpy.Entities.from_json_str(entity_json, self._schema)
+        return self._base_entities.with_added_json_str(entity_json)
+
+    def _request(self, action: Action) -> tuple[dict[str, Any], Any]:
+        """The request, and a parsed entity handle. Handles are cached by what they are built from:
+        an agent's calls mostly repeat the same principal and resource, and parsing entities is a
+        large share of a decision."""
+        request = self._prune(cedar_request(action))
+        key = entities_key(action)
+        handle = self._entities_for_key.get(key)
+        if handle is None:
+            handle = self._parse_entities(key, action)
+            if len(self._entities_for_key) >= 4096:
+                self._entities_for_key.clear()
+            self._entities_for_key[key] = handle
+        return request, handle
+
+    def _prune(self, request: dict[str, Any]) -> dict[str, Any]:
+        if not self.validate_requests and self._context_keys is not None:
+            # Cedar's request builder costs per context attribute; send only those the policies read.
+            request["context"] = {k: v for k, v in request["context"].items() if k in self._context_keys}
+        return request
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+    @property
+    def default(self) -> Effect:
+        return Effect.ALLOW if self._has_default_permit else Effect.DENY
+
+    def _decide(self, result: cedarpy.AuthzResult) -> Decision:
+        diagnostics = result.diagnostics
+        if diagnostics.errors:
+            return fail_closed("cedar: " + "; ".join(map(str, diagnostics.errors)), engine=self.name, revision=self._revision)
+        if result.decision is cedarpy.Decision.NoDecision:
+            return fail_closed("cedar: NoDecision", engine=self.name, revision=self._revision)
+        ids = diagnostics.id_annotations_by_reason
+        matches: list[RuleMatch] = []
+        for reason in diagnostics.reasons:
+            rid = ids.get(reason)
+            if rid == DEFAULT_RULE_ID:
+                continue
+            rule = self.rules.get(rid or "")
+            if rule is None:
+                return fail_closed(f"cedar: unknown determining policy {reason}", engine=self.name, revision=self._revision)
+            matches.append(RuleMatch(rule.id, rule.action, rule.message, rule.approvers))
+        decision = combine(matches, self.default, engine=self.name, revision=self._revision)
+        # Cedar's own verdict must agree with the combined one, or something is mis-mapped.
+        if (result.decision is cedarpy.Decision.Allow) != (decision.effect is Effect.ALLOW):
+            return fail_closed(
+                f"cedar: decision {result.decision.value} disagrees with its reasons", engine=self.name, revision=self._revision
+            )
+        return decision
+
+    def evaluate(self, action: Action) -> Decision:
+        try:
+            request, entities = self._request(action)
+            result = cedarpy.is_authorized(request, self._policies, entities, self._eval_schema)
+            return self._decide(result)
+        except Exception as exc:  # noqa: BLE001 - any fault must still deny
+            return fail_closed(f"cedar: {type(exc).__name__}: {exc}", engine=self.name, revision=self._revision)
+
+    def evaluate_many(self, actions: Iterable[Action]) -> list[Decision]:
+        """Batch through ``is_authorized_batch``. Requests share one entity store, so requests whose
+        entities conflict (the same agent with another trust score, say) go in separate batches."""
+        actions = list(actions)
+        out: list[Decision | None] = [None] * len(actions)
+        batches: list[tuple[list[int], list[dict[str, Any]], dict[tuple[str, str], CedarEntity]]] = []
+        for i, action in enumerate(actions):
+            try:
+                request = self._prune(cedar_request(action))
+                keyed = {(e["uid"]["type"], e["uid"]["id"]): e for e in cedar_entities(action)}
+            except Exception as exc:  # noqa: BLE001
+                out[i] = fail_closed(f"cedar: {type(exc).__name__}: {exc}", engine=self.name, revision=self._revision)
+                continue
+            for idxs, reqs, store in batches:
+                if all(store.get(k, v) == v for k, v in keyed.items()):
+                    store.update(keyed)
+                    idxs.append(i)
+                    reqs.append(request)
+                    break
+            else:
+                batches.append(([i], [request], keyed))
+        for idxs, reqs, store in batches:
+            try:
+                entity_json = json.dumps(list(store.values()), separators=(",", ":"))
+                if self.validate_requests:
+                    entities = cedarpy.Entities.from_json_str(entity_json, self._schema)
+                else:
+                    entities = self._base_entities.with_added_json_str(entity_json)
+                results = cedarpy.is_authorized_batch(reqs, self._policies, entities, self._eval_schema)
+                for i, result in zip(idxs, results):
+                    out[i] = self._decide(result)
+            except Exception as exc:  # noqa: BLE001
+                for i in idxs:
+                    out[i] = fail_closed(f"cedar: {type(exc).__name__}: {exc}", engine=self.name, revision=self._revision)
+        return [d for d in out if d is not None]
+
+    def close(self) -> None:
+        pass
+
+
+def _factory(policy: str, *, validate_requests: bool | None = None) -> CedarEngine:
+    return CedarEngine(policy, validate_requests=validate_requests)
+
+
+base.register("cedar", _factory)

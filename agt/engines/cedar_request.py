@@ -1,0 +1,146 @@
+"""Translate an agt Action into a Cedar request and entity set (docs/cedar-mapping.md).
+
+* principal: ``Agent::"<agent.id>"`` with ``trust_score`` and optional ``workspace`` (a Directory);
+  each role becomes a ``Role`` parent.
+* action: ``Action::"<action.kind>"``; ``write`` and ``delete`` are also ``in Action::"mutate"``.
+* resource: ``File::"<path>"`` / ``Directory::"<path>"`` for file resources, with every ancestor
+  directory as a parent (the root ``/`` excluded); otherwise ``Resource::"<id>"`` with its ``type``;
+  ``Resource::""`` of type ``""`` when the action has no resource.
+* context: tool, params_text, session_id, task_id, stage, environment and the three counters.
+
+Agent and resource attributes beyond these are not visible to Cedar; the schema is closed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agt.action import Action
+
+CedarEntity = dict[str, Any]
+
+
+# The Action hierarchy of the bundled schema, as entities: supplied with each request so that
+# `action in Action::"mutate"` holds when Cedar evaluates without re-validating the request.
+KIND_GROUPS: dict[str, tuple[str, ...]] = {
+    "read": (), "execute": (), "network": (), "message": (), "delegate": (),
+    "write": ("mutate",), "delete": ("mutate",),
+}
+ACTION_ENTITIES: list[dict[str, Any]] = [
+    {"uid": {"type": "Action", "id": g}, "attrs": {}, "parents": []} for g in ("mutate",)
+] + [
+    {"uid": {"type": "Action", "id": k}, "attrs": {}, "parents": [{"type": "Action", "id": g} for g in groups]}
+    for k, groups in KIND_GROUPS.items()
+]
+
+
+def _uid(etype: str, eid: str) -> dict[str, str]:
+    return {"type": etype, "id": eid}
+
+
+def ancestor_dirs(path: str) -> list[str]:
+    """Proper ancestors of ``path``, nearest first; the filesystem root is not one."""
+    parts = path.split("/")
+    out = []
+    for i in range(len(parts) - 1, 0, -1):
+        d = "/".join(parts[:i])
+        if d and d != path:
+            out.append(d)
+    return out
+
+
+def _directory_chain(path: str, entities: dict[tuple[str, str], CedarEntity]) -> None:
+    """Add Directory entities for ``path`` and all its ancestors, each the parent of the previous."""
+    chain = ([path] if path and path != "/" else []) + ancestor_dirs(path)
+    for i, d in enumerate(chain):
+        key = ("Directory", d)
+        if key in entities:
+            break
+        parents = [_uid("Directory", chain[i + 1])] if i + 1 < len(chain) else []
+        entities[key] = {"uid": _uid("Directory", d), "attrs": {}, "parents": parents}
+
+
+def to_cedar(action: Action) -> tuple[dict[str, Any], list[CedarEntity]]:
+    """Return (request, entities) for cedarpy.is_authorized."""
+    return cedar_request(action), cedar_entities(action)
+
+
+def entities_key(action: Action) -> tuple[Any, ...]:
+    """Everything :func:`cedar_entities` reads: equal keys give equal entity sets."""
+    agent, res = action.agent, action.resource
+    workspace = agent.attributes.get("workspace")
+    return (
+        agent.id, agent.trust_score, agent.roles, workspace if isinstance(workspace, str) else None,
+        (res.type, res.id) if res is not None else None,
+    )
+
+
+def cedar_entities(action: Action) -> list[CedarEntity]:
+    agent, res = action.agent, action.resource
+    entities: dict[tuple[str, str], CedarEntity] = {}
+
+    agent_attrs: dict[str, Any] = {"trust_score": agent.trust_score}
+    workspace = agent.attributes.get("workspace")
+    if isinstance(workspace, str) and workspace:
+        agent_attrs["workspace"] = {"__entity": _uid("Directory", workspace)}
+        _directory_chain(workspace, entities)
+    for role in agent.roles:
+        entities[("Role", role)] = {"uid": _uid("Role", role), "attrs": {}, "parents": []}
+    principal = _uid("Agent", agent.id)
+    entities[("Agent", agent.id)] = {
+        "uid": principal,
+        "attrs": agent_attrs,
+        "parents": [_uid("Role", r) for r in agent.roles],
+    }
+
+    if res is not None and res.type in ("file", "directory"):
+        etype = "File" if res.type == "file" else "Directory"
+        resource = _uid(etype, res.id)
+        dirs = ancestor_dirs(res.id)
+        if dirs:
+            _directory_chain(dirs[0], entities)
+        if etype == "Directory":
+            _directory_chain(res.id, entities)
+        else:
+            entities[(etype, res.id)] = {
+                "uid": resource,
+                "attrs": {},
+                "parents": [_uid("Directory", dirs[0])] if dirs else [],
+            }
+    else:
+        rtype, rid = (res.type, res.id) if res is not None else ("", "")
+        resource = _uid("Resource", rid)
+        entities[("Resource", rid)] = {"uid": resource, "attrs": {"type": rtype}, "parents": []}
+    return list(entities.values())
+
+
+def resource_uid(action: Action) -> dict[str, str]:
+    res = action.resource
+    if res is None:
+        return _uid("Resource", "")
+    if res.type == "file":
+        return _uid("File", res.id)
+    if res.type == "directory":
+        return _uid("Directory", res.id)
+    return _uid("Resource", res.id)
+
+
+def cedar_request(action: Action) -> dict[str, Any]:
+    op, ctx = action.action, action.context
+    context = {
+        "tool": op.tool,
+        "params_text": op.params_text,
+        "session_id": ctx.session_id,
+        "task_id": ctx.task_id or ctx.session_id,
+        "stage": ctx.stage.value,
+        "environment": ctx.environment,
+        "tokens_used": ctx.tokens_used,
+        "tool_calls": ctx.tool_calls,
+        "files_changed": ctx.files_changed,
+    }
+    return {
+        "principal": _uid("Agent", action.agent.id),
+        "action": _uid("Action", op.kind.value),
+        "resource": resource_uid(action),
+        "context": context,
+    }

@@ -1,0 +1,63 @@
+"""The exception hierarchy. Every message names what a user has to fix: a file, a line, a rule or a field."""
+
+from __future__ import annotations
+
+
+class AgtError(Exception):
+    """Base class of every error agt raises on purpose."""
+
+
+class ActionError(AgtError, ValueError):
+    """An action document is malformed, or holds a value that not every engine can represent.
+
+    ``field`` is the dotted path of the offending value, for example ``action.params.size``.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class PolicyLoadError(AgtError):
+    """A policy cannot be loaded. Carries the location so a CLI can point at it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        rule: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.rule = rule
+        super().__init__(self.location_prefix() + message)
+
+    def location_prefix(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(self.file if self.line is None else f"{self.file}:{self.line}")
+        if self.rule:
+            parts.append(f"rule {self.rule!r}")
+        return (", ".join(parts) + ": ") if parts else ""
+
+
+class ConditionSyntaxError(AgtError):
+    """A rule condition does not parse. ``column`` is 1-based within the condition text."""
+
+    def __init__(self, message: str, text: str, column: int) -> None:
+        self.message = message
+        self.text = text
+        self.column = column
+        super().__init__(f"{message} at column {column} in {text!r}")
+
+
+class ConditionEvalError(AgtError):
+    """A condition failed at evaluation time, for example ordering a string against a number."""
+
+
+class UnknownEngineError(AgtError):
+    """No engine is registered under the requested name."""
