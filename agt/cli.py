@@ -31,7 +31,7 @@ EFFECT_STYLE = {Effect.ALLOW: "green", Effect.DENY: "bold red", Effect.REQUIRE_A
 out = Console()
 if not out.is_terminal:
     # Piped or captured (CI, `make demo | tee`): do not squeeze tables into 80 columns.
-    out = Console(width=160)
+    out = Console(width=200)
 err = Console(stderr=True)
 
 
@@ -212,7 +212,7 @@ def demo_cmd(engines: str, as_json: bool) -> None:
             }, ensure_ascii=False))
         sys.exit(0 if all(r.agree for r in rows) else 1)
     table = Table(title="agt demo: one scripted session through the starter policy")
-    table.add_column("#", justify="right")
+    table.add_column("#", justify="right", min_width=2)
     table.add_column("agent (trust)", no_wrap=True)
     table.add_column("tool", no_wrap=True)
     table.add_column("what", no_wrap=True)
@@ -220,7 +220,7 @@ def demo_cmd(engines: str, as_json: bool) -> None:
     for n in names:
         table.add_column(n, no_wrap=True)
     table.add_column("reasons", no_wrap=True)
-    table.add_column("=", no_wrap=True)
+    table.add_column("=", no_wrap=True, min_width=1)
     for i, row in enumerate(rows, 1):
         a = row.action
         first = next(iter(row.decisions.values()))
