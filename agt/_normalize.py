@@ -40,7 +40,29 @@ JSONValue = Any
 
 def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
     """Return the portable JSON form of ``value``, or raise ActionError naming ``field``."""
-    # bool first: it is an int subclass.
+    # Exact-type fast paths for what JSON and most tool calls carry; subclasses take the slow path.
+    t = type(value)
+    if t is str:
+        if len(value) > MAX_STRING_LENGTH:
+            _check_string(value, field)
+        return value
+    if t is int:
+        if not MIN_INT <= value <= MAX_INT:
+            raise ActionError(field, f"integer {value} is outside the signed 64-bit range every engine supports")
+        return value
+    if t is dict:
+        _check_depth(field, depth)
+        out: dict[str, JSONValue] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                if isinstance(key, bool) or not isinstance(key, (str, int)):
+                    raise ActionError(field, f"object keys must be strings, got {type(key).__name__}")
+                key = str(key)
+            if len(key) > MAX_STRING_LENGTH:
+                _check_string(key, f"{field}.{key[:40]}")
+            out[key] = normalize_value(item, f"{field}.{key}", depth + 1)
+        return out
+    # bool before int: it is an int subclass.
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -67,7 +89,7 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
         return _check_string(str(value), field)
     if isinstance(value, Mapping):
         _check_depth(field, depth)
-        out: dict[str, JSONValue] = {}
+        out = {}
         for key, item in value.items():
             if isinstance(key, bool) or not isinstance(key, (str, int)):
                 raise ActionError(field, f"object keys must be strings, got {type(key).__name__}")
@@ -83,6 +105,16 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
         items = [normalize_value(item, f"{field}[]", depth + 1) for item in value]
         return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
     raise ActionError(field, f"values of type {type(value).__name__} cannot be represented in an action document")
+
+
+def copy_json(value: JSONValue) -> JSONValue:
+    """Copy a normalized JSON value; far cheaper than copy.deepcopy for plain dicts and lists."""
+    t = type(value)
+    if t is dict:
+        return {k: copy_json(v) for k, v in value.items()}
+    if t is list:
+        return [copy_json(v) for v in value]
+    return value
 
 
 def normalize_mapping(value: Any, field: str) -> dict[str, JSONValue]:
@@ -116,9 +148,13 @@ def canonical_text(value: str) -> str:
     NFKC (so full-width and compatibility forms fold), drop invisible format characters such as
     zero-width spaces, casefold, drop quote characters, collapse whitespace runs to one space.
     """
-    text = unicodedata.normalize("NFKC", value)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    text = text.casefold().translate(_QUOTES)
+    if value.isascii():
+        # ASCII has no compatibility forms and no format characters.
+        text = value.lower().translate(_QUOTES)
+    else:
+        text = unicodedata.normalize("NFKC", value)
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+        text = text.casefold().translate(_QUOTES)
     return _WHITESPACE.sub(" ", text).strip()
 
 

@@ -8,7 +8,6 @@ cannot represent. The JSON Schema ships as ``agt/schema/action.schema.json``.
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import enum
 import json
@@ -48,11 +47,13 @@ def _frozen(mapping: dict) -> Mapping[str, Any]:
 
 
 def _require_str(value: Any, field: str, *, allow_empty: bool = True) -> str:
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise ActionError(field, f"must be a string, got {type(value).__name__}")
-    if not allow_empty and not value:
+    if not value and not allow_empty:
         raise ActionError(field, "must not be empty")
-    return _normalize.normalize_value(value, field)
+    if len(value) > _normalize.MAX_STRING_LENGTH:
+        _normalize.normalize_value(value, field)
+    return value
 
 
 def _require_count(value: Any, field: str) -> int:
@@ -101,7 +102,7 @@ class Agent:
             "id": self.id,
             "roles": list(self.roles),
             "trust_score": self.trust_score,
-            "attributes": copy.deepcopy(dict(self.attributes)),
+            "attributes": _normalize.copy_json(dict(self.attributes)),
         }
 
 
@@ -127,7 +128,7 @@ class Operation:
         return {
             "tool": self.tool,
             "kind": self.kind.value,
-            "params": copy.deepcopy(dict(self.params)),
+            "params": _normalize.copy_json(dict(self.params)),
             "params_text": self.params_text,
         }
 
@@ -148,7 +149,7 @@ class Resource:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "id": self.id, "attributes": copy.deepcopy(dict(self.attributes))}
+        return {"type": self.type, "id": self.id, "attributes": _normalize.copy_json(dict(self.attributes))}
 
 
 def _now() -> str:
@@ -206,7 +207,8 @@ class Action:
 
     @cached_property
     def document(self) -> Mapping[str, Any]:
-        """The canonical JSON document, built once. Engines read it; nobody may mutate it."""
+        """The canonical JSON document, built once and shared: engines read it, nobody may mutate it.
+        Use :meth:`to_dict` for a copy of your own."""
         return self.to_dict()
 
     def to_dict(self) -> dict[str, Any]:

@@ -146,17 +146,33 @@ def compile_condition(node: ast.Node, text: str = "") -> Evaluator:
 
         return concat
     if isinstance(node, ast.Not):
-        inner = compile_condition(node.operand, text)
-        return lambda doc: not _truthy(inner(doc))
-    if isinstance(node, ast.And):
-        ops = [compile_condition(o, text) for o in node.operands]
-        return lambda doc: all(_truthy(f(doc)) for f in ops)
-    if isinstance(node, ast.Or):
-        ops = [compile_condition(o, text) for o in node.operands]
-        return lambda doc: any(_truthy(f(doc)) for f in ops)
+        inner = _compile_bool(node.operand, text)
+        return lambda doc: not inner(doc)
+    if isinstance(node, (ast.And, ast.Or)):
+        ops = [_compile_bool(o, text) for o in node.operands]
+        if isinstance(node, ast.And):
+            if len(ops) == 2:
+                f1, f2 = ops
+                return lambda doc: f1(doc) and f2(doc)
+            return lambda doc: all(f(doc) for f in ops)
+        if len(ops) == 2:
+            g1, g2 = ops
+            return lambda doc: g1(doc) or g2(doc)
+        return lambda doc: any(f(doc) for f in ops)
     if isinstance(node, ast.Compare):
         return _compile_compare(node, text)
     raise TypeError(f"not a condition node: {node!r}")
+
+
+_BOOLEAN_NODES = (ast.Compare, ast.Not, ast.And, ast.Or)
+
+
+def _compile_bool(node: ast.Node, text: str) -> Evaluator:
+    """Compile an operand of and/or/not so it returns a real bool; comparisons already do."""
+    f = compile_condition(node, text)
+    if isinstance(node, _BOOLEAN_NODES):
+        return f
+    return lambda doc: _truthy(f(doc))
 
 
 def _compile_compare(node: ast.Compare, text: str) -> Evaluator:

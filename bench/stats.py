@@ -1,0 +1,67 @@
+"""Latency sampling and percentiles shared by every benchmark."""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Figures:
+    name: str
+    samples: int
+    p50_us: float
+    p99_us: float
+    mean_us: float
+    per_second: float
+
+    def row(self) -> list[str]:
+        return [self.name, f"{self.p50_us:,.1f}", f"{self.p99_us:,.1f}", f"{self.mean_us:,.1f}", f"{self.per_second:,.0f}", str(self.samples)]
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    idx = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[idx]
+
+
+def measure(name: str, fn: Callable[[], object], samples: int, warmup: int = 200) -> Figures:
+    """Time ``fn`` once per sample. GC is paused while sampling so figures show the code, not the collector."""
+    for _ in range(warmup):
+        fn()
+    clock = time.perf_counter_ns
+    times: list[float] = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = clock()
+        for _ in range(samples):
+            t0 = clock()
+            fn()
+            times.append((clock() - t0) / 1000)
+        total_s = (clock() - start) / 1e9
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    times.sort()
+    return Figures(name, samples, percentile(times, 0.50), percentile(times, 0.99), sum(times) / len(times), samples / total_s)
+
+
+def measure_batch(name: str, fn: Callable[[], object], batch_size: int, rounds: int) -> Figures:
+    """Time ``rounds`` calls that each decide ``batch_size`` actions; report per-decision figures."""
+    fn()
+    per_decision: list[float] = []
+    start = time.perf_counter_ns()
+    for _ in range(rounds):
+        t0 = time.perf_counter_ns()
+        fn()
+        per_decision.append((time.perf_counter_ns() - t0) / 1000 / batch_size)
+    total_s = (time.perf_counter_ns() - start) / 1e9
+    per_decision.sort()
+    return Figures(
+        name, rounds * batch_size, percentile(per_decision, 0.5), percentile(per_decision, 0.99),
+        sum(per_decision) / len(per_decision), rounds * batch_size / total_s,
+    )
