@@ -32,7 +32,7 @@ out = Console()
 if not out.is_terminal:
     # Piped or captured (CI, `make demo | tee`): do not squeeze tables into 80 columns.
     out = Console(width=200)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def guess_engine(path: str) -> str:
@@ -93,7 +93,8 @@ def eval_cmd(engine: str | None, policy: str | None, as_json: bool, action_file:
         policy = default_policy(engine)
     engine = engine or guess_engine(policy)
     try:
-        action = Action.from_json(action_file.read(), source=action_file.name)
+        source = getattr(action_file, "name", "-")
+        action = Action.from_json(action_file.read(), source="<stdin>" if source in ("-", "<stdin>") else str(source))
         eng = create_engine(engine, policy)
     except (ActionError, PolicyLoadError) as exc:
         _fail(exc)

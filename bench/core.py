@@ -14,26 +14,39 @@ from bench.stats import Figures, measure, measure_batch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _yaml_policy(n: int, indexed: bool) -> str:
+# Three rule shapes: keyed on the tool name (the common case), budget thresholds (indexed by a
+# lower bound), and pattern rules that nothing can index, so every rule is scanned.
+SHAPES = ("tool-keyed", "budget", "scan")
+
+
+def _yaml_condition(i: int, shape: str) -> str:
+    if shape == "tool-keyed":
+        return f"tool_name == 'tool_{i}' and context.tokens_used > {i}"
+    if shape == "budget":
+        return f"context.tokens_used > {100_000 + i} and params_text contains 'pattern_{i}'"
+    return f"params_text contains 'pattern_{i}' or context.environment == 'env_{i}'"
+
+
+def _cedar_condition(i: int, shape: str) -> str:
+    if shape == "tool-keyed":
+        return f'context.tool == "tool_{i}" && context.tokens_used > {i}'
+    if shape == "budget":
+        return f'context.tokens_used > {100_000 + i} && context.params_text like "*pattern_{i}*"'
+    return f'context.params_text like "*pattern_{i}*" || context.environment == "env_{i}"'
+
+
+def _yaml_policy(n: int, shape: str) -> str:
     lines = ["apiVersion: governance.toolkit/v1", f"name: bench-{n}", "default_action: allow", "rules:"]
     for i in range(n):
-        cond = (
-            f"tool_name == 'tool_{i}' and context.tokens_used > {i}"
-            if indexed
-            else f"context.tokens_used > {100_000 + i} and params_text contains 'pattern_{i}'"
-        )
+        cond = _yaml_condition(i, shape)
         lines += [f"  - name: rule-{i}", f'    condition: "{cond}"', "    action: deny"]
     return "\n".join(lines) + "\n"
 
 
-def _cedar_policy(n: int, indexed: bool) -> str:
+def _cedar_policy(n: int, shape: str) -> str:
     out = []
     for i in range(n):
-        cond = (
-            f'context.tool == "tool_{i}" && context.tokens_used > {i}'
-            if indexed
-            else f'context.tokens_used > {100_000 + i} && context.params_text like "*pattern_{i}*"'
-        )
+        cond = _cedar_condition(i, shape)
         out.append(f'@id("rule-{i}")\nforbid (principal, action, resource)\nwhen {{ {cond} }};\n')
     out.append('@id("default")\npermit (principal, action, resource);\n')
     return "\n".join(out)
@@ -61,18 +74,17 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> list[Fi
 
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
-            for indexed in (True, False):
-                shape = "tool-keyed" if indexed else "unindexable"
+            for shape in SHAPES:
                 progress(f"yaml {n} rules {shape}")
-                ypath = Path(tmp) / f"y{n}{indexed}.yaml"
-                ypath.write_text(_yaml_policy(n, indexed))
+                ypath = Path(tmp) / f"y{n}{shape}.yaml"
+                ypath.write_text(_yaml_policy(n, shape))
                 y = agt.create_engine("yaml", str(ypath))
                 assert y.evaluate(action).effect is agt.Effect.ALLOW
                 figures.append(measure(f"yaml {n:>5} rules, no match ({shape})", lambda: y.evaluate(action), samples_yaml))
                 progress(f"cedar {n} rules {shape}")
-                cdir = Path(tmp) / f"c{n}{indexed}"
+                cdir = Path(tmp) / f"c{n}{shape}"
                 cdir.mkdir()
-                (cdir / "bench.cedar").write_text(_cedar_policy(n, indexed))
+                (cdir / "bench.cedar").write_text(_cedar_policy(n, shape))
                 c = agt.create_engine("cedar", str(cdir))
                 assert c.evaluate(action).effect is agt.Effect.ALLOW
                 figures.append(measure(f"cedar {n:>5} rules, no match ({shape})", lambda: c.evaluate(action), samples_cedar))

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import operator
 import re
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Union
 
 from agt.conditions import ast
 from agt.errors import ConditionEvalError, ConditionSyntaxError
@@ -298,26 +299,52 @@ def _fast_field_compare(node: ast.Compare, fn: Callable[[Any, Any], bool]) -> Ev
     return None
 
 
-def index_keys(node: ast.Node) -> tuple[tuple[str, ...], frozenset] | None:
-    """If the condition can only be true when one field equals one of a few literals, return
-    (field, literals). The YAML engine uses this to look rules up instead of scanning them."""
+@dataclass(frozen=True)
+class EqualityKey:
+    """The condition can hold only when ``path`` equals one of ``values``."""
+
+    path: tuple[str, ...]
+    values: frozenset
+
+
+@dataclass(frozen=True)
+class LowerBoundKey:
+    """The condition can hold only when ``path`` is an integer ≥ ``bound`` (budgets: ``x > limit``)."""
+
+    path: tuple[str, ...]
+    bound: int
+
+
+IndexKey = Union[EqualityKey, LowerBoundKey]
+
+
+def index_key(node: ast.Node) -> IndexKey | None:
+    """A necessary condition the YAML engine can look rules up by instead of scanning them.
+
+    Preference: equality on the tool name, then equality on any field, then an integer lower bound.
+    """
     conjuncts = node.operands if isinstance(node, ast.And) else (node,)
-    best: tuple[tuple[str, ...], frozenset] | None = None
+    equalities: list[EqualityKey] = []
+    bounds: list[LowerBoundKey] = []
     for c in conjuncts:
         if not isinstance(c, ast.Compare) or not isinstance(c.left, ast.Path):
             continue
         if c.op == "==" and isinstance(c.right, ast.Literal) and type(c.right.value) is str:
-            found = (c.left.parts, frozenset([c.right.value]))
+            equalities.append(EqualityKey(c.left.parts, frozenset([c.right.value])))
         elif (
             c.op == "in"
             and isinstance(c.right, ast.ListExpr)
             and c.right.items
             and all(isinstance(i, ast.Literal) and type(i.value) is str for i in c.right.items)
         ):
-            found = (c.left.parts, frozenset(i.value for i in c.right.items))  # type: ignore[union-attr]
-        else:
-            continue
-        # Prefer the tool name: it is what almost every call differs by.
-        if best is None or (found[0] == ("action", "tool") and best[0] != ("action", "tool")):
-            best = found
-    return best
+            equalities.append(EqualityKey(c.left.parts, frozenset(i.value for i in c.right.items)))  # type: ignore[union-attr]
+        elif c.op in (">", ">=") and isinstance(c.right, ast.Literal) and type(c.right.value) is int:
+            bounds.append(LowerBoundKey(c.left.parts, c.right.value + (1 if c.op == ">" else 0)))
+    for key in equalities:
+        if key.path == ("action", "tool"):
+            return key
+    if equalities:
+        return equalities[0]
+    if bounds:
+        return max(bounds, key=lambda b: b.bound)
+    return None

@@ -6,44 +6,68 @@ decision only evaluates the rules that could match. Combining is :func:`agt.deci
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from pathlib import Path
 from typing import Any, Iterable
 
 from agt.action import Action
-from agt.conditions import MISSING, index_keys
+from agt.conditions import MISSING, EqualityKey, LowerBoundKey, index_key
 from agt.decision import Decision, RuleAction, RuleMatch, combine, fail_closed
 from agt.engines import base
 from agt.engines.yaml_policy import Rule, YamlPolicy, load_policy
 from agt.errors import AgtError, ConditionEvalError
 
 
+def _lookup(doc: dict, path: tuple[str, ...]) -> Any:
+    v: Any = doc
+    for p in path:
+        v = v.get(p, MISSING) if type(v) is dict else MISSING
+    return v
+
+
 class _RuleIndex:
-    """Rules grouped by a field they pin (``tool_name == 'x'``); everything else is always a candidate."""
+    """Rules looked up by a necessary condition instead of scanned (see conditions.index_key).
+
+    Equality keys: a hash lookup on the field's value. Lower bounds: a bisect over the sorted bounds,
+    so budget rules cost nothing until a counter nears them. The index only narrows the candidates;
+    every candidate's whole condition is still evaluated.
+    """
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.always: list[Rule] = []
-        self.by_field: dict[tuple[str, ...], dict[Any, list[Rule]]] = {}
-        for rule in rules:
-            key = index_keys(rule.condition)
-            if key is None:
+        equal: dict[tuple[str, ...], dict[Any, list[Rule]]] = {}
+        bounded: dict[tuple[str, ...], list[tuple[int, int, Rule]]] = {}
+        for order, rule in enumerate(rules):
+            key = index_key(rule.condition)
+            if isinstance(key, EqualityKey):
+                table = equal.setdefault(key.path, {})
+                for v in key.values:
+                    table.setdefault(v, []).append(rule)
+            elif isinstance(key, LowerBoundKey):
+                bounded.setdefault(key.path, []).append((key.bound, order, rule))
+            else:
                 self.always.append(rule)
-                continue
-            path, values = key
-            table = self.by_field.setdefault(path, {})
-            for v in values:
-                table.setdefault(v, []).append(rule)
-        self._fields = [(path, table) for path, table in self.by_field.items()]
+        self._equal = list(equal.items())
+        self._bounded = []
+        for path, entries in bounded.items():
+            entries.sort(key=lambda e: (e[0], e[1]))
+            self._bounded.append((path, [e[0] for e in entries], [e[2] for e in entries]))
 
     def candidates(self, doc: dict) -> list[Rule]:
         found = list(self.always)
-        for path, table in self._fields:
-            v: Any = doc
-            for p in path:
-                v = v.get(p, MISSING) if type(v) is dict else MISSING
-            if v is not MISSING and type(v) is str:
+        for path, table in self._equal:
+            v = _lookup(doc, path)
+            if type(v) is str:
                 hit = table.get(v)
                 if hit:
                     found.extend(hit)
+        for path, bounds, rules in self._bounded:
+            v = _lookup(doc, path)
+            if type(v) is int:
+                found.extend(rules[: bisect_right(bounds, v)])
+            elif v is not MISSING:
+                # Not an integer: let every rule's comparison run, so a type error still fails closed.
+                found.extend(rules)
         return found
 
 

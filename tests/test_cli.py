@@ -1,0 +1,115 @@
+"""agt.cli: commands, exit codes and --json output, run through click's test runner."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from agt.cli import EXIT_ALLOW, EXIT_APPROVAL, EXIT_DENY, EXIT_ERROR, cli
+
+EMAIL = json.dumps({"agent": {"id": "a"}, "action": {"tool": "send_email", "kind": "message"}})
+READ = json.dumps({"agent": {"id": "a"}, "action": {"tool": "read_file", "kind": "read"}})
+DROP = json.dumps({"agent": {"id": "a"}, "action": {"tool": "drop_table", "kind": "delete"}})
+
+
+@pytest.fixture
+def run(root, monkeypatch):
+    monkeypatch.chdir(root)
+    runner = CliRunner()
+    return lambda *args, input=None: runner.invoke(cli, list(args), input=input)
+
+
+@pytest.mark.parametrize("engine", ["yaml", "cedar"])
+@pytest.mark.parametrize(
+    "doc,code", [(READ, EXIT_ALLOW), (DROP, EXIT_DENY), (EMAIL, EXIT_APPROVAL)], ids=["allow", "deny", "approval"]
+)
+def test_eval_exit_code_follows_effect(run, engine, doc, code):
+    assert run("eval", "--engine", engine, "-", input=doc).exit_code == code
+
+
+def test_eval_json_prints_the_decision(run, starter_cedar):
+    result = run("eval", "--policy", starter_cedar, "--json", "-", input=EMAIL)
+    out = json.loads(result.output)
+    assert out["effect"] == "require_approval"
+    assert out["approvers"] == ["comms-lead"]
+    assert out["engine"] == "cedar"
+
+
+def test_eval_reads_an_action_file(run, tmp_path, starter_yaml):
+    f = tmp_path / "a.json"
+    f.write_text(DROP)
+    result = run("eval", "-p", starter_yaml, str(f))
+    assert result.exit_code == EXIT_DENY
+    assert "block-destructive-db-tools" in result.output
+
+
+def test_eval_invalid_action_is_an_error_naming_the_field(run):
+    result = run("eval", "-", input=json.dumps({"agent": {"id": "a", "trust_score": 5000}, "action": {"tool": "x"}}))
+    assert result.exit_code == EXIT_ERROR
+    assert "agent.trust_score" in result.output
+
+
+def test_eval_nan_param_is_rejected_not_allowed(run):
+    result = run("eval", "-", input='{"agent": {"id": "a"}, "action": {"tool": "read_file", "params": {"x": NaN}}}')
+    assert result.exit_code == EXIT_ERROR
+    assert "action.params.x" in result.output
+
+
+def test_eval_malformed_json_names_line_and_column(run):
+    result = run("eval", "-", input='{"agent": \n  {"id": }')
+    assert result.exit_code == EXIT_ERROR
+    assert "<stdin>:2:" in result.output
+
+
+def test_check_valid_policy_lists_rules(run, starter_yaml):
+    result = run("check", "--json", starter_yaml)
+    out = json.loads(result.output)
+    assert result.exit_code == 0 and out["ok"]
+    assert "email-approval" in {r["id"] for r in out["rules"]}
+
+
+def test_check_guesses_cedar_for_a_cedar_directory(run, starter_cedar):
+    out = json.loads(run("check", "--json", starter_cedar).output)
+    assert out["engine"] == "cedar"
+
+
+def test_check_bad_policy_reports_file_line_and_rule(run, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: governance.toolkit/v1\nname: b\nrules:\n  - name: r1\n    action: deny\n"
+        "    condition: \"tool_name ==\"\n"
+    )
+    result = run("check", "--json", str(bad))
+    out = json.loads(result.output)
+    assert result.exit_code == EXIT_ERROR
+    assert (out["file"], out["line"], out["rule"]) == (str(bad), 6, "r1")
+
+
+def test_doctor_json_lists_engines(run):
+    out = json.loads(run("doctor", "--json").output)
+    assert out["engines"]["cedar"]["available"] is True
+    assert out["engines"]["cedar"]["version"].startswith("cedarpy ")
+
+
+def test_demo_json_reports_engine_agreement(run):
+    result = run("demo", "--json")
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert result.exit_code == 0
+    assert len(rows) >= 10
+    assert all(r["agree"] for r in rows)
+    assert {r["decisions"]["yaml"]["effect"] for r in rows} == {"allow", "deny", "require_approval"}
+
+
+def test_demo_table_mentions_every_engine(run):
+    result = run("demo")
+    assert result.exit_code == 0
+    assert "yaml" in result.output and "cedar" in result.output
+
+
+def test_schema_prints_the_json_schema(run):
+    out = json.loads(run("schema").output)
+    assert out["title"] == "agt action document"
+
+
+def test_help_shows_quick_start(run):
+    assert "Quick start" in run("--help").output
