@@ -59,6 +59,9 @@ class Decision:
     approvers: tuple[str, ...] = ()
     notes: tuple[Reason, ...] = ()
     """Matched ``audit``/``warn`` rules: recorded, never deciding, not part of engine parity."""
+    matched: tuple[str, ...] = ()
+    """Every deciding rule that matched, determining or not: for rule coverage, not for parity.
+    Engines report what they can see (Cedar only reports the policies on the winning side)."""
     engine: str = ""
     revision: str = ""
 
@@ -110,10 +113,11 @@ def combine(
     if default is Effect.REQUIRE_APPROVAL:
         raise ValueError("a policy default must be allow or deny")
     matches = tuple(matches)
+    matched = tuple(sorted({m.rule_id for m in matches if m.action not in (RuleAction.AUDIT, RuleAction.WARN)}))
     notes = _reasons(m for m in matches if m.action in (RuleAction.AUDIT, RuleAction.WARN))
     denies = [m for m in matches if m.action is RuleAction.DENY]
     if denies:
-        return Decision(Effect.DENY, _reasons(denies), notes=notes, engine=engine, revision=revision)
+        return Decision(Effect.DENY, _reasons(denies), notes=notes, matched=matched, engine=engine, revision=revision)
     approvals = [m for m in matches if m.action is RuleAction.REQUIRE_APPROVAL]
     if approvals:
         approvers = tuple(sorted({a for m in approvals for a in m.approvers}))
@@ -122,12 +126,13 @@ def combine(
             _reasons(approvals),
             approvers=approvers,
             notes=notes,
+            matched=matched,
             engine=engine,
             revision=revision,
         )
     allows = [m for m in matches if m.action is RuleAction.ALLOW]
     if allows:
-        return Decision(Effect.ALLOW, _reasons(allows), notes=notes, engine=engine, revision=revision)
+        return Decision(Effect.ALLOW, _reasons(allows), notes=notes, matched=matched, engine=engine, revision=revision)
     return Decision(
         default,
         (Reason(DEFAULT_RULE_ID, default_message or f"no rule matched; policy default is {default.value}"),),

@@ -64,3 +64,5 @@ def _load_builtin() -> None:
         from agt.engines import yaml as _yaml  # noqa: F401
     if "cedar" not in _REGISTRY:
         from agt.engines import cedar as _cedar  # noqa: F401
+    if "opa" not in _REGISTRY:
+        from agt.engines import opa as _opa  # noqa: F401

@@ -1,0 +1,191 @@
+"""The OPA engine: each action goes to a real OPA as ``POST /v1/data/agt/decision {"input": <action>}``.
+
+Three ways to an OPA: an existing deployment (``url=`` or ``AGT_OPA_URL``, with an optional bearer token
+and TLS settings), a managed local ``opa run --server`` with the Rego library loaded (the default), or a
+testcontainers-started image (see agt.opa.container). Everything that is not a well-formed decision is a
+fail-closed deny naming the cause: connection refused, timeout, 4xx/5xx, an undefined result, a wrong shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterable
+
+import httpx
+
+from agt.action import Action
+from agt.decision import Decision, Effect, Reason, fail_closed
+from agt.engines import base
+from agt.errors import PolicyLoadError
+from agt.opa.server import ManagedOpa, OpaStartError
+
+DECISION_PATH = "/v1/data/agt/decision"
+_EFFECTS = {e.value: e for e in Effect}
+
+
+class OpaEngine:
+    name = "opa"
+
+    def __init__(
+        self,
+        policy: str | Path | None = None,
+        *,
+        url: str | None = None,
+        token: str | None = None,
+        timeout: float = 2.0,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        unix_socket: bool = False,
+        concurrency: int = 8,
+        decision_path: str = DECISION_PATH,
+    ) -> None:
+        """``policy`` is a Rego directory for a managed OPA; ignored when ``url`` points at your own."""
+        url = url or os.environ.get("AGT_OPA_URL") or None
+        token = token or os.environ.get("AGT_OPA_TOKEN") or None
+        self.decision_path = decision_path
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self.server: ManagedOpa | None = None
+        transport: httpx.HTTPTransport | None = None
+        if url:
+            self.url = url.rstrip("/")
+            self._revision = "opa:" + self.url
+        else:
+            if policy is None:
+                raise PolicyLoadError("the opa engine needs a Rego directory, or url= for an existing OPA")
+            path = Path(policy)
+            if not path.exists():
+                raise PolicyLoadError("Rego policy path does not exist", file=str(path))
+            self._revision = _tree_revision(path)
+            try:
+                self.server = ManagedOpa([path], unix_socket=unix_socket).start()
+            except OpaStartError as exc:
+                # OPA refuses Rego that does not compile; its message names the file and line.
+                raise PolicyLoadError(f"opa could not load the policy: {exc}", file=str(path)) from None
+            self.url = self.server.url
+            transport = self.server.transport()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = self._make_client(transport, headers, verify, cert)
+        self._client_args = (headers, verify, cert)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _make_client(self, transport: httpx.HTTPTransport | None, headers: dict, verify: Any, cert: Any) -> httpx.Client:
+        limits = httpx.Limits(max_connections=max(self.concurrency, 1) * 2, max_keepalive_connections=max(self.concurrency, 1) * 2)
+        return httpx.Client(
+            base_url=self.url, transport=transport, headers=headers, timeout=self.timeout,
+            verify=verify, cert=cert, limits=limits,
+        )
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+    # one decision ---------------------------------------------------------------------------------
+    def evaluate(self, action: Action) -> Decision:
+        body = _encode({"input": action.document})
+        decision = self._post(body)
+        if decision.is_engine_error and self.server is not None and not self.server.alive():
+            # The managed OPA died: restart it and try once more; a second failure stays a deny.
+            try:
+                self.server.ensure_running()
+            except OpaStartError as exc:
+                return fail_closed(f"opa: restart failed: {exc}", engine=self.name, revision=self._revision)
+            self._client.close()
+            self._client = self._make_client(self.server.transport(), *self._client_args)
+            decision = self._post(body)
+        return decision
+
+    def _post(self, body: bytes) -> Decision:
+        try:
+            response = self._client.post(self.decision_path, content=body, headers={"Content-Type": "application/json"})
+        except httpx.TimeoutException:
+            return self._fail(f"timeout after {self.timeout}s ({self.url})")
+        except httpx.ConnectError as exc:
+            return self._fail(f"unreachable ({self.url}): {exc}")
+        except httpx.HTTPError as exc:
+            return self._fail(f"{type(exc).__name__} ({self.url}): {exc}")
+        if response.status_code >= 400:
+            return self._fail(f"HTTP {response.status_code} from {self.url}{self.decision_path}: {response.text[:300]}")
+        try:
+            payload = response.json()
+        except ValueError:
+            return self._fail("response is not JSON")
+        return self.parse_result(payload)
+
+    def _fail(self, cause: str) -> Decision:
+        return fail_closed(f"opa: {cause}", engine=self.name, revision=self._revision)
+
+    def parse_result(self, payload: Any) -> Decision:
+        """Turn OPA's response body into a Decision, or a fail-closed deny saying what is wrong with it."""
+        if not isinstance(payload, dict) or "result" not in payload:
+            return self._fail(f"undefined result for {self.decision_path} (is the agt Rego library loaded?)")
+        result = payload["result"]
+        if not isinstance(result, dict):
+            return self._fail(f"result has the wrong shape: expected an object, got {type(result).__name__}")
+        effect = _EFFECTS.get(result.get("effect"))  # type: ignore[arg-type]
+        if effect is None:
+            return self._fail(f"result has the wrong shape: effect {result.get('effect')!r}")
+        reasons_raw = result.get("reasons")
+        if not isinstance(reasons_raw, list) or not reasons_raw or not all(
+            isinstance(r, dict) and isinstance(r.get("id"), str) and isinstance(r.get("message", ""), str)
+            for r in reasons_raw
+        ):
+            return self._fail("result has the wrong shape: reasons must be a non-empty list of {id, message}")
+        approvers = result.get("approvers", [])
+        if not isinstance(approvers, list) or not all(isinstance(a, str) for a in approvers):
+            return self._fail("result has the wrong shape: approvers must be a list of strings")
+        matched = result.get("matched", [])
+        if not isinstance(matched, list) or not all(isinstance(m, str) for m in matched):
+            return self._fail("result has the wrong shape: matched must be a list of strings")
+        by_id: dict[str, str] = {}
+        for r in reasons_raw:
+            by_id.setdefault(r["id"], r.get("message", ""))
+        return Decision(
+            effect=effect,
+            reasons=tuple(Reason(i, by_id[i]) for i in sorted(by_id)),
+            approvers=tuple(sorted(set(approvers))) if effect is Effect.REQUIRE_APPROVAL else (),
+            matched=tuple(sorted(set(matched))),
+            engine=self.name,
+            revision=self._revision,
+        )
+
+    # many decisions -------------------------------------------------------------------------------
+    def evaluate_many(self, actions: Iterable[Action]) -> list[Decision]:
+        """Open-source OPA has no batch endpoint: send the requests concurrently over the pooled client."""
+        actions = list(actions)
+        if len(actions) <= 1 or self.concurrency <= 1:
+            return [self.evaluate(a) for a in actions]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="agt-opa")
+        return list(self._pool.map(self.evaluate, actions))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._client.close()
+        if self.server is not None:
+            self.server.stop()
+
+
+def _encode(doc: Any) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _tree_revision(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".rego", ".json", ".yaml")) if path.is_dir() else [path]
+    for f in files:
+        digest.update(str(f.relative_to(path) if path.is_dir() else f.name).encode() + b"\0" + f.read_bytes() + b"\0")
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def _factory(policy: str | None = None, **options: Any) -> OpaEngine:
+    return OpaEngine(policy, **options)
+
+
+base.register("opa", _factory)
