@@ -78,7 +78,7 @@ class DemoRow:
 def default_policy(engine: str, root: Path | None = None) -> str:
     """Where the starter policy for ``engine`` lives in a checkout."""
     root = root or Path.cwd()
-    return str(root / {"yaml": "policies/starter.yaml", "cedar": "cedar"}[engine])
+    return str(root / {"yaml": "policies/starter.yaml", "cedar": "cedar", "opa": "rego"}[engine])
 
 
 def run_demo(engines: Sequence[str] = ("yaml", "cedar"), root: Path | None = None) -> list[DemoRow]:

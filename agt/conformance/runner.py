@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
-from agt.conformance.suite import Case, Suite
+from agt.conformance.suite import Case, Suite, SuiteError
 from agt.decision import Decision
 from agt.engines import Engine, create_engine
 
@@ -32,25 +32,56 @@ class CaseResult:
         return self.engines_agree and all(self.matches_expectation(e) for e in self.decisions)
 
 
-def open_engines(suite: Suite, engines: Sequence[str], **options: object) -> dict[str, Engine]:
+def open_engines(
+    suite: Suite, engines: Sequence[str], options: Mapping[str, Mapping[str, object]] | None = None
+) -> dict[str, Engine]:
+    """Create each engine on the suite's policy for it. ``options`` maps engine name to create_engine options.
+    On a load failure, engines already opened are closed before the error propagates."""
     missing = [e for e in engines if e not in suite.policies]
     if missing:
-        raise ValueError(f"suite {suite.name!r} has no policy for engine(s): {', '.join(missing)}")
-    return {e: create_engine(e, str(suite.policies[e]), **options.get(e, {})) for e in engines}  # type: ignore[arg-type]
+        raise SuiteError(f"suite {suite.name!r} names no policy for engine(s): {', '.join(missing)}")
+    opened: dict[str, Engine] = {}
+    try:
+        for e in engines:
+            opened[e] = create_engine(e, str(suite.policies[e]), **dict((options or {}).get(e, {})))
+    except BaseException:
+        for engine in opened.values():
+            engine.close()
+        raise
+    return opened
+
+
+def known_rule_ids(engines: Mapping[str, Engine]) -> set[str]:
+    """Rule ids the in-process engines can list; OPA's are learnt from its decisions."""
+    ids: set[str] = set()
+    for engine in engines.values():
+        policy = getattr(engine, "policy", None)
+        if policy is not None:
+            ids |= {r.id for r in policy.rules}
+        rules = getattr(engine, "rules", None)
+        if isinstance(rules, Mapping):
+            ids |= set(rules)
+    return ids
 
 
 def run_cases(
-    cases: Iterable[Case],
+    cases: Sequence[Case],
     engines: Mapping[str, Engine],
-    on_result: Callable[[CaseResult], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    chunk: int = 64,
 ) -> list[CaseResult]:
-    results = []
-    for case in cases:
-        decisions = {
-            name: engine.evaluate(case.action) for name, engine in engines.items() if name not in case.not_portable
-        }
-        result = CaseResult(case, decisions)
-        results.append(result)
-        if on_result:
-            on_result(result)
+    """Decide every case on every engine it is portable to. Work goes through ``evaluate_many`` in
+    chunks, so Cedar batches and OPA requests run concurrently; ``on_progress`` gets the cases done."""
+    results: list[CaseResult] = []
+    for start in range(0, len(cases), chunk):
+        part = cases[start : start + chunk]
+        per_engine: dict[str, dict[int, Decision]] = {}
+        for name, engine in engines.items():
+            idx = [i for i, c in enumerate(part) if name not in c.not_portable]
+            decided = engine.evaluate_many([part[i].action for i in idx])
+            per_engine[name] = dict(zip(idx, decided))
+        for i, case in enumerate(part):
+            results.append(CaseResult(case, {n: d[i] for n, d in per_engine.items() if i in d}))
+        if on_progress:
+            on_progress(len(part))
     return results

@@ -1,0 +1,305 @@
+"""Differential fuzzing: generate actions from the fields and literals a policy uses, decide each on every
+engine, and shrink any disagreement to a minimal action, written out as a new case file.
+
+The generator is our own (seeded ``random.Random``), so a seed reproduces a run exactly and 10,000
+actions cost milliseconds to make. It mutates policy literals the way attackers and accidents do:
+case, whitespace, quotes, full-width forms, zero-width spaces, and paths with ``..`` segments.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import yaml
+
+from agt.action import Action, Kind
+from agt.conditions import ast
+from agt.conformance.suite import Suite
+from agt.decision import Decision
+from agt.engines import Engine
+from agt.engines.yaml_policy import load_policy
+from agt.errors import ActionError
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What the generator draws from: literals the policy mentions, plus a few of its own."""
+
+    strings: tuple[str, ...]
+    ints: tuple[int, ...]
+
+
+def vocabulary_from_policy(path: str | Path) -> Vocabulary:
+    policy = load_policy(path)
+    strings: set[str] = set()
+    ints: set[int] = set()
+
+    def walk(node: ast.Node) -> None:
+        if isinstance(node, ast.Literal):
+            if isinstance(node.value, str):
+                strings.add(node.value)
+            elif type(node.value) is int:
+                ints.update({node.value - 1, node.value, node.value + 1})
+        elif isinstance(node, (ast.ListExpr, ast.Concat)):
+            for n in node.items if isinstance(node, ast.ListExpr) else node.parts:
+                walk(n)
+        elif isinstance(node, ast.Compare):
+            walk(node.left)
+            walk(node.right)
+        elif isinstance(node, ast.Not):
+            walk(node.operand)
+        elif isinstance(node, (ast.And, ast.Or)):
+            for n in node.operands:
+                walk(n)
+
+    for rule in policy.rules:
+        walk(rule.condition)
+    return Vocabulary(tuple(sorted(strings)), tuple(sorted(i for i in ints if i >= 0)))
+
+
+_KINDS = [k.value for k in Kind]
+_ENVIRONMENTS = ["development", "staging", "production", "Production", ""]
+_FILLER = ["hello", "SELECT 1", "ls -la", "report.pdf", "ok", "ünïcödé", "日本語", "🚀", "a  b", "'quoted'"]
+
+
+def _mutate(rng: random.Random, text: str) -> str:
+    choice = rng.randrange(9)
+    if choice == 0:
+        return text.upper()
+    if choice == 1:
+        return text.title()
+    if choice == 2:
+        return text.replace(" ", rng.choice(["  ", "\t", "\n", " \u00a0"]))
+    if choice == 3:
+        return f"'{text}'" if rng.random() < 0.5 else text.replace(" ", ' "', 1) + '"'
+    if choice == 4:
+        return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)  # full-width
+    if choice == 5 and len(text) > 2:
+        i = rng.randrange(1, len(text))
+        return text[:i] + "\u200b" + text[i:]
+    if choice == 6:
+        return f"{rng.choice(_FILLER)} {text} {rng.choice(_FILLER)}"
+    if choice == 7 and len(text) > 3:
+        i = rng.randrange(1, len(text) - 1)
+        return text[:i]  # a near miss
+    return text
+
+
+class ActionGenerator:
+    def __init__(self, vocab: Vocabulary, seed: int) -> None:
+        self.vocab = vocab
+        self.rng = random.Random(seed)
+
+    def _string(self) -> str:
+        rng = self.rng
+        if self.vocab.strings and rng.random() < 0.6:
+            return _mutate(rng, rng.choice(self.vocab.strings))
+        return rng.choice(_FILLER)
+
+    def _int(self) -> int:
+        rng = self.rng
+        if self.vocab.ints and rng.random() < 0.7:
+            return rng.choice(self.vocab.ints)
+        return rng.randrange(0, 30_000)
+
+    def _path(self, workspace: str | None) -> str:
+        rng = self.rng
+        base = workspace if workspace and rng.random() < 0.6 else rng.choice(["/ws/alice", "/ws/bob", "/etc", "/tmp", "", "/"])
+        tail = rng.choice(["notes.md", "a/b.txt", "../bob/x", "./x", "", "../../etc/passwd", "日本/ノート.md"])
+        sep = rng.choice(["/", "//"])
+        return f"{base}{sep}{tail}" if base else tail
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while True:
+            yield self.document()
+
+    def document(self) -> dict[str, Any]:
+        rng = self.rng
+        workspace = rng.choice(["/ws/alice", "/ws/alice/", "/ws/bob", "/", None])
+        attributes = {"workspace": workspace} if workspace is not None else {}
+        tool = self._string() if rng.random() < 0.7 else rng.choice(["read_file", "write_file", "run_shell", "send_email"])
+        params: dict[str, Any] = {}
+        for _ in range(rng.randrange(4)):
+            key = rng.choice(["command", "sql", "body", "path", "argv", "text", "n"])
+            if key == "argv":
+                params[key] = [self._string() for _ in range(rng.randrange(1, 4))]
+            elif key == "n":
+                params[key] = self._int()
+            else:
+                params[key] = self._string()
+        doc: dict[str, Any] = {
+            "agent": {
+                "id": rng.choice(["alice", "bob", "アリス", "agent-7"]),
+                "roles": rng.sample(["developer", "admin", "intern"], rng.randrange(3)),
+                "trust_score": rng.choice([0, 499, 500, 501, 720, 1000, rng.randrange(0, 1001)]),
+                "attributes": attributes,
+            },
+            "action": {"tool": tool or "t", "kind": rng.choice(_KINDS), "params": params},
+            "context": {
+                "tokens_used": self._int(),
+                "tool_calls": self._int(),
+                "files_changed": self._int(),
+                "environment": rng.choice(_ENVIRONMENTS + list(self.vocab.strings[:3])),
+            },
+        }
+        r = rng.random()
+        if r < 0.45:
+            doc["resource"] = {"type": "file", "id": self._path(workspace)}
+        elif r < 0.6:
+            doc["resource"] = {"type": rng.choice(["table", "url", "directory"]), "id": self._string()}
+        return doc
+
+
+def signature(d: Decision) -> tuple[Any, ...]:
+    return (d.effect, d.rule_ids, d.approvers)
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    document: dict[str, Any]
+    decisions: Mapping[str, Decision]
+
+
+@dataclass
+class FuzzResult:
+    generated: int = 0
+    skipped_invalid: int = 0
+    disagreements: list[Disagreement] = field(default_factory=list)
+
+
+def _disagree(doc: dict[str, Any], engines: Mapping[str, Engine]) -> dict[str, Decision] | None:
+    try:
+        action = Action.from_dict(doc)
+    except ActionError:
+        return None
+    decisions = {n: e.evaluate(action) for n, e in engines.items()}
+    return decisions if len({signature(d) for d in decisions.values()}) > 1 else None
+
+
+def _simplifications(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Smaller variants of ``doc``: each drops or resets one thing."""
+    for key in list(doc["action"].get("params", {})):
+        d = copy.deepcopy(doc)
+        del d["action"]["params"][key]
+        yield d
+    for key, value in doc["action"].get("params", {}).items():
+        if isinstance(value, list) and len(value) > 1:
+            for i in range(len(value)):
+                d = copy.deepcopy(doc)
+                del d["action"]["params"][key][i]
+                yield d
+        if isinstance(value, str) and len(value) > 1:
+            for cut in (value[: len(value) // 2], value[len(value) // 2 :], value.strip()):
+                if cut != value:
+                    d = copy.deepcopy(doc)
+                    d["action"]["params"][key] = cut
+                    yield d
+    if "resource" in doc:
+        d = copy.deepcopy(doc)
+        del d["resource"]
+        yield d
+    for key, default in (("tokens_used", 0), ("tool_calls", 0), ("files_changed", 0), ("environment", "development")):
+        if doc["context"].get(key) != default:
+            d = copy.deepcopy(doc)
+            d["context"][key] = default
+            yield d
+    for key, default in (("roles", []), ("trust_score", 500), ("id", "a")):
+        if doc["agent"].get(key) != default:
+            d = copy.deepcopy(doc)
+            d["agent"][key] = default
+            yield d
+    if doc["agent"].get("attributes"):
+        d = copy.deepcopy(doc)
+        d["agent"]["attributes"] = {}
+        yield d
+
+
+def shrink(doc: dict[str, Any], engines: Mapping[str, Engine], budget: int = 400) -> tuple[dict[str, Any], dict[str, Decision]]:
+    """Greedy shrinking: keep taking the first simplification that still disagrees."""
+    current = doc
+    decisions = _disagree(doc, engines) or {}
+    tries = 0
+    improved = True
+    while improved and tries < budget:
+        improved = False
+        for candidate in _simplifications(current):
+            tries += 1
+            found = _disagree(candidate, engines)
+            if found is not None:
+                current, decisions, improved = candidate, found, True
+                break
+            if tries >= budget:
+                break
+    return current, decisions
+
+
+def fuzz(
+    suite: Suite,
+    engines: Mapping[str, Engine],
+    n: int,
+    seed: int,
+    on_progress: Callable[[int], None] | None = None,
+    chunk: int = 200,
+    max_disagreements: int = 20,
+) -> FuzzResult:
+    yaml_policy = suite.policies.get("yaml")
+    if yaml_policy is None:
+        raise ValueError(f"suite {suite.name!r} has no yaml policy to take a vocabulary from")
+    gen = iter(ActionGenerator(vocabulary_from_policy(yaml_policy), seed))
+    result = FuzzResult()
+    seen: set[tuple[Any, ...]] = set()
+    done = 0
+    while done < n:
+        batch = min(chunk, n - done)
+        docs: list[dict[str, Any]] = []
+        actions: list[Action] = []
+        for _ in range(batch):
+            doc = next(gen)
+            try:
+                actions.append(Action.from_dict(doc))
+                docs.append(doc)
+            except ActionError:
+                result.skipped_invalid += 1
+        per_engine = {name: e.evaluate_many(actions) for name, e in engines.items()}
+        for i, doc in enumerate(docs):
+            sigs = {name: signature(ds[i]) for name, ds in per_engine.items()}
+            if len(set(sigs.values())) > 1 and len(result.disagreements) < max_disagreements:
+                small, decisions = shrink(doc, engines)
+                key = tuple(sorted((k, v) for k, v in sigs.items()))
+                if key not in seen:
+                    seen.add(key)
+                    result.disagreements.append(Disagreement(small, decisions))
+        done += batch
+        result.generated = done
+        if on_progress:
+            on_progress(batch)
+    return result
+
+
+def write_cases(suite: Suite, result: FuzzResult, seed: int, out_dir: Path, reference: str = "yaml") -> Path:
+    """Write the shrunk disagreements as a suite file. Expectations come from ``reference`` and must be
+    checked by a person before the cases join a regression suite."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{suite.name}-fuzz-seed{seed}.yaml"
+    cases = []
+    for i, d in enumerate(result.disagreements, 1):
+        ref = d.decisions.get(reference) or next(iter(d.decisions.values()))
+        cases.append({
+            "name": f"fuzz seed {seed} #{i}",
+            "action": d.document,
+            "expect": {"effect": ref.effect.value, "rules": list(ref.rule_ids)},
+            "observed": {n: {"effect": x.effect.value, "rules": list(x.rule_ids)} for n, x in d.decisions.items()},
+        })
+    rel = {e: str(Path(p).resolve()) for e, p in suite.policies.items()}
+    doc = {
+        "suite": f"{suite.name}-fuzz-seed{seed}",
+        "description": f"Disagreements found by `agt conformance fuzz` (seed {seed}); expectations taken from {reference}: verify them.",
+        "policies": rel,
+        "cases": cases,
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), "utf-8")
+    return path
