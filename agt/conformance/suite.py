@@ -8,6 +8,7 @@ expected effect and rule ids. A case may list engines it is ``not_portable`` to,
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -43,7 +44,8 @@ class Case:
 class Suite:
     name: str
     path: Path
-    policies: Mapping[str, Path]
+    policies: Mapping[str, str]
+    """engine -> policy path; several paths are joined with os.pathsep."""
     cases: tuple[Case, ...]
     description: str = ""
 
@@ -76,7 +78,11 @@ def load_suite(path: str | Path) -> Suite:
     policies_raw = data.get("policies") or {}
     if not isinstance(policies_raw, dict) or not policies_raw:
         raise SuiteError(f"{p}: 'policies' must map engine names to policy paths")
-    policies = {engine: (p.parent / str(rel)).resolve() for engine, rel in policies_raw.items()}
+    # A list of paths (OPA loads several) becomes one os.pathsep-separated string, like PATH.
+    policies = {
+        engine: os.pathsep.join(str((p.parent / str(r)).resolve()) for r in (rel if isinstance(rel, list) else [rel]))
+        for engine, rel in policies_raw.items()
+    }
     defaults = data.get("defaults") or {}
     cases = []
     seen: set[str] = set()

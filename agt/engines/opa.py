@@ -57,15 +57,16 @@ class OpaEngine:
         else:
             if policy is None:
                 raise PolicyLoadError("the opa engine needs a Rego directory, or url= for an existing OPA")
-            path = Path(policy)
-            if not path.exists():
-                raise PolicyLoadError("Rego policy path does not exist", file=str(path))
-            self._revision = _tree_revision(path)
+            paths = [Path(p) for p in str(policy).split(os.pathsep) if p]
+            for path in paths:
+                if not path.exists():
+                    raise PolicyLoadError("Rego policy path does not exist", file=str(path))
+            self._revision = _tree_revision(paths)
             try:
-                self.server = ManagedOpa([path], unix_socket=unix_socket).start()
+                self.server = ManagedOpa(paths, unix_socket=unix_socket).start()
             except OpaStartError as exc:
                 # OPA refuses Rego that does not compile; its message names the file and line.
-                raise PolicyLoadError(f"opa could not load the policy: {exc}", file=str(path)) from None
+                raise PolicyLoadError(f"opa could not load the policy: {exc}", file=str(policy)) from None
             self.url = self.server.url
             transport = self.server.transport()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -176,11 +177,12 @@ def _encode(doc: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _tree_revision(path: Path) -> str:
+def _tree_revision(paths: list[Path]) -> str:
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".rego", ".json", ".yaml")) if path.is_dir() else [path]
-    for f in files:
-        digest.update(str(f.relative_to(path) if path.is_dir() else f.name).encode() + b"\0" + f.read_bytes() + b"\0")
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".rego", ".json", ".yaml")) if path.is_dir() else [path]
+        for f in files:
+            digest.update(str(f.relative_to(path) if path.is_dir() else f.name).encode() + b"\0" + f.read_bytes() + b"\0")
     return "sha256:" + digest.hexdigest()[:16]
 
 
