@@ -1,6 +1,7 @@
 """agt.cli: commands, exit codes and --json output, run through click's test runner."""
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -113,3 +114,48 @@ def test_schema_prints_the_json_schema(run):
 
 def test_help_shows_quick_start(run):
     assert "Quick start" in run("--help").output
+
+
+def test_eval_with_opa_engine(run, opa_binary):
+    result = run("eval", "--engine", "opa", "-p", "rego", "--json", "-", input=EMAIL)
+    assert result.exit_code == EXIT_APPROVAL
+    assert json.loads(result.output)["engine"] == "opa"
+
+
+def test_eval_opa_unreachable_url_denies(run):
+    from agt.opa.server import free_port
+
+    result = run("eval", "--engine", "opa", "--opa-url", f"http://127.0.0.1:{free_port()}", "--json", "-", input=READ)
+    assert result.exit_code == EXIT_DENY
+    assert json.loads(result.output)["reasons"][0]["id"] == "engine_error"
+
+
+def test_conformance_run_writes_json_and_junit(run, tmp_path, opa_binary):
+    j, x = tmp_path / "r.json", tmp_path / "r.xml"
+    result = run("conformance", "run", "conformance/secrets.yaml", "--json", str(j), "--junit", str(x))
+    assert result.exit_code == 0, result.output
+    data = json.loads(j.read_text())
+    assert data["passed"] and data["suites"][0]["engines"] == ["yaml", "cedar", "opa"]
+    assert "<testsuites" in x.read_text()
+
+
+def test_conformance_run_exits_1_and_shows_the_disagreement(run, tmp_path):
+    broken = tmp_path / "broken.yaml"
+    import shutil
+
+    shutil.copy("conformance/starter.yaml", broken)
+    text = broken.read_text().replace("../policies/starter.yaml", str(Path("policies/starter.yaml").resolve()))
+    text = text.replace("../cedar", str(Path("cedar").resolve())).replace("../rego", str(Path("rego").resolve()))
+    text = text.replace("expect: {effect: allow, rules: [default]}}", "expect: {effect: deny, rules: [nope]}}", 1)
+    broken.write_text(text)
+    result = run("conformance", "run", str(broken), "-e", "yaml,cedar", "--no-coverage")
+    assert result.exit_code == 1
+    assert "read file in workspace" in result.output
+
+
+def test_conformance_fuzz_json(run, tmp_path):
+    result = run("conformance", "fuzz", "conformance/starter.yaml", "-n", "300", "--seed", "4", "-e", "yaml,cedar",
+                 "--out", str(tmp_path), "--json")
+    out = json.loads(result.output)
+    assert result.exit_code == 0
+    assert (out["generated"], out["disagreements"]) == (300, 0)

@@ -96,6 +96,7 @@ class OpaEngine:
             except OpaStartError as exc:
                 return fail_closed(f"opa: restart failed: {exc}", engine=self.name, revision=self._revision)
             self._client.close()
+            self.url = self.server.url
             self._client = self._make_client(self.server.transport(), *self._client_args)
             decision = self._post(body)
         return decision

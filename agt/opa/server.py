@@ -79,7 +79,8 @@ class ManagedOpa:
         if self.unix_socket:
             if os.path.exists(self.socket_path):
                 os.unlink(self.socket_path)
-        else:
+        elif not self.port:
+            # A restart keeps the port, so clients holding the URL reach the new process.
             self.port = free_port()
         cmd = [
             self.binary, "run", "--server", "--addr", self.addr, "--log-level", "error",

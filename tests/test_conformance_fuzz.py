@@ -1,0 +1,99 @@
+"""agt.conformance.fuzz: the generator, shrinking, the case-file writer, and the bounded CI fuzz run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agt.action import Action
+from agt.conformance import load_suite, open_engines
+from agt.conformance.fuzz import ActionGenerator, Vocabulary, fuzz, shrink, vocabulary_from_policy, write_cases
+from agt.decision import Decision, Effect, Reason
+
+ROOT = Path(__file__).resolve().parents[1]
+STARTER = load_suite(ROOT / "conformance" / "starter.yaml")
+
+
+def test_vocabulary_takes_literals_and_boundaries_from_the_policy():
+    vocab = vocabulary_from_policy(ROOT / "policies" / "starter.yaml")
+    assert {"send_email", "drop table", "production"} <= set(vocab.strings)
+    assert {7999, 8000, 8001, 20, 21} <= set(vocab.ints)
+
+
+def test_same_seed_generates_the_same_actions():
+    vocab = Vocabulary(("send_email", "drop table"), (8000, 8001))
+    a = [ActionGenerator(vocab, 5).document() for _ in range(1)]
+    gen1, gen2 = ActionGenerator(vocab, 5), ActionGenerator(vocab, 5)
+    assert [gen1.document() for _ in range(50)] == [gen2.document() for _ in range(50)]
+    assert a
+
+
+def test_generated_documents_are_valid_actions():
+    gen = ActionGenerator(vocabulary_from_policy(ROOT / "policies" / "starter.yaml"), 11)
+    for _ in range(300):
+        Action.from_dict(gen.document())
+
+
+class _Fixed:
+    """An engine stand-in that disagrees whenever the tool is 'boom': a fault to find, not a real engine."""
+
+    name = "fixed"
+    revision = "r"
+
+    def __init__(self, tool_to_deny: str | None) -> None:
+        self.tool_to_deny = tool_to_deny
+
+    def evaluate(self, action: Action) -> Decision:
+        if action.action.tool == self.tool_to_deny:
+            return Decision(Effect.DENY, (Reason("x"),))
+        return Decision(Effect.ALLOW, (Reason("default"),))
+
+    def evaluate_many(self, actions):
+        return [self.evaluate(a) for a in actions]
+
+    def close(self) -> None:
+        pass
+
+
+def test_shrink_removes_everything_that_does_not_matter():
+    doc = {
+        "agent": {"id": "zed", "roles": ["admin"], "trust_score": 12, "attributes": {"workspace": "/w"}},
+        "action": {"tool": "boom", "kind": "write", "params": {"a": "long text here", "b": [1, 2, 3]}},
+        "resource": {"type": "file", "id": "/x"},
+        "context": {"tokens_used": 99, "tool_calls": 3, "files_changed": 2, "environment": "production"},
+    }
+    small, decisions = shrink(doc, {"a": _Fixed("boom"), "b": _Fixed(None)})
+    assert small["action"]["params"] == {}
+    assert "resource" not in small
+    assert small["context"]["tokens_used"] == 0
+    assert decisions["a"].effect is Effect.DENY and decisions["b"].effect is Effect.ALLOW
+
+
+def test_fuzz_reports_and_writes_a_disagreement(tmp_path):
+    result = fuzz(STARTER, {"a": _Fixed("send_email"), "b": _Fixed(None)}, 400, seed=3)
+    assert result.disagreements
+    path = write_cases(STARTER, result, 3, tmp_path, reference="b")
+    written = load_suite(path)
+    assert written.cases[0].action.action.tool == "send_email"
+    assert written.cases[0].expect.effect is Effect.ALLOW
+
+
+def test_bounded_fuzz_finds_no_disagreement_between_real_engines(opa_binary):
+    """The CI fuzz: 2,000 actions, fixed seed, yaml vs cedar vs a real OPA."""
+    engines = open_engines(STARTER, ("yaml", "cedar", "opa"))
+    try:
+        result = fuzz(STARTER, engines, 2000, seed=2026)
+    finally:
+        for e in engines.values():
+            e.close()
+    assert result.generated == 2000
+    assert not result.disagreements, [(d.document, {n: x.to_dict() for n, x in d.decisions.items()}) for d in result.disagreements[:3]]
+
+
+def test_fuzz_needs_a_yaml_policy_for_its_vocabulary():
+    from dataclasses import replace
+
+    no_yaml = replace(STARTER, policies={"cedar": STARTER.policies["cedar"]})
+    with pytest.raises(ValueError, match="no yaml policy"):
+        fuzz(no_yaml, {}, 1, seed=0)
