@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -189,21 +187,20 @@ def doctor_cmd(as_json: bool) -> None:
         except PackageNotFoundError:
             return None
 
-    opa = shutil.which("opa")
-    opa_version = None
-    if opa:
-        try:
-            text = subprocess.run([opa, "version"], capture_output=True, text=True, timeout=10).stdout
-            opa_version = next((l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith("Version:")), None)
-        except (OSError, subprocess.TimeoutExpired):
-            opa_version = None
+    from agt.opa import OpaNotFound, find_opa, opa_version
+
+    try:
+        opa: str | None = find_opa()
+    except OpaNotFound:
+        opa = None
+    opa_ver = opa_version(opa) if opa else None
     report = {
         "agt": agt.__version__,
         "python": platform.python_version(),
         "engines": {
             "yaml": {"available": "yaml" in available_engines(), "version": f"pyyaml {pkg('pyyaml')}"},
             "cedar": {"available": "cedar" in available_engines(), "version": f"cedarpy {pkg('cedarpy')}"},
-            "opa": {"available": bool(opa), "version": opa_version, "path": opa},
+            "opa": {"available": bool(opa), "version": opa_ver, "path": opa},
         },
     }
     if as_json:
