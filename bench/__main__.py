@@ -1,4 +1,7 @@
-"""Print benchmark figures: p50/p99 latency and throughput per engine and policy size."""
+"""Print benchmark figures: p50/p99 latency and throughput per engine and policy size.
+
+    python -m bench [--quick] [--json] [--only core|opa]
+"""
 
 from __future__ import annotations
 
@@ -11,25 +14,39 @@ from dataclasses import asdict
 from rich.console import Console
 from rich.table import Table
 
-from bench import core
+from bench import core, opa
 
 
 def main(argv: list[str]) -> int:
     as_json = "--json" in argv
     quick = "--quick" in argv
+    only = argv[argv.index("--only") + 1] if "--only" in argv else None
     console = Console(stderr=True)
+    figures = []
+    extra: dict[str, float] = {}
     with console.status("benchmarking") as status:
-        figures = core.run(quick=quick, progress=lambda msg: status.update(f"benchmarking: {msg}"))
+        def progress(msg: str) -> None:
+            status.update(f"benchmarking: {msg}")
+
+        if only in (None, "core"):
+            figures += core.run(quick=quick, progress=progress)
+        if only in (None, "opa"):
+            opa_figures, extra = opa.run(quick=quick, progress=progress)
+            figures += opa_figures
     if as_json:
-        print(json.dumps([asdict(f) for f in figures], indent=2))
+        print(json.dumps({"figures": [asdict(f) for f in figures], "extra": extra}, indent=2))
         return 0
     out = Console(width=max(Console().width, 120))
-    table = Table(title=f"agt engines on {os.cpu_count()} cores, Python {platform.python_version()} (µs)")
+    table = Table(title=f"agt on {os.cpu_count()} cores, Python {platform.python_version()}")
     for col in ("benchmark", "p50 µs", "p99 µs", "mean µs", "per second", "samples"):
         table.add_column(col, justify="left" if col == "benchmark" else "right")
     for f in figures:
         table.add_row(*f.row())
     out.print(table)
+    if extra:
+        out.print(f"opa eval subprocess vs the opa engine (p50): {extra['naive_over_engine_p50']:.0f}× slower")
+        out.print(f"differential fuzz: {int(extra['fuzz_actions']):,} actions × 3 engines in {extra['fuzz_seconds']:.1f} s, "
+                  f"{int(extra['fuzz_disagreements'])} disagreements")
     return 0
 
 
