@@ -216,16 +216,26 @@ def doctor_cmd(as_json: bool) -> None:
 
 
 @cli.command("demo")
-@click.option("--engines", default="yaml,cedar", show_default=True, help="Comma-separated engines to compare.")
+@click.option("--engines", default=None, help="Comma-separated engines to compare (default: yaml,cedar, plus opa when installed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON lines.")
 def demo_cmd(engines: str, as_json: bool) -> None:
     """Play a scripted agent session through the starter policy on every engine."""
     from agt.demo import run_demo
 
-    names = [e.strip() for e in engines.split(",") if e.strip()]
+    if engines is None:
+        from agt.opa import OpaNotFound, find_opa
+
+        names = ["yaml", "cedar"]
+        try:
+            find_opa()
+            names.append("opa")
+        except OpaNotFound as exc:
+            err.print(f"[dim]opa not shown: {exc}[/]")
+    else:
+        names = [e.strip() for e in engines.split(",") if e.strip()]
     try:
         rows = run_demo(names)
-    except PolicyLoadError as exc:
+    except AgtError as exc:
         _fail(exc)
     if as_json:
         for row in rows:
