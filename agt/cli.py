@@ -57,8 +57,10 @@ def _effect_text(d: Decision) -> str:
     return f"[{EFFECT_STYLE[d.effect]}]{d.effect.value}[/]"
 
 
-def _opa_options(opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool) -> dict[str, Any]:
-    opts: dict[str, Any] = {}
+def _opa_options(
+    opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool, opa_container: bool = False
+) -> dict[str, Any]:
+    opts: dict[str, Any] = {"container": True} if opa_container else {}
     if opa_url:
         opts["url"] = opa_url
     if opa_token:
@@ -72,6 +74,7 @@ def _opa_options(opa_url: str | None, opa_token: str | None, opa_timeout: float 
 
 def opa_flags(fn: Any) -> Any:
     """--opa-url/--opa-token/--opa-timeout/--opa-unix-socket, shared by every command that may use OPA."""
+    fn = click.option("--opa-container", is_flag=True, help="Run OPA as the openpolicyagent/opa image (needs Docker and testcontainers).")(fn)
     fn = click.option("--opa-unix-socket", "opa_unix", is_flag=True, help="Managed OPA listens on a unix socket instead of loopback TCP.")(fn)
     fn = click.option("--opa-timeout", type=float, default=None, help="Seconds per OPA request (default 2).")(fn)
     fn = click.option("--opa-token", envvar="AGT_OPA_TOKEN", default=None, help="Bearer token for --opa-url [env AGT_OPA_TOKEN].")(fn)
@@ -101,7 +104,7 @@ def cli() -> None:
 @opa_flags
 def eval_cmd(
     engine: str | None, policy: str | None, as_json: bool, action_file: Any,
-    opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool,
+    opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool, opa_container: bool,
 ) -> None:
     """Decide one action document (a file, or - for stdin).
 
@@ -119,7 +122,7 @@ def eval_cmd(
     try:
         source = getattr(action_file, "name", "-")
         action = Action.from_json(action_file.read(), source="<stdin>" if source in ("-", "<stdin>") else str(source))
-        options = _opa_options(opa_url, opa_token, opa_timeout, opa_unix) if engine == "opa" else {}
+        options = _opa_options(opa_url, opa_token, opa_timeout, opa_unix, opa_container) if engine == "opa" else {}
         eng = create_engine(engine, policy, **options)
     except (ActionError, AgtError) as exc:
         _fail(exc)
@@ -323,7 +326,7 @@ def _engine_names(engines: str | None, suite: Any, opa_url: str | None) -> list[
 @opa_flags
 def conformance_run(
     suites: tuple[str, ...], engines: str | None, json_path: str | None, junit_path: str | None,
-    show_failures: int, coverage: bool, opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool,
+    show_failures: int, coverage: bool, opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool, opa_container: bool,
 ) -> None:
     """Decide every case of each SUITE on every engine; exit 1 on any disagreement.
 
@@ -342,7 +345,7 @@ def conformance_run(
         try:
             suite = load_suite(path)
             names = _engine_names(engines, suite, opa_url)
-            opened = open_engines(suite, names, {"opa": _opa_options(opa_url, opa_token, opa_timeout, opa_unix)})
+            opened = open_engines(suite, names, {"opa": _opa_options(opa_url, opa_token, opa_timeout, opa_unix, opa_container)})
         except (SuiteError, PolicyLoadError, AgtError) as exc:
             _fail(exc)
         try:
@@ -418,7 +421,7 @@ def _print_report(report: Any, show_failures: int, coverage: bool) -> None:
 @opa_flags
 def conformance_fuzz(
     suite_path: str, count: int, seed: int, engines: str | None, out_dir: str, as_json: bool,
-    opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool,
+    opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool, opa_container: bool,
 ) -> None:
     """Differential fuzzing: generate actions from the policy's fields and literals, decide each on every
     engine, shrink any disagreement and write it out as a case file. Exit 1 on any disagreement."""
@@ -432,7 +435,7 @@ def conformance_fuzz(
     try:
         suite = load_suite(suite_path)
         names = _engine_names(engines, suite, opa_url)
-        opened = open_engines(suite, names, {"opa": _opa_options(opa_url, opa_token, opa_timeout, opa_unix)})
+        opened = open_engines(suite, names, {"opa": _opa_options(opa_url, opa_token, opa_timeout, opa_unix, opa_container)})
     except (SuiteError, AgtError) as exc:
         _fail(exc)
     started = time.perf_counter()

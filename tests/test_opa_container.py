@@ -41,3 +41,10 @@ def test_starter_suite_on_the_opa_image():
                 assert (d.effect, d.rule_ids) == (case.expect.effect, case.expect.rules), case.name
         finally:
             engine.close()
+
+
+def test_engine_container_option_without_docker_is_a_clear_error():
+    if docker_unavailable_reason() is None:
+        pytest.skip("a Docker engine is reachable here; the refusal path cannot be observed")
+    with pytest.raises(ContainerUnavailable, match="Docker|testcontainers"):
+        OpaEngine(ROOT / "rego", container=True)

@@ -13,6 +13,7 @@ import json
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -43,14 +44,23 @@ class OpaEngine:
         unix_socket: bool = False,
         concurrency: int = 8,
         decision_path: str = DECISION_PATH,
+        container: bool = False,
     ) -> None:
-        """``policy`` is a Rego directory for a managed OPA; ignored when ``url`` points at your own."""
+        """``policy`` is a Rego directory for a managed OPA; ignored when ``url`` points at your own.
+        ``container=True`` runs the managed OPA as the openpolicyagent/opa image (testcontainers, Docker)."""
         url = url or os.environ.get("AGT_OPA_URL") or None
         token = token or os.environ.get("AGT_OPA_TOKEN") or None
         self.decision_path = decision_path
         self.timeout = timeout
         self.concurrency = concurrency
         self.server: ManagedOpa | None = None
+        self._stack = ExitStack()
+        if container and not url:
+            if policy is None or len(str(policy).split(os.pathsep)) != 1:
+                raise PolicyLoadError("container=True needs exactly one Rego directory")
+            from agt.opa.container import opa_container
+
+            url = self._stack.enter_context(opa_container(policy))
         if url:
             self.url = url.rstrip("/")
             self._revision = "opa:" + self.url
@@ -186,6 +196,7 @@ class OpaEngine:
         self._transport.close()
         if self.server is not None:
             self.server.stop()
+        self._stack.close()
 
 
 def _encode(doc: Any) -> bytes:
