@@ -43,7 +43,7 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
     # Exact-type fast paths for what JSON and most tool calls carry; subclasses take the slow path.
     t = type(value)
     if t is str:
-        if len(value) > MAX_STRING_LENGTH:
+        if len(value) > MAX_STRING_LENGTH or not value.isascii():
             _check_string(value, field)
         return value
     if t is int:
@@ -58,7 +58,9 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
                 if isinstance(key, bool) or not isinstance(key, (str, int)):
                     raise ActionError(field, f"object keys must be strings, got {type(key).__name__}")
                 key = str(key)
-            if len(key) > MAX_STRING_LENGTH:
+                if key in value or key in out:
+                    raise ActionError(f"{field}.{key}", "an integer key and a string key collide once both are text")
+            if len(key) > MAX_STRING_LENGTH or not key.isascii():
                 _check_string(key, f"{field}.{key[:40]}")
             out[key] = normalize_value(item, f"{field}.{key}", depth + 1)
         return out
@@ -93,7 +95,10 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
         for key, item in value.items():
             if isinstance(key, bool) or not isinstance(key, (str, int)):
                 raise ActionError(field, f"object keys must be strings, got {type(key).__name__}")
-            key = str(key)
+            if not isinstance(key, str):
+                key = str(key)
+                if key in value or key in out:
+                    raise ActionError(f"{field}.{key}", "an integer key and a string key collide once both are text")
             _check_string(key, f"{field}.{key}")
             out[key] = normalize_value(item, f"{field}.{key}", depth + 1)
         return out
@@ -128,6 +133,12 @@ def normalize_mapping(value: Any, field: str) -> dict[str, JSONValue]:
 def _check_string(value: str, field: str) -> str:
     if len(value) > MAX_STRING_LENGTH:
         raise ActionError(field, f"string of {len(value)} characters exceeds the limit of {MAX_STRING_LENGTH}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate has no UTF-8 or JSON form: engines would disagree on it.
+            raise ActionError(field, "text with an unpaired surrogate cannot be represented") from None
     return value
 
 

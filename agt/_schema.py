@@ -26,7 +26,10 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 def validate_action_document(doc: Any) -> None:
     """Raise ActionError for the first schema violation, naming the field by its dotted path."""
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: (list(e.absolute_path), e.message))
+    try:
+        errors = sorted(_validator().iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    except RecursionError:
+        raise ActionError("<document>", "nested too deeply to validate") from None
     if errors:
         err = errors[0]
         path = ".".join(str(p) for p in err.absolute_path)
@@ -34,6 +37,9 @@ def validate_action_document(doc: Any) -> None:
             missing = err.message.split("'")[1] if "'" in err.message else ""
             path = f"{path}.{missing}".strip(".")
             raise ActionError(path, "is required")
-        if err.validator == "additionalProperties":
-            raise ActionError(path or "<document>", err.message)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = set(err.schema.get("properties", {}))
+            extra = sorted(k for k in err.instance if k not in allowed)
+            if extra:
+                raise ActionError(f"{path}.{extra[0]}".strip("."), f"unknown field {extra[0]!r}; {err.message}")
         raise ActionError(path or "<document>", err.message)

@@ -421,7 +421,7 @@ def test_code_injection_never_runs_anything(text):
 
 
 def test_parsing_and_evaluating_valid_conditions_never_runs_code():
-    text = "tool == 'eval' and not params.cmd contains '__import__' or params_text matches 'os\\.system'"
+    text = "tool == 'eval' and not params.cmd contains '__import__' or params_text matches 'os[.]system'"
     doc = {"action": {"tool": "eval", "params": {"cmd": "x"}, "params_text": "os.system"}}
     assert guarded(lambda: compile_condition(parse(text), text)(doc)) == []
 

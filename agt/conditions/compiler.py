@@ -28,6 +28,9 @@ class _Missing:
     def __repr__(self) -> str:
         return "<missing>"
 
+    def __bool__(self) -> bool:
+        return False
+
 
 MISSING: Any = _Missing()
 
@@ -149,20 +152,44 @@ def compile_condition(node: ast.Node, text: str = "") -> Evaluator:
     if isinstance(node, ast.Not):
         inner = _compile_bool(node.operand, text)
         return lambda doc: not inner(doc)
-    if isinstance(node, (ast.And, ast.Or)):
-        ops = [_compile_bool(o, text) for o in node.operands]
-        if isinstance(node, ast.And):
-            if len(ops) == 2:
-                f1, f2 = ops
-                return lambda doc: f1(doc) and f2(doc)
-            return lambda doc: all(f(doc) for f in ops)
-        if len(ops) == 2:
-            g1, g2 = ops
-            return lambda doc: g1(doc) or g2(doc)
-        return lambda doc: any(f(doc) for f in ops)
+    if isinstance(node, ast.And):
+        return _logical([_compile_bool(o, text) for o in node.operands], decisive=False)
+    if isinstance(node, ast.Or):
+        return _logical([_compile_bool(o, text) for o in node.operands], decisive=True)
     if isinstance(node, ast.Compare):
         return _compile_compare(node, text)
     raise TypeError(f"not a condition node: {node!r}")
+
+
+def _logical(ops: list[Evaluator], decisive: bool) -> Evaluator:
+    """``and`` (decisive=False) and ``or`` (decisive=True) as logic, not as left-to-right code.
+
+    A conjunction with a false part is false even when another part errors; a disjunction with a
+    true part is true. Only when no part decides does an error propagate (and so deny). The result
+    therefore does not depend on the order the parts are written in, nor on the order the rule
+    index happens to consider them, and matches Rego, where a body fails as soon as any part fails.
+    """
+
+    def evaluate(doc: Mapping[str, Any]) -> bool:
+        error: ConditionEvalError | None = None
+        for f in ops:
+            try:
+                if f(doc) is decisive:
+                    return decisive
+            except ConditionEvalError as exc:
+                if error is None:
+                    error = exc
+        if error is not None:
+            raise error
+        return not decisive
+
+    return evaluate
+
+
+def compile_predicate(node: ast.Node, text: str = "") -> Evaluator:
+    """Compile a whole condition into a function returning a real bool. A bare field is true only
+    when present and truthy; an absent field is false."""
+    return _compile_bool(node, text)
 
 
 _BOOLEAN_NODES = (ast.Compare, ast.Not, ast.And, ast.Or)
@@ -266,15 +293,22 @@ def _fast_field_compare(node: ast.Compare, fn: Callable[[Any, Any], bool]) -> Ev
     if not isinstance(node.right, ast.Literal):
         return None
     c = node.right.value
-    if op == "==" and type(c) in (str, int):
-        ctype = type(c)
+    if op == "==" and type(c) is str:
 
-        def eq(doc: Mapping[str, Any]) -> bool:
+        def eq_str(doc: Mapping[str, Any]) -> bool:
             p = doc.get(a)
             v = p.get(b, MISSING) if type(p) is dict else MISSING
-            return type(v) is ctype and v == c
+            return type(v) is str and v == c
 
-        return eq
+        return eq_str
+    if op == "==" and type(c) is int:
+
+        def eq_num(doc: Mapping[str, Any]) -> bool:
+            p = doc.get(a)
+            v = p.get(b, MISSING) if type(p) is dict else MISSING
+            return (type(v) is int or type(v) is float) and v == c
+
+        return eq_num
     if op in _ORDER_OPS and type(c) is int:
         cmp = _ORDER_OPS[op]
 

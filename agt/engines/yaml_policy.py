@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import yaml
 
 from agt import _normalize
-from agt.conditions import Evaluator, Node, ast, compile_condition, parse
+from agt.conditions import Evaluator, Node, ast, compile_predicate, parse
 from agt.decision import DEFAULT_RULE_ID, ENGINE_ERROR_ID, Effect, RuleAction
 from agt.errors import ConditionSyntaxError, PolicyLoadError
 
@@ -268,7 +268,7 @@ def _parse_rule(data: Any, source: str, index: int, list_line: int | None) -> Ru
     cond_line = lines.get(cond_key, line)
     try:
         node, text = _condition_node(data[cond_key])
-        evaluate = compile_condition(node, text)
+        evaluate = compile_predicate(node, text)
     except ConditionSyntaxError as exc:
         raise PolicyLoadError(f"condition: {exc}", file=source, line=cond_line, rule=rid) from None
     except _StructuredError as exc:
@@ -394,7 +394,7 @@ def _governance_rules(g: GovernanceSettings, source: str, line: int | None) -> l
         node = parse(text)
         rules.append(Rule(
             id=GOVERNANCE_RULE_IDS[key], action=RuleAction.DENY, condition_text=text, condition=node,
-            evaluate=compile_condition(node, text), message=f"{counter} over the limit of {limit} per task",
+            evaluate=compile_predicate(node, text), message=f"{counter} over the limit of {limit} per task",
             critical=True, source=source, line=line,
         ))
     if g.blocked_patterns:
@@ -403,7 +403,7 @@ def _governance_rules(g: GovernanceSettings, source: str, line: int | None) -> l
         text = " or ".join(f"params_text contains {json.dumps(p)}" for p in folded)
         rules.append(Rule(
             id=GOVERNANCE_RULE_IDS["blocked_patterns"], action=RuleAction.DENY, condition_text=text, condition=node,
-            evaluate=compile_condition(node, text), message="a param contains a blocked pattern",
+            evaluate=compile_predicate(node, text), message="a param contains a blocked pattern",
             critical=True, source=source, line=line,
         ))
     return rules
