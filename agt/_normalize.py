@@ -27,7 +27,8 @@ from typing import Any, Mapping
 from agt.errors import ActionError
 
 MAX_DEPTH = 16
-"""Containers (objects and lists) may nest at most this deep inside params or attributes."""
+"""Containers (objects and lists) may nest at most this deep, counting the ``params`` or ``attributes``
+object itself as level 1: so at most ``MAX_DEPTH - 1`` levels inside it."""
 
 MAX_STRING_LENGTH = 65_536
 """Characters allowed in any one string value."""

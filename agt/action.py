@@ -4,6 +4,9 @@ Four parts: ``agent`` (who), ``action`` (which tool, of which kind, with which p
 (on what; optional) and ``context`` (session, stage, counters, environment, time).
 Values are normalized on construction (see :mod:`agt._normalize`), so no engine ever sees a value it
 cannot represent. The JSON Schema ships as ``agt/schema/action.schema.json``.
+
+The top-level mappings are read-only views; values nested inside them are plain dicts and lists owned by
+the action, and must not be mutated (``params_text`` and ``document`` are computed once).
 """
 
 from __future__ import annotations

@@ -61,18 +61,30 @@ def _read(path: Path) -> str:
         raise PolicyLoadError(f"cannot read: {exc}", file=str(path)) from None
 
 
+def _code(line: str) -> str:
+    return line.split("//", 1)[0].strip()
+
+
 def _locate_parse_error(text: str) -> int | None:
-    """cedarpy reports parse errors without a position; find the first statement that fails to parse."""
+    """cedarpy reports parse errors without a position; find the first statement that fails to parse,
+    and return the line it starts on (its first line that is not blank or a comment)."""
     lines = text.splitlines(keepends=True)
     start = 0
     for i, line in enumerate(lines):
-        if line.rstrip().endswith(";"):
+        if _code(line).endswith(";"):
             try:
                 cedarpy.PolicySet.from_str("".join(lines[: i + 1]))
             except ValueError:
-                return start + 1
+                return _first_code_line(lines, start)
             start = i + 1
-    return start + 1 if start < len(lines) else None
+    return _first_code_line(lines, start) if start < len(lines) else None
+
+
+def _first_code_line(lines: list[str], start: int) -> int:
+    for j in range(start, len(lines)):
+        if _code(lines[j]):
+            return j + 1
+    return start + 1
 
 
 def _context_attributes(ests: list[dict[str, Any]]) -> frozenset[str] | None:
@@ -102,9 +114,13 @@ def _context_attributes(ests: list[dict[str, Any]]) -> frozenset[str] | None:
     return None if whole else frozenset(found)
 
 
-def _id_line(text: str, rule_id: str) -> int | None:
-    m = re.search(r'@id\(\s*"' + re.escape(rule_id) + r'"\s*\)', text)
-    return text.count("\n", 0, m.start()) + 1 if m else None
+def _id_line(text: str, rule_id: str, occurrence: int = 0) -> int | None:
+    """The line of the ``occurrence``-th ``@id("rule_id")`` annotation (-1: the last), ignoring comments."""
+    found = list(re.finditer(r'^[ \t]*@id\(\s*"' + re.escape(rule_id) + r'"\s*\)', text, re.MULTILINE))
+    if not found:
+        return None
+    m = found[occurrence] if -len(found) <= occurrence < len(found) else found[-1]
+    return text.count("\n", 0, m.start()) + 1
 
 
 class CedarEngine:
@@ -166,11 +182,15 @@ class CedarEngine:
                 raise PolicyLoadError(f"every policy needs an @id annotation (the rule id); {pid} has none", file=str(f))
             line = _id_line(text, rid)
             if rid in self.rules or (rid == DEFAULT_RULE_ID and self._has_default_permit):
-                raise PolicyLoadError("duplicate @id", file=str(f), line=line, rule=rid)
+                first = self.rules[rid] if rid in self.rules else None
+                where = f" (first defined at {first.source}:{first.line})" if first else ""
+                dup_line = _id_line(text, rid, -1) if first is None or first.source != str(f) else _id_line(text, rid, 1)
+                raise PolicyLoadError(f"duplicate @id{where}", file=str(f), line=dup_line, rule=rid)
             approval = "approval" in ann
             effect = body.get("effect")
             if rid == DEFAULT_RULE_ID:
-                if effect != "permit" or approval or body.get("conditions"):
+                unscoped = all((body.get(k) or {}).get("op") == "All" for k in ("principal", "action", "resource"))
+                if effect != "permit" or approval or body.get("conditions") or not unscoped:
                     raise PolicyLoadError(
                         '@id("default") is reserved for an unconditional permit (default_action: allow)',
                         file=str(f), line=line, rule=rid,

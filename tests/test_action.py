@@ -1,0 +1,361 @@
+"""agt.action: the frozen action document, its JSON Schema validation, and building actions from tool calls."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+
+import pytest
+
+from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, from_call, infer_kind
+from agt.errors import ActionError
+
+FULL_DOC = {
+    "agent": {"id": "alice", "roles": ["developer", "admin"], "trust_score": 720, "attributes": {"workspace": "/ws/alice", "team": "core"}},
+    "action": {"tool": "write_file", "kind": "write", "params": {"path": "/ws/alice/notes.md", "content": "To Do", "lines": [1, 2]}},
+    "resource": {"type": "file", "id": "/ws/alice/notes.md", "attributes": {"size": 3}},
+    "context": {
+        "session_id": "s1", "task_id": "t1", "stage": "post_tool", "tokens_used": 900, "tool_calls": 2,
+        "files_changed": 1, "environment": "production", "timestamp": "2026-11-23T08:00:00.000000Z",
+    },
+}
+
+# What to_dict gives back for FULL_DOC: roles sorted, params_text derived.
+FULL_DICT = copy.deepcopy(FULL_DOC)
+FULL_DICT["agent"]["roles"] = ["admin", "developer"]
+FULL_DICT["action"]["params_text"] = "to do\n1 2\n/ws/alice/notes.md"  # keys in sorted order; a list of scalars is one line
+
+
+def minimal(**parts) -> dict:
+    doc = {"agent": {"id": "a"}, "action": {"tool": "t"}}
+    doc.update(parts)
+    return doc
+
+
+def field_of(doc) -> str:
+    with pytest.raises(ActionError) as info:
+        Action.from_dict(doc)
+    return info.value.field
+
+
+# --- frozen value objects ---------------------------------------------------------------------
+
+FROZEN_CASES = [
+    (Agent("a"), "trust_score", 1000),
+    (Operation("t"), "tool", "other"),
+    (Resource("file", "/x"), "id", "/etc/passwd"),
+    (Context(), "environment", "production"),
+    (Action(Agent("a"), Operation("t")), "agent", Agent("root")),
+]
+
+
+@pytest.mark.parametrize(("obj", "name", "value"), FROZEN_CASES, ids=lambda v: type(v).__name__ if not isinstance(v, (str, int)) else str(v))
+def test_attribute_assignment_raises_frozen_error(obj, name, value):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(obj, name, value)
+
+
+@pytest.mark.parametrize(
+    ("mapping_of"),
+    [lambda: Agent("a", attributes={"k": 1}).attributes, lambda: Operation("t", params={"k": 1}).params,
+     lambda: Resource("table", "x", {"k": 1}).attributes],
+    ids=["agent.attributes", "action.params", "resource.attributes"],
+)
+def test_top_level_mappings_reject_item_assignment(mapping_of):
+    with pytest.raises(TypeError):
+        mapping_of()["k"] = 2
+
+
+# --- round trips --------------------------------------------------------------------------------
+
+
+def test_from_dict_to_dict_gives_the_canonical_document():
+    assert Action.from_dict(FULL_DOC).to_dict() == FULL_DICT
+
+
+def test_to_dict_from_dict_round_trip_is_identity():
+    first = Action.from_dict(FULL_DOC).to_dict()
+    assert Action.from_dict(first).to_dict() == first
+
+
+def test_to_json_from_json_round_trip_is_identity():
+    action = Action.from_dict(FULL_DOC)
+    assert Action.from_json(action.to_json()).to_dict() == action.to_dict()
+
+
+def test_from_json_accepts_bytes():
+    assert Action.from_json(json.dumps(FULL_DOC).encode("utf-8")).to_dict() == FULL_DICT
+
+
+def test_to_json_is_the_document_with_sorted_keys():
+    action = Action.from_dict(FULL_DOC)
+    assert action.to_json() == json.dumps(FULL_DICT, sort_keys=True, ensure_ascii=False)
+
+
+def test_to_dict_returns_a_copy_that_does_not_alias_the_action():
+    action = Action.from_dict(FULL_DOC)
+    out = action.to_dict()
+    out["action"]["params"]["lines"].append(3)
+    out["agent"]["attributes"]["team"] = "evil"
+    assert action.to_dict() == FULL_DICT
+
+
+def test_minimal_document_gets_defaults():
+    d = Action.from_dict(minimal()).to_dict()
+    assert (d["agent"]["trust_score"], d["agent"]["roles"], d["action"]["kind"], d["resource"], d["context"]["stage"],
+            d["context"]["task_id"], d["context"]["environment"]) == (500, [], "execute", None, "pre_tool", "default", "development")
+
+
+def test_empty_timestamp_is_filled_with_utc_time():
+    assert Action.from_dict(minimal()).context.timestamp.endswith("Z")
+
+
+# --- JSON Schema validation: ActionError.field is the offending dotted path --------------------
+
+INVALID = {
+    "missing agent.id": (minimal(agent={}), "agent.id"),
+    "missing agent": ({"action": {"tool": "t"}}, "agent"),
+    "missing action.tool": (minimal(action={}), "action.tool"),
+    "missing resource.id": (minimal(resource={"type": "file"}), "resource.id"),
+    "bad kind": (minimal(action={"tool": "t", "kind": "destroy"}), "action.kind"),
+    "bad stage": (minimal(context={"stage": "later"}), "context.stage"),
+    "trust_score 1001": (minimal(agent={"id": "a", "trust_score": 1001}), "agent.trust_score"),
+    "trust_score -1": (minimal(agent={"id": "a", "trust_score": -1}), "agent.trust_score"),
+    "trust_score string": (minimal(agent={"id": "a", "trust_score": "700"}), "agent.trust_score"),
+    "trust_score bool": (minimal(agent={"id": "a", "trust_score": True}), "agent.trust_score"),
+    "negative tokens_used": (minimal(context={"tokens_used": -1}), "context.tokens_used"),
+    "negative tool_calls": (minimal(context={"tool_calls": -5}), "context.tool_calls"),
+    "negative files_changed": (minimal(context={"files_changed": -1}), "context.files_changed"),
+    "string counter": (minimal(context={"tokens_used": "10"}), "context.tokens_used"),
+    "bool counter": (minimal(context={"tool_calls": True}), "context.tool_calls"),
+    "agent.id not a string": (minimal(agent={"id": 5}), "agent.id"),
+    "empty agent.id": (minimal(agent={"id": ""}), "agent.id"),
+    "roles not a list": (minimal(agent={"id": "a", "roles": "admin"}), "agent.roles"),
+    "role not a string": (minimal(agent={"id": "a", "roles": ["admin", 1]}), "agent.roles.1"),
+    "duplicate roles": (minimal(agent={"id": "a", "roles": ["x", "x"]}), "agent.roles"),
+    "params not an object": (minimal(action={"tool": "t", "params": ["x"]}), "action.params"),
+    "attributes not an object": (minimal(agent={"id": "a", "attributes": "x"}), "agent.attributes"),
+    "resource not an object": (minimal(resource="file"), "resource"),
+    "empty resource.type": (minimal(resource={"type": "", "id": "x"}), "resource.type"),
+    "environment not a string": (minimal(context={"environment": 1}), "context.environment"),
+    "document not an object": ([], "<document>"),
+    "NaN param": (minimal(action={"tool": "t", "params": {"x": float("nan")}}), "action.params.x"),
+}
+
+
+@pytest.mark.parametrize(("doc", "field"), list(INVALID.values()), ids=list(INVALID))
+def test_from_dict_error_names_the_offending_field(doc, field):
+    assert field_of(doc) == field
+
+
+UNKNOWN_KEYS = {
+    "top level": (minimal(extra=1), "extra"),
+    "agent": (minimal(agent={"id": "a", "name": "x"}), "agent.name"),
+    "action": (minimal(action={"tool": "t", "args": {}}), "action.args"),
+    "resource": (minimal(resource={"type": "file", "id": "/x", "owner": "y"}), "resource.owner"),
+    "context": (minimal(context={"tokens_usd": 3}), "context.tokens_usd"),
+}
+
+
+@pytest.mark.parametrize(("doc", "key"), list(UNKNOWN_KEYS.values()), ids=list(UNKNOWN_KEYS))
+def test_unknown_key_is_rejected_and_the_message_names_it(doc, key):
+    with pytest.raises(ActionError) as info:
+        Action.from_dict(doc)
+    assert repr(key.rsplit(".", 1)[-1]) in info.value.message
+
+
+@pytest.mark.parametrize(("doc", "path"), list(UNKNOWN_KEYS.values()), ids=list(UNKNOWN_KEYS))
+def test_unknown_key_error_field_is_the_keys_dotted_path(doc, path):
+    assert field_of(doc) == path
+
+
+def test_supplied_params_text_is_ignored_and_recomputed():
+    doc = minimal(action={"tool": "run_sql", "params": {"sql": "DROP TABLE users"}, "params_text": "select 1"})
+    assert Action.from_dict(doc).action.params_text == "drop table users"
+
+
+def test_supplied_params_text_does_not_reach_the_document():
+    doc = minimal(action={"tool": "run_sql", "params": {"sql": "DROP TABLE users"}, "params_text": "select 1"})
+    assert Action.from_json(json.dumps(doc)).to_dict()["action"]["params_text"] == "drop table users"
+
+
+def test_operation_has_no_params_text_argument():
+    with pytest.raises(TypeError):
+        Operation("t", params={"sql": "DROP TABLE x"}, params_text="fine")  # type: ignore[call-arg]
+
+
+def test_integral_float_counter_becomes_int():
+    assert Action.from_dict(minimal(context={"tokens_used": 5.0})).context.tokens_used == 5
+
+
+# --- from_json ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["{bad", "", "\x00", "[1,", '{"agent": }'], ids=["brace", "empty", "nul", "open-list", "no-value"])
+def test_from_json_invalid_json_raises_action_error(text):
+    with pytest.raises(ActionError, match="not valid JSON"):
+        Action.from_json(text)
+
+
+def test_from_json_invalid_json_names_source_line_and_column():
+    with pytest.raises(ActionError, match=r"^calls\.json:2:1: "):
+        Action.from_json('{"agent": {"id": "a"},\n}', source="calls.json")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000, '{"a":' * 100_000, '{"agent": {"id": "a", "attributes": {"x": ' + "[" * 100_000],
+    ids=["lists", "objects", "inside-attributes"],
+)
+def test_from_json_deeply_nested_raises_action_error_not_recursion_error(text):
+    with pytest.raises(ActionError):
+        Action.from_json(text)
+
+
+def test_from_json_parseable_but_too_deep_attributes_raise_action_error():
+    deep = "[" * 500 + "]" * 500
+    with pytest.raises(ActionError):
+        Action.from_json('{"agent": {"id": "a", "attributes": {"x": %s}}, "action": {"tool": "t"}}' % deep)
+
+
+def test_from_json_deep_equal_arrays_in_roles_raise_action_error_not_recursion_error():
+    deep = "[" * 500 + "]" * 500
+    with pytest.raises(ActionError):
+        Action.from_json('{"agent": {"id": "a", "roles": [%s, %s]}, "action": {"tool": "t"}}' % (deep, deep))
+
+
+# --- from_call: kind and resource inference ------------------------------------------------------
+
+KINDS = {
+    "read_file": Kind.READ,
+    "write_file": Kind.WRITE,
+    "delete_x": Kind.DELETE,
+    "run_shell": Kind.EXECUTE,
+    "send_email": Kind.MESSAGE,
+    "http_get": Kind.NETWORK,
+    "delegate_task": Kind.DELEGATE,
+    "Read-File": Kind.READ,
+    "fs.delete": Kind.EXECUTE,
+    "frobnicate": Kind.EXECUTE,
+    "readme_lint": Kind.EXECUTE,
+}
+
+
+@pytest.mark.parametrize(("tool", "kind"), list(KINDS.items()))
+def test_from_call_infers_kind_from_tool_name(tool, kind):
+    assert from_call(tool, {}).action.kind is kind
+
+
+def test_infer_kind_unknown_tool_is_execute():
+    assert infer_kind("zzz") is Kind.EXECUTE
+
+
+def test_from_call_explicit_kind_overrides_inference():
+    assert from_call("read_file", {}, kind="delete").action.kind is Kind.DELETE
+
+
+def test_from_call_invalid_kind_names_action_kind():
+    with pytest.raises(ActionError) as info:
+        from_call("read_file", {}, kind="nope")
+    assert info.value.field == "action.kind"
+
+
+@pytest.mark.parametrize("param", ["path", "file_path", "filepath", "filename", "file"])
+def test_from_call_path_param_becomes_file_resource_with_canonical_path(param):
+    action = from_call("read_file", {param: "/ws/a/../b//c.txt"})
+    assert (action.resource.type, action.resource.id) == ("file", "/ws/b/c.txt")
+
+
+@pytest.mark.parametrize(("param", "rtype"), [("table", "table"), ("database", "database"), ("url", "url"), ("to", "recipient")])
+def test_from_call_named_param_becomes_typed_resource(param, rtype):
+    action = from_call("tool", {param: "x/../y"})
+    assert (action.resource.type, action.resource.id) == (rtype, "x/../y")
+
+
+def test_from_call_path_param_wins_over_table():
+    assert from_call("t", {"table": "users", "path": "/x"}).resource.type == "file"
+
+
+def test_from_call_without_resource_params_has_no_resource():
+    assert from_call("run_shell", {"cmd": "ls"}).resource is None
+
+
+def test_from_call_empty_path_is_not_a_resource():
+    assert from_call("read_file", {"path": ""}).resource is None
+
+
+def test_from_call_explicit_resource_wins():
+    res = Resource("table", "users")
+    assert from_call("read_file", {"path": "/x"}, resource=res).resource is res
+
+
+def test_from_call_string_agent_becomes_agent_with_that_id():
+    assert from_call("t", {}, agent="bob").agent == Agent("bob")
+
+
+def test_from_call_normalizes_params():
+    assert dict(from_call("t", {"temperature": 0.5, "tags": ("a", "b")}).action.params) == {"temperature": "0.5", "tags": ["a", "b"]}
+
+
+# --- path canonicalisation ---------------------------------------------------------------------
+
+PATHS = {
+    "/ws/a/../b": "/ws/b",
+    "//x": "/x",
+    "///x//y/": "/x/y",
+    "/ws/./a": "/ws/a",
+    "/ws/alice/../../etc/passwd": "/etc/passwd",
+    "/../../etc": "/etc",
+}
+
+
+@pytest.mark.parametrize("rtype", ["file", "directory"])
+@pytest.mark.parametrize(("raw", "canonical"), list(PATHS.items()))
+def test_file_resource_ids_are_canonical_paths(rtype, raw, canonical):
+    assert Resource(rtype, raw).id == canonical
+
+
+def test_non_file_resource_ids_are_left_alone():
+    assert Resource("url", "https://x//a/../b").id == "https://x//a/../b"
+
+
+@pytest.mark.parametrize(("raw", "canonical"), list(PATHS.items()))
+def test_agent_workspace_is_a_canonical_path(raw, canonical):
+    assert Agent("a", attributes={"workspace": raw}).attributes["workspace"] == canonical
+
+
+def test_from_dict_canonicalises_workspace_and_resource():
+    doc = minimal(agent={"id": "a", "attributes": {"workspace": "//ws/a/"}}, resource={"type": "file", "id": "/ws/a/../b/x"})
+    action = Action.from_dict(doc)
+    assert (action.agent.attributes["workspace"], action.resource.id) == ("/ws/a", "/ws/b/x")
+
+
+# --- the Python constructors validate too --------------------------------------------------------
+
+CONSTRUCTOR_ERRORS = {
+    "agent.id": lambda: Agent(""),
+    "agent.roles": lambda: Agent("a", roles="admin"),
+    "agent.trust_score": lambda: Agent("a", trust_score=1001),
+    "action.tool": lambda: Operation(""),
+    "resource.type": lambda: Resource("", "x"),
+    "context.tokens_used": lambda: Context(tokens_used=-1),
+    "context.stage": lambda: Context(stage="never"),
+    "agent": lambda: Action("a", Operation("t")),  # type: ignore[arg-type]
+    "resource": lambda: Action(Agent("a"), Operation("t"), resource="x"),  # type: ignore[arg-type]
+}
+
+
+@pytest.mark.parametrize(("field", "build"), list(CONSTRUCTOR_ERRORS.items()), ids=list(CONSTRUCTOR_ERRORS))
+def test_constructor_error_names_the_field(field, build):
+    with pytest.raises(ActionError) as info:
+        build()
+    assert info.value.field == field
+
+
+def test_roles_are_sorted_and_deduplicated():
+    assert Agent("a", roles=["b", "a", "b"]).roles == ("a", "b")
+
+
+def test_stage_string_becomes_enum():
+    assert Context(stage="post_tool").stage is Stage.POST_TOOL

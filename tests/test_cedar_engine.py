@@ -1,0 +1,460 @@
+"""agt.engines.cedar: loading and validating Cedar policies, reading Cedar's answer, and failing closed."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import cedarpy
+import pytest
+
+import agt
+from agt.action import Agent, Context, Resource, from_call
+from agt.decision import DEFAULT_RULE_ID, ENGINE_ERROR_ID, Effect
+from agt.engines.cedar import CedarEngine
+from agt.errors import PolicyLoadError
+
+ROOT = Path(__file__).resolve().parents[1]
+STARTER_DIR = str(ROOT / "cedar")
+
+STARTER_IDS = {
+    "block-destructive-db-tools", "block-destructive-patterns", "token-budget", "tool-call-limit", "files-changed-limit",
+    "low-trust-no-shell", "workspace-write-only", "email-approval", "production-write-approval",
+}
+
+DEFAULT = '@id("default")\npermit (principal, action, resource);\n'
+
+ALICE = Agent("alice", trust_score=720, attributes={"workspace": "/ws/alice"})
+
+
+@pytest.fixture(scope="module")
+def starter() -> CedarEngine:
+    return agt.create_engine("cedar", STARTER_DIR)
+
+
+def write(directory: Path, text: str, name: str = "p.cedar") -> Path:
+    (directory / name).write_text(textwrap.dedent(text), "utf-8")
+    return directory
+
+
+def engine_for(tmp_path: Path, text: str, **options) -> CedarEngine:
+    return agt.create_engine("cedar", str(write(tmp_path, text)), **options)
+
+
+def load_error(tmp_path: Path, text: str) -> PolicyLoadError:
+    with pytest.raises(PolicyLoadError) as info:
+        engine_for(tmp_path, text)
+    return info.value
+
+
+# --- loading cedar/ ---------------------------------------------------------------------------------
+
+
+def test_starter_loads_every_rule_id(starter):
+    assert set(starter.rules) == STARTER_IDS
+
+
+def test_starter_default_permit_makes_default_allow(starter):
+    assert starter.default is Effect.ALLOW
+
+
+def test_single_policy_file_loads_with_sibling_schema():
+    assert set(agt.create_engine("cedar", str(ROOT / "cedar" / "starter.cedar")).rules) == STARTER_IDS
+
+
+def test_revision_is_a_content_hash(starter):
+    assert starter.revision == agt.create_engine("cedar", STARTER_DIR).revision
+
+
+def test_revision_changes_with_policy_text(tmp_path, starter):
+    assert engine_for(tmp_path, DEFAULT).revision != starter.revision
+
+
+# --- decisions: @id values are the reasons ------------------------------------------------------------
+
+DECISIONS = {
+    "destructive db tool": (from_call("drop_table", {"table": "users"}), Effect.DENY, ("block-destructive-db-tools",)),
+    "destructive pattern": (from_call("run_sql", {"sql": "DROP TABLE users"}), Effect.DENY, ("block-destructive-patterns",)),
+    "full-width pattern": (from_call("run_sql", {"sql": "ＤＲＯＰ　ＴＡＢＬＥ users"}), Effect.DENY, ("block-destructive-patterns",)),
+    "argv pattern": (from_call("run_shell", {"argv": ["rm", "-rf", "/"]}), Effect.DENY, ("block-destructive-patterns",)),
+    "token budget": (from_call("read_file", {}, context=Context(tokens_used=8001)), Effect.DENY, ("token-budget",)),
+    "token budget at limit": (from_call("read_file", {}, context=Context(tokens_used=8000)), Effect.ALLOW, (DEFAULT_RULE_ID,)),
+    "two denies": (from_call("read_file", {}, context=Context(tokens_used=9000, tool_calls=21)), Effect.DENY,
+                   ("token-budget", "tool-call-limit")),
+    "files changed": (from_call("read_file", {}, context=Context(files_changed=16)), Effect.DENY, ("files-changed-limit",)),
+    "low trust shell": (from_call("run_shell", {"cmd": "ls"}, agent=Agent("x", trust_score=499)), Effect.DENY, ("low-trust-no-shell",)),
+    "trust 500 shell": (from_call("run_shell", {"cmd": "ls"}, agent=Agent("x", trust_score=500)), Effect.ALLOW, (DEFAULT_RULE_ID,)),
+    "write outside workspace": (from_call("write_file", {"path": "/ws/bob/x"}, agent=ALICE), Effect.DENY, ("workspace-write-only",)),
+    "write escaping workspace": (from_call("write_file", {"path": "/ws/alice/../bob/x"}, agent=ALICE), Effect.DENY, ("workspace-write-only",)),
+    "write inside workspace": (from_call("write_file", {"path": "/ws/alice/a/x"}, agent=ALICE), Effect.ALLOW, (DEFAULT_RULE_ID,)),
+    "write without workspace": (from_call("write_file", {"path": "/ws/alice/x"}), Effect.DENY, ("workspace-write-only",)),
+    "email": (from_call("send_email", {"to": "a@example.com"}), Effect.REQUIRE_APPROVAL, ("email-approval",)),
+    "production delete": (from_call("delete_file", {"path": "/ws/x"}, context=Context(environment="production")),
+                          Effect.REQUIRE_APPROVAL, ("production-write-approval",)),
+    "deny beats approval": (from_call("drop_table", {}, context=Context(environment="production")), Effect.DENY,
+                            ("block-destructive-db-tools",)),
+    "nothing matches": (from_call("read_file", {"path": "/etc/hosts"}), Effect.ALLOW, (DEFAULT_RULE_ID,)),
+}
+
+
+@pytest.mark.parametrize(("action", "effect", "rule_ids"), list(DECISIONS.values()), ids=list(DECISIONS))
+def test_starter_decision_effect_and_reason_ids(starter, action, effect, rule_ids):
+    decision = starter.evaluate(action)
+    assert (decision.effect, decision.rule_ids) == (effect, rule_ids)
+
+
+def test_reason_message_is_the_message_annotation(starter):
+    assert starter.evaluate(from_call("drop_table", {})).reasons[0].message == "Destructive database tools are blocked."
+
+
+def test_approval_forbid_reports_approvers_annotation(starter):
+    assert starter.evaluate(from_call("send_email", {"to": "x"})).approvers == ("comms-lead",)
+
+
+def test_approvers_are_split_trimmed_sorted_and_deduplicated(tmp_path):
+    engine = engine_for(tmp_path, '@id("ask")\n@approval\n@approvers(" sre ,lead,sre,")\nforbid (principal, action, resource);\n' + DEFAULT)
+    assert engine.evaluate(from_call("t", {})).approvers == ("lead", "sre")
+
+
+def test_approval_reasons_are_every_matching_approval(tmp_path):
+    engine = engine_for(tmp_path, """\
+        @id("ask-b")
+        @approval
+        @approvers("y")
+        forbid (principal, action, resource);
+        @id("ask-a")
+        @approval
+        @approvers("x")
+        forbid (principal, action, resource);
+        """)
+    decision = engine.evaluate(from_call("t", {}))
+    assert (decision.effect, decision.rule_ids, decision.approvers) == (Effect.REQUIRE_APPROVAL, ("ask-a", "ask-b"), ("x", "y"))
+
+
+def test_explicit_permit_reason_is_its_id_not_default(tmp_path):
+    engine = engine_for(tmp_path, '@id("reads")\npermit (principal, action == Action::"read", resource);\n' + DEFAULT)
+    assert engine.evaluate(from_call("read_file", {})).rule_ids == ("reads",)
+
+
+def test_without_default_permit_the_default_is_deny(tmp_path):
+    assert engine_for(tmp_path, '@id("reads")\npermit (principal, action == Action::"read", resource);\n').default is Effect.DENY
+
+
+def test_without_default_permit_nothing_matching_denies_with_default_reason(tmp_path):
+    engine = engine_for(tmp_path, '@id("reads")\npermit (principal, action == Action::"read", resource);\n')
+    decision = engine.evaluate(from_call("write_file", {}))
+    assert (decision.effect, decision.rule_ids) == (Effect.DENY, (DEFAULT_RULE_ID,))
+
+
+def test_without_default_permit_matching_permit_allows(tmp_path):
+    engine = engine_for(tmp_path, '@id("reads")\npermit (principal, action == Action::"read", resource);\n')
+    decision = engine.evaluate(from_call("read_file", {}))
+    assert (decision.effect, decision.rule_ids) == (Effect.ALLOW, ("reads",))
+
+
+def test_policies_in_several_files_combine(tmp_path):
+    write(tmp_path, '@id("no-x")\nforbid (principal, action, resource) when { context.tool == "x" };\n', "a.cedar")
+    engine = engine_for(tmp_path, DEFAULT)
+    assert [engine.evaluate(from_call(t, {})).rule_ids for t in ("x", "y")] == [("no-x",), (DEFAULT_RULE_ID,)]
+
+
+# --- load errors ------------------------------------------------------------------------------------
+
+PARSE_ERROR_ADJACENT = """\
+@id("a")
+forbid (principal, action, resource);
+@id("b")
+forbid (principal, action, resource)
+when { context.tool == };
+"""
+
+PARSE_ERROR_AFTER_BLANK_LINE = """\
+@id("a")
+forbid (principal, action, resource);
+
+@id("b")
+forbid (principal, action, resource)
+when { context.tool == };
+"""
+
+
+def test_parse_error_is_a_load_error_naming_the_file(tmp_path):
+    err = load_error(tmp_path, PARSE_ERROR_ADJACENT)
+    assert (Path(err.file).name, "does not parse" in err.message) == ("p.cedar", True)
+
+
+def test_parse_error_line_is_the_failing_statement(tmp_path):
+    assert load_error(tmp_path, PARSE_ERROR_ADJACENT).line == 3
+
+
+def test_parse_error_line_skips_blank_lines_before_the_failing_statement(tmp_path):
+    assert load_error(tmp_path, PARSE_ERROR_AFTER_BLANK_LINE).line == 4
+
+
+SCHEMA_TYPO = """\
+@id("a")
+forbid (principal, action, resource) when { context.tokens_used > 10 };
+
+@id("b")
+forbid (principal, action, resource)
+when { context.tokens_usd > 5 };
+"""
+
+
+def test_schema_validation_failure_names_file_line_and_rule(tmp_path):
+    err = load_error(tmp_path, SCHEMA_TYPO)
+    assert (Path(err.file).name, err.line, err.rule) == ("p.cedar", 4, "b")
+
+
+def test_schema_validation_failure_message_names_the_attribute(tmp_path):
+    assert "tokens_usd" in load_error(tmp_path, SCHEMA_TYPO).message
+
+
+FAIL_OPEN_TRAP = """\
+@id("no-shell")
+forbid (principal, action, resource)
+when { context.tool in ["shell"] };
+""" + DEFAULT
+
+
+def test_fail_open_in_list_trap_is_a_load_error(tmp_path):
+    assert load_error(tmp_path, FAIL_OPEN_TRAP).rule == "no-shell"
+
+
+def test_contains_form_of_the_trap_loads_and_denies(tmp_path):
+    engine = engine_for(tmp_path, FAIL_OPEN_TRAP.replace('context.tool in ["shell"]', '["shell"].contains(context.tool)'))
+    decision = engine.evaluate(from_call("shell", {}))
+    assert (decision.effect, decision.rule_ids) == (Effect.DENY, ("no-shell",))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["forbid (principal, action, resource);\n", '@id("")\nforbid (principal, action, resource);\n',
+     '@id\nforbid (principal, action, resource);\n', '@message("m")\npermit (principal, action, resource);\n'],
+    ids=["no-annotation", "empty-id", "bare-id", "message-only"],
+)
+def test_policy_without_id_is_a_load_error(tmp_path, text):
+    assert "@id" in load_error(tmp_path, text).message
+
+
+DUPLICATE = """\
+@id("a")
+forbid (principal, action, resource);
+@id("a")
+forbid (principal, action, resource) when { context.tool == "x" };
+"""
+
+
+def test_duplicate_id_is_a_load_error_naming_the_rule(tmp_path):
+    err = load_error(tmp_path, DUPLICATE)
+    assert (err.rule, "duplicate" in err.message) == ("a", True)
+
+
+def test_duplicate_id_error_line_is_the_duplicate(tmp_path):
+    assert load_error(tmp_path, DUPLICATE).line == 3
+
+
+def test_duplicate_id_across_files_names_the_second_file(tmp_path):
+    write(tmp_path, '@id("a")\nforbid (principal, action, resource);\n', "a.cedar")
+    write(tmp_path, '// again\n@id("a")\nforbid (principal, action, resource);\n', "b.cedar")
+    with pytest.raises(PolicyLoadError) as info:
+        agt.create_engine("cedar", str(tmp_path))
+    assert (Path(info.value.file).name, info.value.line, info.value.rule) == ("b.cedar", 2, "a")
+
+
+def test_duplicate_default_is_a_load_error(tmp_path):
+    assert load_error(tmp_path, DEFAULT + DEFAULT).rule == DEFAULT_RULE_ID
+
+
+def test_approval_on_permit_is_a_load_error(tmp_path):
+    err = load_error(tmp_path, '@id("p")\n@approval\npermit (principal, action, resource);\n')
+    assert (err.rule, "@approval" in err.message) == ("p", True)
+
+
+def test_approvers_without_approval_is_a_load_error(tmp_path):
+    err = load_error(tmp_path, '@id("f")\n@approvers("x")\nforbid (principal, action, resource);\n')
+    assert (err.rule, "@approvers" in err.message) == ("f", True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['@id("default")\nforbid (principal, action, resource);\n',
+     '@id("default")\npermit (principal, action, resource) when { context.tool == "x" };\n',
+     '@id("default")\npermit (principal, action, resource) unless { context.tool == "x" };\n',
+     '@id("default")\n@approval\npermit (principal, action, resource);\n'],
+    ids=["forbid", "when", "unless", "approval"],
+)
+def test_non_permit_or_conditional_default_is_a_load_error(tmp_path, text):
+    assert load_error(tmp_path, text).rule == DEFAULT_RULE_ID
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['@id("default")\npermit (principal in Role::"admin", action, resource);\n',
+     '@id("default")\npermit (principal, action == Action::"read", resource);\n',
+     '@id("default")\npermit (principal, action, resource is File);\n'],
+    ids=["principal-scope", "action-scope", "resource-scope"],
+)
+def test_scoped_default_is_a_load_error(tmp_path, text):
+    assert load_error(tmp_path, text).rule == DEFAULT_RULE_ID
+
+
+def test_template_is_a_load_error(tmp_path):
+    assert "template" in load_error(tmp_path, '@id("t")\npermit (principal == ?principal, action, resource);\n').message
+
+
+def test_empty_directory_is_a_load_error(tmp_path):
+    with pytest.raises(PolicyLoadError, match="no .cedar policy files"):
+        agt.create_engine("cedar", str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["absent.cedar", "absent"])
+def test_missing_path_is_a_load_error(tmp_path, name):
+    with pytest.raises(PolicyLoadError, match="does not exist"):
+        agt.create_engine("cedar", str(tmp_path / name))
+
+
+def test_two_schemas_in_directory_is_a_load_error(tmp_path):
+    write(tmp_path, (ROOT / "cedar" / "agt.cedarschema").read_text("utf-8"), "a.cedarschema")
+    write(tmp_path, (ROOT / "cedar" / "agt.cedarschema").read_text("utf-8"), "b.cedarschema")
+    with pytest.raises(PolicyLoadError, match="more than one"):
+        engine_for(tmp_path, DEFAULT)
+
+
+def test_custom_schema_without_request_validation_is_a_load_error(tmp_path):
+    write(tmp_path, (ROOT / "cedar" / "agt.cedarschema").read_text("utf-8") + "\nentity Extra;\n", "custom.cedarschema")
+    with pytest.raises(PolicyLoadError, match="validate_requests=True"):
+        engine_for(tmp_path, DEFAULT, validate_requests=False)
+
+
+def test_unparseable_schema_is_a_load_error(tmp_path):
+    write(tmp_path, "entity ;", "bad.cedarschema")
+    with pytest.raises(PolicyLoadError, match="schema does not parse"):
+        engine_for(tmp_path, DEFAULT)
+
+
+# --- fail closed ------------------------------------------------------------------------------------
+
+
+def _result(decision: str, reasons=(), errors=(), ids=None) -> cedarpy.AuthzResult:
+    return cedarpy.AuthzResult({"decision": decision, "diagnostics": {
+        "reason": list(reasons), "errors": list(errors), "id_annotations_by_reason": ids or {}}})
+
+
+def _engine_error(decision) -> str:
+    assert (decision.effect, decision.rule_ids) == (Effect.DENY, (ENGINE_ERROR_ID,)), decision
+    return decision.reasons[0].message
+
+
+def test_no_decision_fails_closed_naming_no_decision(starter, monkeypatch):
+    monkeypatch.setattr(cedarpy, "is_authorized", lambda *a, **k: _result("NoDecision"))
+    assert "NoDecision" in _engine_error(starter.evaluate(from_call("read_file", {})))
+
+
+@pytest.mark.parametrize("verdict", ["Allow", "Deny"])
+def test_diagnostics_error_fails_closed_naming_the_error(starter, monkeypatch, verdict):
+    monkeypatch.setattr(cedarpy, "is_authorized", lambda *a, **k: _result(verdict, ["policy9"], ["policy1 exploded"], {"policy9": "default"}))
+    assert "policy1 exploded" in _engine_error(starter.evaluate(from_call("read_file", {})))
+
+
+def test_engine_exception_fails_closed_naming_the_exception(starter, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("cedar crashed")
+
+    monkeypatch.setattr(cedarpy, "is_authorized", boom)
+    assert "RuntimeError: cedar crashed" in _engine_error(starter.evaluate(from_call("read_file", {})))
+
+
+def test_reason_without_known_rule_fails_closed(starter, monkeypatch):
+    monkeypatch.setattr(cedarpy, "is_authorized", lambda *a, **k: _result("Deny", ["policy42"], [], {"policy42": "ghost"}))
+    assert "policy42" in _engine_error(starter.evaluate(from_call("read_file", {})))
+
+
+def test_cedar_verdict_disagreeing_with_reasons_fails_closed(starter, monkeypatch):
+    monkeypatch.setattr(cedarpy, "is_authorized", lambda *a, **k: _result("Allow", ["policy0"], [], {"policy0": "block-destructive-db-tools"}))
+    assert "disagrees" in _engine_error(starter.evaluate(from_call("read_file", {})))
+
+
+def test_entity_parse_failure_fails_closed(tmp_path, monkeypatch):
+    engine = engine_for(tmp_path, DEFAULT)
+
+    def bad(*args, **kwargs):
+        raise ValueError("entities unreadable")
+
+    monkeypatch.setattr(cedarpy.Entities, "with_added_json_str", bad)
+    assert "entities unreadable" in _engine_error(engine.evaluate(from_call("read_file", {})))
+
+
+def test_evaluate_many_batch_exception_fails_every_action_closed(starter, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("batch crashed")
+
+    monkeypatch.setattr(cedarpy, "is_authorized_batch", boom)
+    decisions = starter.evaluate_many([from_call("read_file", {}), from_call("run_shell", {}, agent=Agent("x", trust_score=1))])
+    assert ["batch crashed" in _engine_error(d) for d in decisions] == [True, True]
+
+
+def test_evaluate_many_no_decision_fails_closed(starter, monkeypatch):
+    monkeypatch.setattr(cedarpy, "is_authorized_batch", lambda reqs, *a, **k: [_result("NoDecision") for _ in reqs])
+    decisions = starter.evaluate_many([from_call("read_file", {}), from_call("send_email", {})])
+    assert ["NoDecision" in _engine_error(d) for d in decisions] == [True, True]
+
+
+OVERFLOW = """\
+@id("overflow")
+forbid (principal, action, resource) when { context.tokens_used + 9223372036854775807 > 0 };
+""" + DEFAULT
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_real_runtime_error_in_forbid_fails_closed_not_open(tmp_path, validate):
+    # Cedar skips a policy that errors; without the diagnostics check this forbid would become an allow.
+    engine = engine_for(tmp_path, OVERFLOW, validate_requests=validate)
+    assert "overflow" in _engine_error(engine.evaluate(from_call("read_file", {}, context=Context(tokens_used=1))))
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_real_runtime_error_in_evaluate_many_fails_closed(tmp_path, validate):
+    engine = engine_for(tmp_path, OVERFLOW, validate_requests=validate)
+    decisions = engine.evaluate_many([from_call("read_file", {}, context=Context(tokens_used=t)) for t in (0, 1)])
+    assert [d.rule_ids for d in decisions] == [("overflow",), (ENGINE_ERROR_ID,)]
+
+
+# --- evaluate_many ------------------------------------------------------------------------------------
+
+
+def _mixed_actions():
+    same = "same-agent"
+    return [
+        from_call("run_shell", {"cmd": "ls"}, agent=Agent(same, trust_score=100)),
+        from_call("run_shell", {"cmd": "ls"}, agent=Agent(same, trust_score=900)),
+        from_call("run_shell", {"cmd": "ls"}, agent=Agent(same, trust_score=100)),
+        from_call("write_file", {"path": "/ws/a/x"}, agent=Agent(same, trust_score=900, attributes={"workspace": "/ws/a"})),
+        from_call("write_file", {"path": "/ws/a/x"}, agent=Agent(same, trust_score=900, attributes={"workspace": "/ws/b"})),
+        from_call("write_file", {"path": "/ws/a/x"}, agent=Agent(same, trust_score=900)),
+        from_call("send_email", {"to": "x"}, agent=Agent(same, roles=("r",))),
+        from_call("drop_table", {"table": "users"}),
+        from_call("read", {}, resource=Resource("table", "")),
+        from_call("read", {}),
+        from_call("delete_file", {"path": "/ws/a/x"}, context=Context(environment="production")),
+        from_call("read_file", {}, context=Context(tokens_used=9000, tool_calls=50)),
+        from_call("run_sql", {"sql": "DELETE FROM users"}, agent=Agent(same, trust_score=600)),
+    ]
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_evaluate_many_equals_evaluate_each(validate):
+    engine = agt.create_engine("cedar", STARTER_DIR, validate_requests=validate)
+    actions = _mixed_actions()
+    assert engine.evaluate_many(actions) == [engine.evaluate(a) for a in actions]
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_evaluate_many_keeps_same_agent_with_different_trust_apart(validate):
+    engine = agt.create_engine("cedar", STARTER_DIR, validate_requests=validate)
+    decisions = engine.evaluate_many(_mixed_actions()[:3])
+    assert [d.effect for d in decisions] == [Effect.DENY, Effect.ALLOW, Effect.DENY]
+
+
+def test_evaluate_many_of_nothing_is_empty(starter):
+    assert starter.evaluate_many([]) == []

@@ -1,0 +1,274 @@
+"""agt.engines.cedar_request: the Action -> Cedar request and entity mapping, checked against real cedarpy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cedarpy
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import agt
+from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, from_call
+from agt.engines.cedar import bundled_schema_text
+from agt.engines.cedar_request import ACTION_ENTITIES, ancestor_dirs, cedar_entities, cedar_request, entities_key, to_cedar
+
+ROOT = Path(__file__).resolve().parents[1]
+STARTER_TEXT = (ROOT / "cedar" / "starter.cedar").read_text("utf-8")
+SCHEMA = cedarpy.Schema.from_str(bundled_schema_text())
+STARTER = cedarpy.PolicySet.from_str(STARTER_TEXT)
+
+ALICE = Agent("alice", roles=("dev", "ops"), trust_score=720, attributes={"workspace": "/ws/alice", "team": "core"})
+
+
+def entity(entities, etype, eid):
+    found = [e for e in entities if e["uid"] == {"type": etype, "id": eid}]
+    assert len(found) == 1, f"{etype}::{eid!r} appears {len(found)} times"
+    return found[0]
+
+
+def uids(entities, etype):
+    return {e["uid"]["id"] for e in entities if e["uid"]["type"] == etype}
+
+
+def parents(entities, etype, eid):
+    return entity(entities, etype, eid)["parents"]
+
+
+# --- principal ------------------------------------------------------------------------------------
+
+
+def test_principal_is_agent_uid():
+    assert cedar_request(from_call("t", {}, agent=ALICE))["principal"] == {"type": "Agent", "id": "alice"}
+
+
+def test_agent_entity_carries_trust_score():
+    assert entity(cedar_entities(from_call("t", {}, agent=ALICE)), "Agent", "alice")["attrs"]["trust_score"] == 720
+
+
+def test_roles_become_role_parents_of_the_agent():
+    assert parents(cedar_entities(from_call("t", {}, agent=ALICE)), "Agent", "alice") == [
+        {"type": "Role", "id": "dev"}, {"type": "Role", "id": "ops"}]
+
+
+def test_each_role_is_an_entity():
+    assert uids(cedar_entities(from_call("t", {}, agent=ALICE)), "Role") == {"dev", "ops"}
+
+
+def test_workspace_becomes_directory_entity_attribute():
+    attrs = entity(cedar_entities(from_call("t", {}, agent=ALICE)), "Agent", "alice")["attrs"]
+    assert attrs["workspace"] == {"__entity": {"type": "Directory", "id": "/ws/alice"}}
+
+
+def test_workspace_directory_entity_has_ancestor_chain():
+    ents = cedar_entities(from_call("t", {}, agent=ALICE))
+    assert (parents(ents, "Directory", "/ws/alice"), parents(ents, "Directory", "/ws")) == ([{"type": "Directory", "id": "/ws"}], [])
+
+
+def test_agent_without_workspace_has_only_trust_score():
+    assert entity(cedar_entities(from_call("t", {}, agent=Agent("bob"))), "Agent", "bob")["attrs"] == {"trust_score": 500}
+
+
+def test_other_agent_attributes_are_not_sent_to_cedar():
+    assert "team" not in entity(cedar_entities(from_call("t", {}, agent=ALICE)), "Agent", "alice")["attrs"]
+
+
+def test_principal_in_role_holds_in_cedar():
+    action = from_call("read_file", {}, agent=ALICE)
+    result = cedarpy.is_authorized(cedar_request(action), 'permit (principal in Role::"ops", action, resource);',
+                                   cedar_entities(action) + ACTION_ENTITIES)
+    assert result.decision is cedarpy.Decision.Allow
+
+
+def test_resource_in_principal_workspace_holds_in_cedar():
+    action = from_call("write_file", {"path": "/ws/alice/a/b.txt"}, agent=ALICE)
+    result = cedarpy.is_authorized(cedar_request(action), "permit (principal, action, resource) when { resource in principal.workspace };",
+                                   cedar_entities(action), SCHEMA)
+    assert result.decision is cedarpy.Decision.Allow
+
+
+# --- action ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_action_is_the_kind(kind):
+    assert cedar_request(from_call("t", {}, kind=kind))["action"] == {"type": "Action", "id": kind.value}
+
+
+MUTATE_POLICY = 'permit (principal, action in Action::"mutate", resource);'
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_action_entities_put_exactly_write_and_delete_in_mutate(kind):
+    action = from_call("t", {}, kind=kind)
+    result = cedarpy.is_authorized(cedar_request(action), MUTATE_POLICY, cedar_entities(action) + ACTION_ENTITIES)
+    assert (result.decision is cedarpy.Decision.Allow) == (kind in (Kind.WRITE, Kind.DELETE))
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_bundled_schema_puts_exactly_write_and_delete_in_mutate(kind):
+    action = from_call("t", {}, kind=kind)
+    result = cedarpy.is_authorized(cedar_request(action), MUTATE_POLICY, cedar_entities(action), SCHEMA)
+    assert (result.decision is cedarpy.Decision.Allow) == (kind in (Kind.WRITE, Kind.DELETE))
+
+
+def test_action_entities_cover_every_kind():
+    assert {e["uid"]["id"] for e in ACTION_ENTITIES} == {k.value for k in Kind} | {"mutate"}
+
+
+# --- resource -------------------------------------------------------------------------------------
+
+
+def test_file_resource_is_file_uid():
+    assert cedar_request(from_call("read_file", {"path": "/ws/a/b.txt"}))["resource"] == {"type": "File", "id": "/ws/a/b.txt"}
+
+
+def test_file_resource_has_directory_ancestor_chain():
+    ents = cedar_entities(from_call("read_file", {"path": "/ws/a/b.txt"}))
+    chain = (parents(ents, "File", "/ws/a/b.txt"), parents(ents, "Directory", "/ws/a"), parents(ents, "Directory", "/ws"))
+    assert chain == ([{"type": "Directory", "id": "/ws/a"}], [{"type": "Directory", "id": "/ws"}], [])
+
+
+@pytest.mark.parametrize("path", ["/ws/a/b.txt", "/x", "/"])
+def test_root_directory_is_never_an_entity(path):
+    assert "/" not in uids(cedar_entities(from_call("t", {}, resource=Resource("directory", path))), "Directory")
+
+
+def test_file_at_root_has_no_parents():
+    assert parents(cedar_entities(from_call("read_file", {"path": "/x"})), "File", "/x") == []
+
+
+def test_directory_resource_is_directory_uid_with_chain():
+    action = from_call("t", {}, resource=Resource("directory", "/ws/a/d"))
+    ents = cedar_entities(action)
+    assert (cedar_request(action)["resource"], parents(ents, "Directory", "/ws/a/d")) == (
+        {"type": "Directory", "id": "/ws/a/d"}, [{"type": "Directory", "id": "/ws/a"}])
+
+
+def test_workspace_and_resource_chains_share_directories_without_duplicates():
+    ents = cedar_entities(from_call("read_file", {"path": "/ws/alice/a/b"}, agent=ALICE))
+    assert sorted(uids(ents, "Directory")) == ["/ws", "/ws/alice", "/ws/alice/a"]
+
+
+def test_resource_under_directory_holds_in_cedar():
+    action = from_call("read_file", {"path": "/ws/a/b/c.txt"})
+    result = cedarpy.is_authorized(cedar_request(action), 'permit (principal, action, resource in Directory::"/ws");',
+                                   cedar_entities(action), SCHEMA)
+    assert result.decision is cedarpy.Decision.Allow
+
+
+@pytest.mark.parametrize(("path", "ancestors"), [("/a/b/c", ["/a/b", "/a"]), ("/a", []), ("/", []), ("a/b", ["a"]), ("", [])])
+def test_ancestor_dirs_are_nearest_first_without_root(path, ancestors):
+    assert ancestor_dirs(path) == ancestors
+
+
+def test_other_resource_is_resource_uid_with_type():
+    action = from_call("query", {"table": "users"})
+    assert (cedar_request(action)["resource"], entity(cedar_entities(action), "Resource", "users")["attrs"]) == (
+        {"type": "Resource", "id": "users"}, {"type": "table"})
+
+
+def test_no_resource_is_empty_resource_of_empty_type():
+    action = from_call("run_shell", {"cmd": "ls"})
+    assert (cedar_request(action)["resource"], entity(cedar_entities(action), "Resource", "")["attrs"]) == (
+        {"type": "Resource", "id": ""}, {"type": ""})
+
+
+# --- context --------------------------------------------------------------------------------------
+
+
+def test_context_mapping():
+    ctx = Context(session_id="s", task_id="t", stage="post_tool", tokens_used=5, tool_calls=6, files_changed=7,
+                  environment="production", timestamp="2026-01-01T00:00:00Z")
+    action = Action(Agent("a"), Operation("run_sql", Kind.WRITE, {"sql": "DROP  TABLE x"}), None, ctx)
+    assert cedar_request(action)["context"] == {
+        "tool": "run_sql", "params_text": "drop table x", "session_id": "s", "task_id": "t", "stage": "post_tool",
+        "environment": "production", "tokens_used": 5, "tool_calls": 6, "files_changed": 7,
+    }
+
+
+def test_context_task_id_defaults_to_session():
+    assert cedar_request(from_call("t", {}, context=Context(session_id="s9")))["context"]["task_id"] == "s9"
+
+
+def test_to_cedar_is_request_and_entities():
+    action = from_call("read_file", {"path": "/ws/x"}, agent=ALICE)
+    assert to_cedar(action) == (cedar_request(action), cedar_entities(action))
+
+
+def test_cedar_schema_file_is_the_bundled_schema():
+    assert (ROOT / "cedar" / "agt.cedarschema").read_text("utf-8") == bundled_schema_text()
+
+
+# --- property: every request fits the bundled schema, and validation never changes a decision ------
+
+_text = st.text(max_size=12)
+_segments = st.lists(st.sampled_from(["ws", "alice", "bob", "..", ".", "", "a b", "é", "x.txt"]), max_size=5)
+_paths = st.builds(lambda absolute, segs: ("/" if absolute else "") + "/".join(segs), st.booleans(), _segments)
+
+
+def _params(depth: int):
+    leaf = st.one_of(_text, st.integers(-(2**63), 2**63 - 1), st.booleans(), st.none(),
+                     st.sampled_from(["DROP TABLE users", "rm -rf /", "delete from t", "ｒｍ －ｒｆ /"]))
+    if depth == 0:
+        return leaf
+    inner = _params(depth - 1)
+    return st.one_of(leaf, st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3))
+
+
+_agents = st.builds(
+    Agent,
+    id=st.one_of(st.sampled_from(["alice", "bob"]), st.text(min_size=1, max_size=10)),
+    roles=st.lists(st.one_of(st.sampled_from(["admin", "dev"]), _text), max_size=3),
+    trust_score=st.integers(0, 1000),
+    attributes=st.one_of(st.just({}), st.fixed_dictionaries({"workspace": _paths}),
+                         st.fixed_dictionaries({"workspace": st.integers(0, 3), "x": _text})),
+)
+_operations = st.builds(
+    Operation,
+    tool=st.one_of(st.sampled_from(["drop_table", "send_email", "write_file", "run_shell", "read_file"]), st.text(min_size=1, max_size=10)),
+    kind=st.sampled_from(list(Kind)),
+    params=st.dictionaries(st.sampled_from(["path", "cmd", "sql", "q", "args"]), _params(3), max_size=4),
+)
+_resources = st.one_of(
+    st.none(),
+    st.builds(Resource, type=st.sampled_from(["file", "directory"]), id=_paths),
+    st.builds(Resource, type=st.one_of(st.sampled_from(["table", "url", "recipient"]), st.text(min_size=1, max_size=8)), id=_text),
+)
+_contexts = st.builds(
+    Context,
+    session_id=_text, task_id=_text, stage=st.sampled_from(list(Stage)),
+    tokens_used=st.one_of(st.integers(0, 20_000), st.just(2**63 - 1)), tool_calls=st.integers(0, 40),
+    files_changed=st.integers(0, 30), environment=st.one_of(st.sampled_from(["development", "production"]), _text),
+    timestamp=st.just("2026-01-01T00:00:00Z"),
+)
+_actions = st.builds(Action, agent=_agents, action=_operations, resource=_resources, context=_contexts)
+
+VALIDATING = agt.create_engine("cedar", str(ROOT / "cedar"), validate_requests=True)
+FAST = agt.create_engine("cedar", str(ROOT / "cedar"), validate_requests=False)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(_actions)
+def test_property_request_fits_bundled_schema_without_diagnostics_errors(action):
+    result = cedarpy.is_authorized(cedar_request(action), STARTER, cedar_entities(action), SCHEMA)
+    assert (result.decision, result.diagnostics.errors) in ((cedarpy.Decision.Allow, []), (cedarpy.Decision.Deny, []))
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(_actions)
+def test_property_validate_requests_does_not_change_the_decision(action):
+    validated, fast = VALIDATING.evaluate(action), FAST.evaluate(action)
+    assert (fast.effect, fast.rule_ids) == (validated.effect, validated.rule_ids)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(_actions, _operations, _contexts, _text)
+def test_property_entities_depend_only_on_the_cache_key(action, other_op, other_ctx, extra):
+    # The engine caches parsed entities by entities_key(); anything outside the key must not change them.
+    twin = Action(
+        Agent(action.agent.id, action.agent.roles, action.agent.trust_score, {**action.agent.attributes, "extra": extra}),
+        other_op, action.resource, other_ctx,
+    )
+    assert (entities_key(twin), cedar_entities(twin)) == (entities_key(action), cedar_entities(action))
