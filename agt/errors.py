@@ -61,3 +61,30 @@ class ConditionEvalError(AgtError):
 
 class UnknownEngineError(AgtError):
     """No engine is registered under the requested name."""
+
+
+class GovernanceDenied(AgtError, PermissionError):
+    """A governed call was blocked. ``decision`` says which rules; ``gate`` which stage blocked it."""
+
+    def __init__(self, decision: "object", gate: str, message: str | None = None) -> None:
+        self.decision = decision
+        self.gate = gate
+        ids = ", ".join(getattr(decision, "rule_ids", ()) or ())
+        reasons = getattr(decision, "reasons", ())
+        detail = message or "; ".join(f"{r.rule_id}: {r.message}" if r.message else r.rule_id for r in reasons)
+        super().__init__(f"denied at the {gate} gate ({ids}): {detail}")
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(getattr(self.decision, "rule_ids", ()))
+
+
+class ApprovalRequired(AgtError):
+    """A governed call needs a human approval (non-blocking mode). Approve it, then call again with
+    ``approval_id=request_id``, or wait on it."""
+
+    def __init__(self, request_id: str, decision: "object") -> None:
+        self.request_id = request_id
+        self.decision = decision
+        approvers = ", ".join(getattr(decision, "approvers", ()) or ())
+        super().__init__(f"approval {request_id} required from {approvers or 'an approver'}")

@@ -1,0 +1,50 @@
+"""Audit records of the runtime, in an in-memory sink. Field names follow OPA's decision-log event
+(decision_id, path, input, result, timestamp, labels, metrics) so one reader handles both."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    decision_id: str
+    timestamp: str
+    kind: str
+    """decision | approval | trust | kill_switch"""
+    agent_id: str
+    path: str = ""
+    """The gate that decided: trust, policy, rate, reliability, approval, output."""
+    input: dict[str, Any] | None = field(default=None, repr=False)
+    result: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def new_decision_id() -> str:
+    return uuid.uuid4().hex
+
+
+class AuditSink(Protocol):
+    def write(self, record: AuditRecord) -> None: ...
+
+
+class MemoryAuditSink:
+    def __init__(self, limit: int | None = 100_000) -> None:
+        self._lock = threading.Lock()
+        self._records: list[AuditRecord] = []
+        self.limit = limit
+
+    def write(self, record: AuditRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+            if self.limit is not None and len(self._records) > self.limit:
+                del self._records[: len(self._records) - self.limit]
+
+    @property
+    def records(self) -> list[AuditRecord]:
+        with self._lock:
+            return list(self._records)

@@ -1,0 +1,495 @@
+"""The governance runtime: every governed call goes through the gates, and the tool runs only if all allow.
+
+    trust gate → policy gate (engine) → reliability gate → tool → output check → audit record
+
+Each gate can deny. Denials raise :class:`~agt.errors.GovernanceDenied`; a pending approval either
+blocks until resolved or raises :class:`~agt.errors.ApprovalRequired` (non-blocking).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hashlib
+import inspect
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Collection, Mapping, TypeVar
+
+from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, infer_kind, infer_resource
+from agt.decision import Decision, Effect, Reason, fail_closed
+from agt.engines import Engine, create_engine
+from agt.errors import ActionError, ApprovalRequired, GovernanceDenied
+from agt.runtime.approvals import (
+    ApprovalStatus, ApprovalStore, MemoryApprovals, new_request, wait, wait_async,
+)
+from agt.runtime.audit import AuditRecord, AuditSink, MemoryAuditSink, new_decision_id
+from agt.runtime.breaker import BreakerBoard, BreakerPolicy
+from agt.runtime.modes import Mode, Verdict, apply_mode
+from agt.runtime.state import MemoryStore, RateLimit, StateStore
+from agt.runtime.trust import RING_KINDS, TrustChange, TrustManager, ring
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TRUST_GATE, POLICY_GATE, RATE_GATE, RELIABILITY_GATE, APPROVAL_GATE, OUTPUT_GATE = (
+    "trust", "policy", "rate", "reliability", "approval", "output",
+)
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What happened to one governed call, for callers that want more than the result."""
+
+    decision: Decision
+    verdict: Verdict
+    approval_id: str | None = None
+    warnings: tuple[Reason, ...] = ()
+
+
+def _now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _deny(gate_rule: str, message: str) -> Decision:
+    return Decision(Effect.DENY, (Reason(gate_rule, message),), engine="runtime")
+
+
+@dataclass
+class _Prepared:
+    action: Action
+    reserved_calls: int
+    reserved_files: int
+    started: float
+
+
+class Governor:
+    def __init__(
+        self,
+        engine: Engine | str = "yaml",
+        policy: str | None = None,
+        *,
+        mode: Mode | str = Mode.STRICT,
+        agent_modes: Mapping[str, Mode | str] | None = None,
+        critical_rules: Collection[str] | None = None,
+        store: StateStore | None = None,
+        trust: TrustManager | None = None,
+        breakers: BreakerBoard | BreakerPolicy | None = None,
+        approvals: ApprovalStore | None = None,
+        approval_timeout: float = 300.0,
+        quorum: int = 1,
+        blocking_approvals: bool = True,
+        rate_limits: Mapping[str, str] | None = None,
+        output_engine: Engine | None = None,
+        output_limit: int = 65_536,
+        audit: AuditSink | None = None,
+        environment: str = "development",
+        engine_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``engine`` is an Engine, or an engine name with ``policy`` its policy path. A policy that
+        cannot load raises here, before any call: an unloadable policy never governs (or allows) anything.
+
+        ``rate_limits`` maps a key to a limit: ``{"tool:send_email": "10/hour", "agent:*": "100/minute"}``.
+        """
+        if isinstance(engine, str):
+            if policy is None:
+                raise ValueError("give policy= with an engine name, or pass an Engine")
+            engine = create_engine(engine, policy, **dict(engine_options or {}))
+        self.engine = engine
+        self.mode = Mode(mode)
+        self.agent_modes = {k: Mode(v) for k, v in (agent_modes or {}).items()}
+        self.critical_rules = frozenset(critical_rules) if critical_rules is not None else _critical_rules(engine)
+        self.store = store or MemoryStore()
+        self.audit = audit or MemoryAuditSink()
+        self.trust = trust or TrustManager()
+        if self.trust._on_change is None:  # noqa: SLF001 - record trust changes unless the owner did
+            self.trust._on_change = self._audit_trust  # noqa: SLF001
+        self.breakers = breakers if isinstance(breakers, BreakerBoard) else BreakerBoard(breakers or BreakerPolicy())
+        self.approvals = approvals or MemoryApprovals()
+        self.approval_timeout, self.quorum, self.blocking_approvals = approval_timeout, quorum, blocking_approvals
+        self.rate_limits = {k: RateLimit.parse(v) for k, v in (rate_limits or {}).items()}
+        self.output_engine = output_engine
+        self.output_limit = output_limit
+        self.environment = environment
+        self._agents: dict[str, Agent] = {}
+
+    # --- configuration ---------------------------------------------------------------------------
+    def register_agent(self, agent: Agent, trust_score: int | None = None) -> Agent:
+        """Declare an agent's roles and attributes; its trust score is managed here from then on."""
+        self._agents[agent.id] = agent
+        self.trust.set_score(agent.id, agent.trust_score if trust_score is None else trust_score, "registered")
+        return agent
+
+    def mode_for(self, agent_id: str) -> Mode:
+        return self.agent_modes.get(agent_id, self.mode)
+
+    def kill(self, agent_id: str | None = None) -> None:
+        self.trust.kill(agent_id)
+        self._record("kill_switch", agent_id or "*", result={"killed": True, "scope": agent_id or "all"})
+
+    def revive(self, agent_id: str | None = None) -> None:
+        self.trust.revive(agent_id)
+        self._record("kill_switch", agent_id or "*", result={"killed": False, "scope": agent_id or "all"})
+
+    def add_tokens(self, task: str, tokens: int) -> None:
+        self.store.add_tokens(task, tokens)
+
+    # --- the pipeline ----------------------------------------------------------------------------
+    def _agent(self, agent: Agent | str) -> Agent:
+        base = agent if isinstance(agent, Agent) else self._agents.get(agent) or Agent(agent)
+        if base.id not in self._agents:
+            self.register_agent(base)
+        score = self.trust.score(base.id)
+        if score == base.trust_score:
+            return base
+        return Agent(base.id, base.roles, score, base.attributes)
+
+    def _trust_gate(self, agent: Agent, kind: Kind) -> Decision | None:
+        if self.trust.is_killed(agent.id):
+            return _deny("kill-switch", f"agent {agent.id!r} is stopped by the kill switch")
+        r = ring(agent.trust_score)
+        if kind not in RING_KINDS[r]:
+            return _deny("trust-ring", f"trust {agent.trust_score} (ring {r}) may not run {kind.value} tools")
+        return None
+
+    def _rate_gate(self, agent: Agent, tool: str) -> Decision | None:
+        for key, limit in self.rate_limits.items():
+            scope, _, name = key.partition(":")
+            if scope == "tool" and name in (tool, "*"):
+                bucket = f"tool:{tool}"
+            elif scope == "agent" and name in (agent.id, "*"):
+                bucket = f"agent:{agent.id}"
+            else:
+                continue
+            admitted, count = self.store.hit_rate(f"{key}|{bucket}", limit)
+            if not admitted:
+                return _deny(f"rate-limit:{key}", f"{count} calls in {limit.window_seconds:g}s (limit {limit.count})")
+        return None
+
+    def prepare(
+        self, tool: str, params: Mapping[str, Any], *, agent: Agent | str, session: str, task: str | None,
+        kind: Kind | str | None, resource: Resource | None,
+    ) -> tuple[_Prepared | None, Decision | None, str]:
+        """Everything up to the engine. Returns (prepared, blocking decision, gate)."""
+        started = time.perf_counter()
+        who = self._agent(agent)
+        kind = Kind(kind) if kind else infer_kind(tool)
+        blocked = self._trust_gate(who, kind)
+        if blocked:
+            return None, blocked, TRUST_GATE
+        op = Operation(tool, kind, params)  # may raise ActionError: the caller turns it into a deny
+        res = resource if resource is not None else infer_resource(op.params)
+        files = 1 if kind in (Kind.WRITE, Kind.DELETE) and res is not None and res.type == "file" else 0
+        task = task or session
+        counters = self.store.reserve(task, 1, files)
+        ctx = Context(
+            session_id=session, task_id=task, stage=Stage.PRE_TOOL, tokens_used=counters.tokens_used,
+            tool_calls=counters.tool_calls, files_changed=counters.files_changed, environment=self.environment,
+        )
+        prepared = _Prepared(Action(who, op, res, ctx), 1, files, started)
+        blocked = self._rate_gate(who, tool)
+        if blocked:
+            return prepared, blocked, RATE_GATE
+        return prepared, None, POLICY_GATE
+
+    def _release(self, p: _Prepared) -> None:
+        self.store.release(p.action.context.task_id, p.reserved_calls, p.reserved_files)
+
+    def _reliability_gate(self, action: Action) -> Decision | None:
+        for key in (f"agent:{action.agent.id}", f"tool:{action.action.tool}"):
+            if not self.breakers.get(key).allow():
+                return _deny(f"circuit-open:{key}", f"circuit breaker for {key} is open after repeated failures")
+        return None
+
+    def _record_breakers(self, action: Action, success: bool) -> None:
+        self.breakers.get(f"agent:{action.agent.id}").record(success)
+        self.breakers.get(f"tool:{action.action.tool}").record(success)
+
+    def _check_output(self, action: Action, result: Any) -> Decision | None:
+        text = result if isinstance(result, str) else _as_text(result)
+        if len(text) > self.output_limit:
+            return _deny("output-too-large", f"tool output of {len(text)} characters exceeds {self.output_limit}")
+        if self.output_engine is None:
+            return None
+        try:
+            out = Action(
+                action.agent, Operation(action.action.tool, action.action.kind, {"output": text}), action.resource,
+                Context(action.context.session_id, action.context.task_id, Stage.POST_TOOL, action.context.tokens_used,
+                        action.context.tool_calls, action.context.files_changed, action.context.environment),
+            )
+        except ActionError as exc:
+            return fail_closed(f"output cannot be checked: {exc}", engine="runtime")
+        decision = self.output_engine.evaluate(out)
+        return None if decision.effect is Effect.ALLOW else decision
+
+    def _approval(self, action: Action, decision: Decision, approval_id: str | None) -> tuple[Decision | None, str | None]:
+        """None when the call may go ahead; otherwise the blocking decision. Raises ApprovalRequired."""
+        digest = _digest(action)
+        if approval_id:
+            req = self.approvals.get(approval_id)
+            if req.action.get("digest") != digest:
+                return _deny("approval-mismatch", f"approval {approval_id} was granted for a different call"), approval_id
+            if req.status is ApprovalStatus.APPROVED:
+                return None, approval_id
+            if req.status is ApprovalStatus.PENDING:
+                raise ApprovalRequired(req.id, decision)
+            return _deny(f"approval-{req.status.value}", f"approval {req.id} was {req.status.value}"), req.id
+        req = new_request(
+            action.agent.id, action.action.tool, decision.rule_ids, decision.approvers, self.quorum,
+            self.approval_timeout, {"digest": digest, "document": dict(action.document)}, time.time(),
+        )
+        self.approvals.create(req)
+        self._record("approval", action.agent.id, result={"request": req.id, "status": "pending", "rules": list(decision.rule_ids)})
+        if not self.blocking_approvals:
+            raise ApprovalRequired(req.id, decision)
+        return self._resolve_approval(wait(self.approvals, req.id), decision)
+
+    def _resolve_approval(self, req: Any, decision: Decision) -> tuple[Decision | None, str | None]:
+        self._record("approval", req.agent_id, result={"request": req.id, "status": req.status.value})
+        if req.status is ApprovalStatus.APPROVED:
+            return None, req.id
+        return _deny(f"approval-{req.status.value}", f"approval {req.id} was {req.status.value}" +
+                     (f" by {req.denied_by}" if req.denied_by else "")), req.id
+
+    def decide(self, action: Action) -> Decision:
+        try:
+            return self.engine.evaluate(action)
+        except Exception as exc:  # noqa: BLE001 - an engine that raises still denies
+            return fail_closed(f"{type(exc).__name__}: {exc}", engine=getattr(self.engine, "name", "engine"))
+
+    def _blocked(self, p: _Prepared | None, decision: Decision, gate: str, agent_id: str) -> GovernanceDenied:
+        if p is not None:
+            self._release(p)
+            self._audit_decision(p, decision, gate, Verdict(Effect.DENY))
+        else:
+            self._record("decision", agent_id, path=gate, result=decision.to_dict())
+        if gate != TRUST_GATE:
+            self.trust.record_denied(agent_id)
+        return GovernanceDenied(decision, gate)
+
+    def call(
+        self, fn: Callable[..., Any], args: tuple = (), kwargs: Mapping[str, Any] | None = None, *,
+        tool: str | None = None, params: Mapping[str, Any] | None = None, agent: Agent | str = "agent",
+        session: str = "default", task: str | None = None, kind: Kind | str | None = None,
+        resource: Resource | None = None, approval_id: str | None = None,
+    ) -> Any:
+        """Run ``fn(*args, **kwargs)`` if every gate allows; ``params`` defaults to the bound arguments."""
+        kwargs = dict(kwargs or {})
+        tool = tool or fn.__name__
+        agent_id = agent.id if isinstance(agent, Agent) else agent
+        try:
+            p, blocked, gate = self.prepare(
+                tool, params if params is not None else _bind(fn, args, kwargs), agent=agent, session=session,
+                task=task, kind=kind, resource=resource,
+            )
+        except ActionError as exc:
+            raise self._blocked(None, fail_closed(f"invalid action: {exc}", engine="runtime"), POLICY_GATE, agent_id) from None
+        if blocked is not None:
+            raise self._blocked(p, blocked, gate, agent_id)
+        assert p is not None
+        decision, verdict = self._policy(p)
+        if verdict.effect is Effect.DENY:
+            raise self._blocked(p, decision, POLICY_GATE, agent_id)
+        if verdict.effect is Effect.REQUIRE_APPROVAL:
+            try:
+                blocking, _ = self._approval(p.action, decision, approval_id)
+            except ApprovalRequired:
+                self._release(p)
+                raise
+            if blocking is not None:
+                raise self._blocked(p, blocking, APPROVAL_GATE, agent_id)
+        blocked = self._reliability_gate(p.action)
+        if blocked is not None:
+            raise self._blocked(p, blocked, RELIABILITY_GATE, agent_id)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException:
+            self._record_breakers(p.action, False)
+            raise
+        return self._after(p, decision, verdict, result)
+
+    async def acall(
+        self, fn: Callable[..., Awaitable[Any]], args: tuple = (), kwargs: Mapping[str, Any] | None = None, *,
+        tool: str | None = None, params: Mapping[str, Any] | None = None, agent: Agent | str = "agent",
+        session: str = "default", task: str | None = None, kind: Kind | str | None = None,
+        resource: Resource | None = None, approval_id: str | None = None,
+    ) -> Any:
+        """The asyncio form of :meth:`call`: waiting for an approval awaits instead of blocking the loop."""
+        kwargs = dict(kwargs or {})
+        tool = tool or fn.__name__
+        agent_id = agent.id if isinstance(agent, Agent) else agent
+        try:
+            p, blocked, gate = self.prepare(
+                tool, params if params is not None else _bind(fn, args, kwargs), agent=agent, session=session,
+                task=task, kind=kind, resource=resource,
+            )
+        except ActionError as exc:
+            raise self._blocked(None, fail_closed(f"invalid action: {exc}", engine="runtime"), POLICY_GATE, agent_id) from None
+        if blocked is not None:
+            raise self._blocked(p, blocked, gate, agent_id)
+        assert p is not None
+        decision, verdict = self._policy(p)
+        if verdict.effect is Effect.DENY:
+            raise self._blocked(p, decision, POLICY_GATE, agent_id)
+        if verdict.effect is Effect.REQUIRE_APPROVAL:
+            saved = self.blocking_approvals
+            try:
+                self.blocking_approvals = False
+                self._approval(p.action, decision, approval_id)
+                blocking = None
+            except ApprovalRequired as pending:
+                if not saved or approval_id:
+                    self._release(p)
+                    raise
+                req = await wait_async(self.approvals, pending.request_id)
+                blocking, _ = self._resolve_approval(req, decision)
+            finally:
+                self.blocking_approvals = saved
+            if blocking is not None:
+                raise self._blocked(p, blocking, APPROVAL_GATE, agent_id)
+        blocked = self._reliability_gate(p.action)
+        if blocked is not None:
+            raise self._blocked(p, blocked, RELIABILITY_GATE, agent_id)
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException:
+            self._record_breakers(p.action, False)
+            raise
+        return self._after(p, decision, verdict, result)
+
+    def _policy(self, p: _Prepared) -> tuple[Decision, Verdict]:
+        decision = self.decide(p.action)
+        return decision, apply_mode(decision, self.mode_for(p.action.agent.id), self.critical_rules)
+
+    def _after(self, p: _Prepared, decision: Decision, verdict: Verdict, result: Any) -> Any:
+        self._record_breakers(p.action, True)
+        out_decision = self._check_output(p.action, result)
+        if out_decision is not None:
+            out_verdict = apply_mode(out_decision, self.mode_for(p.action.agent.id), self.critical_rules)
+            if out_verdict.effect is not Effect.ALLOW:
+                self._audit_decision(p, out_decision, OUTPUT_GATE, out_verdict)
+                self.trust.record_denied(p.action.agent.id)
+                raise GovernanceDenied(out_decision, OUTPUT_GATE)
+        self._audit_decision(p, decision, POLICY_GATE, verdict)
+        if not verdict.warning:
+            self.trust.record_allowed(p.action.agent.id)
+        return result
+
+    # --- audit -------------------------------------------------------------------------------------
+    def _audit_decision(self, p: _Prepared, decision: Decision, gate: str, verdict: Verdict) -> None:
+        self.audit.write(AuditRecord(
+            decision_id=new_decision_id(), timestamp=_now_iso(), kind="decision", agent_id=p.action.agent.id,
+            path=gate, input=p.action.document,  # type: ignore[arg-type]
+            result={**decision.to_dict(), "enforced": verdict.effect.value, "warning": verdict.warning,
+                    "mode": self.mode_for(p.action.agent.id).value},
+            labels={"engine": decision.engine, "revision": decision.revision},
+            metrics={"latency_us": (time.perf_counter() - p.started) * 1e6},
+        ))
+
+    def _record(self, kind: str, agent_id: str, *, path: str = "", result: dict | None = None) -> None:
+        self.audit.write(AuditRecord(new_decision_id(), _now_iso(), kind, agent_id, path=path, result=result or {}))
+
+    def _audit_trust(self, change: TrustChange) -> None:
+        self._record("trust", change.agent_id, result={"from": change.old_score, "to": change.new_score, "reason": change.reason})
+
+    def close(self) -> None:
+        self.engine.close()
+        if self.output_engine is not None:
+            self.output_engine.close()
+        self.store.close()
+
+
+def _critical_rules(engine: Engine) -> frozenset[str]:
+    policy = getattr(engine, "policy", None)
+    if policy is not None and hasattr(policy, "rules"):
+        return frozenset(r.id for r in policy.rules if getattr(r, "critical", False))
+    rules = getattr(engine, "rules", None)
+    if isinstance(rules, Mapping):
+        return frozenset(rid for rid, r in rules.items() if getattr(r, "critical", False))
+    return frozenset()
+
+
+_SIGNATURES: dict[Any, inspect.Signature | None] = {}
+
+
+def _bind(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The call's arguments by parameter name: what the policy sees as ``action.params``."""
+    if not args:
+        return dict(kwargs)
+    sig = _SIGNATURES.get(fn, ...)
+    if sig is ...:
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            sig = None
+        _SIGNATURES[fn] = sig
+    if sig is None:
+        return {**{f"arg{i}": a for i, a in enumerate(args)}, **kwargs}
+    bound = sig.bind_partial(*args, **kwargs)
+    out: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = sig.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            out.update(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            out[name] = list(value)
+        elif name not in ("self", "cls"):
+            out[name] = value
+    return out
+
+
+def _as_text(result: Any) -> str:
+    if result is None:
+        return ""
+    if isinstance(result, (bytes, bytearray)):
+        return bytes(result).decode("utf-8", "replace")
+    try:
+        return json.dumps(result, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(result)
+
+
+def _digest(action: Action) -> str:
+    doc = {"agent": action.agent.id, "tool": action.action.tool, "params": dict(action.action.params),
+           "resource": action.resource.to_dict() if action.resource else None}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def govern(
+    fn: F | None = None, *, governor: Governor | None = None, policy: str | None = None, engine: Engine | str = "yaml",
+    agent: Agent | str = "agent", session: str = "default", task: str | None = None, tool: str | None = None,
+    kind: Kind | str | None = None, **governor_options: Any,
+) -> Any:
+    """Wrap a tool so every call is governed. Works as ``govern(fn, policy=...)`` and as a decorator
+    ``@govern(policy=...)``, for sync and async functions; the wrapper keeps the signature and docstring.
+
+    Pass ``governor=`` to share one Governor (state, trust, breakers, approvals) between tools.
+    """
+    if governor is None:
+        governor = Governor(engine, policy, **governor_options)
+    elif governor_options:
+        raise TypeError(f"options {', '.join(governor_options)} belong to the Governor you passed")
+    gov = governor
+
+    def wrap(f: F) -> F:
+        name = tool or f.__name__
+        if inspect.iscoroutinefunction(f):
+            @functools.wraps(f)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                approval_id = kwargs.pop("_agt_approval_id", None)
+                return await gov.acall(f, args, kwargs, tool=name, agent=agent, session=session, task=task,
+                                       kind=kind, approval_id=approval_id)
+
+            async_wrapper.governor = gov  # type: ignore[attr-defined]
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            approval_id = kwargs.pop("_agt_approval_id", None)
+            return gov.call(f, args, kwargs, tool=name, agent=agent, session=session, task=task, kind=kind,
+                            approval_id=approval_id)
+
+        wrapper.governor = gov  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return wrap(fn) if fn is not None else wrap

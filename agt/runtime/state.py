@@ -1,0 +1,192 @@
+"""Session state the runtime keeps and engines cannot: per-task counters and rate windows.
+
+Counters are *reserved* before a call is decided (the action's context shows the count including this
+call) and *released* if the call does not run, so concurrent callers can never overshoot a budget:
+with a limit of 20, exactly 20 calls run, whatever the interleaving. Stores are thread-safe; the SQLite
+store keeps counters across restarts and across processes sharing the file.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from agt.errors import AgtError
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    tokens_used: int = 0
+    tool_calls: int = 0
+    files_changed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """``count`` events per ``window_seconds``, written ``"100/hour"``."""
+
+    count: int
+    window_seconds: float
+
+    _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+    @classmethod
+    def parse(cls, text: str) -> "RateLimit":
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*([a-z]+?)s?\s*", text)
+        if not m or m.group(3) not in cls._UNITS:
+            raise AgtError(f"rate limit {text!r} is not like '100/hour', '5/minute' or '10/30s'")
+        per = int(m.group(2) or 1) * cls._UNITS[m.group(3)]
+        return cls(int(m.group(1)), float(per))
+
+
+class StateStore(Protocol):
+    def reserve(self, task: str, tool_calls: int, files_changed: int) -> Counters:
+        """Atomically add to the task's counters and return them, including this reservation."""
+        ...
+
+    def release(self, task: str, tool_calls: int, files_changed: int) -> None:
+        """Undo a reservation for a call that did not run."""
+        ...
+
+    def add_tokens(self, task: str, tokens: int) -> Counters: ...
+
+    def counters(self, task: str) -> Counters: ...
+
+    def hit_rate(self, key: str, limit: RateLimit, now: float | None = None) -> tuple[bool, int]:
+        """Count one event for ``key`` if the window has room. Returns (admitted, events in window)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[str, list[int]] = {}
+        self._rates: dict[str, deque[float]] = {}
+
+    def reserve(self, task: str, tool_calls: int, files_changed: int) -> Counters:
+        with self._lock:
+            c = self._counters.setdefault(task, [0, 0, 0])
+            c[1] += tool_calls
+            c[2] += files_changed
+            return Counters(c[0], c[1], c[2])
+
+    def release(self, task: str, tool_calls: int, files_changed: int) -> None:
+        with self._lock:
+            c = self._counters.setdefault(task, [0, 0, 0])
+            c[1] -= tool_calls
+            c[2] -= files_changed
+
+    def add_tokens(self, task: str, tokens: int) -> Counters:
+        with self._lock:
+            c = self._counters.setdefault(task, [0, 0, 0])
+            c[0] += tokens
+            return Counters(c[0], c[1], c[2])
+
+    def counters(self, task: str) -> Counters:
+        with self._lock:
+            c = self._counters.get(task, [0, 0, 0])
+            return Counters(c[0], c[1], c[2])
+
+    def hit_rate(self, key: str, limit: RateLimit, now: float | None = None) -> tuple[bool, int]:
+        now = time.time() if now is None else now
+        with self._lock:
+            window = self._rates.setdefault(key, deque())
+            while window and window[0] <= now - limit.window_seconds:
+                window.popleft()
+            if len(window) >= limit.count:
+                return False, len(window)
+            window.append(now)
+            return True, len(window)
+
+    def close(self) -> None:
+        pass
+
+
+class SqliteStore:
+    """Counters and rate windows in SQLite (WAL), safe across threads and processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        with self._conn() as db:
+            db.executescript(
+                """
+                CREATE TABLE IF NOT EXISTS counters (
+                    task TEXT PRIMARY KEY, tokens_used INTEGER NOT NULL DEFAULT 0,
+                    tool_calls INTEGER NOT NULL DEFAULT 0, files_changed INTEGER NOT NULL DEFAULT 0);
+                CREATE TABLE IF NOT EXISTS rate_events (key TEXT NOT NULL, at REAL NOT NULL);
+                CREATE INDEX IF NOT EXISTS rate_events_key_at ON rate_events (key, at);
+                """
+            )
+
+    def _conn(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def _update(self, task: str, tokens: int, tool_calls: int, files_changed: int) -> Counters:
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT INTO counters (task, tokens_used, tool_calls, files_changed) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(task) DO UPDATE SET tokens_used = tokens_used + excluded.tokens_used, "
+                "tool_calls = tool_calls + excluded.tool_calls, files_changed = files_changed + excluded.files_changed",
+                (task, tokens, tool_calls, files_changed),
+            )
+            row = db.execute("SELECT tokens_used, tool_calls, files_changed FROM counters WHERE task = ?", (task,)).fetchone()
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return Counters(*row)
+
+    def reserve(self, task: str, tool_calls: int, files_changed: int) -> Counters:
+        return self._update(task, 0, tool_calls, files_changed)
+
+    def release(self, task: str, tool_calls: int, files_changed: int) -> None:
+        self._update(task, 0, -tool_calls, -files_changed)
+
+    def add_tokens(self, task: str, tokens: int) -> Counters:
+        return self._update(task, tokens, 0, 0)
+
+    def counters(self, task: str) -> Counters:
+        row = self._conn().execute(
+            "SELECT tokens_used, tool_calls, files_changed FROM counters WHERE task = ?", (task,)
+        ).fetchone()
+        return Counters(*row) if row else Counters()
+
+    def hit_rate(self, key: str, limit: RateLimit, now: float | None = None) -> tuple[bool, int]:
+        now = time.time() if now is None else now
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM rate_events WHERE key = ? AND at <= ?", (key, now - limit.window_seconds))
+            (count,) = db.execute("SELECT COUNT(*) FROM rate_events WHERE key = ?", (key,)).fetchone()
+            admitted = count < limit.count
+            if admitted:
+                db.execute("INSERT INTO rate_events (key, at) VALUES (?, ?)", (key, now))
+                count += 1
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return admitted, count
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
