@@ -21,6 +21,7 @@ opa:
 
 demo: venv opa
 	$(BIN)/agt demo
+	$(BIN)/python examples/multi_agent_demo.py
 
 test: venv opa
 	$(BIN)/python -m pytest

@@ -126,7 +126,7 @@ def copy_json(value: JSONValue) -> JSONValue:
 def normalize_mapping(value: Any, field: str) -> dict[str, JSONValue]:
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise ActionError(field, f"must be an object, got {type(value).__name__}")
     return normalize_value(value, field)
 

@@ -11,7 +11,7 @@ the action, and must not be mutated (``params_text`` and ``document`` are comput
 
 from __future__ import annotations
 
-import datetime as _dt
+import time
 import enum
 import json
 from dataclasses import dataclass, field
@@ -45,8 +45,10 @@ FILE_RESOURCE_TYPES = frozenset({"file", "directory"})
 """Resource types whose ids are paths, canonicalized so ``..`` cannot escape a prefix check."""
 
 
-def _frozen(mapping: dict) -> Mapping[str, Any]:
-    return MappingProxyType(mapping)
+def _set_mapping(obj: object, name: str, value: dict) -> None:
+    """Store a read-only view publicly and the dict behind it privately, for the shared document."""
+    object.__setattr__(obj, name, MappingProxyType(value))
+    object.__setattr__(obj, f"_{name}_dict", value)
 
 
 def _require_str(value: Any, field: str, *, allow_empty: bool = True) -> str:
@@ -60,6 +62,8 @@ def _require_str(value: Any, field: str, *, allow_empty: bool = True) -> str:
 
 
 def _require_count(value: Any, field: str) -> int:
+    if type(value) is int and 0 <= value <= _normalize.MAX_INT:
+        return value
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -70,6 +74,8 @@ def _require_count(value: Any, field: str) -> int:
 
 
 def _enum(cls: type[enum.Enum], value: Any, field: str) -> Any:
+    if type(value) is cls:
+        return value
     try:
         return cls(value)
     except ValueError:
@@ -98,7 +104,18 @@ class Agent:
         workspace = attributes.get("workspace")
         if isinstance(workspace, str):
             attributes["workspace"] = _normalize.canonical_path(workspace)
-        object.__setattr__(self, "attributes", _frozen(attributes))
+        _set_mapping(self, "attributes", attributes)
+
+    def with_trust_score(self, score: int) -> "Agent":
+        """This agent with another trust score. Skips re-normalizing attributes, which are already
+        normalized: the runtime calls this on every governed call."""
+        if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 1000:
+            raise ActionError("agent.trust_score", f"must be a whole number from 0 to 1000, got {score!r}")
+        clone = object.__new__(Agent)
+        for name in ("id", "roles", "attributes", "_attributes_dict"):
+            object.__setattr__(clone, name, getattr(self, name))
+        object.__setattr__(clone, "trust_score", score)
+        return clone
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,7 +137,7 @@ class Operation:
     def __post_init__(self) -> None:
         _require_str(self.tool, "action.tool", allow_empty=False)
         object.__setattr__(self, "kind", _enum(Kind, self.kind, "action.kind"))
-        object.__setattr__(self, "params", _frozen(_normalize.normalize_mapping(self.params, "action.params")))
+        _set_mapping(self, "params", _normalize.normalize_mapping(self.params, "action.params"))
 
     @cached_property
     def params_text(self) -> str:
@@ -147,16 +164,23 @@ class Resource:
         rid = _require_str(self.id, "resource.id")
         if self.type in FILE_RESOURCE_TYPES:
             object.__setattr__(self, "id", _normalize.canonical_path(rid))
-        object.__setattr__(
-            self, "attributes", _frozen(_normalize.normalize_mapping(self.attributes, "resource.attributes"))
-        )
+        _set_mapping(self, "attributes", _normalize.normalize_mapping(self.attributes, "resource.attributes"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "id": self.id, "attributes": _normalize.copy_json(dict(self.attributes))}
 
 
+_SECOND_TEXT: list = [None, ""]
+
+
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """RFC 3339 UTC with microseconds. The seconds part is formatted once per second, not per call."""
+    now = time.time()
+    second = int(now)
+    if _SECOND_TEXT[0] != second:
+        _SECOND_TEXT[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _SECOND_TEXT[0] = second
+    return f"{_SECOND_TEXT[1]}.{int((now - second) * 1_000_000):06d}Z"
 
 
 @dataclass(frozen=True)
@@ -211,8 +235,17 @@ class Action:
     @cached_property
     def document(self) -> Mapping[str, Any]:
         """The canonical JSON document, built once and shared: engines read it, nobody may mutate it.
-        Use :meth:`to_dict` for a copy of your own."""
-        return self.to_dict()
+        It shares the action's own normalized params and attributes instead of copying them; use
+        :meth:`to_dict` for a copy of your own."""
+        agent, op, res, ctx = self.agent, self.action, self.resource, self.context
+        return {
+            "agent": {"id": agent.id, "roles": list(agent.roles), "trust_score": agent.trust_score,
+                      "attributes": agent._attributes_dict},  # type: ignore[attr-defined]
+            "action": {"tool": op.tool, "kind": op.kind.value, "params": op._params_dict,  # type: ignore[attr-defined]
+                       "params_text": op.params_text},
+            "resource": {"type": res.type, "id": res.id, "attributes": res._attributes_dict} if res else None,  # type: ignore[attr-defined]
+            "context": ctx.to_dict(),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {

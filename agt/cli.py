@@ -464,6 +464,94 @@ def conformance_fuzz(
     sys.exit(1 if result.disagreements else 0)
 
 
+DEFAULT_APPROVALS_DB = ".agt/approvals.db"
+
+
+def _approvals(db: str) -> Any:
+    from agt.runtime.approvals import SqliteApprovals
+
+    return SqliteApprovals(db)
+
+
+def db_option(fn: Any) -> Any:
+    return click.option(
+        "--db", envvar="AGT_APPROVALS_DB", default=DEFAULT_APPROVALS_DB, show_default=True,
+        help="The SQLite approvals store the governed agents use [env AGT_APPROVALS_DB].",
+    )(fn)
+
+
+@cli.group("approvals")
+def approvals_group() -> None:
+    """Pending require_approval requests: list, inspect, approve, deny."""
+
+
+@approvals_group.command("list")
+@db_option
+@click.option("--status", type=click.Choice(["pending", "approved", "denied", "expired", "all"]), default="pending", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def approvals_list(db: str, status: str, as_json: bool) -> None:
+    """List approval requests."""
+    from agt.runtime.approvals import ApprovalStatus
+
+    items = _approvals(db).list(None if status == "all" else ApprovalStatus(status))
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in items], indent=2, ensure_ascii=False))
+        return
+    import datetime as dt
+
+    table = Table(title=f"approval requests ({status}) in {db}")
+    for col in ("id", "agent", "tool", "rules", "approvers", "quorum", "votes", "status", "expires"):
+        table.add_column(col)
+    for r in items:
+        table.add_row(
+            r.id, r.agent_id, r.tool, ", ".join(r.rule_ids), ", ".join(r.approvers), str(r.quorum),
+            ", ".join(r.approvals) or "-", r.status.value,
+            dt.datetime.fromtimestamp(r.expires_at).isoformat(timespec="seconds"),
+        )
+    out.print(table)
+
+
+@approvals_group.command("show")
+@db_option
+@click.argument("request_id")
+def approvals_show(db: str, request_id: str) -> None:
+    """Show one request, with the action it is about."""
+    try:
+        req = _approvals(db).get(request_id)
+    except AgtError as exc:
+        _fail(exc)
+    out.print_json(json.dumps(req.to_dict(), ensure_ascii=False))
+
+
+def _vote(db: str, request_id: str, approver: str, note: str, approve: bool) -> None:
+    try:
+        req = _approvals(db).vote(request_id, approver, approve, note)
+    except AgtError as exc:
+        _fail(exc)
+    colour = {"approved": "green", "denied": "red"}.get(req.status.value, "yellow")
+    out.print(f"{req.id}: [{colour}]{req.status.value}[/] ({len(req.approvals)}/{req.quorum} approvals)")
+
+
+@approvals_group.command("approve")
+@db_option
+@click.argument("request_id")
+@click.option("--as", "approver", required=True, help="Who approves; must be one of the request's approvers.")
+@click.option("--note", default="", help="Why.")
+def approvals_approve(db: str, request_id: str, approver: str, note: str) -> None:
+    """Approve a request; it is granted once its quorum of approvers agreed."""
+    _vote(db, request_id, approver, note, True)
+
+
+@approvals_group.command("deny")
+@db_option
+@click.argument("request_id")
+@click.option("--as", "approver", required=True, help="Who denies; must be one of the request's approvers.")
+@click.option("--note", default="", help="Why.")
+def approvals_deny(db: str, request_id: str, approver: str, note: str) -> None:
+    """Deny a request; one denial is final."""
+    _vote(db, request_id, approver, note, False)
+
+
 @cli.command("schema")
 def schema_cmd() -> None:
     """Print the JSON Schema of the action document."""

@@ -1,6 +1,6 @@
 """Print benchmark figures: p50/p99 latency and throughput per engine and policy size.
 
-    python -m bench [--quick] [--json] [--only core|opa]
+    python -m bench [--quick] [--json] [--only core|runtime|opa]
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from dataclasses import asdict
 from rich.console import Console
 from rich.table import Table
 
-from bench import core, opa
+import tempfile
+from pathlib import Path
+
+from bench import core, opa, runtime
 
 
 def main(argv: list[str]) -> int:
@@ -30,6 +33,9 @@ def main(argv: list[str]) -> int:
 
         if only in (None, "core"):
             figures += core.run(quick=quick, progress=progress)
+        if only in (None, "runtime"):
+            with tempfile.TemporaryDirectory() as tmp:
+                figures += runtime.run(quick=quick, progress=progress, tmp=Path(tmp))
         if only in (None, "opa"):
             opa_figures, extra = opa.run(quick=quick, progress=progress)
             figures += opa_figures

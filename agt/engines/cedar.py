@@ -33,6 +33,8 @@ class CedarRule:
     approvers: tuple[str, ...]
     source: str
     line: int | None
+    critical: bool = False
+    """Marked ``@critical``: still enforced when the runtime runs in permissive mode."""
 
 
 def bundled_schema_text() -> str:
@@ -203,7 +205,7 @@ class CedarEngine:
                 raise PolicyLoadError("@approvers needs @approval", file=str(f), line=line, rule=rid)
             approvers = tuple(sorted({a.strip() for a in (ann.get("approvers") or "").split(",") if a.strip()}))
             action = RuleAction.ALLOW if effect == "permit" else (RuleAction.REQUIRE_APPROVAL if approval else RuleAction.DENY)
-            self.rules[rid] = CedarRule(rid, action, ann.get("message") or "", approvers, str(f), line)
+            self.rules[rid] = CedarRule(rid, action, ann.get("message") or "", approvers, str(f), line, "critical" in ann)
 
     @property
     def _eval_schema(self) -> cedarpy.Schema | None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -12,7 +13,8 @@ from typing import Any, Protocol
 @dataclass(frozen=True)
 class AuditRecord:
     decision_id: str
-    timestamp: str
+    time_ns: int
+    """When, in nanoseconds since the epoch; ``timestamp`` is the RFC 3339 form OPA logs use."""
     kind: str
     """decision | approval | trust | kill_switch"""
     agent_id: str
@@ -22,6 +24,12 @@ class AuditRecord:
     result: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+
+
+    @property
+    def timestamp(self) -> str:
+        seconds, ns = divmod(self.time_ns, 1_000_000_000)
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1000:06d}Z"
 
 
 def new_decision_id() -> str:

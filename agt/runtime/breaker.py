@@ -41,6 +41,7 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probe_out = False
         self._calls: deque[tuple[float, bool]] = deque()
+        self._failed_in_window = 0
 
     @property
     def state(self) -> BreakerState:
@@ -72,14 +73,17 @@ class CircuitBreaker:
                 if success:
                     self._state, self._consecutive = BreakerState.CLOSED, 0
                     self._calls.clear()
+                    self._failed_in_window = 0
                 else:
                     self._open(now)
                 return
             self._calls.append((now, success))
+            self._failed_in_window += not success
             while self._calls and self._calls[0][0] <= now - self.policy.window:
-                self._calls.popleft()
+                _, ok = self._calls.popleft()
+                self._failed_in_window -= not ok
             self._consecutive = 0 if success else self._consecutive + 1
-            failed = sum(1 for _, ok in self._calls if not ok)
+            failed = self._failed_in_window
             too_many = self._consecutive >= self.policy.failures
             too_often = len(self._calls) >= self.policy.min_calls and failed / len(self._calls) >= self.policy.error_rate
             if too_many or too_often:

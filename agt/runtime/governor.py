@@ -8,7 +8,6 @@ blocks until resolved or raises :class:`~agt.errors.ApprovalRequired` (non-block
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import hashlib
 import inspect
@@ -45,10 +44,6 @@ class CallOutcome:
     verdict: Verdict
     approval_id: str | None = None
     warnings: tuple[Reason, ...] = ()
-
-
-def _now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _deny(gate_rule: str, message: str) -> Decision:
@@ -140,9 +135,7 @@ class Governor:
         if base.id not in self._agents:
             self.register_agent(base)
         score = self.trust.score(base.id)
-        if score == base.trust_score:
-            return base
-        return Agent(base.id, base.roles, score, base.attributes)
+        return base if score == base.trust_score else base.with_trust_score(score)
 
     def _trust_gate(self, agent: Agent, kind: Kind) -> Decision | None:
         if self.trust.is_killed(agent.id):
@@ -378,7 +371,7 @@ class Governor:
     # --- audit -------------------------------------------------------------------------------------
     def _audit_decision(self, p: _Prepared, decision: Decision, gate: str, verdict: Verdict) -> None:
         self.audit.write(AuditRecord(
-            decision_id=new_decision_id(), timestamp=_now_iso(), kind="decision", agent_id=p.action.agent.id,
+            decision_id=new_decision_id(), time_ns=time.time_ns(), kind="decision", agent_id=p.action.agent.id,
             path=gate, input=p.action.document,  # type: ignore[arg-type]
             result={**decision.to_dict(), "enforced": verdict.effect.value, "warning": verdict.warning,
                     "mode": self.mode_for(p.action.agent.id).value},
@@ -387,7 +380,7 @@ class Governor:
         ))
 
     def _record(self, kind: str, agent_id: str, *, path: str = "", result: dict | None = None) -> None:
-        self.audit.write(AuditRecord(new_decision_id(), _now_iso(), kind, agent_id, path=path, result=result or {}))
+        self.audit.write(AuditRecord(new_decision_id(), time.time_ns(), kind, agent_id, path=path, result=result or {}))
 
     def _audit_trust(self, change: TrustChange) -> None:
         self._record("trust", change.agent_id, result={"from": change.old_score, "to": change.new_score, "reason": change.reason})
@@ -410,6 +403,20 @@ def _critical_rules(engine: Engine) -> frozenset[str]:
 
 
 _SIGNATURES: dict[Any, inspect.Signature | None] = {}
+_POSITIONAL: dict[Any, tuple[str, ...] | None] = {}
+
+
+def _positional_names(fn: Callable[..., Any], sig: inspect.Signature | None) -> tuple[str, ...] | None:
+    """Names for positional arguments when the signature is plain (no *args), else None."""
+    if sig is None:
+        return None
+    names = []
+    for p in sig.parameters.values():
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+        elif p.kind is inspect.Parameter.VAR_POSITIONAL:
+            return None
+    return tuple(names)
 
 
 def _bind(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -423,6 +430,12 @@ def _bind(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> dic
         except (TypeError, ValueError):
             sig = None
         _SIGNATURES[fn] = sig
+        _POSITIONAL[fn] = _positional_names(fn, sig)
+    names = _POSITIONAL.get(fn)
+    if names is not None and len(args) <= len(names) and not (set(names[: len(args)]) & kwargs.keys()):
+        out = {n: a for n, a in zip(names, args) if n not in ("self", "cls")}
+        out.update(kwargs)
+        return out
     if sig is None:
         return {**{f"arg{i}": a for i, a in enumerate(args)}, **kwargs}
     bound = sig.bind_partial(*args, **kwargs)

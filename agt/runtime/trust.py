@@ -88,7 +88,8 @@ class TrustManager:
         score = self._scores.get(agent_id, float(self.initial))
         if score > self.baseline:
             idle_days = (self._clock() - self._last_positive.get(agent_id, self._clock())) / 86400
-            score = max(float(self.baseline), score - idle_days * self.decay_per_day)
+            # Whole points only: a score does not slip below a tier boundary a second after it is set.
+            score = max(float(self.baseline), score - int(idle_days * self.decay_per_day))
         return int(score)
 
     def _change(self, agent_id: str, new: float, reason: str) -> None:
