@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -32,8 +33,13 @@ class AuditRecord:
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1000:06d}Z"
 
 
+_PREFIX = uuid.uuid4().hex[:16]
+_SEQUENCE = itertools.count(1)
+
+
 def new_decision_id() -> str:
-    return uuid.uuid4().hex
+    """Unique across processes (a random per-process prefix) and ordered within one (a sequence)."""
+    return f"{_PREFIX}-{next(_SEQUENCE):012x}"
 
 
 class AuditSink(Protocol):

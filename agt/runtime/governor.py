@@ -370,13 +370,15 @@ class Governor:
 
     # --- audit -------------------------------------------------------------------------------------
     def _audit_decision(self, p: _Prepared, decision: Decision, gate: str, verdict: Verdict) -> None:
+        result = decision.to_dict()
+        result["enforced"] = verdict.effect.value
+        result["warning"] = verdict.warning
+        result["mode"] = self.mode_for(p.action.agent.id).value
         self.audit.write(AuditRecord(
-            decision_id=new_decision_id(), time_ns=time.time_ns(), kind="decision", agent_id=p.action.agent.id,
-            path=gate, input=p.action.document,  # type: ignore[arg-type]
-            result={**decision.to_dict(), "enforced": verdict.effect.value, "warning": verdict.warning,
-                    "mode": self.mode_for(p.action.agent.id).value},
-            labels={"engine": decision.engine, "revision": decision.revision},
-            metrics={"latency_us": (time.perf_counter() - p.started) * 1e6},
+            new_decision_id(), time.time_ns(), "decision", p.action.agent.id, gate,
+            p.action.document, result,  # type: ignore[arg-type]
+            {"engine": decision.engine, "revision": decision.revision},
+            {"latency_us": (time.perf_counter() - p.started) * 1e6},
         ))
 
     def _record(self, kind: str, agent_id: str, *, path: str = "", result: dict | None = None) -> None:
