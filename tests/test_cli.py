@@ -159,3 +159,47 @@ def test_conformance_fuzz_json(run, tmp_path):
     out = json.loads(result.output)
     assert result.exit_code == 0
     assert (out["generated"], out["disagreements"]) == (300, 0)
+
+
+def _pending_request(db: str, approvers=("comms-lead", "ops"), quorum=2) -> str:
+    import time as _time
+
+    from agt.runtime.approvals import SqliteApprovals, new_request
+
+    req = new_request("alice", "send_email", ("email-approval",), approvers, quorum, 300, {"digest": "d"}, _time.time())
+    SqliteApprovals(db).create(req)
+    return req.id
+
+
+def test_approvals_list_json_shows_pending(run, tmp_path):
+    db = str(tmp_path / "a.db")
+    rid = _pending_request(db)
+    out = json.loads(run("approvals", "list", "--db", db, "--json").output)
+    assert [r["id"] for r in out] == [rid]
+
+
+def test_approvals_quorum_needs_two_approvers(run, tmp_path):
+    db = str(tmp_path / "a.db")
+    rid = _pending_request(db)
+    assert "pending (1/2" in run("approvals", "approve", rid, "--as", "comms-lead", "--db", db).output
+    assert "approved (2/2" in run("approvals", "approve", rid, "--as", "ops", "--db", db).output
+
+
+def test_approvals_unknown_approver_is_refused(run, tmp_path):
+    db = str(tmp_path / "a.db")
+    rid = _pending_request(db)
+    result = run("approvals", "approve", rid, "--as", "mallory", "--db", db)
+    assert result.exit_code == EXIT_ERROR
+    assert "not an approver" in result.output
+
+
+def test_approvals_deny_is_final(run, tmp_path):
+    db = str(tmp_path / "a.db")
+    rid = _pending_request(db)
+    assert "denied" in run("approvals", "deny", rid, "--as", "ops", "--db", db).output
+    assert run("approvals", "approve", rid, "--as", "comms-lead", "--db", db).exit_code == EXIT_ERROR
+
+
+def test_approvals_show_unknown_id_is_an_error(run, tmp_path):
+    result = run("approvals", "show", "apr_nope", "--db", str(tmp_path / "a.db"))
+    assert result.exit_code == EXIT_ERROR and "no approval request" in result.output
