@@ -19,7 +19,7 @@ def test_multi_agent_demo_blocks_the_misbehaving_agents():
         ("token-hog", "token-budget"),
         ("loop-bot", "tool-call-limit"),
         ("escaper", "workspace-write-only"),
-        ("intern", "trust-ring"),
+        ("intern", "low-trust-no-shell"),
         ("flaky", "circuit-open"),
     ]:
         assert any(agent in line and rule in line for line in out.splitlines()), (agent, rule)

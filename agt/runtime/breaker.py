@@ -54,6 +54,12 @@ class CircuitBreaker:
             self._state = BreakerState.HALF_OPEN
             self._probe_out = False
 
+    def would_allow(self) -> bool:
+        """Would :meth:`allow` say yes? Takes no probe."""
+        with self._lock:
+            self._tick()
+            return self._state is BreakerState.CLOSED or (self._state is BreakerState.HALF_OPEN and not self._probe_out)
+
     def allow(self) -> bool:
         """May a call go ahead? In half-open state only one probe at a time does."""
         with self._lock:

@@ -21,7 +21,7 @@ from agt.decision import Decision, Effect, Reason, fail_closed
 from agt.engines import Engine, create_engine
 from agt.errors import ActionError, ApprovalRequired, GovernanceDenied
 from agt.runtime.approvals import (
-    ApprovalStatus, ApprovalStore, MemoryApprovals, new_request, wait, wait_async,
+    ApprovalError, ApprovalRequest, ApprovalStatus, ApprovalStore, MemoryApprovals, new_request, wait, wait_async,
 )
 from agt.runtime.audit import AuditRecord, AuditSink, MemoryAuditSink, new_decision_id
 from agt.runtime.breaker import BreakerBoard, BreakerPolicy
@@ -36,16 +36,6 @@ TRUST_GATE, POLICY_GATE, RATE_GATE, RELIABILITY_GATE, APPROVAL_GATE, OUTPUT_GATE
 )
 
 
-@dataclass(frozen=True)
-class CallOutcome:
-    """What happened to one governed call, for callers that want more than the result."""
-
-    decision: Decision
-    verdict: Verdict
-    approval_id: str | None = None
-    warnings: tuple[Reason, ...] = ()
-
-
 def _deny(gate_rule: str, message: str) -> Decision:
     return Decision(Effect.DENY, (Reason(gate_rule, message),), engine="runtime")
 
@@ -58,13 +48,28 @@ class _Prepared:
     started: float
 
 
+@dataclass
+class _Ticket:
+    """A call that passed the gates up to the policy and approval: what the rest of the pipeline needs."""
+
+    prepared: _Prepared
+    decision: Decision
+    verdict: Verdict
+    pending: ApprovalRequest | None = None
+    warnings: list[tuple[str, Decision]] = field(default_factory=list)
+
+
+ALWAYS_ENFORCED = frozenset({"kill-switch"})
+"""Gate rules no mode relaxes: an operator stopped the agent."""
+
+
 class Governor:
     def __init__(
         self,
         engine: Engine | str = "yaml",
         policy: str | None = None,
         *,
-        mode: Mode | str = Mode.STRICT,
+        mode: Mode | str | None = None,
         agent_modes: Mapping[str, Mode | str] | None = None,
         critical_rules: Collection[str] | None = None,
         store: StateStore | None = None,
@@ -84,6 +89,7 @@ class Governor:
         """``engine`` is an Engine, or an engine name with ``policy`` its policy path. A policy that
         cannot load raises here, before any call: an unloadable policy never governs (or allows) anything.
 
+        ``mode`` defaults to the policy's own ``governance.policy_mode`` when it has one, else strict.
         ``rate_limits`` maps a key to a limit: ``{"tool:send_email": "10/hour", "agent:*": "100/minute"}``.
         """
         if isinstance(engine, str):
@@ -91,7 +97,7 @@ class Governor:
                 raise ValueError("give policy= with an engine name, or pass an Engine")
             engine = create_engine(engine, policy, **dict(engine_options or {}))
         self.engine = engine
-        self.mode = Mode(mode)
+        self.mode = Mode(mode) if mode is not None else _policy_mode(engine)
         self.agent_modes = {k: Mode(v) for k, v in (agent_modes or {}).items()}
         self.critical_rules = frozenset(critical_rules) if critical_rules is not None else _critical_rules(engine)
         self.store = store or MemoryStore()
@@ -110,9 +116,14 @@ class Governor:
 
     # --- configuration ---------------------------------------------------------------------------
     def register_agent(self, agent: Agent, trust_score: int | None = None) -> Agent:
-        """Declare an agent's roles and attributes; its trust score is managed here from then on."""
+        """Declare an agent's roles and attributes. Its trust score is managed by the TrustManager from
+        then on: ``trust_score`` (or, for an agent the manager has never seen, ``agent.trust_score``)
+        sets it; a score the manager already holds (say, shared with another Governor) is kept."""
         self._agents[agent.id] = agent
-        self.trust.set_score(agent.id, agent.trust_score if trust_score is None else trust_score, "registered")
+        if trust_score is not None:
+            self.trust.set_score(agent.id, trust_score, "registered")
+        elif not self.trust.known(agent.id):
+            self.trust.set_score(agent.id, agent.trust_score, "registered")
         return agent
 
     def mode_for(self, agent_id: str) -> Mode:
@@ -129,7 +140,7 @@ class Governor:
     def add_tokens(self, task: str, tokens: int) -> None:
         self.store.add_tokens(task, tokens)
 
-    # --- the pipeline ----------------------------------------------------------------------------
+    # --- gates -------------------------------------------------------------------------------------
     def _agent(self, agent: Agent | str) -> Agent:
         base = agent if isinstance(agent, Agent) else self._agents.get(agent) or Agent(agent)
         if base.id not in self._agents:
@@ -159,39 +170,16 @@ class Governor:
                 return _deny(f"rate-limit:{key}", f"{count} calls in {limit.window_seconds:g}s (limit {limit.count})")
         return None
 
-    def prepare(
-        self, tool: str, params: Mapping[str, Any], *, agent: Agent | str, session: str, task: str | None,
-        kind: Kind | str | None, resource: Resource | None,
-    ) -> tuple[_Prepared | None, Decision | None, str]:
-        """Everything up to the engine. Returns (prepared, blocking decision, gate)."""
-        started = time.perf_counter()
-        who = self._agent(agent)
-        kind = Kind(kind) if kind else infer_kind(tool)
-        blocked = self._trust_gate(who, kind)
-        if blocked:
-            return None, blocked, TRUST_GATE
-        op = Operation(tool, kind, params)  # may raise ActionError: the caller turns it into a deny
-        res = resource if resource is not None else infer_resource(op.params)
-        files = 1 if kind in (Kind.WRITE, Kind.DELETE) and res is not None and res.type == "file" else 0
-        task = task or session
-        counters = self.store.reserve(task, 1, files)
-        ctx = Context(
-            session_id=session, task_id=task, stage=Stage.PRE_TOOL, tokens_used=counters.tokens_used,
-            tool_calls=counters.tool_calls, files_changed=counters.files_changed, environment=self.environment,
-        )
-        prepared = _Prepared(Action(who, op, res, ctx), 1, files, started)
-        blocked = self._rate_gate(who, tool)
-        if blocked:
-            return prepared, blocked, RATE_GATE
-        return prepared, None, POLICY_GATE
-
-    def _release(self, p: _Prepared) -> None:
-        self.store.release(p.action.context.task_id, p.reserved_calls, p.reserved_files)
-
     def _reliability_gate(self, action: Action) -> Decision | None:
-        for key in (f"agent:{action.agent.id}", f"tool:{action.action.tool}"):
-            if not self.breakers.get(key).allow():
+        """Both breakers must let the call through. Look first, then take the probes, so a half-open
+        breaker's single probe is never taken for a call another breaker refuses."""
+        keys = (f"agent:{action.agent.id}", f"tool:{action.action.tool}")
+        for key in keys:
+            if not self.breakers.get(key).would_allow():
                 return _deny(f"circuit-open:{key}", f"circuit breaker for {key} is open after repeated failures")
+        for key in keys:
+            if not self.breakers.get(key).allow():
+                return _deny(f"circuit-open:{key}", f"circuit breaker for {key} has its probe call out")
         return None
 
     def _record_breakers(self, action: Action, success: bool) -> None:
@@ -210,39 +198,12 @@ class Governor:
                 Context(action.context.session_id, action.context.task_id, Stage.POST_TOOL, action.context.tokens_used,
                         action.context.tool_calls, action.context.files_changed, action.context.environment),
             )
+            decision = self.output_engine.evaluate(out)
         except ActionError as exc:
             return fail_closed(f"output cannot be checked: {exc}", engine="runtime")
-        decision = self.output_engine.evaluate(out)
+        except Exception as exc:  # noqa: BLE001 - an output engine that raises still denies
+            return fail_closed(f"output engine: {type(exc).__name__}: {exc}", engine=getattr(self.output_engine, "name", ""))
         return None if decision.effect is Effect.ALLOW else decision
-
-    def _approval(self, action: Action, decision: Decision, approval_id: str | None) -> tuple[Decision | None, str | None]:
-        """None when the call may go ahead; otherwise the blocking decision. Raises ApprovalRequired."""
-        digest = _digest(action)
-        if approval_id:
-            req = self.approvals.get(approval_id)
-            if req.action.get("digest") != digest:
-                return _deny("approval-mismatch", f"approval {approval_id} was granted for a different call"), approval_id
-            if req.status is ApprovalStatus.APPROVED:
-                return None, approval_id
-            if req.status is ApprovalStatus.PENDING:
-                raise ApprovalRequired(req.id, decision)
-            return _deny(f"approval-{req.status.value}", f"approval {req.id} was {req.status.value}"), req.id
-        req = new_request(
-            action.agent.id, action.action.tool, decision.rule_ids, decision.approvers, self.quorum,
-            self.approval_timeout, {"digest": digest, "document": dict(action.document)}, time.time(),
-        )
-        self.approvals.create(req)
-        self._record("approval", action.agent.id, result={"request": req.id, "status": "pending", "rules": list(decision.rule_ids)})
-        if not self.blocking_approvals:
-            raise ApprovalRequired(req.id, decision)
-        return self._resolve_approval(wait(self.approvals, req.id), decision)
-
-    def _resolve_approval(self, req: Any, decision: Decision) -> tuple[Decision | None, str | None]:
-        self._record("approval", req.agent_id, result={"request": req.id, "status": req.status.value})
-        if req.status is ApprovalStatus.APPROVED:
-            return None, req.id
-        return _deny(f"approval-{req.status.value}", f"approval {req.id} was {req.status.value}" +
-                     (f" by {req.denied_by}" if req.denied_by else "")), req.id
 
     def decide(self, action: Action) -> Decision:
         try:
@@ -250,7 +211,27 @@ class Governor:
         except Exception as exc:  # noqa: BLE001 - an engine that raises still denies
             return fail_closed(f"{type(exc).__name__}: {exc}", engine=getattr(self.engine, "name", "engine"))
 
-    def _blocked(self, p: _Prepared | None, decision: Decision, gate: str, agent_id: str) -> GovernanceDenied:
+    # --- the pipeline ----------------------------------------------------------------------------
+    def _build(self, who: Agent, op: Operation, res: Resource | None, session: str, task: str, reserve: bool) -> _Prepared:
+        files = 1 if op.kind in (Kind.WRITE, Kind.DELETE) and res is not None and res.type == "file" else 0
+        if reserve:
+            counters = self.store.reserve(task, 1, files)
+        else:
+            seen = self.store.counters(task)
+            counters = type(seen)(seen.tokens_used, seen.tool_calls + 1, seen.files_changed + files)
+        ctx = Context(
+            session_id=session, task_id=task, stage=Stage.PRE_TOOL, tokens_used=counters.tokens_used,
+            tool_calls=counters.tool_calls, files_changed=counters.files_changed, environment=self.environment,
+        )
+        return _Prepared(Action(who, op, res, ctx), 1 if reserve else 0, files if reserve else 0, time.perf_counter())
+
+    def _release(self, p: _Prepared) -> None:
+        if p.reserved_calls or p.reserved_files:
+            self.store.release(p.action.context.task_id, p.reserved_calls, p.reserved_files)
+            p.reserved_calls = p.reserved_files = 0
+
+    def _deny_now(self, p: _Prepared | None, decision: Decision, gate: str, agent_id: str) -> GovernanceDenied:
+        """Release the reservation, record, demote; the caller raises what this returns."""
         if p is not None:
             self._release(p)
             self._audit_decision(p, decision, gate, Verdict(Effect.DENY))
@@ -260,6 +241,92 @@ class Governor:
             self.trust.record_denied(agent_id)
         return GovernanceDenied(decision, gate)
 
+    def _enforce(self, t_or_p: _Ticket | _Prepared, decision: Decision, gate: str, warnings: list) -> None:
+        """A gate said no: raise unless the mode lets the call run, in which case note a warning."""
+        p = t_or_p.prepared if isinstance(t_or_p, _Ticket) else t_or_p
+        verdict = apply_mode(decision, self.mode_for(p.action.agent.id), self.critical_rules | ALWAYS_ENFORCED)
+        if verdict.effect is not Effect.ALLOW:
+            raise self._deny_now(p, decision, gate, p.action.agent.id)
+        warnings.append((gate, decision))
+
+    def _gates_before_tool(
+        self, fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any], tool: str | None,
+        params: Mapping[str, Any] | None, agent: Agent | str, session: str, task: str | None,
+        kind: Kind | str | None, resource: Resource | None, approval_id: str | None,
+    ) -> _Ticket:
+        """Trust, counters, rate, policy and approval. Raises GovernanceDenied or ApprovalRequired, or
+        returns a ticket; ``ticket.pending`` is an approval request the caller must wait for."""
+        tool = tool or fn.__name__
+        agent_id = agent.id if isinstance(agent, Agent) else agent
+        task = task or session
+        warnings: list[tuple[str, Decision]] = []
+        try:
+            who = self._agent(agent)
+            kind = Kind(kind) if kind else infer_kind(tool)
+            op = Operation(tool, kind, params if params is not None else _bind(fn, args, kwargs))
+            res = resource if resource is not None else infer_resource(op.params)
+            blocked = self._trust_gate(who, op.kind)
+            p = self._build(who, op, res, session, task, reserve=blocked is None)
+        except (ActionError, ValueError) as exc:
+            raise self._deny_now(None, fail_closed(f"invalid action: {exc}", engine="runtime"), POLICY_GATE, agent_id) from None
+        if blocked is not None:
+            self._enforce(p, blocked, TRUST_GATE, warnings)
+            # The mode let a ring refusal through: the call now counts like any other.
+            p = self._build(who, op, res, session, task, reserve=True)
+        blocked = self._rate_gate(who, tool)
+        if blocked is not None:
+            self._enforce(p, blocked, RATE_GATE, warnings)
+        decision = self.decide(p.action)
+        verdict = apply_mode(decision, self.mode_for(who.id), self.critical_rules)
+        if verdict.effect is Effect.DENY:
+            raise self._deny_now(p, decision, POLICY_GATE, who.id)
+        ticket = _Ticket(p, decision, verdict, warnings=warnings)
+        if verdict.effect is Effect.REQUIRE_APPROVAL:
+            ticket.pending = self._approval(ticket, approval_id)
+        return ticket
+
+    def _approval(self, t: _Ticket, approval_id: str | None) -> ApprovalRequest | None:
+        """None when the call may go ahead now; otherwise the new request to wait for."""
+        action, decision = t.prepared.action, t.decision
+        digest = _digest(action)
+        if approval_id:
+            try:
+                req = self.approvals.get(approval_id)
+            except ApprovalError as exc:
+                raise self._deny_now(t.prepared, _deny("approval-unknown", str(exc)), APPROVAL_GATE, action.agent.id) from None
+            if req.action.get("digest") != digest:
+                raise self._deny_now(t.prepared, _deny("approval-mismatch", f"approval {approval_id} was granted for a different call"),
+                                     APPROVAL_GATE, action.agent.id)
+            if req.status is ApprovalStatus.APPROVED:
+                return None
+            if req.status is ApprovalStatus.PENDING:
+                self._release(t.prepared)
+                raise ApprovalRequired(req.id, decision)
+            raise self._deny_now(t.prepared, _deny(f"approval-{req.status.value}", f"approval {req.id} was {req.status.value}"),
+                                 APPROVAL_GATE, action.agent.id)
+        req = new_request(
+            action.agent.id, action.action.tool, decision.rule_ids, decision.approvers, self.quorum,
+            self.approval_timeout, {"digest": digest, "document": dict(action.document)}, time.time(),
+        )
+        self.approvals.create(req)
+        self._record("approval", action.agent.id, result={"request": req.id, "status": "pending", "rules": list(decision.rule_ids)})
+        if not self.blocking_approvals:
+            self._release(t.prepared)
+            raise ApprovalRequired(req.id, decision)
+        return req
+
+    def _resolved(self, t: _Ticket, req: ApprovalRequest) -> None:
+        self._record("approval", req.agent_id, result={"request": req.id, "status": req.status.value})
+        if req.status is not ApprovalStatus.APPROVED:
+            by = f" by {req.denied_by}" if req.denied_by else ""
+            raise self._deny_now(t.prepared, _deny(f"approval-{req.status.value}", f"approval {req.id} was {req.status.value}{by}"),
+                                 APPROVAL_GATE, req.agent_id)
+
+    def _gate_reliability(self, t: _Ticket) -> None:
+        blocked = self._reliability_gate(t.prepared.action)
+        if blocked is not None:
+            self._enforce(t, blocked, RELIABILITY_GATE, t.warnings)
+
     def call(
         self, fn: Callable[..., Any], args: tuple = (), kwargs: Mapping[str, Any] | None = None, *,
         tool: str | None = None, params: Mapping[str, Any] | None = None, agent: Agent | str = "agent",
@@ -268,38 +335,16 @@ class Governor:
     ) -> Any:
         """Run ``fn(*args, **kwargs)`` if every gate allows; ``params`` defaults to the bound arguments."""
         kwargs = dict(kwargs or {})
-        tool = tool or fn.__name__
-        agent_id = agent.id if isinstance(agent, Agent) else agent
-        try:
-            p, blocked, gate = self.prepare(
-                tool, params if params is not None else _bind(fn, args, kwargs), agent=agent, session=session,
-                task=task, kind=kind, resource=resource,
-            )
-        except ActionError as exc:
-            raise self._blocked(None, fail_closed(f"invalid action: {exc}", engine="runtime"), POLICY_GATE, agent_id) from None
-        if blocked is not None:
-            raise self._blocked(p, blocked, gate, agent_id)
-        assert p is not None
-        decision, verdict = self._policy(p)
-        if verdict.effect is Effect.DENY:
-            raise self._blocked(p, decision, POLICY_GATE, agent_id)
-        if verdict.effect is Effect.REQUIRE_APPROVAL:
-            try:
-                blocking, _ = self._approval(p.action, decision, approval_id)
-            except ApprovalRequired:
-                self._release(p)
-                raise
-            if blocking is not None:
-                raise self._blocked(p, blocking, APPROVAL_GATE, agent_id)
-        blocked = self._reliability_gate(p.action)
-        if blocked is not None:
-            raise self._blocked(p, blocked, RELIABILITY_GATE, agent_id)
+        t = self._gates_before_tool(fn, args, kwargs, tool, params, agent, session, task, kind, resource, approval_id)
+        if t.pending is not None:
+            self._resolved(t, wait(self.approvals, t.pending.id))
+        self._gate_reliability(t)
         try:
             result = fn(*args, **kwargs)
-        except BaseException:
-            self._record_breakers(p.action, False)
+        except BaseException as exc:
+            self._after_failure(t, exc)
             raise
-        return self._after(p, decision, verdict, result)
+        return self._after(t, result)
 
     async def acall(
         self, fn: Callable[..., Awaitable[Any]], args: tuple = (), kwargs: Mapping[str, Any] | None = None, *,
@@ -309,68 +354,45 @@ class Governor:
     ) -> Any:
         """The asyncio form of :meth:`call`: waiting for an approval awaits instead of blocking the loop."""
         kwargs = dict(kwargs or {})
-        tool = tool or fn.__name__
-        agent_id = agent.id if isinstance(agent, Agent) else agent
-        try:
-            p, blocked, gate = self.prepare(
-                tool, params if params is not None else _bind(fn, args, kwargs), agent=agent, session=session,
-                task=task, kind=kind, resource=resource,
-            )
-        except ActionError as exc:
-            raise self._blocked(None, fail_closed(f"invalid action: {exc}", engine="runtime"), POLICY_GATE, agent_id) from None
-        if blocked is not None:
-            raise self._blocked(p, blocked, gate, agent_id)
-        assert p is not None
-        decision, verdict = self._policy(p)
-        if verdict.effect is Effect.DENY:
-            raise self._blocked(p, decision, POLICY_GATE, agent_id)
-        if verdict.effect is Effect.REQUIRE_APPROVAL:
-            saved = self.blocking_approvals
-            try:
-                self.blocking_approvals = False
-                self._approval(p.action, decision, approval_id)
-                blocking = None
-            except ApprovalRequired as pending:
-                if not saved or approval_id:
-                    self._release(p)
-                    raise
-                req = await wait_async(self.approvals, pending.request_id)
-                blocking, _ = self._resolve_approval(req, decision)
-            finally:
-                self.blocking_approvals = saved
-            if blocking is not None:
-                raise self._blocked(p, blocking, APPROVAL_GATE, agent_id)
-        blocked = self._reliability_gate(p.action)
-        if blocked is not None:
-            raise self._blocked(p, blocked, RELIABILITY_GATE, agent_id)
+        t = self._gates_before_tool(fn, args, kwargs, tool, params, agent, session, task, kind, resource, approval_id)
+        if t.pending is not None:
+            self._resolved(t, await wait_async(self.approvals, t.pending.id))
+        self._gate_reliability(t)
         try:
             result = await fn(*args, **kwargs)
-        except BaseException:
-            self._record_breakers(p.action, False)
+        except BaseException as exc:
+            self._after_failure(t, exc)
             raise
-        return self._after(p, decision, verdict, result)
+        return self._after(t, result)
 
-    def _policy(self, p: _Prepared) -> tuple[Decision, Verdict]:
-        decision = self.decide(p.action)
-        return decision, apply_mode(decision, self.mode_for(p.action.agent.id), self.critical_rules)
+    def _after_failure(self, t: _Ticket, exc: BaseException) -> None:
+        self._record_breakers(t.prepared.action, False)
+        self._audit_decision(t.prepared, t.decision, POLICY_GATE, t.verdict, tool_error=f"{type(exc).__name__}: {exc}")
 
-    def _after(self, p: _Prepared, decision: Decision, verdict: Verdict, result: Any) -> Any:
+    def _after(self, t: _Ticket, result: Any) -> Any:
+        p = t.prepared
         self._record_breakers(p.action, True)
         out_decision = self._check_output(p.action, result)
         if out_decision is not None:
             out_verdict = apply_mode(out_decision, self.mode_for(p.action.agent.id), self.critical_rules)
+            self._audit_decision(p, out_decision, OUTPUT_GATE, out_verdict)
             if out_verdict.effect is not Effect.ALLOW:
-                self._audit_decision(p, out_decision, OUTPUT_GATE, out_verdict)
                 self.trust.record_denied(p.action.agent.id)
                 raise GovernanceDenied(out_decision, OUTPUT_GATE)
-        self._audit_decision(p, decision, POLICY_GATE, verdict)
-        if not verdict.warning:
+            t.warnings.append((OUTPUT_GATE, out_decision))
+        for gate, warned in t.warnings:
+            if gate != OUTPUT_GATE:
+                self._audit_decision(p, warned, gate, Verdict(Effect.ALLOW, warning=True))
+        self._audit_decision(p, t.decision, POLICY_GATE, t.verdict)
+        if not t.verdict.warning and not t.warnings:
             self.trust.record_allowed(p.action.agent.id)
         return result
 
     # --- audit -------------------------------------------------------------------------------------
-    def _audit_decision(self, p: _Prepared, decision: Decision, gate: str, verdict: Verdict) -> None:
+    def _audit_decision(self, p: _Prepared, decision: Decision, gate: str, verdict: Verdict, tool_error: str | None = None) -> None:
         result = decision.to_dict()
+        if tool_error is not None:
+            result["tool_error"] = tool_error
         result["enforced"] = verdict.effect.value
         result["warning"] = verdict.warning
         result["mode"] = self.mode_for(p.action.agent.id).value
@@ -392,6 +414,12 @@ class Governor:
         if self.output_engine is not None:
             self.output_engine.close()
         self.store.close()
+
+
+def _policy_mode(engine: Engine) -> Mode:
+    policy = getattr(engine, "policy", None)
+    mode = getattr(policy, "mode", None)
+    return Mode(mode) if mode in {m.value for m in Mode} else Mode.STRICT
 
 
 def _critical_rules(engine: Engine) -> frozenset[str]:

@@ -3,8 +3,9 @@ kill switch. The score an action carries (``agent.trust_score``) comes from here
 
 * Tiers: untrusted < 300 ≤ limited < 500 ≤ standard < 700 ≤ trusted < 900 ≤ privileged.
 * Rings (what kinds of tools may run at all, before any policy):
-  ring 0 (≥ 900) every kind; ring 1 (≥ 700) every kind but delegate; ring 2 (≥ 500) read, write,
-  network, message; ring 3 (< 500) read and message only.
+  ring 0 (≥ 900) every kind; ring 1 (≥ 700) every kind but delegate; ring 2 (≥ 300) read, write,
+  execute, network, message (no delete, no delegate); ring 3 (< 300) read and message only.
+  Rings are a coarse floor; policies refine within them (the starter policy stops execute below 500).
 * Signals: each denial costs ``demotion`` points; each compliant, allowed call earns ``promotion`` points.
 * Decay: without positive signals, a score above the baseline drifts down toward it by ``decay_per_day``.
 * Kill switch: one agent, or every agent at once, is blocked until the switch is released.
@@ -23,7 +24,7 @@ TIERS = ((900, "privileged"), (700, "trusted"), (500, "standard"), (300, "limite
 RING_KINDS: dict[int, frozenset[Kind]] = {
     0: frozenset(Kind),
     1: frozenset(Kind) - {Kind.DELEGATE},
-    2: frozenset({Kind.READ, Kind.WRITE, Kind.NETWORK, Kind.MESSAGE}),
+    2: frozenset({Kind.READ, Kind.WRITE, Kind.EXECUTE, Kind.NETWORK, Kind.MESSAGE}),
     3: frozenset({Kind.READ, Kind.MESSAGE}),
 }
 
@@ -37,7 +38,7 @@ def ring(score: int) -> int:
         return 0
     if score >= 700:
         return 1
-    if score >= 500:
+    if score >= 300:
         return 2
     return 3
 
@@ -76,6 +77,10 @@ class TrustManager:
         self._kill_all = False
 
     # scores -----------------------------------------------------------------------------------------
+    def known(self, agent_id: str) -> bool:
+        with self._lock:
+            return agent_id in self._scores
+
     def score(self, agent_id: str) -> int:
         with self._lock:
             return self._decayed(agent_id)

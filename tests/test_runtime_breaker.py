@@ -1,0 +1,150 @@
+"""agt.runtime.breaker: circuit breakers driven by an injected clock."""
+
+from __future__ import annotations
+
+from agt.runtime.breaker import BreakerBoard, BreakerPolicy, BreakerState, CircuitBreaker
+
+
+class Clock:
+    def __init__(self, t: float = 0.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def breaker(clock: Clock, **policy) -> CircuitBreaker:
+    defaults = dict(failures=3, error_rate=0.5, min_calls=10, window=60.0, reset_after=30.0)
+    defaults.update(policy)
+    return CircuitBreaker(BreakerPolicy(**defaults), clock=clock)
+
+
+def fail(b: CircuitBreaker, n: int) -> None:
+    for _ in range(n):
+        assert b.allow()
+        b.record(False)
+
+
+def open_breaker(clock: Clock) -> CircuitBreaker:
+    b = breaker(clock, failures=3, reset_after=30.0)
+    fail(b, 3)
+    assert b.state is BreakerState.OPEN
+    return b
+
+
+def test_new_breaker_is_closed_and_allows():
+    b = breaker(Clock())
+    assert b.state is BreakerState.CLOSED
+    assert b.allow() is True
+
+
+def test_stays_closed_below_consecutive_failure_threshold():
+    b = breaker(Clock(), failures=3)
+    fail(b, 2)
+    assert b.state is BreakerState.CLOSED
+
+
+def test_opens_after_n_consecutive_failures():
+    b = breaker(Clock(), failures=3)
+    fail(b, 3)
+    assert b.state is BreakerState.OPEN
+
+
+def test_success_resets_the_consecutive_count():
+    b = breaker(Clock(), failures=3, min_calls=100)
+    fail(b, 2)
+    b.record(True)
+    fail(b, 2)
+    assert b.state is BreakerState.CLOSED
+
+
+def test_opens_on_error_rate_once_min_calls_reached():
+    clock = Clock()
+    b = breaker(clock, failures=100, error_rate=0.5, min_calls=10)
+    for i in range(9):  # alternating: never two failures in a row, 4 of 9 failed
+        b.record(i % 2 == 0)
+    assert b.state is BreakerState.CLOSED
+    b.record(False)  # 10 calls, 5 failed: rate 0.5
+    assert b.state is BreakerState.OPEN
+
+
+def test_stays_closed_below_min_calls_even_at_full_error_rate():
+    b = breaker(Clock(), failures=100, error_rate=0.5, min_calls=10)
+    fail(b, 9)
+    assert b.state is BreakerState.CLOSED
+
+
+def test_error_rate_only_counts_calls_inside_the_window():
+    clock = Clock()
+    b = breaker(clock, failures=100, error_rate=0.5, min_calls=4, window=10.0)
+    b.record(False)
+    b.record(False)
+    clock.t = 20.0  # the two failures leave the window
+    for ok in (True, True, True, False):
+        b.record(ok)
+    assert b.state is BreakerState.CLOSED
+
+
+def test_open_breaker_refuses():
+    clock = Clock()
+    b = open_breaker(clock)
+    clock.t = 29.9
+    assert b.allow() is False
+
+
+def test_half_open_after_reset_after():
+    clock = Clock()
+    b = open_breaker(clock)
+    clock.t = 30.0
+    assert b.state is BreakerState.HALF_OPEN
+
+
+def test_half_open_lets_exactly_one_probe_through():
+    clock = Clock()
+    b = open_breaker(clock)
+    clock.t = 30.0
+    assert [b.allow() for _ in range(3)] == [True, False, False]
+
+
+def test_probe_success_closes():
+    clock = Clock()
+    b = open_breaker(clock)
+    clock.t = 30.0
+    assert b.allow()
+    b.record(True)
+    assert b.state is BreakerState.CLOSED
+    assert b.allow() and b.allow()
+
+
+def test_probe_failure_reopens_for_another_reset_period():
+    clock = Clock()
+    b = open_breaker(clock)
+    clock.t = 30.0
+    assert b.allow()
+    b.record(False)
+    assert b.state is BreakerState.OPEN
+    clock.t = 59.0
+    assert b.allow() is False
+    clock.t = 60.0
+    assert b.state is BreakerState.HALF_OPEN
+
+
+def test_board_gives_one_breaker_per_key():
+    board = BreakerBoard(BreakerPolicy(failures=1), clock=Clock())
+    assert board.get("tool:a") is board.get("tool:a")
+    assert board.get("tool:a") is not board.get("tool:b")
+
+
+def test_board_breakers_fail_independently():
+    board = BreakerBoard(BreakerPolicy(failures=1), clock=Clock())
+    board.get("tool:a").record(False)
+    assert board.get("tool:a").state is BreakerState.OPEN
+    assert board.get("tool:b").state is BreakerState.CLOSED
+
+
+def test_board_breakers_use_the_board_policy_and_clock():
+    clock = Clock()
+    board = BreakerBoard(BreakerPolicy(failures=1, reset_after=5.0), clock=clock)
+    board.get("k").record(False)
+    clock.t = 5.0
+    assert board.get("k").state is BreakerState.HALF_OPEN
