@@ -1,0 +1,257 @@
+"""Where audit lines live: append-only JSONL files (the embedded default) or SQLite.
+
+A backend stores opaque lines (one JSON record each) and checkpoint lines, appends under a lock that
+holds across processes, and can say what was appended since a given position, so each writer keeps its
+hash chain in step with every other writer of the same log.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+
+from agt.errors import AgtError
+
+FILE_PATTERN = re.compile(r"^audit-(\d{6})\.jsonl$")
+
+
+class AuditStorageError(AgtError):
+    pass
+
+
+@dataclass(frozen=True)
+class Line:
+    where: str
+    """A location a person can open: ``file:line`` or ``db#seq``."""
+    text: str
+
+
+class Backend(Protocol):
+    def locked(self) -> "contextmanager[None]": ...
+
+    def read_since(self, position: object) -> tuple[list[Line], object]: ...
+
+    def append(self, text: str) -> object: ...
+
+    def sync(self) -> None: ...
+
+    def append_checkpoint(self, text: str) -> None: ...
+
+    def checkpoints(self) -> list[Line]: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlBackend:
+    """Files ``audit-000001.jsonl``, ``audit-000002.jsonl``, ... in one directory, rotated at
+    ``max_bytes``; ``checkpoints.jsonl`` beside them; ``audit.lock`` serializes writers (flock)."""
+
+    def __init__(self, directory: str | Path, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self._lock_fd = os.open(self.dir / "audit.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._thread_lock = threading.RLock()
+        self._fd: int | None = None
+        self._fd_index = 0
+
+    def files(self) -> list[Path]:
+        found = sorted((int(m.group(1)), p) for p in self.dir.iterdir() if (m := FILE_PATTERN.match(p.name)))
+        return [p for _, p in found]
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with self._thread_lock:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def repair_tail(self) -> int:
+        """Cut a partial last line left by a writer that died mid-write; it was never acknowledged.
+        Returns the number of bytes removed. Call under the lock."""
+        files = self.files()
+        if not files:
+            return 0
+        last = files[-1]
+        size = last.stat().st_size
+        if size == 0:
+            return 0
+        with open(last, "rb+") as f:
+            f.seek(max(0, size - 1))
+            if f.read(1) == b"\n":
+                return 0
+            # Find the last newline and cut after it.
+            chunk = 65536
+            pos = size
+            while pos > 0:
+                start = max(0, pos - chunk)
+                f.seek(start)
+                data = f.read(pos - start)
+                i = data.rfind(b"\n")
+                if i >= 0:
+                    keep = start + i + 1
+                    break
+                pos = start
+            else:
+                keep = 0
+            f.truncate(keep)
+            os.fsync(f.fileno())
+            return size - keep
+
+    def read_since(self, position: object) -> tuple[list[Line], object]:
+        """Lines after ``position`` (a (file index, byte offset) pair; None for the start)."""
+        index, offset = position if position else (0, 0)
+        out: list[Line] = []
+        files = self.files()
+        new_pos = (index, offset)
+        for p in files:
+            n = int(FILE_PATTERN.match(p.name).group(1))  # type: ignore[union-attr]
+            if n < index:
+                continue
+            start = offset if n == index else 0
+            with open(p, "rb") as f:
+                f.seek(start)
+                data = f.read()
+            lineno = 0 if start == 0 else None
+            consumed = 0
+            for raw in data.split(b"\n")[:-1]:
+                consumed += len(raw) + 1
+                where = f"{p.name}:{lineno + 1}" if lineno is not None else f"{p.name}@{start + consumed - len(raw) - 1}"
+                if lineno is not None:
+                    lineno += 1
+                out.append(Line(where, raw.decode("utf-8", "replace")))
+            new_pos = (n, start + consumed)
+        return out, new_pos
+
+    def _open_current(self) -> int:
+        files = self.files()
+        index = int(FILE_PATTERN.match(files[-1].name).group(1)) if files else 1  # type: ignore[union-attr]
+        path = self.dir / f"audit-{index:06d}.jsonl"
+        if files and path.stat().st_size >= self.max_bytes:
+            index += 1
+            path = self.dir / f"audit-{index:06d}.jsonl"
+        if self._fd is None or self._fd_index != index:
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._fd_index = index
+        return self._fd
+
+    def append(self, text: str) -> object:
+        """One write() of one whole line: a killed writer leaves at most that line half-written."""
+        fd = self._open_current()
+        data = (text + "\n").encode("utf-8")
+        written = os.write(fd, data)
+        if written != len(data):
+            raise AuditStorageError(f"short write to the audit log ({written} of {len(data)} bytes)")
+        return (self._fd_index, os.fstat(fd).st_size)
+
+    def sync(self) -> None:
+        with self._thread_lock:
+            if self._fd is not None:
+                os.fsync(self._fd)
+
+    def append_checkpoint(self, text: str) -> None:
+        fd = os.open(self.dir / "checkpoints.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (text + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def checkpoints(self) -> list[Line]:
+        path = self.dir / "checkpoints.jsonl"
+        if not path.exists():
+            return []
+        lines = path.read_text("utf-8").split("\n")
+        return [Line(f"checkpoints.jsonl:{i + 1}", t) for i, t in enumerate(lines) if t.strip()]
+
+    def close(self) -> None:
+        with self._thread_lock:
+            if self._fd is not None:
+                os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = None
+        os.close(self._lock_fd)
+
+
+class SqliteBackend:
+    """The same lines in SQLite: ``records(seq, line)`` and ``checkpoints(id, line)``, WAL mode."""
+
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._synchronous = synchronous
+        self._thread_lock = threading.RLock()
+        db = self._db()
+        db.executescript(
+            "CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS checkpoints (id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL);"
+        )
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with self._thread_lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def repair_tail(self) -> int:
+        return 0  # a transaction is all or nothing
+
+    def read_since(self, position: object) -> tuple[list[Line], object]:
+        after = int(position or 0)  # type: ignore[call-overload]
+        rows = self._db().execute("SELECT rowid, line FROM records WHERE rowid > ? ORDER BY rowid", (after,)).fetchall()
+        return [Line(f"{Path(self.path).name}#row{r}", t) for r, t in rows], (rows[-1][0] if rows else after)
+
+    def append(self, text: str) -> object:
+        cur = self._db().execute("INSERT INTO records (line) VALUES (?)", (text,))
+        return cur.lastrowid
+
+    def sync(self) -> None:
+        pass  # durability is the synchronous pragma's business
+
+    def append_checkpoint(self, text: str) -> None:
+        self._db().execute("INSERT INTO checkpoints (line) VALUES (?)", (text,))
+
+    def checkpoints(self) -> list[Line]:
+        rows = self._db().execute("SELECT id, line FROM checkpoints ORDER BY id").fetchall()
+        return [Line(f"{Path(self.path).name}#checkpoint{i}", t) for i, t in rows]
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+def open_backend(location: str | Path, max_bytes: int = 64 * 1024 * 1024) -> JsonlBackend | SqliteBackend:
+    """A ``.db``/``.sqlite`` path is SQLite; anything else is a JSONL directory."""
+    p = Path(location)
+    if p.suffix in (".db", ".sqlite", ".sqlite3"):
+        return SqliteBackend(p)
+    return JsonlBackend(p, max_bytes=max_bytes)

@@ -1,0 +1,267 @@
+"""The tamper-evident audit log.
+
+Every record commits to the one before it (``prev_hash``), and every ``checkpoint_every`` records a
+checkpoint is signed with Ed25519 over the Merkle root of all record hashes so far. Editing, deleting,
+inserting or reordering a record breaks the chain; rewriting the whole chain breaks the signed roots;
+cutting records off the end falls short of the last checkpoint. ``agt audit verify`` checks all of it.
+
+Field names follow OPA's decision-log event (decision_id, path, input, result, timestamp, labels,
+metrics), plus ``kind``, ``agent_id``, ``input_digest``, ``seq``, ``prev_hash`` and ``hash``.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from agt.audit import merkle
+from agt.audit.backends import Backend, JsonlBackend, open_backend
+from agt.errors import AgtError
+
+GENESIS = "0" * 64
+MASK = "***"
+
+
+class Durability(str, enum.Enum):
+    ALWAYS = "always"
+    """fsync after every record: survives a power cut, costs a disk flush per decision."""
+    BATCH = "batch"
+    """every record reaches the OS at once (survives a killed process); fsync at most every 50 ms."""
+    NONE = "none"
+    """every record reaches the OS at once; never fsync (a power cut may lose recent records)."""
+
+
+def canonical(value: Any) -> bytes:
+    """The one byte form every hash and signature is computed over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "hash"})).hexdigest()
+
+
+def checkpoint_message(cp: Mapping[str, Any]) -> bytes:
+    return canonical({k: cp[k] for k in ("size", "root", "last_hash", "time")})
+
+
+def load_or_create_key(directory: Path) -> Ed25519PrivateKey:
+    """The log's checkpoint key, kept beside the log (0600) unless the caller supplies one."""
+    key_path = directory / "checkpoint.key"
+    if key_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise AgtError(f"{key_path} is not an Ed25519 private key")
+        return key
+    key = Ed25519PrivateKey.generate()
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (directory / "checkpoint.pub").write_bytes(public_pem(key.public_key()))
+    return key
+
+
+def public_pem(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def mask_document(doc: Any, names: frozenset[str]) -> Any:
+    """Replace the values of keys named in ``names`` (case-insensitive), at any depth."""
+    if not names:
+        return doc
+    if isinstance(doc, dict):
+        return {k: (MASK if k.lower() in names else mask_document(v, names)) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [mask_document(v, names) for v in doc]
+    return doc
+
+
+class AuditLog:
+    """Append records; thread-safe, and safe for several processes sharing one log."""
+
+    def __init__(
+        self,
+        location: str | Path | Backend,
+        *,
+        signing_key: Ed25519PrivateKey | None = None,
+        durability: Durability | str = Durability.BATCH,
+        checkpoint_every: int = 100,
+        mask: Iterable[str] = (),
+        max_bytes: int = 64 * 1024 * 1024,
+        batch_interval: float = 0.05,
+    ) -> None:
+        self.backend: Backend = location if not isinstance(location, (str, Path)) else open_backend(location, max_bytes)
+        key_dir = self.backend.dir if isinstance(self.backend, JsonlBackend) else Path(str(location)).parent
+        self.signing_key = signing_key or load_or_create_key(Path(key_dir))
+        self.durability = Durability(durability)
+        self.checkpoint_every = checkpoint_every
+        self.mask = frozenset(m.lower() for m in mask)
+        self._lock = threading.Lock()
+        self._position: object = None
+        self._leaves: list[bytes] = []
+        self._last_hash = GENESIS
+        self._dirty = threading.Event()
+        self._closed = threading.Event()
+        with self.backend.locked():
+            self.backend.repair_tail()  # type: ignore[attr-defined]
+            self._catch_up()
+        self._flusher: threading.Thread | None = None
+        if self.durability is Durability.BATCH:
+            self._flusher = threading.Thread(target=self._flush_loop, args=(batch_interval,), daemon=True, name="agt-audit-fsync")
+            self._flusher.start()
+
+    def add_mask(self, names: Iterable[str]) -> None:
+        self.mask = self.mask | {n.lower() for n in names}
+
+    @property
+    def size(self) -> int:
+        return len(self._leaves)
+
+    @property
+    def last_hash(self) -> str:
+        return self._last_hash
+
+    def _catch_up(self) -> None:
+        """Read what other writers appended since we last looked, so our chain continues theirs."""
+        lines, self._position = self.backend.read_since(self._position)
+        for line in lines:
+            rec = json.loads(line.text)
+            self._leaves.append(merkle.leaf_hash(bytes.fromhex(rec["hash"])))
+            self._last_hash = rec["hash"]
+
+    def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Chain and store one event (a dict of OPA-style fields). Returns the stored record."""
+        body = dict(event)
+        if "input" in body and body["input"] is not None:
+            body["input_digest"] = "sha256:" + hashlib.sha256(canonical(body["input"])).hexdigest()
+            body["input"] = mask_document(body["input"], self.mask)
+        with self._lock, self.backend.locked():
+            self._catch_up()
+            body["seq"] = len(self._leaves)
+            body["prev_hash"] = self._last_hash
+            body["hash"] = record_hash(body)
+            self._position = self.backend.append(json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+            self._leaves.append(merkle.leaf_hash(bytes.fromhex(body["hash"])))
+            self._last_hash = body["hash"]
+            if self.durability is Durability.ALWAYS:
+                self.backend.sync()
+            else:
+                self._dirty.set()
+            if self.checkpoint_every and len(self._leaves) % self.checkpoint_every == 0:
+                self._checkpoint_locked()
+        return body
+
+    def write(self, record: Any) -> None:
+        """The runtime's AuditSink protocol: an agt.runtime.audit.AuditRecord."""
+        self.append({
+            "decision_id": record.decision_id, "timestamp": record.timestamp, "kind": record.kind,
+            "agent_id": record.agent_id, "path": record.path, "input": record.input, "result": record.result,
+            "labels": record.labels, "metrics": record.metrics,
+        })
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        """Sign the current tree head now (also done every ``checkpoint_every`` records and on close)."""
+        with self._lock, self.backend.locked():
+            self._catch_up()
+            return self._checkpoint_locked()
+
+    def _checkpoint_locked(self) -> dict[str, Any] | None:
+        if not self._leaves:
+            return None
+        self.backend.sync()
+        cp = {
+            "size": len(self._leaves),
+            "root": merkle.root(self._leaves).hex(),
+            "last_hash": self._last_hash,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        cp["signature"] = base64.b64encode(self.signing_key.sign(checkpoint_message(cp))).decode()
+        cp["public_key"] = base64.b64encode(self.signing_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
+        self.backend.append_checkpoint(json.dumps(cp, sort_keys=True, separators=(",", ":")))
+        return cp
+
+    def _flush_loop(self, interval: float) -> None:
+        while not self._closed.is_set():
+            if self._dirty.wait(interval):
+                time.sleep(interval)
+                self._dirty.clear()
+                try:
+                    self.backend.sync()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        try:
+            self.checkpoint()
+        finally:
+            self._closed.set()
+            self._dirty.set()
+            if self._flusher is not None:
+                self._flusher.join(timeout=2)
+            self.backend.close()
+
+    def __enter__(self) -> "AuditLog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def records(location: str | Path) -> list[tuple[str, dict[str, Any] | None, str]]:
+    """Every stored line as (where, parsed record or None when it is not JSON, raw text)."""
+    backend = open_backend(location)
+    try:
+        lines, _ = backend.read_since(None)
+    finally:
+        backend.close()
+    out = []
+    for line in lines:
+        try:
+            rec = json.loads(line.text)
+            out.append((line.where, rec if isinstance(rec, dict) else None, line.text))
+        except json.JSONDecodeError:
+            out.append((line.where, None, line.text))
+    return out
+
+
+def select(
+    location: str | Path, *, agent: str | None = None, effect: str | None = None, rule: str | None = None,
+    kind: str | None = None, since: str | None = None, until: str | None = None,
+) -> list[dict[str, Any]]:
+    """Records matching every given filter; timestamps compare as RFC 3339 strings."""
+    out = []
+    for _, rec, _ in records(location):
+        if rec is None:
+            continue
+        result = rec.get("result") or {}
+        if agent and rec.get("agent_id") != agent:
+            continue
+        if kind and rec.get("kind") != kind:
+            continue
+        if effect and result.get("effect") != effect:
+            continue
+        if rule and rule not in {r.get("id") for r in result.get("reasons", []) if isinstance(r, dict)}:
+            continue
+        ts = rec.get("timestamp", "")
+        if since and ts < since:
+            continue
+        if until and ts > until:
+            continue
+        out.append(rec)
+    return out
+
+
+def sequence_numbers(recs: Sequence[Mapping[str, Any]]) -> list[int]:
+    return [int(r.get("seq", -1)) for r in recs]
