@@ -85,6 +85,18 @@ def mask_document(doc: Any, names: frozenset[str]) -> Any:
     return doc
 
 
+def mask_input(doc: Any, names: frozenset[str]) -> Any:
+    """Mask an action document. ``params_text`` folds every param's text, so it is derived again from
+    the masked params: otherwise a masked secret would still be readable there."""
+    masked = mask_document(doc, names)
+    action = masked.get("action") if isinstance(masked, dict) else None
+    if names and isinstance(action, dict) and "params_text" in action and isinstance(action.get("params"), dict):
+        from agt._normalize import params_text
+
+        action["params_text"] = params_text(action["params"])
+    return masked
+
+
 class AuditLog:
     """Append records; thread-safe, and safe for several processes sharing one log."""
 
@@ -143,7 +155,7 @@ class AuditLog:
         body = dict(event)
         if "input" in body and body["input"] is not None:
             body["input_digest"] = "sha256:" + hashlib.sha256(canonical(body["input"])).hexdigest()
-            body["input"] = mask_document(body["input"], self.mask)
+            body["input"] = mask_input(body["input"], self.mask)
         with self._lock, self.backend.locked():
             self._catch_up()
             body["seq"] = len(self._leaves)

@@ -38,7 +38,7 @@ _GOVERNANCE_COUNTERS = {
     "max_files_changed": "files_changed",
 }
 _RULE_KEYS = {"name", "id", "condition", "conditions", "action", "approvers", "priority", "description", "message", "enabled", "critical"}
-_TOP_KEYS = {"apiVersion", "kind", "name", "description", "version", "default_action", "rules", "governance", "metadata"}
+_TOP_KEYS = {"apiVersion", "kind", "name", "description", "version", "default_action", "rules", "governance", "metadata", "audit"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,8 @@ class YamlPolicy:
     governance: GovernanceSettings | None
     revision: str
     sources: tuple[str, ...]
+    audit_mask: tuple[str, ...] = ()
+    """Param and attribute names whose values the audit log masks (``audit: {mask: [...]}``)."""
 
     @property
     def mode(self) -> str:
@@ -152,6 +154,7 @@ def load_policy(path: str | Path) -> YamlPolicy:
     defaults: list[tuple[Effect, str]] = []
     governance: GovernanceSettings | None = None
     names: list[str] = []
+    masks: list[str] = []
     digest = hashlib.sha256()
     for f in files:
         data, text = _read_yaml(f)
@@ -165,6 +168,7 @@ def load_policy(path: str | Path) -> YamlPolicy:
                 raise PolicyLoadError("a second 'governance' block; keep one per policy", file=str(f))
             governance = doc.governance
         rules.extend(doc.rules)
+        masks.extend(doc.audit_mask)
     if len({d for d, _ in defaults}) > 1:
         where = ", ".join(f"{src}: {d.value}" for d, src in defaults)
         raise PolicyLoadError(f"files disagree on default_action ({where})", file=str(path))
@@ -185,6 +189,7 @@ def load_policy(path: str | Path) -> YamlPolicy:
         governance=governance,
         revision="sha256:" + digest.hexdigest()[:16],
         sources=tuple(str(f) for f in files),
+        audit_mask=tuple(sorted(set(masks))),
     )
 
 
@@ -194,6 +199,7 @@ class _Document:
     default: Effect | None
     rules: list[Rule]
     governance: GovernanceSettings | None
+    audit_mask: tuple[str, ...] = ()
 
 
 def _parse_document(data: Any, source: str) -> _Document:
@@ -235,7 +241,14 @@ def _parse_document(data: Any, source: str) -> _Document:
     if "governance" in data:
         governance = _parse_governance(data["governance"], source, lines.get("governance"))
         rules.extend(r for r in _governance_rules(governance, source, lines.get("governance")) if r.id not in rule_ids)
-    return _Document(name, default, rules, governance)
+    mask: tuple[str, ...] = ()
+    if "audit" in data:
+        audit = data["audit"]
+        raw = audit.get("mask", []) if isinstance(audit, dict) else None
+        if not isinstance(audit, dict) or set(audit) - {"mask"} or not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
+            raise PolicyLoadError("'audit' takes one key, mask: a list of param names to mask", file=source, line=lines.get("audit"))
+        mask = tuple(raw)
+    return _Document(name, default, rules, governance, mask)
 
 
 def _parse_rule(data: Any, source: str, index: int, list_line: int | None) -> Rule:

@@ -102,6 +102,9 @@ class Governor:
         self.critical_rules = frozenset(critical_rules) if critical_rules is not None else _critical_rules(engine)
         self.store = store or MemoryStore()
         self.audit = audit or MemoryAuditSink()
+        mask = getattr(getattr(engine, "policy", None), "audit_mask", ())
+        if mask and hasattr(self.audit, "add_mask"):
+            self.audit.add_mask(mask)  # the policy says which params never reach the log
         self.trust = trust or TrustManager()
         if self.trust._on_change is None:  # noqa: SLF001 - record trust changes unless the owner did
             self.trust._on_change = self._audit_trust  # noqa: SLF001
@@ -414,6 +417,9 @@ class Governor:
         if self.output_engine is not None:
             self.output_engine.close()
         self.store.close()
+        closer = getattr(self.audit, "close", None)
+        if closer is not None:
+            closer()
 
 
 def _policy_mode(engine: Engine) -> Mode:
