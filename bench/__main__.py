@@ -1,6 +1,6 @@
 """Print benchmark figures: p50/p99 latency and throughput per engine and policy size.
 
-    python -m bench [--quick] [--json] [--only core|runtime|opa]
+    python -m bench [--quick] [--json] [--only core|runtime|audit|opa]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rich.table import Table
 import tempfile
 from pathlib import Path
 
-from bench import core, opa, runtime
+from bench import audit, core, opa, runtime
 
 
 def main(argv: list[str]) -> int:
@@ -36,6 +36,8 @@ def main(argv: list[str]) -> int:
         if only in (None, "runtime"):
             with tempfile.TemporaryDirectory() as tmp:
                 figures += runtime.run(quick=quick, progress=progress, tmp=Path(tmp))
+        if only in (None, "audit"):
+            figures += audit.run(quick=quick, progress=progress)
         if only in (None, "opa"):
             opa_figures, extra = opa.run(quick=quick, progress=progress)
             figures += opa_figures

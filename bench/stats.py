@@ -18,7 +18,8 @@ class Figures:
     per_second: float
 
     def row(self) -> list[str]:
-        return [self.name, f"{self.p50_us:,.1f}", f"{self.p99_us:,.1f}", f"{self.mean_us:,.1f}", f"{self.per_second:,.0f}", str(self.samples)]
+        p99 = "-" if self.p99_us != self.p99_us else f"{self.p99_us:,.1f}"  # NaN: not a latency figure
+        return [self.name, f"{self.p50_us:,.1f}", p99, f"{self.mean_us:,.1f}", f"{self.per_second:,.0f}", str(self.samples)]
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

@@ -107,8 +107,22 @@ class JsonlBackend:
             os.fsync(f.fileno())
             return size - keep
 
+    def _unchanged_since(self, position: object) -> bool:
+        """The cheap check writers make before every append: nobody wrote after us."""
+        if not position:
+            return False
+        index, offset = position  # type: ignore[misc]
+        try:
+            if os.stat(self.dir / f"audit-{index:06d}.jsonl").st_size != offset:
+                return False
+        except FileNotFoundError:
+            return False
+        return not (self.dir / f"audit-{index + 1:06d}.jsonl").exists()
+
     def read_since(self, position: object) -> tuple[list[Line], object]:
         """Lines after ``position`` (a (file index, byte offset) pair; None for the start)."""
+        if self._unchanged_since(position):
+            return [], position
         index, offset = position if position else (0, 0)
         out: list[Line] = []
         files = self.files()
@@ -133,6 +147,10 @@ class JsonlBackend:
         return out, new_pos
 
     def _open_current(self) -> int:
+        if self._fd is not None and os.fstat(self._fd).st_size < self.max_bytes and not (
+            self.dir / f"audit-{self._fd_index + 1:06d}.jsonl"
+        ).exists():
+            return self._fd
         files = self.files()
         index = int(FILE_PATTERN.match(files[-1].name).group(1)) if files else 1  # type: ignore[union-attr]
         path = self.dir / f"audit-{index:06d}.jsonl"

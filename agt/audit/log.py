@@ -16,6 +16,7 @@ import enum
 import hashlib
 import json
 import os
+import queue
 import threading
 import time
 from pathlib import Path
@@ -34,11 +35,14 @@ MASK = "***"
 
 class Durability(str, enum.Enum):
     ALWAYS = "always"
-    """fsync after every record: survives a power cut, costs a disk flush per decision."""
+    """Written and fsynced before append returns. A crash or power cut loses at most the record in flight."""
     BATCH = "batch"
-    """every record reaches the OS at once (survives a killed process); fsync at most every 50 ms."""
+    """append only queues the record; a writer thread chains, writes and fsyncs in batches (every 50 ms).
+    The decision path does not wait on disk. A crash loses at most the records still queued (one batch
+    window); what was written always verifies."""
     NONE = "none"
-    """every record reaches the OS at once; never fsync (a power cut may lose recent records)."""
+    """Written (handed to the OS) before append returns, never fsynced. A killed process loses at most the
+    record in flight; a power cut may lose what the OS had not written yet."""
 
 
 def canonical(value: Any) -> bytes:
@@ -75,13 +79,22 @@ def public_pem(key: Ed25519PublicKey) -> bytes:
 
 
 def mask_document(doc: Any, names: frozenset[str]) -> Any:
-    """Replace the values of keys named in ``names`` (case-insensitive), at any depth."""
+    """Replace the values of keys named in ``names`` (case-insensitive), at any depth. Containers
+    with nothing to mask are returned as they are, not copied."""
     if not names:
         return doc
     if isinstance(doc, dict):
-        return {k: (MASK if k.lower() in names else mask_document(v, names)) for k, v in doc.items()}
+        out = None
+        for k, v in doc.items():
+            nv = MASK if k.lower() in names else mask_document(v, names)
+            if nv is not v:
+                if out is None:
+                    out = dict(doc)
+                out[k] = nv
+        return doc if out is None else out
     if isinstance(doc, list):
-        return [mask_document(v, names) for v in doc]
+        items = [mask_document(v, names) for v in doc]
+        return doc if all(a is b for a, b in zip(items, doc)) else items
     return doc
 
 
@@ -89,8 +102,13 @@ def mask_input(doc: Any, names: frozenset[str]) -> Any:
     """Mask an action document. ``params_text`` folds every param's text, so it is derived again from
     the masked params: otherwise a masked secret would still be readable there."""
     masked = mask_document(doc, names)
+    if masked is doc:
+        return doc
     action = masked.get("action") if isinstance(masked, dict) else None
-    if names and isinstance(action, dict) and "params_text" in action and isinstance(action.get("params"), dict):
+    original = doc.get("action") if isinstance(doc, dict) else None
+    if (isinstance(action, dict) and "params_text" in action and isinstance(action.get("params"), dict)
+            and isinstance(original, dict) and action.get("params") is not original.get("params")):
+        action = masked["action"] = dict(action)
         from agt._normalize import params_text
 
         action["params_text"] = params_text(action["params"])
@@ -110,6 +128,7 @@ class AuditLog:
         mask: Iterable[str] = (),
         max_bytes: int = 64 * 1024 * 1024,
         batch_interval: float = 0.05,
+        queue_limit: int = 10_000,
     ) -> None:
         self.backend: Backend = location if not isinstance(location, (str, Path)) else open_backend(location, max_bytes)
         key_dir = self.backend.dir if isinstance(self.backend, JsonlBackend) else Path(str(location)).parent
@@ -121,15 +140,17 @@ class AuditLog:
         self._position: object = None
         self._leaves: list[bytes] = []
         self._last_hash = GENESIS
-        self._dirty = threading.Event()
         self._closed = threading.Event()
+        self._batch_interval = batch_interval
+        self._queue: queue.Queue[Mapping[str, Any] | None] = queue.Queue(maxsize=queue_limit)
+        self._writer_error: BaseException | None = None
         with self.backend.locked():
             self.backend.repair_tail()  # type: ignore[attr-defined]
             self._catch_up()
-        self._flusher: threading.Thread | None = None
+        self._writer: threading.Thread | None = None
         if self.durability is Durability.BATCH:
-            self._flusher = threading.Thread(target=self._flush_loop, args=(batch_interval,), daemon=True, name="agt-audit-fsync")
-            self._flusher.start()
+            self._writer = threading.Thread(target=self._write_loop, daemon=True, name="agt-audit-writer")
+            self._writer.start()
 
     def add_mask(self, names: Iterable[str]) -> None:
         self.mask = self.mask | {n.lower() for n in names}
@@ -150,24 +171,39 @@ class AuditLog:
             self._leaves.append(merkle.leaf_hash(bytes.fromhex(rec["hash"])))
             self._last_hash = rec["hash"]
 
-    def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Chain and store one event (a dict of OPA-style fields). Returns the stored record."""
+    def append(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Chain and store one event (a dict of OPA-style fields). Returns the stored record, or None
+        with batch durability, where the writer thread stores it (see :meth:`flush`). The event must
+        not be changed afterwards: with batch durability it is read later."""
+        if self._writer_error is not None:
+            raise AgtError(f"the audit writer stopped: {self._writer_error}")
+        if self.durability is Durability.BATCH:
+            if self._closed.is_set():
+                raise AgtError("the audit log is closed")
+            self._queue.put(event)  # blocks when the writer is behind: back-pressure, never dropping
+            return None
+        return self._append_now(event)
+
+    def _append_now(self, event: Mapping[str, Any]) -> dict[str, Any]:
         body = dict(event)
         if "input" in body and body["input"] is not None:
-            body["input_digest"] = "sha256:" + hashlib.sha256(canonical(body["input"])).hexdigest()
-            body["input"] = mask_input(body["input"], self.mask)
+            masked = mask_input(body["input"], self.mask)
+            if masked is not body["input"]:
+                # The digest of what was masked lets its owner prove the original later.
+                body["input_digest"] = "sha256:" + hashlib.sha256(canonical(body["input"])).hexdigest()
+                body["input"] = masked
         with self._lock, self.backend.locked():
             self._catch_up()
             body["seq"] = len(self._leaves)
             body["prev_hash"] = self._last_hash
-            body["hash"] = record_hash(body)
-            self._position = self.backend.append(json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+            text = canonical(body)
+            body["hash"] = hashlib.sha256(text).hexdigest()
+            # The stored line is the hashed canonical form plus the hash: one encoding, not two.
+            self._position = self.backend.append(text[:-1].decode("utf-8") + f',"hash":"{body["hash"]}"}}')
             self._leaves.append(merkle.leaf_hash(bytes.fromhex(body["hash"])))
             self._last_hash = body["hash"]
             if self.durability is Durability.ALWAYS:
                 self.backend.sync()
-            else:
-                self._dirty.set()
             if self.checkpoint_every and len(self._leaves) % self.checkpoint_every == 0:
                 self._checkpoint_locked()
         return body
@@ -180,8 +216,17 @@ class AuditLog:
             "labels": record.labels, "metrics": record.metrics,
         })
 
+    def flush(self) -> None:
+        """Wait until every queued record is written (batch durability) and synced."""
+        if self._writer is not None and self._writer.is_alive():
+            self._queue.join()
+        if self._writer_error is not None:
+            raise AgtError(f"the audit writer stopped: {self._writer_error}")
+        self.backend.sync()
+
     def checkpoint(self) -> dict[str, Any] | None:
         """Sign the current tree head now (also done every ``checkpoint_every`` records and on close)."""
+        self.flush()
         with self._lock, self.backend.locked():
             self._catch_up()
             return self._checkpoint_locked()
@@ -202,15 +247,38 @@ class AuditLog:
         self.backend.append_checkpoint(json.dumps(cp, sort_keys=True, separators=(",", ":")))
         return cp
 
-    def _flush_loop(self, interval: float) -> None:
-        while not self._closed.is_set():
-            if self._dirty.wait(interval):
-                time.sleep(interval)
-                self._dirty.clear()
+    def _write_loop(self) -> None:
+        """Batch durability: take what is queued, append it in order, fsync once per batch."""
+        last_sync = time.monotonic()
+        while True:
+            try:
+                item = self._queue.get(timeout=self._batch_interval)
+            except queue.Empty:
+                continue
+            stop = item is None
+            batch = [] if stop else [item]
+            while not stop and len(batch) < 1000:
                 try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                else:
+                    batch.append(nxt)
+            try:
+                for event in batch:
+                    self._append_now(event)
+                if time.monotonic() - last_sync >= self._batch_interval or stop:
                     self.backend.sync()
-                except OSError:
-                    pass
+                    last_sync = time.monotonic()
+            except BaseException as exc:  # noqa: BLE001 - surfaced on the next append or flush
+                self._writer_error = exc
+            finally:
+                for _ in range(len(batch) + (1 if stop else 0)):
+                    self._queue.task_done()
+            if stop:
+                return
 
     def close(self) -> None:
         if self._closed.is_set():
@@ -219,9 +287,9 @@ class AuditLog:
             self.checkpoint()
         finally:
             self._closed.set()
-            self._dirty.set()
-            if self._flusher is not None:
-                self._flusher.join(timeout=2)
+            if self._writer is not None:
+                self._queue.put(None)
+                self._writer.join(timeout=10)
             self.backend.close()
 
     def __enter__(self) -> "AuditLog":
