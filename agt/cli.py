@@ -749,6 +749,15 @@ def schema_cmd() -> None:
     click.echo(json.dumps(action_schema(), indent=2))
 
 
+def _register_groups() -> None:
+    from agt.cli_identity import identity
+
+    cli.add_command(identity)
+
+
+_register_groups()
+
+
 def main() -> None:
     cli()
 

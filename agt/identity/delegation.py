@@ -226,7 +226,8 @@ class Delegation:
             if len(docs) >= _MAX_PARSE_DEPTH:
                 raise MalformedDelegationError(f"delegation nests more than {_MAX_PARSE_DEPTH} links")
             if not isinstance(doc, Mapping):
-                raise MalformedDelegationError(f"a delegation must be a JSON object, got {type(doc).__name__}")
+                what = f"the parent of the link nested {len(docs)} deep" if docs else "a delegation"
+                raise MalformedDelegationError(f"{what} must be a JSON object, got {type(doc).__name__}")
             docs.append(doc)
             doc = doc.get("parent")
         parent: Delegation | None = None

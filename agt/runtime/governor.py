@@ -85,11 +85,16 @@ class Governor:
         audit: AuditSink | None = None,
         environment: str = "development",
         engine_options: Mapping[str, Any] | None = None,
+        identity: Any | None = None,
+        trusted_roots: Mapping[str, str] | None = None,
+        require_identity: bool = False,
     ) -> None:
         """``engine`` is an Engine, or an engine name with ``policy`` its policy path. A policy that
         cannot load raises here, before any call: an unloadable policy never governs (or allows) anything.
 
         ``mode`` defaults to the policy's own ``governance.policy_mode`` when it has one, else strict.
+        ``identity`` is an :class:`agt.identity.EnvelopeVerifier`: calls may then carry a signed action
+        envelope (and a delegation chain rooted in ``trusted_roots``); with ``require_identity`` they must.
         ``rate_limits`` maps a key to a limit: ``{"tool:send_email": "10/hour", "agent:*": "100/minute"}``.
         """
         if isinstance(engine, str):
@@ -115,6 +120,9 @@ class Governor:
         self.output_engine = output_engine
         self.output_limit = output_limit
         self.environment = environment
+        self.identity = identity
+        self.trusted_roots = dict(trusted_roots or {})
+        self.require_identity = require_identity
         self._agents: dict[str, Agent] = {}
 
     # --- configuration ---------------------------------------------------------------------------
@@ -157,6 +165,35 @@ class Governor:
         r = ring(agent.trust_score)
         if kind not in RING_KINDS[r]:
             return _deny("trust-ring", f"trust {agent.trust_score} (ring {r}) may not run {kind.value} tools")
+        return None
+
+    def _identity_gate(self, op: Operation, agent_id: str, envelope: Any, delegation: Any) -> Decision | None:
+        """The signed envelope must verify, belong to the calling agent, be fresh and unreplayed, and
+        describe this very call; a delegation must chain to a trusted root and cover the tool."""
+        if envelope is None:
+            if self.require_identity:
+                return _deny("identity-required", f"calls by {agent_id!r} must carry a signed action envelope")
+            return None
+        if self.identity is None:
+            return _deny("identity-invalid", "an envelope was given but this Governor has no identity verifier")
+        from agt.identity import IdentityError, allows, verify_chain
+
+        try:
+            verified = self.identity.verify(envelope)
+        except IdentityError as exc:
+            return _deny("identity-invalid", str(exc))
+        if verified.agent_id != agent_id:
+            return _deny("identity-invalid", f"the envelope is signed by {verified.agent_id!r}, the call is by {agent_id!r}")
+        signed = verified.action.get("action") if isinstance(verified.action, Mapping) else None
+        if not isinstance(signed, Mapping) or signed.get("tool") != op.tool or dict(signed.get("params") or {}) != dict(op.params):
+            return _deny("identity-invalid", "the signed envelope describes a different call (tool or params differ)")
+        if delegation is not None:
+            try:
+                caps = verify_chain(delegation, self.trusted_roots, holder_did=verified.did)
+            except IdentityError as exc:
+                return _deny("delegation-invalid", str(exc))
+            if not allows(caps, op.tool, op.kind):
+                return _deny("delegation-scope", f"the delegation does not grant {op.tool} ({op.kind.value})")
         return None
 
     def _rate_gate(self, agent: Agent, tool: str) -> Decision | None:
@@ -256,6 +293,7 @@ class Governor:
         self, fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any], tool: str | None,
         params: Mapping[str, Any] | None, agent: Agent | str, session: str, task: str | None,
         kind: Kind | str | None, resource: Resource | None, approval_id: str | None,
+        envelope: Any = None, delegation: Any = None,
     ) -> _Ticket:
         """Trust, counters, rate, policy and approval. Raises GovernanceDenied or ApprovalRequired, or
         returns a ticket; ``ticket.pending`` is an approval request the caller must wait for."""
@@ -268,10 +306,14 @@ class Governor:
             kind = Kind(kind) if kind else infer_kind(tool)
             op = Operation(tool, kind, params if params is not None else _bind(fn, args, kwargs))
             res = resource if resource is not None else infer_resource(op.params)
-            blocked = self._trust_gate(who, op.kind)
+            identity_blocked = self._identity_gate(op, who.id, envelope, delegation)
+            blocked = identity_blocked or self._trust_gate(who, op.kind)
             p = self._build(who, op, res, session, task, reserve=blocked is None)
         except (ActionError, ValueError) as exc:
             raise self._deny_now(None, fail_closed(f"invalid action: {exc}", engine="runtime"), POLICY_GATE, agent_id) from None
+        if identity_blocked is not None:
+            # A failed identity check is never relaxed by a mode: nobody knows who is calling.
+            raise self._deny_now(p, identity_blocked, TRUST_GATE, agent_id)
         if blocked is not None:
             self._enforce(p, blocked, TRUST_GATE, warnings)
             # The mode let a ring refusal through: the call now counts like any other.
@@ -334,11 +376,14 @@ class Governor:
         self, fn: Callable[..., Any], args: tuple = (), kwargs: Mapping[str, Any] | None = None, *,
         tool: str | None = None, params: Mapping[str, Any] | None = None, agent: Agent | str = "agent",
         session: str = "default", task: str | None = None, kind: Kind | str | None = None,
-        resource: Resource | None = None, approval_id: str | None = None,
+        resource: Resource | None = None, approval_id: str | None = None, envelope: Any = None,
+        delegation: Any = None,
     ) -> Any:
-        """Run ``fn(*args, **kwargs)`` if every gate allows; ``params`` defaults to the bound arguments."""
+        """Run ``fn(*args, **kwargs)`` if every gate allows; ``params`` defaults to the bound arguments.
+        ``envelope``/``delegation``: the caller's signed action envelope and delegation chain."""
         kwargs = dict(kwargs or {})
-        t = self._gates_before_tool(fn, args, kwargs, tool, params, agent, session, task, kind, resource, approval_id)
+        t = self._gates_before_tool(fn, args, kwargs, tool, params, agent, session, task, kind, resource, approval_id,
+                                    envelope, delegation)
         if t.pending is not None:
             self._resolved(t, wait(self.approvals, t.pending.id))
         self._gate_reliability(t)
@@ -353,11 +398,13 @@ class Governor:
         self, fn: Callable[..., Awaitable[Any]], args: tuple = (), kwargs: Mapping[str, Any] | None = None, *,
         tool: str | None = None, params: Mapping[str, Any] | None = None, agent: Agent | str = "agent",
         session: str = "default", task: str | None = None, kind: Kind | str | None = None,
-        resource: Resource | None = None, approval_id: str | None = None,
+        resource: Resource | None = None, approval_id: str | None = None, envelope: Any = None,
+        delegation: Any = None,
     ) -> Any:
         """The asyncio form of :meth:`call`: waiting for an approval awaits instead of blocking the loop."""
         kwargs = dict(kwargs or {})
-        t = self._gates_before_tool(fn, args, kwargs, tool, params, agent, session, task, kind, resource, approval_id)
+        t = self._gates_before_tool(fn, args, kwargs, tool, params, agent, session, task, kind, resource, approval_id,
+                                    envelope, delegation)
         if t.pending is not None:
             self._resolved(t, await wait_async(self.approvals, t.pending.id))
         self._gate_reliability(t)
