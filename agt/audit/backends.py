@@ -53,8 +53,10 @@ class JsonlBackend:
     """Files ``audit-000001.jsonl``, ``audit-000002.jsonl``, ... in one directory, rotated at
     ``max_bytes``; ``checkpoints.jsonl`` beside them; ``audit.lock`` serializes writers (flock)."""
 
-    def __init__(self, directory: str | Path, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, directory: str | Path, max_bytes: int = 64 * 1024 * 1024, create: bool = True) -> None:
         self.dir = Path(directory)
+        if not create and not self.dir.is_dir():
+            raise AuditStorageError(f"no audit log at {self.dir}")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self._lock_fd = os.open(self.dir / "audit.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -168,10 +170,17 @@ class JsonlBackend:
         """One write() of one whole line: a killed writer leaves at most that line half-written."""
         fd = self._open_current()
         data = (text + "\n").encode("utf-8")
-        written = os.write(fd, data)
+        before = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, data)
+        except OSError:
+            os.ftruncate(fd, before)
+            raise
         if written != len(data):
-            raise AuditStorageError(f"short write to the audit log ({written} of {len(data)} bytes)")
-        return (self._fd_index, os.fstat(fd).st_size)
+            # Take the torn half back out (we hold the lock), so the next record starts on a clean line.
+            os.ftruncate(fd, before)
+            raise AuditStorageError(f"short write to the audit log ({written} of {len(data)} bytes; disk full?)")
+        return (self._fd_index, before + written)
 
     def sync(self) -> None:
         with self._thread_lock:
@@ -267,9 +276,12 @@ class SqliteBackend:
             self._local.db = None
 
 
-def open_backend(location: str | Path, max_bytes: int = 64 * 1024 * 1024) -> JsonlBackend | SqliteBackend:
-    """A ``.db``/``.sqlite`` path is SQLite; anything else is a JSONL directory."""
+def open_backend(location: str | Path, max_bytes: int = 64 * 1024 * 1024, create: bool = True) -> JsonlBackend | SqliteBackend:
+    """A ``.db``/``.sqlite`` path is SQLite; anything else is a JSONL directory. Readers pass
+    ``create=False``, so that a mistyped path is an error rather than an empty, "valid" log."""
     p = Path(location)
     if p.suffix in (".db", ".sqlite", ".sqlite3"):
+        if not create and not p.is_file():
+            raise AuditStorageError(f"no audit log at {p}")
         return SqliteBackend(p)
-    return JsonlBackend(p, max_bytes=max_bytes)
+    return JsonlBackend(p, max_bytes=max_bytes, create=create)

@@ -6,7 +6,8 @@ inserting or reordering a record breaks the chain; rewriting the whole chain bre
 cutting records off the end falls short of the last checkpoint. ``agt audit verify`` checks all of it.
 
 Field names follow OPA's decision-log event (decision_id, path, input, result, timestamp, labels,
-metrics), plus ``kind``, ``agent_id``, ``input_digest``, ``seq``, ``prev_hash`` and ``hash``.
+metrics), plus ``kind``, ``agent_id``, ``seq``, ``prev_hash`` and ``hash``, and ``input_digest`` (the
+digest of the unmasked input) on records whose input had values masked.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from agt.errors import AgtError
 
 GENESIS = "0" * 64
 MASK = "***"
+RESERVED_FIELDS = frozenset({"seq", "prev_hash", "hash", "input_digest"})
 
 
 class Durability(str, enum.Enum):
@@ -67,10 +69,24 @@ def load_or_create_key(directory: Path) -> Ed25519PrivateKey:
             raise AgtError(f"{key_path} is not an Ed25519 private key")
         return key
     key = Ed25519PrivateKey.generate()
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    # Write under a temporary name, then link it into place: exactly one writer of a fresh log wins,
+    # and nobody ever reads a half-written key.
+    tmp = directory / f".checkpoint.key.{os.getpid()}.{threading.get_ident()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (directory / "checkpoint.pub").write_bytes(public_pem(key.public_key()))
+        f.write(pem)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(tmp, key_path)
+    except FileExistsError:
+        return load_or_create_key(directory)  # another writer won; use its key
+    finally:
+        os.unlink(tmp)
+    pub_tmp = directory / f".checkpoint.pub.{os.getpid()}.{threading.get_ident()}"
+    pub_tmp.write_bytes(public_pem(key.public_key()))
+    os.replace(pub_tmp, directory / "checkpoint.pub")
     return key
 
 
@@ -98,20 +114,51 @@ def mask_document(doc: Any, names: frozenset[str]) -> Any:
     return doc
 
 
+def _masked_strings(doc: Any, names: frozenset[str], found: set[str], inside: bool = False) -> None:
+    """Every string that sits under a masked key, at any depth."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            _masked_strings(v, names, found, inside or k.lower() in names)
+    elif isinstance(doc, list):
+        for v in doc:
+            _masked_strings(v, names, found, inside)
+    elif inside and isinstance(doc, str) and doc:
+        found.add(doc)
+
+
+def _mask_copies(doc: Any, secrets: set[str]) -> Any:
+    """Mask values equal to a masked secret elsewhere (a resource id taken from a masked ``url`` param)."""
+    if isinstance(doc, dict):
+        out = None
+        for k, v in doc.items():
+            nv = _mask_copies(v, secrets)
+            if nv is not v:
+                out = out if out is not None else dict(doc)
+                out[k] = nv
+        return doc if out is None else out
+    if isinstance(doc, list):
+        items = [_mask_copies(v, secrets) for v in doc]
+        return doc if all(a is b for a, b in zip(items, doc)) else items
+    return MASK if isinstance(doc, str) and doc in secrets else doc
+
+
 def mask_input(doc: Any, names: frozenset[str]) -> Any:
     """Mask an action document. ``params_text`` folds every param's text, so it is derived again from
-    the masked params: otherwise a masked secret would still be readable there."""
+    the masked params; and a masked value copied elsewhere (``resource.id`` from a ``path`` or ``url``
+    param) is masked there too. Otherwise the secret would still be readable."""
     masked = mask_document(doc, names)
     if masked is doc:
         return doc
+    secrets: set[str] = set()
+    _masked_strings(doc, names, secrets)
+    masked = _mask_copies(masked, secrets)
     action = masked.get("action") if isinstance(masked, dict) else None
-    original = doc.get("action") if isinstance(doc, dict) else None
-    if (isinstance(action, dict) and "params_text" in action and isinstance(action.get("params"), dict)
-            and isinstance(original, dict) and action.get("params") is not original.get("params")):
-        action = masked["action"] = dict(action)
+    if isinstance(action, dict) and "params_text" in action:
         from agt._normalize import params_text
 
-        action["params_text"] = params_text(action["params"])
+        action = masked["action"] = dict(action)
+        params = action.get("params")
+        action["params_text"] = params_text(params) if isinstance(params, dict) else MASK
     return masked
 
 
@@ -177,6 +224,9 @@ class AuditLog:
         not be changed afterwards: with batch durability it is read later."""
         if self._writer_error is not None:
             raise AgtError(f"the audit writer stopped: {self._writer_error}")
+        reserved = sorted(RESERVED_FIELDS & set(event))
+        if reserved:
+            raise AgtError(f"audit events may not set {', '.join(reserved)}: the log computes them")
         if self.durability is Durability.BATCH:
             if self._closed.is_set():
                 raise AgtError("the audit log is closed")
@@ -250,10 +300,18 @@ class AuditLog:
     def _write_loop(self) -> None:
         """Batch durability: take what is queued, append it in order, fsync once per batch."""
         last_sync = time.monotonic()
+        unsynced = False
         while True:
             try:
                 item = self._queue.get(timeout=self._batch_interval)
             except queue.Empty:
+                if unsynced:  # the log went quiet: make what was written durable now
+                    try:
+                        self.backend.sync()
+                        unsynced = False
+                        last_sync = time.monotonic()
+                    except OSError as exc:
+                        self._writer_error = exc
                 continue
             stop = item is None
             batch = [] if stop else [item]
@@ -269,9 +327,11 @@ class AuditLog:
             try:
                 for event in batch:
                     self._append_now(event)
+                unsynced = True
                 if time.monotonic() - last_sync >= self._batch_interval or stop:
                     self.backend.sync()
                     last_sync = time.monotonic()
+                    unsynced = False
             except BaseException as exc:  # noqa: BLE001 - surfaced on the next append or flush
                 self._writer_error = exc
             finally:
@@ -301,7 +361,7 @@ class AuditLog:
 
 def records(location: str | Path) -> list[tuple[str, dict[str, Any] | None, str]]:
     """Every stored line as (where, parsed record or None when it is not JSON, raw text)."""
-    backend = open_backend(location)
+    backend = open_backend(location, create=False)
     try:
         lines, _ = backend.read_since(None)
     finally:
@@ -334,13 +394,25 @@ def select(
             continue
         if rule and rule not in {r.get("id") for r in result.get("reasons", []) if isinstance(r, dict)}:
             continue
-        ts = rec.get("timestamp", "")
-        if since and ts < since:
-            continue
-        if until and ts > until:
-            continue
+        if since or until:
+            ts = _instant(rec.get("timestamp"))
+            if ts is None or (since and ts < _instant(since)) or (until and ts > _instant(until)):  # type: ignore[operator]
+                continue
         out.append(rec)
     return out
+
+
+def _instant(text: Any) -> Any:
+    """An RFC 3339 time as an aware datetime (strings would sort '.5Z' before 'Z'); None if unreadable."""
+    import datetime as dt
+
+    if not isinstance(text, str):
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise AgtError(f"not an RFC 3339 time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def sequence_numbers(recs: Sequence[Mapping[str, Any]]) -> list[int]:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agt.audit import merkle
-from agt.audit.backends import JsonlBackend, open_backend
+from agt.audit.backends import AuditStorageError, JsonlBackend, open_backend
 from agt.audit.log import GENESIS, checkpoint_message, record_hash
 from agt.errors import AgtError
 
@@ -89,8 +89,10 @@ def _signature_ok(key: Ed25519PublicKey, cp: dict[str, Any]) -> bool:
 
 
 def verify_log(location: str | Path, public_key: Ed25519PublicKey | None = None) -> VerifyReport:
+    if not Path(location).exists():
+        raise AuditVerifyError(f"no audit log at {location}")
     key = public_key or default_public_key(location)
-    backend = open_backend(location)
+    backend = open_backend(location, create=False)
     try:
         lines, _ = backend.read_since(None)
         cp_lines = backend.checkpoints()
@@ -161,7 +163,7 @@ def prove(location: str | Path, decision_id: str) -> dict[str, Any]:
     checkpoint that covers it. Verifiable with :func:`verify_proof` and the log's public key."""
     import json
 
-    backend = open_backend(location)
+    backend = open_backend(location, create=False)
     try:
         lines, _ = backend.read_since(None)
         cps = [json.loads(c.text) for c in backend.checkpoints()]
@@ -194,6 +196,8 @@ def verify_proof(proof: dict[str, Any], public_key: Ed25519PublicKey) -> None:
     record = proof.get("record") or {}
     if record_hash(record) != record.get("hash"):
         raise AuditVerifyError("the record does not match its own hash")
+    if proof.get("decision_id") != record.get("decision_id"):
+        raise AuditVerifyError("the proof names a decision_id other than its record's")
     leaf = merkle.leaf_hash(bytes.fromhex(record["hash"]))
     path = [bytes.fromhex(h) for h in proof.get("path", [])]
     if int(cp.get("size", -1)) != int(proof.get("tree_size", -2)):
