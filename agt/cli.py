@@ -796,6 +796,82 @@ def bundle_verify(bundle_path: str, verification_key: str, as_json: bool) -> Non
         out.print(f"[green]valid[/]: {len(payload.get('files', []))} files signed (keyid {payload.get('keyid', '-')})")
 
 
+@bundle_group.command("serve")
+@click.option("--bundle", "bundles", multiple=True, required=True, metavar="NAME=DIR[,DIR...]",
+              help="A bundle to serve at /bundles/NAME, built from these Rego directories. Repeatable.")
+@click.option("--data", "data_dirs", multiple=True, metavar="NAME=DIR", help="Data directory for bundle NAME.")
+@click.option("--signing-key", type=click.Path(exists=True, dir_okay=False), default=None, help="PEM private key to sign every bundle with.")
+@click.option("--signing-alg", default="RS256", show_default=True)
+@click.option("--keyid", default="agt", show_default=True)
+@click.option("--token", envvar="AGT_BUNDLE_TOKEN", default=None, help="Bearer token clients must send [env AGT_BUNDLE_TOKEN].")
+@log_argument
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8282, show_default=True)
+def bundle_serve(bundles: tuple[str, ...], data_dirs: tuple[str, ...], signing_key: str | None, signing_alg: str,
+                 keyid: str, token: str | None, log: str, host: str, port: int) -> None:
+    """Serve bundles to an OPA fleet (ETag, 304, long polling), rebuilding and re-signing on every
+    source change; receive OPA decision logs (/logs) into the audit log and status reports (/status).
+
+    \b
+    Example:
+      agt bundle serve --bundle agt=rego/ --signing-key key.pem --token s3cret
+      agt opa config --server http://127.0.0.1:8282 --token s3cret --verification-key pub.pem > config.yaml
+      opa run --server --config-file config.yaml
+    """
+    import time as _time
+
+    from agt.audit import AuditLog
+    from agt.bundle.server import BundleServer, BundleService, BundleSource
+
+    data = dict(d.split("=", 1) for d in data_dirs if "=" in d)
+    key = Path(signing_key).read_bytes() if signing_key else None
+    sources = []
+    for spec in bundles:
+        if "=" not in spec:
+            raise click.UsageError(f"--bundle {spec!r}: write NAME=DIR")
+        name, dirs = spec.split("=", 1)
+        sources.append(BundleSource(name, [Path(d) for d in dirs.split(",")], Path(data[name]) if name in data else None,
+                                    key, signing_alg, keyid))
+    audit = AuditLog(log)
+    try:
+        server = BundleServer(BundleService(sources, audit=audit, token=token), host, port).start()
+    except (AgtError, OSError) as exc:
+        audit.close()
+        _fail(exc if isinstance(exc, AgtError) else AgtError(str(exc)))
+    out.print(f"serving {', '.join('/bundles/' + s.name for s in sources)} at {server.url}; decision logs to {log}")
+    try:
+        while True:
+            _time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        audit.close()
+
+
+@cli.group("opa")
+def opa_group() -> None:
+    """Plugging into OPA deployments."""
+
+
+@opa_group.command("config")
+@click.option("--server", "server_url", required=True, help="The agt bundle service URL the fleet reaches.")
+@click.option("--bundle", "bundles", multiple=True, default=("agt",), show_default=True, help="Bundle names to pull.")
+@click.option("--token", default=None, help="Bearer token for the service.")
+@click.option("--verification-key", type=click.Path(exists=True, dir_okay=False), default=None, help="PEM public key bundles are signed with.")
+@click.option("--keyid", default="agt", show_default=True)
+@click.option("--signing-alg", default="RS256", show_default=True)
+@click.option("--long-poll", default=10, show_default=True, help="Long-polling timeout in seconds.")
+def opa_config_cmd(server_url: str, bundles: tuple[str, ...], token: str | None, verification_key: str | None,
+                   keyid: str, signing_alg: str, long_poll: int) -> None:
+    """Print an OPA config.yaml: services, bundles (signed, long polling), decision_logs and status."""
+    from agt.bundle.opa_config import opa_config
+
+    click.echo(opa_config(server_url, bundles=bundles, token=token, keyid=keyid, algorithm=signing_alg,
+                          verification_key=Path(verification_key).read_text() if verification_key else None,
+                          long_poll_seconds=long_poll), nl=False)
+
+
 @cli.command("schema")
 def schema_cmd() -> None:
     """Print the JSON Schema of the action document."""
