@@ -1,6 +1,6 @@
 """Print benchmark figures: p50/p99 latency and throughput per engine and policy size.
 
-    python -m bench [--quick] [--json] [--only core|runtime|audit|opa]
+    python -m bench [--quick] [--json] [--only core|runtime|audit|opa|bundles]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rich.table import Table
 import tempfile
 from pathlib import Path
 
-from bench import audit, core, opa, runtime
+from bench import audit, bundles, core, opa, runtime
 
 
 def main(argv: list[str]) -> int:
@@ -39,8 +39,13 @@ def main(argv: list[str]) -> int:
         if only in (None, "audit"):
             figures += audit.run(quick=quick, progress=progress)
         if only in (None, "opa"):
-            opa_figures, extra = opa.run(quick=quick, progress=progress)
+            opa_figures, opa_extra = opa.run(quick=quick, progress=progress)
             figures += opa_figures
+            extra.update(opa_extra)
+        if only in (None, "bundles"):
+            bundle_figures, bundle_extra = bundles.run(quick=quick, progress=progress)
+            figures += bundle_figures
+            extra.update(bundle_extra)
     if as_json:
         print(json.dumps({"figures": [asdict(f) for f in figures], "extra": extra}, indent=2))
         return 0
@@ -51,10 +56,13 @@ def main(argv: list[str]) -> int:
     for f in figures:
         table.add_row(*f.row())
     out.print(table)
-    if extra:
+    if "naive_over_engine_p50" in extra:
         out.print(f"opa eval subprocess vs the opa engine (p50): {extra['naive_over_engine_p50']:.0f}× slower")
         out.print(f"differential fuzz: {int(extra['fuzz_actions']):,} actions × 3 engines in {extra['fuzz_seconds']:.1f} s, "
                   f"{int(extra['fuzz_disagreements'])} disagreements")
+    if "receiver_events_per_s_accepted" in extra:
+        out.print(f"decision-log receiver: {extra['receiver_events_per_s_accepted']:,.0f} events/s accepted (gzipped batches of 100), "
+                  f"{extra['receiver_events_per_s_written']:,.0f} events/s written to the audit log")
     return 0
 
 

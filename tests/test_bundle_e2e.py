@@ -92,3 +92,26 @@ def test_status_reports_arrive(fleet):
 
 def test_requests_without_the_token_are_refused(fleet):
     assert httpx.get(fleet["server"].url + "/bundles/agt").status_code == 401
+
+
+def test_same_flow_against_the_opa_image(tmp_path):
+    """The fleet test with the openpolicyagent/opa image instead of the binary (testcontainers)."""
+    from agt.opa.container import docker_unavailable_reason, opa_container
+
+    reason = docker_unavailable_reason()
+    if reason:
+        pytest.skip(f"testcontainers path skipped: {reason}")
+    rego = tmp_path / "rego"
+    shutil.copytree(ROOT / "rego", rego, ignore=shutil.ignore_patterns("*_test.rego"))
+    audit = AuditLog(tmp_path / "audit", durability="always")
+    service = BundleService([BundleSource("agt", [rego])], audit=audit)
+    with BundleServer(service) as server:
+        (tmp_path / "config.yaml").write_text(opa_config(server.url, log_min_delay=1, log_max_delay=1))
+        with opa_container(config_file=tmp_path / "config.yaml") as url:
+            engine = OpaEngine(url=url)
+            try:
+                case = load_suite(ROOT / "conformance" / "starter.yaml").cases[0]
+                assert engine.evaluate(case.action).effect is case.expect.effect
+            finally:
+                engine.close()
+    audit.close()

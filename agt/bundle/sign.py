@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import tarfile
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any, Mapping
 
@@ -50,10 +51,22 @@ def sign_files(files: Mapping[str, bytes], key_pem: bytes, algorithm: str = "RS2
         "keyid": keyid,
     }
     try:
-        token = jwt.encode(payload, key_pem, algorithm=algorithm)
+        token = jwt.encode(payload, _private_key(key_pem), algorithm=algorithm)
     except (ValueError, TypeError, jwt.PyJWTError) as exc:
         raise BundleSignatureError(f"cannot sign with this key and {algorithm}: {exc}") from None
     return json.dumps({"signatures": [token]}, indent=2).encode()
+
+
+@lru_cache(maxsize=8)
+def _private_key(pem: bytes) -> Any:
+    """Parsing (and validating) an RSA key costs tens of milliseconds; a server re-signing on every
+    change should pay that once."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        return serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise BundleSignatureError(f"the signing key is not a PEM private key: {exc}") from None
 
 
 def read_bundle(data: bytes) -> dict[str, bytes]:

@@ -38,22 +38,37 @@ def docker_unavailable_reason() -> str | None:
 
 
 @contextmanager
-def opa_container(rego_dir: str | Path, image: str = IMAGE, ready_timeout: float = 60.0) -> Iterator[str]:
-    """Start OPA with ``rego_dir`` loaded; yield its base URL; stop it on exit."""
+def opa_container(
+    rego_dir: str | Path | None = None, image: str = IMAGE, ready_timeout: float = 60.0, config_file: str | Path | None = None,
+) -> Iterator[str]:
+    """Start OPA with ``rego_dir`` loaded, or configured by ``config_file`` (bundles from a service);
+    yield its base URL; stop it on exit. With a config file the container shares the host's network,
+    so a bundle service on the host's loopback is reachable at the same URL."""
     reason = docker_unavailable_reason()
     if reason:
         raise ContainerUnavailable(reason)
     from testcontainers.core.container import DockerContainer
 
-    container = (
-        DockerContainer(image)
-        .with_volume_mapping(str(Path(rego_dir).resolve()), "/policy", "ro")
-        .with_command("run --server --addr 0.0.0.0:8181 --skip-version-check /policy")
-        .with_exposed_ports(8181)
-    )
+    container = DockerContainer(image)
+    if config_file is not None:
+        container = (
+            container.with_volume_mapping(str(Path(config_file).resolve()), "/config/config.yaml", "ro")
+            .with_command("run --server --addr 127.0.0.1:18181 --skip-version-check --config-file /config/config.yaml")
+            .with_kwargs(network_mode="host")
+        )
+        fixed_url = "http://127.0.0.1:18181"
+    else:
+        if rego_dir is None:
+            raise ValueError("give rego_dir or config_file")
+        container = (
+            container.with_volume_mapping(str(Path(rego_dir).resolve()), "/policy", "ro")
+            .with_command("run --server --addr 0.0.0.0:8181 --skip-version-check /policy")
+            .with_exposed_ports(8181)
+        )
+        fixed_url = None
     container.start()
     try:
-        url = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(8181)}"
+        url = fixed_url or f"http://{container.get_container_host_ip()}:{container.get_exposed_port(8181)}"
         deadline = time.monotonic() + ready_timeout
         while True:
             try:
