@@ -99,3 +99,19 @@ def test_identity_failure_is_enforced_even_in_audit_mode(tmp_path, root, monkeyp
     store.create("alice")
     gov = Governor("yaml", STARTER, mode="audit", identity=EnvelopeVerifier(store.resolve), require_identity=True)
     assert rules(lambda: gov.call(lambda: None, tool="read_doc", agent="alice")) == ("identity-required",)
+
+
+def test_decorated_tool_takes_its_envelope_as_a_governance_keyword(world):
+    from agt.runtime import govern
+
+    gov, alice, _, _, _, _ = world
+    seen: list = []
+
+    @govern(governor=gov, agent="alice")
+    def read_file(path: str) -> str:
+        seen.append(path)
+        return "ok"
+
+    env = envelope(alice, "read_file", {"path": "/ws/a"}, "alice")
+    assert read_file("/ws/a", _agt_envelope=env) == "ok"
+    assert seen == ["/ws/a"]

@@ -572,18 +572,18 @@ def govern(
         if inspect.iscoroutinefunction(f):
             @functools.wraps(f)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                approval_id = kwargs.pop("_agt_approval_id", None)
+                extra = {k: kwargs.pop(f"_agt_{k}", None) for k in ("approval_id", "envelope", "delegation")}
                 return await gov.acall(f, args, kwargs, tool=name, agent=agent, session=session, task=task,
-                                       kind=kind, approval_id=approval_id)
+                                       kind=kind, **extra)
 
             async_wrapper.governor = gov  # type: ignore[attr-defined]
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(f)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            approval_id = kwargs.pop("_agt_approval_id", None)
-            return gov.call(f, args, kwargs, tool=name, agent=agent, session=session, task=task, kind=kind,
-                            approval_id=approval_id)
+            # Governance arguments travel as _agt_* keywords and never reach the tool.
+            extra = {k: kwargs.pop(f"_agt_{k}", None) for k in ("approval_id", "envelope", "delegation")}
+            return gov.call(f, args, kwargs, tool=name, agent=agent, session=session, task=task, kind=kind, **extra)
 
         wrapper.governor = gov  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
