@@ -26,6 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from agt._canonical import canonical_json
 from agt.audit import merkle
 from agt.audit.backends import Backend, JsonlBackend, open_backend
 from agt.errors import AgtError
@@ -47,9 +48,8 @@ class Durability(str, enum.Enum):
     record in flight; a power cut may lose what the OS had not written yet."""
 
 
-def canonical(value: Any) -> bytes:
-    """The one byte form every hash and signature is computed over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+canonical = canonical_json
+"""The one byte form every hash and signature in the log is computed over."""
 
 
 def record_hash(record: Mapping[str, Any]) -> str:

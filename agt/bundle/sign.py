@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import jwt
 import yaml
 
+from agt._canonical import canonical_json
 from agt.errors import AgtError
 
 SIGNATURES = ".signatures.json"
@@ -29,16 +30,12 @@ class BundleSignatureError(AgtError):
     pass
 
 
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def file_hash(name: str, content: bytes) -> str:
     base = PurePosixPath(name).name
     if base in ("data.json", ".manifest"):
-        return hashlib.sha256(_canonical(json.loads(content))).hexdigest()
+        return hashlib.sha256(canonical_json(json.loads(content))).hexdigest()
     if base == "data.yaml":
-        return hashlib.sha256(_canonical(yaml.safe_load(content))).hexdigest()
+        return hashlib.sha256(canonical_json(yaml.safe_load(content))).hexdigest()
     return hashlib.sha256(content).hexdigest()
 
 

@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from agt._canonical import canonical_json as _canonical_json
 from agt.identity.keys import (
     IdentityError,
     IdentityKeys,
@@ -103,8 +104,8 @@ class NonceCacheFullError(EnvelopeError):
 
 
 def canonical_json(value: Any) -> bytes:
-    """The exact bytes that get signed: sorted keys, no whitespace, UTF-8, no NaN or Infinity."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    """The exact bytes that get signed: agt's canonical JSON, with NaN and Infinity refused."""
+    return _canonical_json(value, allow_nan=False)
 
 
 def b64url_encode(data: bytes) -> str:
