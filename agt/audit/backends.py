@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
 
+from agt._sqlite import ThreadConnections, write_transaction
 from agt.errors import AgtError
 
 FILE_PATTERN = re.compile(r"^audit-(\d{6})\.jsonl$")
@@ -216,8 +217,7 @@ class SqliteBackend:
 
     def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
-        self._local = threading.local()
-        self._synchronous = synchronous
+        self._connections = ThreadConnections(path, synchronous=synchronous)
         self._thread_lock = threading.RLock()
         db = self._db()
         db.executescript(
@@ -226,26 +226,12 @@ class SqliteBackend:
         )
 
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={self._synchronous}")
-            self._local.db = db
-        return db
+        return self._connections.get()
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        with self._thread_lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._thread_lock, write_transaction(self._db()):
+            yield
 
     def repair_tail(self) -> int:
         return 0  # a transaction is all or nothing
@@ -270,10 +256,7 @@ class SqliteBackend:
         return [Line(f"{Path(self.path).name}#checkpoint{i}", t) for i, t in rows]
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._connections.close()
 
 
 def open_backend(location: str | Path, max_bytes: int = 64 * 1024 * 1024, create: bool = True) -> JsonlBackend | SqliteBackend:

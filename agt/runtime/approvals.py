@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
+from agt._sqlite import ThreadConnections, write_transaction
 from agt.errors import AgtError
 
 
@@ -141,19 +142,13 @@ class SqliteApprovals:
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
         self.path = str(path)
         self._clock = clock
-        self._local = threading.local()
+        self._connections = ThreadConnections(path)
         self._conn().execute(
             "CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, created_at REAL NOT NULL, body TEXT NOT NULL)"
         )
 
     def _conn(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            self._local.db = db
-        return db
+        return self._connections.get()
 
     def create(self, req: ApprovalRequest) -> None:
         self._conn().execute(
@@ -173,15 +168,9 @@ class SqliteApprovals:
         return [r for r in items if status is None or r.status is status]
 
     def vote(self, request_id: str, approver: str, approve: bool, note: str = "") -> ApprovalRequest:
-        db = self._conn()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self._conn()) as db:
             req = _vote(self.get(request_id), approver, approve, note, self._clock())
             db.execute("UPDATE approvals SET body = ? WHERE id = ?", (json.dumps(req.to_dict()), request_id))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return req
 
 

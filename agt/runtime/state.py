@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from agt._sqlite import ThreadConnections, write_transaction
 from agt.errors import AgtError
 
 
@@ -115,7 +116,7 @@ class SqliteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._local = threading.local()
+        self._connections = ThreadConnections(path, synchronous="NORMAL")
         with self._conn() as db:
             db.executescript(
                 """
@@ -128,18 +129,10 @@ class SqliteStore:
             )
 
     def _conn(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
+        return self._connections.get()
 
     def _update(self, task: str, tokens: int, tool_calls: int, files_changed: int) -> Counters:
-        db = self._conn()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self._conn()) as db:
             db.execute(
                 "INSERT INTO counters (task, tokens_used, tool_calls, files_changed) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(task) DO UPDATE SET tokens_used = tokens_used + excluded.tokens_used, "
@@ -147,10 +140,6 @@ class SqliteStore:
                 (task, tokens, tool_calls, files_changed),
             )
             row = db.execute("SELECT tokens_used, tool_calls, files_changed FROM counters WHERE task = ?", (task,)).fetchone()
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return Counters(*row)
 
     def reserve(self, task: str, tool_calls: int, files_changed: int) -> Counters:
@@ -170,23 +159,14 @@ class SqliteStore:
 
     def hit_rate(self, key: str, limit: RateLimit, now: float | None = None) -> tuple[bool, int]:
         now = time.time() if now is None else now
-        db = self._conn()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self._conn()) as db:
             db.execute("DELETE FROM rate_events WHERE key = ? AND at <= ?", (key, now - limit.window_seconds))
             (count,) = db.execute("SELECT COUNT(*) FROM rate_events WHERE key = ?", (key,)).fetchone()
             admitted = count < limit.count
             if admitted:
                 db.execute("INSERT INTO rate_events (key, at) VALUES (?, ?)", (key, now))
                 count += 1
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return admitted, count
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._connections.close()
