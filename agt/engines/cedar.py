@@ -149,20 +149,22 @@ class CedarEngine:
         self.rules: dict[str, CedarRule] = {}
         self._has_default_permit = False
         texts: list[str] = []
+        ests: list[dict[str, Any]] = []
         digest = hashlib.sha256(schema_text.encode())
         for f in files:
             text = _read(f)
             digest.update(f.name.encode() + b"\0" + text.encode())
-            self._load_file(f, text, schema_text)
+            ests.append(self._load_file(f, text))
             texts.append(text)
         self._policies = cedarpy.PolicySet.from_str("\n".join(texts))
-        self._context_keys = _context_attributes(est_all) if (est_all := [json.loads(cedarpy.policies_to_json_str(t)) for t in texts]) else None
+        self._context_keys = _context_attributes(ests)
         self._base_entities = cedarpy.Entities.from_json_str(json.dumps(ACTION_ENTITIES))
         self._entities_for_key: dict[tuple[Any, ...], Any] = {}
         self._revision = "sha256:" + digest.hexdigest()[:16]
         self.sources = tuple(str(f) for f in files)
 
-    def _load_file(self, f: Path, text: str, schema_text: str) -> None:
+    def _load_file(self, f: Path, text: str) -> dict[str, Any]:
+        """Parse, validate and index one policy file; returns its JSON form (EST) for later analysis."""
         try:
             est = json.loads(cedarpy.policies_to_json_str(text))
         except ValueError as exc:
@@ -206,13 +208,16 @@ class CedarEngine:
             approvers = tuple(sorted({a.strip() for a in (ann.get("approvers") or "").split(",") if a.strip()}))
             action = RuleAction.ALLOW if effect == "permit" else (RuleAction.REQUIRE_APPROVAL if approval else RuleAction.DENY)
             self.rules[rid] = CedarRule(rid, action, ann.get("message") or "", approvers, str(f), line, "critical" in ann)
+        return est
 
     @property
     def _eval_schema(self) -> cedarpy.Schema | None:
         return self._schema if self.validate_requests else None
 
-    def _parse_entities(self, key: tuple[Any, ...], action: Action) -> Any:
-        entity_json = json.dumps(cedar_entities(action), separators=(",", ":"))
+    def _entity_handle(self, entities: list[CedarEntity]) -> Any:
+        """Parse entities once into a handle: checked against the schema, or added to the
+        pre-parsed Action hierarchy when requests skip schema validation."""
+        entity_json = json.dumps(entities, separators=(",", ":"))
         if self.validate_requests:
             return cedarpy.Entities.from_json_str(entity_json, self._schema)
         return self._base_entities.with_added_json_str(entity_json)
@@ -225,7 +230,7 @@ class CedarEngine:
         key = entities_key(action)
         handle = self._entities_for_key.get(key)
         if handle is None:
-            handle = self._parse_entities(key, action)
+            handle = self._entity_handle(cedar_entities(action))
             if len(self._entities_for_key) >= 4096:
                 self._entities_for_key.clear()
             self._entities_for_key[key] = handle
@@ -245,12 +250,15 @@ class CedarEngine:
     def default(self) -> Effect:
         return Effect.ALLOW if self._has_default_permit else Effect.DENY
 
+    def _fail(self, cause: str) -> Decision:
+        return fail_closed(f"cedar: {cause}", engine=self.name, revision=self._revision)
+
     def _decide(self, result: cedarpy.AuthzResult) -> Decision:
         diagnostics = result.diagnostics
         if diagnostics.errors:
-            return fail_closed("cedar: " + "; ".join(map(str, diagnostics.errors)), engine=self.name, revision=self._revision)
+            return self._fail("; ".join(map(str, diagnostics.errors)))
         if result.decision is cedarpy.Decision.NoDecision:
-            return fail_closed("cedar: NoDecision", engine=self.name, revision=self._revision)
+            return self._fail("NoDecision")
         ids = diagnostics.id_annotations_by_reason
         matches: list[RuleMatch] = []
         for reason in diagnostics.reasons:
@@ -259,14 +267,12 @@ class CedarEngine:
                 continue
             rule = self.rules.get(rid or "")
             if rule is None:
-                return fail_closed(f"cedar: unknown determining policy {reason}", engine=self.name, revision=self._revision)
+                return self._fail(f"unknown determining policy {reason}")
             matches.append(RuleMatch(rule.id, rule.action, rule.message, rule.approvers))
         decision = combine(matches, self.default, engine=self.name, revision=self._revision)
         # Cedar's own verdict must agree with the combined one, or something is mis-mapped.
         if (result.decision is cedarpy.Decision.Allow) != (decision.effect is Effect.ALLOW):
-            return fail_closed(
-                f"cedar: decision {result.decision.value} disagrees with its reasons", engine=self.name, revision=self._revision
-            )
+            return self._fail(f"decision {result.decision.value} disagrees with its reasons")
         return decision
 
     def evaluate(self, action: Action) -> Decision:
@@ -275,7 +281,7 @@ class CedarEngine:
             result = cedarpy.is_authorized(request, self._policies, entities, self._eval_schema)
             return self._decide(result)
         except Exception as exc:  # noqa: BLE001 - any fault must still deny
-            return fail_closed(f"cedar: {type(exc).__name__}: {exc}", engine=self.name, revision=self._revision)
+            return self._fail(f"{type(exc).__name__}: {exc}")
 
     def evaluate_many(self, actions: Iterable[Action]) -> list[Decision]:
         """Batch through ``is_authorized_batch``. Requests share one entity store, so requests whose
@@ -288,7 +294,7 @@ class CedarEngine:
                 request = self._prune(cedar_request(action))
                 keyed = {(e["uid"]["type"], e["uid"]["id"]): e for e in cedar_entities(action)}
             except Exception as exc:  # noqa: BLE001
-                out[i] = fail_closed(f"cedar: {type(exc).__name__}: {exc}", engine=self.name, revision=self._revision)
+                out[i] = self._fail(f"{type(exc).__name__}: {exc}")
                 continue
             for idxs, reqs, store in batches:
                 if all(store.get(k, v) == v for k, v in keyed.items()):
@@ -300,17 +306,13 @@ class CedarEngine:
                 batches.append(([i], [request], keyed))
         for idxs, reqs, store in batches:
             try:
-                entity_json = json.dumps(list(store.values()), separators=(",", ":"))
-                if self.validate_requests:
-                    entities = cedarpy.Entities.from_json_str(entity_json, self._schema)
-                else:
-                    entities = self._base_entities.with_added_json_str(entity_json)
+                entities = self._entity_handle(list(store.values()))
                 results = cedarpy.is_authorized_batch(reqs, self._policies, entities, self._eval_schema)
                 for i, result in zip(idxs, results):
                     out[i] = self._decide(result)
             except Exception as exc:  # noqa: BLE001
                 for i in idxs:
-                    out[i] = fail_closed(f"cedar: {type(exc).__name__}: {exc}", engine=self.name, revision=self._revision)
+                    out[i] = self._fail(f"{type(exc).__name__}: {exc}")
         return [d for d in out if d is not None]
 
     def close(self) -> None:
