@@ -102,7 +102,8 @@ _BINARY: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _path(parts: tuple[str, ...]) -> Evaluator:
+def field_getter(parts: tuple[str, ...]) -> Evaluator:
+    """A function reading one field of the document, MISSING when it is absent."""
     if len(parts) == 2:
         a, b = parts
 
@@ -133,7 +134,7 @@ def compile_condition(node: ast.Node, text: str = "") -> Evaluator:
         value = node.value
         return lambda doc: value
     if isinstance(node, ast.Path):
-        return _path(node.parts)
+        return field_getter(node.parts)
     if isinstance(node, ast.ListExpr):
         items = [compile_condition(i, text) for i in node.items]
         return lambda doc: [f(doc) for f in items]

@@ -11,18 +11,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from agt.action import Action
-from agt.conditions import MISSING, EqualityKey, LowerBoundKey, index_key
+from agt.conditions import MISSING, EqualityKey, LowerBoundKey, field_getter, index_key
 from agt.decision import Decision, RuleAction, RuleMatch, combine, fail_closed
 from agt.engines import base
 from agt.engines.yaml_policy import Rule, YamlPolicy, load_policy
 from agt.errors import AgtError, ConditionEvalError
-
-
-def _lookup(doc: dict, path: tuple[str, ...]) -> Any:
-    v: Any = doc
-    for p in path:
-        v = v.get(p, MISSING) if type(v) is dict else MISSING
-    return v
 
 
 class _RuleIndex:
@@ -47,22 +40,22 @@ class _RuleIndex:
                 bounded.setdefault(key.path, []).append((key.bound, order, rule))
             else:
                 self.always.append(rule)
-        self._equal = list(equal.items())
+        self._equal = [(field_getter(path), table) for path, table in equal.items()]
         self._bounded = []
         for path, entries in bounded.items():
             entries.sort(key=lambda e: (e[0], e[1]))
-            self._bounded.append((path, [e[0] for e in entries], [e[2] for e in entries]))
+            self._bounded.append((field_getter(path), [e[0] for e in entries], [e[2] for e in entries]))
 
     def candidates(self, doc: dict) -> list[Rule]:
         found = list(self.always)
-        for path, table in self._equal:
-            v = _lookup(doc, path)
+        for get, table in self._equal:
+            v = get(doc)
             if type(v) is str:
                 hit = table.get(v)
                 if hit:
                     found.extend(hit)
-        for path, bounds, rules in self._bounded:
-            v = _lookup(doc, path)
+        for get, bounds, rules in self._bounded:
+            v = get(doc)
             if type(v) is int:
                 found.extend(rules[: bisect_right(bounds, v)])
             elif v is not MISSING:
