@@ -248,12 +248,8 @@ class Action:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "agent": self.agent.to_dict(),
-            "action": self.action.to_dict(),
-            "resource": self.resource.to_dict() if self.resource else None,
-            "context": self.context.to_dict(),
-        }
+        """A copy of :attr:`document` the caller may change."""
+        return _normalize.copy_json(self.document)
 
     def to_json(self, *, indent: int | None = None) -> str:
         return json.dumps(self.document, indent=indent, sort_keys=True, ensure_ascii=False)

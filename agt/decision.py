@@ -7,7 +7,7 @@ Every engine reports which rules *matched*; :func:`combine` turns those matches 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 DEFAULT_RULE_ID = "default"
@@ -68,6 +68,11 @@ class Decision:
     @property
     def rule_ids(self) -> tuple[str, ...]:
         return tuple(r.rule_id for r in self.reasons)
+
+    @property
+    def parity_key(self) -> tuple[Effect, tuple[str, ...], tuple[str, ...]]:
+        """What engines must agree on: effect, reason ids and approvers (messages and notes aside)."""
+        return (self.effect, self.rule_ids, self.approvers)
 
     @property
     def allowed(self) -> bool:

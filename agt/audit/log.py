@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -414,6 +414,3 @@ def _instant(text: Any) -> Any:
         raise AgtError(f"not an RFC 3339 time: {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
-
-def sequence_numbers(recs: Sequence[Mapping[str, Any]]) -> list[int]:
-    return [int(r.get("seq", -1)) for r in recs]

@@ -9,6 +9,7 @@ than the log still has (truncation). The first problem found is named with its f
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agt.audit import merkle
-from agt.audit.backends import AuditStorageError, JsonlBackend, open_backend
+from agt.audit.backends import JsonlBackend, open_backend
 from agt.audit.log import GENESIS, checkpoint_message, record_hash
 from agt.errors import AgtError
 
@@ -110,8 +111,6 @@ def verify_log(location: str | Path, public_key: Ed25519PublicKey | None = None)
     prev = GENESIS
     for i, line in enumerate(lines):
         try:
-            import json
-
             rec = json.loads(line.text)
             if not isinstance(rec, dict):
                 raise ValueError("not an object")
@@ -134,8 +133,6 @@ def verify_log(location: str | Path, public_key: Ed25519PublicKey | None = None)
 
     covered = 0
     for cp_line in cp_lines:
-        import json
-
         try:
             cp = json.loads(cp_line.text)
         except ValueError:
@@ -161,8 +158,6 @@ def verify_log(location: str | Path, public_key: Ed25519PublicKey | None = None)
 def prove(location: str | Path, decision_id: str) -> dict[str, Any]:
     """A Merkle inclusion proof for the record with ``decision_id``, against the newest signed
     checkpoint that covers it. Verifiable with :func:`verify_proof` and the log's public key."""
-    import json
-
     backend = open_backend(location, create=False)
     try:
         lines, _ = backend.read_since(None)

@@ -14,7 +14,6 @@ do not block each other.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import hmac
 import json

@@ -154,10 +154,6 @@ class ActionGenerator:
         return doc
 
 
-def signature(d: Decision) -> tuple[Any, ...]:
-    return (d.effect, d.rule_ids, d.approvers)
-
-
 @dataclass(frozen=True)
 class Disagreement:
     document: dict[str, Any]
@@ -177,7 +173,7 @@ def _disagree(doc: dict[str, Any], engines: Mapping[str, Engine]) -> dict[str, D
     except ActionError:
         return None
     decisions = {n: e.evaluate(action) for n, e in engines.items()}
-    return decisions if len({signature(d) for d in decisions.values()}) > 1 else None
+    return decisions if len({d.parity_key for d in decisions.values()}) > 1 else None
 
 
 def _simplifications(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -266,7 +262,7 @@ def fuzz(
                 result.skipped_invalid += 1
         per_engine = {name: e.evaluate_many(actions) for name, e in engines.items()}
         for i, doc in enumerate(docs):
-            sigs = {name: signature(ds[i]) for name, ds in per_engine.items()}
+            sigs = {name: ds[i].parity_key for name, ds in per_engine.items()}
             if len(set(sigs.values())) > 1 and len(result.disagreements) < max_disagreements:
                 small, decisions = shrink(doc, engines)
                 key = tuple(sorted((k, v) for k, v in sigs.items()))

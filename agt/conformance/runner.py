@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from agt.conformance.suite import Case, Suite, SuiteError
 from agt.decision import Decision
@@ -25,7 +25,7 @@ class CaseResult:
 
     @property
     def engines_agree(self) -> bool:
-        return len({(d.effect, d.rule_ids, d.approvers) for d in self.decisions.values()}) <= 1
+        return len({d.parity_key for d in self.decisions.values()}) <= 1
 
     @property
     def passed(self) -> bool:

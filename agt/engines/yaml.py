@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from agt.action import Action
 from agt.conditions import MISSING, EqualityKey, LowerBoundKey, field_getter, index_key
-from agt.decision import Decision, RuleAction, RuleMatch, combine, fail_closed
+from agt.decision import Decision, RuleMatch, combine, fail_closed
 from agt.engines import base
 from agt.engines.yaml_policy import Rule, YamlPolicy, load_policy
 from agt.errors import AgtError, ConditionEvalError
@@ -118,6 +118,3 @@ def _factory(policy: str, **options: object) -> YamlEngine:
 
 
 base.register("yaml", _factory)
-
-# Rule actions that decide, for documentation and the CLI.
-DECIDING_ACTIONS = (RuleAction.DENY, RuleAction.REQUIRE_APPROVAL, RuleAction.ALLOW)

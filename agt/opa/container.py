@@ -24,13 +24,11 @@ class ContainerUnavailable(AgtError):
 def docker_unavailable_reason() -> str | None:
     """None when an OPA container can be started here; otherwise why not."""
     try:
-        import docker  # noqa: F401  (a testcontainers dependency)
+        import docker  # a testcontainers dependency
         import testcontainers  # noqa: F401
     except ImportError as exc:
         return f"testcontainers is not installed ({exc.name}); pip install 'agt[containers]'"
     try:
-        import docker
-
         docker.from_env(timeout=3).ping()
     except Exception as exc:  # noqa: BLE001 - any failure means no engine to talk to
         return f"no Docker engine reachable: {type(exc).__name__}: {str(exc)[:160]}"
