@@ -91,18 +91,8 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
     if isinstance(value, PurePath):
         return _check_string(str(value), field)
     if isinstance(value, Mapping):
-        _check_depth(field, depth)
-        out = {}
-        for key, item in value.items():
-            if isinstance(key, bool) or not isinstance(key, (str, int)):
-                raise ActionError(field, f"object keys must be strings, got {type(key).__name__}")
-            if not isinstance(key, str):
-                key = str(key)
-                if key in value or key in out:
-                    raise ActionError(f"{field}.{key}", "an integer key and a string key collide once both are text")
-            _check_string(key, f"{field}.{key}")
-            out[key] = normalize_value(item, f"{field}.{key}", depth + 1)
-        return out
+        # Other mappings become a plain dict and take the dict path above, with its key checks.
+        return normalize_value(dict(value.items()), field, depth)
     if isinstance(value, (list, tuple)):
         _check_depth(field, depth)
         return [normalize_value(item, f"{field}[{i}]", depth + 1) for i, item in enumerate(value)]

@@ -94,24 +94,27 @@ def public_pem(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def mask_document(doc: Any, names: frozenset[str]) -> Any:
-    """Replace the values of keys named in ``names`` (case-insensitive), at any depth. Containers
-    with nothing to mask are returned as they are, not copied."""
-    if not names:
-        return doc
+def _rewrite(doc: Any, names: frozenset[str], secrets: frozenset[str]) -> Any:
+    """Mask the values of keys in ``names`` and every string equal to one of ``secrets``, at any depth.
+    Containers with nothing to mask are returned as they are, not copied."""
     if isinstance(doc, dict):
         out = None
         for k, v in doc.items():
-            nv = MASK if k.lower() in names else mask_document(v, names)
+            nv = MASK if k.lower() in names else _rewrite(v, names, secrets)
             if nv is not v:
                 if out is None:
                     out = dict(doc)
                 out[k] = nv
         return doc if out is None else out
     if isinstance(doc, list):
-        items = [mask_document(v, names) for v in doc]
+        items = [_rewrite(v, names, secrets) for v in doc]
         return doc if all(a is b for a, b in zip(items, doc)) else items
-    return doc
+    return MASK if isinstance(doc, str) and doc in secrets else doc
+
+
+def mask_document(doc: Any, names: frozenset[str]) -> Any:
+    """Replace the values of keys named in ``names`` (case-insensitive), at any depth."""
+    return _rewrite(doc, names, frozenset()) if names else doc
 
 
 def _masked_strings(doc: Any, names: frozenset[str], found: set[str], inside: bool = False) -> None:
@@ -126,22 +129,6 @@ def _masked_strings(doc: Any, names: frozenset[str], found: set[str], inside: bo
         found.add(doc)
 
 
-def _mask_copies(doc: Any, secrets: set[str]) -> Any:
-    """Mask values equal to a masked secret elsewhere (a resource id taken from a masked ``url`` param)."""
-    if isinstance(doc, dict):
-        out = None
-        for k, v in doc.items():
-            nv = _mask_copies(v, secrets)
-            if nv is not v:
-                out = out if out is not None else dict(doc)
-                out[k] = nv
-        return doc if out is None else out
-    if isinstance(doc, list):
-        items = [_mask_copies(v, secrets) for v in doc]
-        return doc if all(a is b for a, b in zip(items, doc)) else items
-    return MASK if isinstance(doc, str) and doc in secrets else doc
-
-
 def mask_input(doc: Any, names: frozenset[str]) -> Any:
     """Mask an action document. ``params_text`` folds every param's text, so it is derived again from
     the masked params; and a masked value copied elsewhere (``resource.id`` from a ``path`` or ``url``
@@ -151,7 +138,8 @@ def mask_input(doc: Any, names: frozenset[str]) -> Any:
         return doc
     secrets: set[str] = set()
     _masked_strings(doc, names, secrets)
-    masked = _mask_copies(masked, secrets)
+    # Masked values copied elsewhere (resource.id from a masked url param) are masked there too.
+    masked = _rewrite(masked, frozenset(), frozenset(secrets))
     action = masked.get("action") if isinstance(masked, dict) else None
     if isinstance(action, dict) and "params_text" in action:
         from agt._normalize import params_text
