@@ -67,6 +67,17 @@ def sqlite_gov(tmp_path, approvers):
                     blocking_approvals=False)
 
 
+def still_pending(mailer: Mailer, rid: str, **params) -> None:
+    """The approval id unlocks nothing: the call asks again, and no mail went out."""
+    with pytest.raises(ApprovalRequired):
+        mailer.call(approval_id=rid, **params)
+    assert mailer.sent == []
+
+
+def agent_runs_agt(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
 def denied_rule(fn) -> str:
     with pytest.raises(GovernanceDenied) as info:
         fn()
@@ -83,9 +94,7 @@ def test_an_approved_status_written_into_the_sqlite_store_runs_nothing(tmp_path,
         (body,) = db.execute("SELECT body FROM approvals WHERE id = ?", (rid,)).fetchone()
         doc = {**json.loads(body), "status": "approved", "approvals": ["comms-lead"]}
         db.execute("UPDATE approvals SET body = ? WHERE id = ?", (json.dumps(doc), rid))
-    with pytest.raises(ApprovalRequired):
-        mailer.call(approval_id=rid)
-    assert mailer.sent == []
+    still_pending(mailer, rid)
 
 
 def test_a_vote_forged_with_the_agents_own_key_in_the_sqlite_store_runs_nothing(tmp_path, sqlite_gov):
@@ -97,9 +106,7 @@ def test_a_vote_forged_with_the_agents_own_key_in_the_sqlite_store_runs_nothing(
                      issued_at=time.time(), expires_at=time.time() + 600)
     with sqlite3.connect(tmp_path / "approvals.db") as db:
         db.execute("INSERT INTO approval_votes (request_id, body) VALUES (?, ?)", (rid, json.dumps(vote.to_dict())))
-    with pytest.raises(ApprovalRequired):
-        mailer.call(approval_id=rid)
-    assert mailer.sent == []
+    still_pending(mailer, rid)
     assert "registered key" in sqlite_gov.approval_status(rid).ignored[0]
 
 
@@ -110,9 +117,7 @@ def test_a_vote_object_put_into_a_memory_store_counts_for_nothing(approvers):
     rid = mailer.request()
     req = store.get(rid)
     store._items[rid] = replace(req, votes=({"approver": "comms-lead", "approve": True, "status": "approved"},))  # noqa: SLF001
-    with pytest.raises(ApprovalRequired):
-        mailer.call(approval_id=rid)
-    assert mailer.sent == []
+    still_pending(mailer, rid)
 
 
 # --- the CLI without the approver's key ----------------------------------------------------------
@@ -124,25 +129,20 @@ def test_agt_approvals_approve_without_the_approvers_key_is_refused(tmp_path, sq
     # The agent's view: the approver key store lives elsewhere (another OS user), so the agent's is empty.
     monkeypatch.setenv("HOME", str(tmp_path / "agent-home"))
     monkeypatch.delenv("AGT_APPROVER_KEYS", raising=False)
-    result = CliRunner().invoke(cli, ["approvals", "approve", rid, "--as", "comms-lead", "--db", str(tmp_path / "approvals.db")])
+    result = agent_runs_agt("approvals", "approve", rid, "--as", "comms-lead", "--db", str(tmp_path / "approvals.db"))
     assert result.exit_code == EXIT_ERROR, result.output
     assert "no key for approver 'comms-lead'" in result.output
-    with pytest.raises(ApprovalRequired):
-        mailer.call(approval_id=rid)
-    assert mailer.sent == []
+    still_pending(mailer, rid)
 
 
 def test_agt_approvals_approve_with_a_key_the_agent_made_itself_counts_for_nothing(tmp_path, sqlite_gov, monkeypatch):
     mailer = Mailer(sqlite_gov)
     rid = mailer.request()
     monkeypatch.setenv("AGT_APPROVER_KEYS", str(tmp_path / "agent-made-keys"))
-    runner = CliRunner()
-    assert runner.invoke(cli, ["approvals", "keygen", "comms-lead"]).exit_code == 0
-    result = runner.invoke(cli, ["approvals", "approve", rid, "--as", "comms-lead", "--db", str(tmp_path / "approvals.db")])
+    assert agent_runs_agt("approvals", "keygen", "comms-lead").exit_code == 0
+    result = agent_runs_agt("approvals", "approve", rid, "--as", "comms-lead", "--db", str(tmp_path / "approvals.db"))
     assert result.exit_code == 0, result.output  # the vote is signed and stored ...
-    with pytest.raises(ApprovalRequired):  # ... and worthless: its key is not in the Governor's registry
-        mailer.call(approval_id=rid)
-    assert mailer.sent == []
+    still_pending(mailer, rid)  # ... and worthless: its key is not the one in the Governor's registry
 
 
 # --- the requesting agent votes ------------------------------------------------------------------
@@ -160,9 +160,7 @@ def test_the_requesting_agent_cannot_approve_its_own_request_by_name(tmp_path):
     vote = sign_vote(team.keys["mailer"], request_id=rid, digest=req.digest, agent_id="mailer", approve=True,
                      issued_at=time.time(), expires_at=time.time() + 600)
     store.add_vote(rid, vote)  # past cast_vote, which refuses it too
-    with pytest.raises(ApprovalRequired):
-        mailer.call(approval_id=rid)
-    assert mailer.sent == []
+    still_pending(mailer, rid)
     assert "own request" in gov.approval_status(rid).ignored[0]
 
 
@@ -190,10 +188,8 @@ def test_a_self_vote_by_key_is_ignored_when_other_approvers_exist(tmp_path):
     req = gov.approvals.get(rid)
     gov.approvals.add_vote(rid, sign_vote(as_approver, request_id=rid, digest=req.digest, agent_id="mailer",
                                           approve=True, issued_at=time.time(), expires_at=time.time() + 600))
-    with pytest.raises(ApprovalRequired):
-        mailer.call(approval_id=rid)
+    still_pending(mailer, rid)
     assert "own request" in gov.approval_status(rid).ignored[0]
-    assert mailer.sent == []
 
 
 # --- keys, replays, reuse, expiry ----------------------------------------------------------------
@@ -204,9 +200,7 @@ def test_a_vote_signed_by_a_key_not_in_the_registry_is_ignored(sqlite_gov):
     mailer = Mailer(sqlite_gov)
     rid = mailer.request()
     outsider.vote(sqlite_gov.approvals, rid, "comms-lead")
-    with pytest.raises(ApprovalRequired):
-        mailer.call(approval_id=rid)
-    assert mailer.sent == []
+    still_pending(mailer, rid)
 
 
 def test_a_vote_for_request_a_replayed_on_request_b_is_ignored(sqlite_gov, approvers):
@@ -215,10 +209,8 @@ def test_a_vote_for_request_a_replayed_on_request_b_is_ignored(sqlite_gov, appro
     b = mailer.request()  # the same action, asked again
     vote = approvers.vote(sqlite_gov.approvals, a, "comms-lead")
     sqlite_gov.approvals.add_vote(b, vote)
-    with pytest.raises(ApprovalRequired):
-        mailer.call(approval_id=b)
+    still_pending(mailer, b)
     assert "for request" in sqlite_gov.approval_status(b).ignored[0]
-    assert mailer.sent == []
 
 
 def test_a_vote_replayed_onto_a_request_for_a_different_action_is_ignored(sqlite_gov, approvers):
@@ -229,9 +221,7 @@ def test_a_vote_replayed_onto_a_request_for_a_different_action_is_ignored(sqlite
     forged = sign_vote(approvers.keys["comms-lead"], request_id=evil, digest=vote.digest, agent_id="mailer",
                        approve=True, issued_at=time.time(), expires_at=time.time() + 600)
     sqlite_gov.approvals.add_vote(evil, forged)  # a real signature, but over the harmless action's digest
-    with pytest.raises(ApprovalRequired):
-        mailer.call(approval_id=evil, to="rival@elsewhere.example", body="the secrets")
-    assert mailer.sent == []
+    still_pending(mailer, evil, to="rival@elsewhere.example", body="the secrets")
 
 
 def test_an_approval_id_used_twice_runs_the_tool_once(sqlite_gov, approvers):
@@ -342,10 +332,8 @@ def test_a_rule_without_approvers_is_not_approved_by_a_name_the_governor_does_no
     rid = mailer.request()
     stranger = Approvers("anyone")
     stranger.vote(gov.approvals, rid, "anyone")  # a well-signed vote by a name outside the registry
-    with pytest.raises(ApprovalRequired):
-        mailer.call(approval_id=rid)
+    still_pending(mailer, rid)
     assert "not in the approver registry" in gov.approval_status(rid).ignored[0]
-    assert mailer.sent == []
 
 
 def test_a_governor_without_a_registry_approves_nothing():
@@ -358,18 +346,25 @@ def test_a_governor_without_a_registry_approves_nothing():
 # --- the world changes during the wait -----------------------------------------------------------
 
 
+def during_the_wait(gov: Governor, approvers: Approvers, change) -> threading.Thread:
+    """Once the request exists: ``change()`` (an operator, a policy update), then comms-lead approves."""
+
+    def run() -> None:
+        while not gov.approvals.list():
+            time.sleep(0.005)
+        change()
+        cast_vote(gov.approvals, gov.approvals.list()[0].id, approvers.keys["comms-lead"], True)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
 def test_kill_switch_flipped_during_the_wait_stops_the_tool(approvers):
     gov = Governor("yaml", STARTER, approvers=approvers.registry, approval_timeout=60.0)
     mailer = Mailer(gov)
 
-    def operator_then_approver() -> None:
-        while not gov.approvals.list():
-            time.sleep(0.005)
-        gov.kill("mailer")
-        cast_vote(gov.approvals, gov.approvals.list()[0].id, approvers.keys["comms-lead"], True)
-
-    t = threading.Thread(target=operator_then_approver, daemon=True)
-    t.start()
+    t = during_the_wait(gov, approvers, lambda: gov.kill("mailer"))
     assert denied_rule(mailer.call) == "kill-switch"
     t.join()
     assert mailer.sent == []
@@ -402,14 +397,7 @@ def test_policy_changed_to_deny_during_the_wait_stops_the_tool(tmp_path, approve
     deny_email = YamlEngine(write_policy(tmp_path, [{"name": "no-email-now", "condition": "tool_name == 'send_email'",
                                                      "action": "deny"}]))
 
-    def new_policy_then_approver() -> None:
-        while not gov.approvals.list():
-            time.sleep(0.005)
-        gov.engine = deny_email  # a policy update lands while the human decides
-        cast_vote(gov.approvals, gov.approvals.list()[0].id, approvers.keys["comms-lead"], True)
-
-    t = threading.Thread(target=new_policy_then_approver, daemon=True)
-    t.start()
+    t = during_the_wait(gov, approvers, lambda: setattr(gov, "engine", deny_email))  # a policy update lands
     assert denied_rule(mailer.call) == "no-email-now"
     t.join()
     assert mailer.sent == []
@@ -421,14 +409,7 @@ def test_policy_changed_to_other_approvers_during_the_wait_stops_the_tool(tmp_pa
     ops_only = YamlEngine(write_policy(tmp_path, [{"name": "email-approval", "condition": "tool_name == 'send_email'",
                                                    "action": "require_approval", "approvers": ["ops"]}]))
 
-    def new_policy_then_approver() -> None:
-        while not gov.approvals.list():
-            time.sleep(0.005)
-        gov.engine = ops_only
-        cast_vote(gov.approvals, gov.approvals.list()[0].id, approvers.keys["comms-lead"], True)
-
-    t = threading.Thread(target=new_policy_then_approver, daemon=True)
-    t.start()
+    t = during_the_wait(gov, approvers, lambda: setattr(gov, "engine", ops_only))
     assert denied_rule(mailer.call) == "approval-stale"
     t.join()
     assert mailer.sent == []
