@@ -2,13 +2,15 @@
 
 Run it with `make demo` (after the engine comparison), or with `python examples/multi_agent_demo.py`.
 Every tool call goes through the gates: trust, then policy (the starter policy on the yaml engine),
-then reliability. Emails wait for an approval that a scripted "human" grants or refuses.
+then reliability. Emails wait for an approval that a scripted "human" grants or refuses with a vote signed
+by the comms-lead's own Ed25519 key; the Governor counts only votes that verify against its approver registry.
 """
 
 from __future__ import annotations
 
 import random
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -20,6 +22,8 @@ from rich.table import Table
 import agt
 from agt.errors import GovernanceDenied
 from agt.runtime import Governor, govern
+from agt.identity import IdentityStore
+from agt.runtime import ApproverRegistry, cast_vote
 from agt.runtime.approvals import ApprovalStatus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +40,12 @@ def show(agent: str, tool: str, outcome: str, detail: str = "") -> None:
 
 
 def main() -> int:
+    # The approver's key store: in a deployment a directory only the approver's OS user can read.
+    key_dir = tempfile.TemporaryDirectory(prefix="agt-demo-approver-keys-")
+    key_store = IdentityStore(key_dir.name)
+    comms_lead = key_store.create("comms-lead")
     gov = Governor("yaml", str(ROOT / "policies" / "starter.yaml"), approval_timeout=3.0, quorum=1,
-                   rate_limits={"tool:send_email": "3/minute"})
+                   rate_limits={"tool:send_email": "3/minute"}, approvers=ApproverRegistry.from_store(key_store))
     agents = {
         "reader": agt.Agent("reader", trust_score=650, attributes={"workspace": "/ws/reader"}),
         "writer": agt.Agent("writer", trust_score=720, attributes={"workspace": "/ws/writer"}),
@@ -116,10 +124,12 @@ def main() -> int:
     def human_approver() -> None:
         """Approves email to example.com, refuses everything else."""
         while not stop.is_set():
-            for req in gov.approvals.list(ApprovalStatus.PENDING):
+            for req in gov.approvals.list():
+                if gov.approval_status(req.id).status is not ApprovalStatus.PENDING:
+                    continue
                 to = req.action.get("document", {}).get("action", {}).get("params", {}).get("to", "")
                 time.sleep(0.05)
-                gov.approvals.vote(req.id, req.approvers[0], to.endswith("@example.com"), "scripted reviewer")
+                cast_vote(gov.approvals, req.id, comms_lead, to.endswith("@example.com"), note="scripted reviewer")
             time.sleep(0.02)
 
     console.rule("[bold]11 agents, one Governor, starter policy (strict mode)")
@@ -145,6 +155,7 @@ def main() -> int:
     console.print(f"audit trail: {kinds['decision']} decisions, {kinds['approval']} approval events, "
                   f"{kinds['trust']} trust changes")
     gov.close()
+    key_dir.cleanup()
     return 0
 
 

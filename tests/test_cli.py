@@ -161,39 +161,70 @@ def test_conformance_fuzz_json(run, tmp_path):
     assert (out["generated"], out["disagreements"]) == (300, 0)
 
 
-def _pending_request(db: str, approvers=("comms-lead", "ops"), quorum=2) -> str:
+def _pending_request(db: str, approvers=("comms-lead", "ops"), quorum=2, agent="alice") -> str:
     import time as _time
 
     from agt.runtime.approvals import SqliteApprovals, new_request
 
-    req = new_request("alice", "send_email", ("email-approval",), approvers, quorum, 300, {"digest": "d"}, _time.time())
+    req = new_request(agent, "send_email", ("email-approval",), approvers, quorum, 300, {"digest": "d"}, _time.time())
     SqliteApprovals(db).create(req)
     return req.id
+
+
+@pytest.fixture
+def keys(run, tmp_path, monkeypatch):
+    """An approver key store with keys for comms-lead, ops and mallory, made by `agt approvals keygen`."""
+    directory = tmp_path / "approver-keys"
+    monkeypatch.setenv("AGT_APPROVER_KEYS", str(directory))
+    for name in ("comms-lead", "ops", "mallory"):
+        assert run("approvals", "keygen", name, "--registry", str(tmp_path / "registry.json")).exit_code == 0
+    return directory
+
+
+def test_approvals_keygen_writes_a_private_key_and_a_registry_entry(keys, tmp_path):
+    from agt.runtime.approvers import ApproverRegistry
+
+    assert (keys / "ops.key").stat().st_mode & 0o077 == 0
+    assert ApproverRegistry.from_file(tmp_path / "registry.json").names == ("comms-lead", "mallory", "ops")
+
+
+def test_approvals_registry_exports_the_public_keys_of_the_key_store(run, keys, tmp_path):
+    out = json.loads(run("approvals", "registry").output)
+    assert out == json.loads((tmp_path / "registry.json").read_text())
 
 
 def test_approvals_list_json_shows_pending(run, tmp_path):
     db = str(tmp_path / "a.db")
     rid = _pending_request(db)
     out = json.loads(run("approvals", "list", "--db", db, "--json").output)
-    assert [r["id"] for r in out] == [rid]
+    assert [(r["id"], r["status"]) for r in out] == [(rid, "pending")]
 
 
-def test_approvals_quorum_needs_two_approvers(run, tmp_path):
+def test_approvals_quorum_needs_two_approvers(run, keys, tmp_path):
     db = str(tmp_path / "a.db")
     rid = _pending_request(db)
     assert "pending (1/2" in run("approvals", "approve", rid, "--as", "comms-lead", "--db", db).output
     assert "approved (2/2" in run("approvals", "approve", rid, "--as", "ops", "--db", db).output
 
 
-def test_approvals_unknown_approver_is_refused(run, tmp_path):
+def test_approvals_approve_stores_a_vote_that_verifies(run, keys, tmp_path):
+    db = str(tmp_path / "a.db")
+    rid = _pending_request(db, quorum=1)
+    run("approvals", "approve", rid, "--as", "ops", "--db", db)
+    shown = json.loads(run("approvals", "show", rid, "--db", db, "--registry", str(tmp_path / "registry.json")).output)
+    assert (shown["status"], shown["approvals"], shown["votes"][0]["approver"]) == ("approved", ["ops"], "ops")
+
+
+@pytest.mark.parametrize("name,message", [("mallory", "not an approver"), ("security", "no key for approver 'security'")],
+                         ids=["not-listed", "no-key"])
+def test_approvals_approve_is_refused_for_an_unlisted_approver_or_a_missing_key(run, keys, tmp_path, name, message):
     db = str(tmp_path / "a.db")
     rid = _pending_request(db)
-    result = run("approvals", "approve", rid, "--as", "mallory", "--db", db)
-    assert result.exit_code == EXIT_ERROR
-    assert "not an approver" in result.output
+    result = run("approvals", "approve", rid, "--as", name, "--db", db)
+    assert (result.exit_code, message in result.output) == (EXIT_ERROR, True)
 
 
-def test_approvals_deny_is_final(run, tmp_path):
+def test_approvals_deny_is_final(run, keys, tmp_path):
     db = str(tmp_path / "a.db")
     rid = _pending_request(db)
     assert "denied" in run("approvals", "deny", rid, "--as", "ops", "--db", db).output

@@ -1,200 +1,259 @@
-"""agt.runtime.approvals: quorum, deny, approver lists, expiry, waiting, and the cross-process SQLite store."""
+"""agt.runtime.approvals: signed votes, the tally (quorum, deny, eligibility, expiry, validity, use), waiting,
+and the cross-process SQLite store."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
 from agt.runtime.approvals import (
-    ApprovalError, ApprovalStatus, MemoryApprovals, SqliteApprovals, new_request, wait, wait_async,
+    ApprovalError, ApprovalRequest, ApprovalStatus, MemoryApprovals, SqliteApprovals, Terms, new_request, tally, wait,
+    wait_async,
 )
+from approval_helpers import Approvers
 
-
-class Clock:
-    def __init__(self, t: float = 1_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
+APPROVERS = Approvers("alice", "bob", "carol", "dave")
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-def make_store(request, tmp_path):
-    def make(clock=time.time):
-        if request.param == "memory":
-            return MemoryApprovals(clock=clock)
-        return SqliteApprovals(tmp_path / "approvals.db", clock=clock)
-
-    return make
+def store(request, tmp_path):
+    return MemoryApprovals() if request.param == "memory" else SqliteApprovals(tmp_path / "approvals.db")
 
 
-def request_for(approvers=("alice", "bob", "carol"), quorum=1, timeout=60.0, now=None):
+def request_for(approvers=("alice", "bob", "carol"), quorum=1, timeout=60.0, now=None, agent="agent"):
     now = time.time() if now is None else now
-    return new_request("agent", "send_email", ("email-approval",), tuple(approvers), quorum, timeout, {"digest": "x"}, now)
+    return new_request(agent, "send_email", ("email-approval",), tuple(approvers), quorum, timeout, {"digest": "x"}, now)
 
 
-def created(store, **kw):
+def created(store, **kw) -> ApprovalRequest:
     req = request_for(**kw)
     store.create(req)
     return req
 
 
+def status(store, req, now=None, **kw) -> ApprovalStatus:
+    return state(store, req, now, **kw).status
+
+
+def state(store, req, now=None, **kw):
+    stored = store.get(req.id)
+    return tally(Terms.of(stored), stored.votes, APPROVERS.registry, time.time() if now is None else now,
+                 consumed=stored.consumed_at is not None, **kw)
+
+
+def vote(store, req, name, approve=True, **kw):
+    return APPROVERS.vote(store, req.id, name, approve, **kw)
+
+
+def signed_elsewhere(req, name, **changes):
+    """A vote signed against a copy of ``req`` (with ``changes``): cast_vote's own refusals do not apply."""
+    scratch = MemoryApprovals()
+    scratch.create(replace(req, **changes))
+    return APPROVERS.vote(scratch, req.id, name)
+
+
 # --- voting ----------------------------------------------------------------------------------------
 
 
-def test_new_request_is_pending(make_store):
-    store = make_store()
+def test_new_request_is_pending(store):
+    assert status(store, created(store)) is ApprovalStatus.PENDING
+
+
+def test_quorum_of_two_stays_pending_after_one_approval(store):
+    req = created(store, quorum=2)
+    vote(store, req, "alice")
+    assert status(store, req) is ApprovalStatus.PENDING
+
+
+def test_quorum_of_two_is_approved_by_two_distinct_approvers(store):
+    req = created(store, quorum=2)
+    vote(store, req, "alice")
+    vote(store, req, "bob")
+    result = state(store, req)
+    assert (result.status, result.approvals) == (ApprovalStatus.APPROVED, ("alice", "bob"))
+
+
+def test_same_approver_twice_does_not_count_twice(store):
+    req = created(store, quorum=2)
+    vote(store, req, "alice")
+    store.add_vote(req.id, signed_elsewhere(req, "alice"))  # a second signed vote
+    result = state(store, req)
+    assert (result.status, result.approvals) == (ApprovalStatus.PENDING, ("alice",))
+
+
+def test_one_deny_denies(store):
+    req = created(store, quorum=2)
+    vote(store, req, "alice")
+    vote(store, req, "bob", False, note="no")
+    result = state(store, req)
+    assert (result.status, result.denied_by, result.note) == (ApprovalStatus.DENIED, "bob", "no")
+
+
+def test_a_deny_after_the_quorum_still_denies(store):
     req = created(store)
-    assert store.get(req.id).status is ApprovalStatus.PENDING
+    vote(store, req, "alice")
+    vote(store, req, "bob", False)
+    assert status(store, req) is ApprovalStatus.DENIED
 
 
-def test_quorum_of_two_stays_pending_after_one_approval(make_store):
-    store = make_store()
-    req = created(store, quorum=2)
-    assert store.vote(req.id, "alice", True).status is ApprovalStatus.PENDING
+def test_cast_vote_refuses_a_non_listed_approver(store):
+    req = created(store)
+    with pytest.raises(ApprovalError, match="dave"):
+        vote(store, req, "dave")
+    assert store.get(req.id).votes == ()
 
 
-def test_quorum_of_two_is_approved_by_two_distinct_approvers(make_store):
-    store = make_store()
-    req = created(store, quorum=2)
-    store.vote(req.id, "alice", True)
-    result = store.vote(req.id, "bob", True)
-    assert result.status is ApprovalStatus.APPROVED
-    assert result.approvals == ("alice", "bob")
-    assert store.get(req.id).status is ApprovalStatus.APPROVED
-
-
-def test_same_approver_twice_does_not_count_twice(make_store):
-    store = make_store()
-    req = created(store, quorum=2)
-    store.vote(req.id, "alice", True)
-    result = store.vote(req.id, "alice", True)
+def test_vote_by_a_non_listed_approver_is_ignored_by_the_tally(store):
+    req = created(store)
+    store.add_vote(req.id, signed_elsewhere(req, "dave", approvers=()))
+    result = state(store, req)
     assert result.status is ApprovalStatus.PENDING
-    assert result.approvals == ("alice",)
+    assert "not an approver" in result.ignored[0]
 
 
-def test_one_deny_denies(make_store):
-    store = make_store()
-    req = created(store, quorum=2)
-    store.vote(req.id, "alice", True)
-    result = store.vote(req.id, "bob", False, note="no")
-    assert result.status is ApprovalStatus.DENIED
-    assert result.denied_by == "bob"
-    assert store.get(req.id).status is ApprovalStatus.DENIED
+def test_a_request_with_no_approvers_takes_any_registered_approver(store):
+    req = created(store, approvers=())
+    vote(store, req, "dave")
+    assert status(store, req) is ApprovalStatus.APPROVED
 
 
-def test_non_listed_approver_is_refused(make_store):
-    store = make_store()
-    req = created(store)
-    with pytest.raises(ApprovalError, match="mallory"):
-        store.vote(req.id, "mallory", True)
-    assert store.get(req.id).status is ApprovalStatus.PENDING
+def test_cast_vote_refuses_the_requesting_agent(store):
+    keys = Approvers("agent")
+    req = created(store, approvers=(), agent="agent")
+    with pytest.raises(ApprovalError, match="own request"):
+        keys.vote(store, req.id, "agent")
 
 
 @pytest.mark.parametrize("approve_first", [True, False])
-def test_voting_on_resolved_request_is_refused(make_store, approve_first):
-    store = make_store()
+def test_cast_vote_refuses_a_request_that_is_over(store, approve_first):
     req = created(store)
-    store.vote(req.id, "alice", approve_first)
-    with pytest.raises(ApprovalError, match="already"):
-        store.vote(req.id, "bob", True)
+    vote(store, req, "alice", approve_first)
+    if approve_first:  # an approved request still takes a deny (revoking it before use), not another approval
+        with pytest.raises(ApprovalError, match="already approved"):
+            vote(store, req, "bob")
+    else:
+        with pytest.raises(ApprovalError, match="already denied"):
+            vote(store, req, "bob")
 
 
-def test_unknown_request_id_raises_approval_error(make_store):
+def test_unknown_request_id_raises_approval_error(store):
     with pytest.raises(ApprovalError, match="apr_missing"):
-        make_store().get("apr_missing")
+        store.get("apr_missing")
 
 
-def test_list_filters_by_status(make_store):
-    store = make_store()
-    a = created(store)
+def test_list_returns_every_request_oldest_first(store):
+    a = created(store, now=time.time() - 5)
     b = created(store)
-    store.vote(a.id, "alice", True)
-    assert [r.id for r in store.list(ApprovalStatus.PENDING)] == [b.id]
-    assert [r.id for r in store.list(ApprovalStatus.APPROVED)] == [a.id]
+    assert [r.id for r in store.list()] == [a.id, b.id]
 
 
-# --- expiry ----------------------------------------------------------------------------------------
+# --- expiry, validity and use ------------------------------------------------------------------------
 
 
-def test_expiry_turns_pending_into_expired(make_store):
-    clock = Clock(1_000.0)
-    store = make_store(clock)
+def test_expiry_turns_pending_into_expired(store):
     req = created(store, timeout=60.0, now=1_000.0)
-    clock.t = 1_059.9
-    assert store.get(req.id).status is ApprovalStatus.PENDING
-    clock.t = 1_060.0
-    assert store.get(req.id).status is ApprovalStatus.EXPIRED
+    assert status(store, req, now=1_059.9) is ApprovalStatus.PENDING
+    assert status(store, req, now=1_060.0) is ApprovalStatus.EXPIRED
 
 
-def test_voting_on_expired_request_is_refused(make_store):
-    clock = Clock(1_000.0)
-    store = make_store(clock)
-    req = created(store, timeout=60.0, now=1_000.0)
-    clock.t = 2_000.0
+def test_cast_vote_refuses_an_expired_request(store):
+    req = created(store, timeout=60.0, now=time.time() - 120)
     with pytest.raises(ApprovalError, match="expired"):
-        store.vote(req.id, "alice", True)
+        vote(store, req, "alice")
 
 
-def test_expiry_does_not_change_a_resolved_request(make_store):
-    clock = Clock(1_000.0)
-    store = make_store(clock)
-    req = created(store, timeout=60.0, now=1_000.0)
-    store.vote(req.id, "alice", True)
-    clock.t = 5_000.0
-    assert store.get(req.id).status is ApprovalStatus.APPROVED
+def test_an_approval_ends_at_the_request_deadline(store):
+    req = created(store, timeout=60.0)
+    vote(store, req, "alice")
+    assert status(store, req, now=req.expires_at - 0.1) is ApprovalStatus.APPROVED
+    assert status(store, req, now=req.expires_at) is ApprovalStatus.EXPIRED
+
+
+def test_an_approval_validity_window_starts_when_the_quorum_is_reached(store):
+    req = created(store, timeout=600.0)
+    cast = vote(store, req, "alice")
+    result = state(store, req, now=cast.issued_at + 9.9, approval_validity=10.0)
+    assert (result.status, result.valid_until) == (ApprovalStatus.APPROVED, cast.issued_at + 10.0)
+    assert status(store, req, now=cast.issued_at + 10.0, approval_validity=10.0) is ApprovalStatus.EXPIRED
+
+
+def test_a_vote_stops_counting_at_its_own_expiry(store):
+    req = created(store, timeout=600.0)
+    cast = vote(store, req, "alice", valid_for=5.0)
+    result = state(store, req, now=cast.issued_at + 5.0)
+    assert result.status is ApprovalStatus.PENDING
+    assert "expired" in result.ignored[0]
+
+
+def test_a_consumed_approval_is_consumed(store):
+    req = created(store)
+    vote(store, req, "alice")
+    assert store.consume(req.id, time.time()) is True
+    assert status(store, req) is ApprovalStatus.CONSUMED
+
+
+def test_consume_twice_reports_the_second_as_already_used(store):
+    req = created(store)
+    store.consume(req.id, time.time())
+    assert store.consume(req.id, time.time()) is False
 
 
 # --- waiting ---------------------------------------------------------------------------------------
 
 
-def _approve_later(store, request_id: str, approver: str = "alice", delay: float = 0.05) -> threading.Thread:
+def _approve_later(store, req, approver: str = "alice", delay: float = 0.05) -> threading.Thread:
     def run() -> None:
         time.sleep(delay)
-        store.vote(request_id, approver, True)
+        vote(store, req, approver)
 
     t = threading.Thread(target=run)
     t.start()
     return t
 
 
-def test_wait_returns_when_another_thread_approves(make_store):
-    store = make_store()
-    req = created(store, timeout=10.0)
-    t = _approve_later(store, req.id)
-    result = wait(store, req.id, poll=0.01)
+def resolver(store):
+    return lambda stored: tally(Terms.of(stored), stored.votes, APPROVERS.registry, time.time())
+
+
+def test_wait_returns_when_another_thread_approves(store):
+    req = created(store, timeout=30.0)
+    t = _approve_later(store, req)
+    result = wait(store, req.id, resolver(store), req.expires_at, poll=0.01)
     t.join()
     assert result.status is ApprovalStatus.APPROVED
 
 
-def test_wait_returns_expired_after_the_timeout(make_store):
-    store = make_store()
+def test_wait_returns_expired_after_the_timeout(store):
     req = created(store, timeout=0.2)
-    assert wait(store, req.id, poll=0.02).status is ApprovalStatus.EXPIRED
+    assert wait(store, req.id, resolver(store), req.expires_at, poll=0.02).status is ApprovalStatus.EXPIRED
 
 
-def test_wait_async_returns_when_approved(make_store):
-    store = make_store()
-    req = created(store, timeout=10.0)
+def test_wait_returns_pending_when_told_to_stop(store):
+    req = created(store, timeout=30.0)
+    assert wait(store, req.id, resolver(store), req.expires_at, poll=0.01, stop=lambda: True).status is ApprovalStatus.PENDING
+
+
+def test_wait_async_returns_when_approved(store):
+    req = created(store, timeout=30.0)
 
     async def main():
         async def approve():
             await asyncio.sleep(0.05)
-            store.vote(req.id, "alice", True)
+            vote(store, req, "alice")
 
-        result, _ = await asyncio.gather(wait_async(store, req.id, poll=0.01), approve())
+        result, _ = await asyncio.gather(wait_async(store, req.id, resolver(store), req.expires_at, poll=0.01), approve())
         return result
 
     assert asyncio.run(main()).status is ApprovalStatus.APPROVED
 
 
-def test_wait_async_returns_expired_after_the_timeout(make_store):
-    store = make_store()
+def test_wait_async_returns_expired_after_the_timeout(store):
     req = created(store, timeout=0.2)
-    assert asyncio.run(wait_async(store, req.id, poll=0.02)).status is ApprovalStatus.EXPIRED
+    assert asyncio.run(wait_async(store, req.id, resolver(store), req.expires_at, poll=0.02)).status is ApprovalStatus.EXPIRED
 
 
 # --- SQLite across store objects -------------------------------------------------------------------
@@ -203,31 +262,42 @@ def test_wait_async_returns_expired_after_the_timeout(make_store):
 def test_sqlite_request_approved_through_a_second_store_object(tmp_path):
     path = tmp_path / "approvals.db"
     waiting_side = SqliteApprovals(path)
-    req = request_for(timeout=10.0)
-    waiting_side.create(req)
+    req = created(waiting_side, timeout=30.0)
     cli_side = SqliteApprovals(path)  # as `agt approvals approve ID` in another process would
-    assert cli_side.get(req.id).status is ApprovalStatus.PENDING
-    cli_side.vote(req.id, "alice", True)
-    assert waiting_side.get(req.id).status is ApprovalStatus.APPROVED
+    vote(cli_side, req, "alice")
+    assert status(waiting_side, req) is ApprovalStatus.APPROVED
 
 
 def test_sqlite_wait_sees_approval_from_a_second_store_object(tmp_path):
     path = tmp_path / "approvals.db"
     waiting_side = SqliteApprovals(path)
-    req = request_for(timeout=10.0)
-    waiting_side.create(req)
-    t = _approve_later(SqliteApprovals(path), req.id)
-    result = wait(waiting_side, req.id, poll=0.01)
+    req = created(waiting_side, timeout=30.0)
+    t = _approve_later(SqliteApprovals(path), req)
+    result = wait(waiting_side, req.id, resolver(waiting_side), req.expires_at, poll=0.01)
     t.join()
     assert result.status is ApprovalStatus.APPROVED
 
 
 def test_sqlite_request_round_trips_every_field(tmp_path):
     store = SqliteApprovals(tmp_path / "approvals.db")
-    req = request_for(quorum=2, now=1234.5)
-    store.create(req)
-    back = SqliteApprovals(tmp_path / "approvals.db", clock=lambda: 1234.5).get(req.id)
-    assert back.to_dict() == req.to_dict()
+    req = created(store, quorum=2, now=1234.5)
+    assert SqliteApprovals(tmp_path / "approvals.db").get(req.id).to_dict() == req.to_dict()
+
+
+def test_sqlite_malformed_stored_request_is_an_approval_error(tmp_path):
+    store = SqliteApprovals(tmp_path / "approvals.db")
+    req = created(store)
+    store._conn().execute("UPDATE approvals SET body = ? WHERE id = ?", ('{"id": "x"}', req.id))  # noqa: SLF001
+    with pytest.raises(ApprovalError, match="malformed"):
+        store.get(req.id)
+
+
+def test_sqlite_malformed_stored_vote_is_ignored_with_a_reason(tmp_path):
+    store = SqliteApprovals(tmp_path / "approvals.db")
+    req = created(store)
+    store._conn().execute("INSERT INTO approval_votes (request_id, body) VALUES (?, ?)", (req.id, "not json"))  # noqa: SLF001
+    result = state(store, req)
+    assert result.status is ApprovalStatus.PENDING and "malformed" in result.ignored[0]
 
 
 def test_new_request_quorum_is_capped_at_the_number_of_approvers():

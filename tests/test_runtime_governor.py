@@ -25,8 +25,10 @@ from agt.errors import ApprovalRequired, GovernanceDenied
 from agt.runtime import (
     ApprovalStatus, BreakerBoard, BreakerPolicy, Governor, SqliteStore, TrustManager, govern,
 )
+from approval_helpers import Approvers, resolve_when_pending
 
 STARTER = str(Path(__file__).resolve().parents[1] / "policies" / "starter.yaml")
+APPROVERS = Approvers("comms-lead", "alice", "bob")
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -47,24 +49,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
-
-
-def resolve_when_pending(store, approver: str, approve: bool, count: int = 1, timeout: float = 5.0) -> threading.Thread:
-    """In another thread (a human at `agt approvals`): vote on the next ``count`` pending requests."""
-
-    def run() -> None:
-        done: set[str] = set()
-        deadline = time.monotonic() + timeout
-        while len(done) < count and time.monotonic() < deadline:
-            for req in store.list(ApprovalStatus.PENDING):
-                if req.id not in done:
-                    store.vote(req.id, approver, approve)
-                    done.add(req.id)
-            time.sleep(0.005)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
 
 
 def decisions(gov: Governor) -> list:
@@ -247,13 +231,13 @@ def _reliability(tmp_path) -> Scenario:
 
 
 def _approval(tmp_path) -> Scenario:
-    gov, ran = Governor("yaml", STARTER, approval_timeout=5.0), []
+    gov, ran = Governor("yaml", STARTER, approvers=APPROVERS.registry, approval_timeout=30.0), []
 
     def send_email(to: str, body: str) -> None:
         ran.append(to)
 
     def invoke():
-        t = resolve_when_pending(gov.approvals, "comms-lead", approve=False)
+        t = resolve_when_pending(gov, APPROVERS, "comms-lead", approve=False)
         try:
             return gov.call(send_email, kwargs={"to": "x@example.com", "body": "hi"})
         finally:
@@ -469,7 +453,7 @@ def test_call_denied_at_a_gate_releases_its_reservation(tmp_path, name):
 
 
 def test_pending_approval_releases_its_reservation():
-    gov = Governor("yaml", STARTER, blocking_approvals=False)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, blocking_approvals=False)
     with pytest.raises(ApprovalRequired):
         gov.call(lambda to, body: None, kwargs={"to": "x", "body": "y"}, tool="send_email")
     assert gov.store.counters("default").tool_calls == 0
@@ -631,32 +615,32 @@ def _email_tool(ran: list):
 
 
 def test_non_blocking_approval_raises_approval_required_with_a_pending_request():
-    gov = Governor("yaml", STARTER, blocking_approvals=False)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, blocking_approvals=False)
     with pytest.raises(ApprovalRequired) as info:
         gov.call(_email_tool([]), kwargs={"to": "a@x", "body": "hi"})
-    assert gov.approvals.get(info.value.request_id).status is ApprovalStatus.PENDING
+    assert gov.approval_status(info.value.request_id).status is ApprovalStatus.PENDING
 
 
 def test_non_blocking_approval_does_not_run_the_tool():
     ran: list = []
-    gov = Governor("yaml", STARTER, blocking_approvals=False)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, blocking_approvals=False)
     with pytest.raises(ApprovalRequired):
         gov.call(_email_tool(ran), kwargs={"to": "a@x", "body": "hi"})
     assert ran == []
 
 
 def test_approval_request_names_the_policy_approvers():
-    gov = Governor("yaml", STARTER, blocking_approvals=False)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, blocking_approvals=False)
     with pytest.raises(ApprovalRequired) as info:
         gov.call(_email_tool([]), kwargs={"to": "a@x", "body": "hi"})
     assert gov.approvals.get(info.value.request_id).approvers == ("comms-lead",)
 
 
 def _approved_email(ran: list):
-    send = govern(_email_tool(ran), policy=STARTER, blocking_approvals=False)
+    send = govern(_email_tool(ran), policy=STARTER, blocking_approvals=False, approvers=APPROVERS.registry)
     with pytest.raises(ApprovalRequired) as info:
         send(to="a@x", body="hi")
-    send.governor.approvals.vote(info.value.request_id, "comms-lead", True)
+    APPROVERS.vote(send.governor.approvals, info.value.request_id, "comms-lead", True)
     return send, info.value.request_id
 
 
@@ -681,17 +665,17 @@ def test_approval_id_reused_for_different_params_does_not_run_the_tool():
 
 
 def test_denied_request_id_is_denied_as_approval_denied():
-    send = govern(_email_tool([]), policy=STARTER, blocking_approvals=False)
+    send = govern(_email_tool([]), policy=STARTER, blocking_approvals=False, approvers=APPROVERS.registry)
     with pytest.raises(ApprovalRequired) as info:
         send(to="a@x", body="hi")
-    send.governor.approvals.vote(info.value.request_id, "comms-lead", False)
+    APPROVERS.vote(send.governor.approvals, info.value.request_id, "comms-lead", False)
     assert denied(lambda: send(to="a@x", body="hi", _agt_approval_id=info.value.request_id)).rule_ids == (
         "approval-denied",
     )
 
 
 def test_pending_request_id_raises_approval_required_again():
-    send = govern(_email_tool([]), policy=STARTER, blocking_approvals=False)
+    send = govern(_email_tool([]), policy=STARTER, blocking_approvals=False, approvers=APPROVERS.registry)
     with pytest.raises(ApprovalRequired) as info:
         send(to="a@x", body="hi")
     with pytest.raises(ApprovalRequired) as again:
@@ -700,13 +684,13 @@ def test_pending_request_id_raises_approval_required_again():
 
 
 def test_blocking_approval_times_out_as_approval_expired():
-    gov = Governor("yaml", STARTER, approval_timeout=0.2)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, approval_timeout=0.2)
     assert denied(lambda: gov.call(_email_tool([]), kwargs={"to": "a@x", "body": "hi"})).rule_ids == ("approval-expired",)
 
 
 def test_blocking_approval_approved_by_another_thread_runs_the_tool():
-    gov = Governor("yaml", STARTER, approval_timeout=5.0)
-    t = resolve_when_pending(gov.approvals, "comms-lead", approve=True)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, approval_timeout=30.0)
+    t = resolve_when_pending(gov, APPROVERS, "comms-lead", approve=True)
     result = gov.call(_email_tool([]), kwargs={"to": "a@x", "body": "hi"})
     t.join()
     assert result == "sent to a@x"
@@ -717,8 +701,8 @@ def test_blocking_approval_with_quorum_two_needs_both_approvers(tmp_path):
         "name": "two-keys", "condition": "tool_name == 'send_email'", "action": "require_approval",
         "approvers": ["alice", "bob"],
     }])
-    gov = Governor("yaml", policy, approval_timeout=0.3, quorum=2)
-    t = resolve_when_pending(gov.approvals, "alice", approve=True)
+    gov = Governor("yaml", policy, approvers=APPROVERS.registry, approval_timeout=0.3, quorum=2)
+    t = resolve_when_pending(gov, APPROVERS, "alice", approve=True)
     with pytest.raises(GovernanceDenied) as info:  # one of two approvals: still pending at the deadline
         gov.call(_email_tool([]), kwargs={"to": "a@x", "body": "hi"})
     t.join()
@@ -726,19 +710,19 @@ def test_blocking_approval_with_quorum_two_needs_both_approvers(tmp_path):
 
 
 def test_acall_blocking_approval_approved_by_another_thread_runs_the_tool():
-    gov = Governor("yaml", STARTER, approval_timeout=5.0)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, approval_timeout=30.0)
 
     async def send_email(to: str, body: str) -> str:
         return f"sent to {to}"
 
-    t = resolve_when_pending(gov.approvals, "comms-lead", approve=True)
+    t = resolve_when_pending(gov, APPROVERS, "comms-lead", approve=True)
     result = asyncio.run(gov.acall(send_email, kwargs={"to": "a@x", "body": "hi"}))
     t.join()
     assert result == "sent to a@x"
 
 
 def test_acall_blocking_approval_times_out_as_approval_expired():
-    gov = Governor("yaml", STARTER, approval_timeout=0.2)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, approval_timeout=0.2)
 
     async def send_email(to: str, body: str) -> str:
         return "sent"
@@ -749,7 +733,7 @@ def test_acall_blocking_approval_times_out_as_approval_expired():
 
 
 def test_acall_non_blocking_approval_raises_approval_required():
-    gov = Governor("yaml", STARTER, blocking_approvals=False)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, blocking_approvals=False)
 
     async def send_email(to: str, body: str) -> str:
         return "sent"
@@ -759,7 +743,7 @@ def test_acall_non_blocking_approval_raises_approval_required():
 
 
 def test_acall_approved_request_id_runs_the_same_call():
-    gov = Governor("yaml", STARTER, blocking_approvals=False)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, blocking_approvals=False)
 
     async def send_email(to: str, body: str) -> str:
         return f"sent to {to}"
@@ -768,14 +752,14 @@ def test_acall_approved_request_id_runs_the_same_call():
         try:
             await gov.acall(send_email, kwargs={"to": "a@x", "body": "hi"})
         except ApprovalRequired as pending:
-            gov.approvals.vote(pending.request_id, "comms-lead", True)
+            APPROVERS.vote(gov.approvals, pending.request_id, "comms-lead", True)
             return await gov.acall(send_email, kwargs={"to": "a@x", "body": "hi"}, approval_id=pending.request_id)
 
     assert asyncio.run(main()) == "sent to a@x"
 
 
 def test_acall_approval_id_reused_for_different_params_is_denied_as_mismatch():
-    gov = Governor("yaml", STARTER, blocking_approvals=False)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, blocking_approvals=False)
     ran: list = []
 
     async def send_email(to: str, body: str) -> str:
@@ -786,19 +770,19 @@ def test_acall_approval_id_reused_for_different_params_is_denied_as_mismatch():
         try:
             await gov.acall(send_email, kwargs={"to": "a@x", "body": "hi"})
         except ApprovalRequired as pending:
-            gov.approvals.vote(pending.request_id, "comms-lead", True)
+            APPROVERS.vote(gov.approvals, pending.request_id, "comms-lead", True)
             await gov.acall(send_email, kwargs={"to": "evil@x", "body": "hi"}, approval_id=pending.request_id)
 
     assert denied(lambda: asyncio.run(main())).rule_ids == ("approval-mismatch",)
 
 
 def test_acall_concurrent_blocking_approvals_both_wait_and_run():
-    gov = Governor("yaml", STARTER, approval_timeout=5.0)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, approval_timeout=30.0)
 
     async def send_email(to: str, body: str) -> str:
         return f"sent to {to}"
 
-    t = resolve_when_pending(gov.approvals, "comms-lead", approve=True, count=2)
+    t = resolve_when_pending(gov, APPROVERS, "comms-lead", approve=True, count=2)
 
     async def main():
         return await asyncio.gather(
@@ -1040,15 +1024,15 @@ def test_allowed_call_whose_tool_raises_still_writes_a_decision_record():
 
 
 def test_approval_writes_pending_and_resolved_records():
-    gov = Governor("yaml", STARTER, approval_timeout=5.0)
-    t = resolve_when_pending(gov.approvals, "comms-lead", approve=True)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, approval_timeout=30.0)
+    t = resolve_when_pending(gov, APPROVERS, "comms-lead", approve=True)
     gov.call(_email_tool([]), kwargs={"to": "a@x", "body": "hi"})
     t.join()
     assert [r.result["status"] for r in gov.audit.records if r.kind == "approval"] == ["pending", "approved"]
 
 
 def test_approval_record_names_the_request_and_rules():
-    gov = Governor("yaml", STARTER, blocking_approvals=False)
+    gov = Governor("yaml", STARTER, approvers=APPROVERS.registry, blocking_approvals=False)
     with pytest.raises(ApprovalRequired) as info:
         gov.call(_email_tool([]), kwargs={"to": "a@x", "body": "hi"})
     (rec,) = [r for r in gov.audit.records if r.kind == "approval"]

@@ -1,8 +1,16 @@
-"""require_approval as a workflow: a pending request with approvers, a quorum and a deadline.
+"""require_approval as a workflow: a request, signed votes on it, and a status only the runtime computes.
 
-A request is approved once ``quorum`` distinct listed approvers approve it, denied as soon as one of them
-denies it, and expired (which counts as a deny) when its deadline passes first. The SQLite store lets
-another process (``agt approvals approve ID``) resolve a request a governed call is waiting on.
+A store (memory, or SQLite so that ``agt approvals approve ID`` in another process can reach it) holds each
+request and the signed votes cast on it. The store is untrusted: the governed agent can write to it. So it
+holds no status. :func:`tally` computes one from the votes that verify against an
+:class:`~agt.runtime.approvers.ApproverRegistry`, for terms (:class:`Terms`) the caller trusts:
+
+* approved once ``quorum`` distinct eligible approvers approved, until the request's deadline or, with an
+  ``approval_validity``, that many seconds after the quorum was reached (and never past a counted vote's own
+  expiry);
+* denied by one verified deny;
+* expired when the deadline passes first;
+* consumed once the call it approved ran: an approval is single-use.
 """
 
 from __future__ import annotations
@@ -16,10 +24,19 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from agt._sqlite import ThreadConnections, write_transaction
 from agt.errors import AgtError
+from agt.identity import IdentityKeys
+from agt.runtime.approvers import ApproverRegistry
+from agt.runtime.votes import SignedVote, check_vote, sign_vote
+
+MAX_VOTES = 256
+"""Votes read per request; a flood of junk votes written into the store cannot make a tally slow."""
+DEFAULT_VOTE_VALIDITY = 3600.0
+"""How long a vote counts unless the approver says otherwise (``--valid-for``)."""
+MAX_FUTURE_SKEW = 30.0
 
 
 class ApprovalStatus(str, enum.Enum):
@@ -27,6 +44,7 @@ class ApprovalStatus(str, enum.Enum):
     APPROVED = "approved"
     DENIED = "denied"
     EXPIRED = "expired"
+    CONSUMED = "consumed"
 
 
 class ApprovalError(AgtError):
@@ -35,6 +53,9 @@ class ApprovalError(AgtError):
 
 @dataclass(frozen=True)
 class ApprovalRequest:
+    """A request as stored: what the Governor asked, and the raw vote envelopes cast on it. Nothing in here is
+    evidence of approval by itself."""
+
     id: str
     agent_id: str
     tool: str
@@ -44,52 +65,117 @@ class ApprovalRequest:
     created_at: float
     expires_at: float
     action: dict = field(repr=False, compare=False, default_factory=dict)
-    status: ApprovalStatus = ApprovalStatus.PENDING
-    approvals: tuple[str, ...] = ()
-    denied_by: str | None = None
-    note: str = ""
+    votes: tuple[Any, ...] = field(repr=False, default=())
+    consumed_at: float | None = None
 
-    def current(self, now: float) -> "ApprovalRequest":
-        """This request with expiry applied."""
-        if self.status is ApprovalStatus.PENDING and now >= self.expires_at:
-            return _replace(self, status=ApprovalStatus.EXPIRED)
-        return self
+    @property
+    def digest(self) -> str:
+        digest = self.action.get("digest") if isinstance(self.action, dict) else None
+        return digest if isinstance(digest, str) else ""
 
     def to_dict(self) -> dict:
         return {
             "id": self.id, "agent_id": self.agent_id, "tool": self.tool, "rule_ids": list(self.rule_ids),
             "approvers": list(self.approvers), "quorum": self.quorum, "created_at": self.created_at,
-            "expires_at": self.expires_at, "status": self.status.value, "approvals": list(self.approvals),
-            "denied_by": self.denied_by, "note": self.note, "action": self.action,
+            "expires_at": self.expires_at, "action": self.action,
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ApprovalRequest":
-        return cls(
-            id=d["id"], agent_id=d["agent_id"], tool=d["tool"], rule_ids=tuple(d["rule_ids"]),
-            approvers=tuple(d["approvers"]), quorum=d["quorum"], created_at=d["created_at"],
-            expires_at=d["expires_at"], action=d.get("action") or {}, status=ApprovalStatus(d["status"]),
-            approvals=tuple(d["approvals"]), denied_by=d.get("denied_by"), note=d.get("note", ""),
-        )
+    def from_dict(cls, d: Any, votes: tuple[Any, ...] = (), consumed_at: float | None = None) -> "ApprovalRequest":
+        """Parse a stored request; anything malformed is an :class:`ApprovalError` (so it denies)."""
+        try:
+            req = cls(
+                id=str(d["id"]), agent_id=str(d["agent_id"]), tool=str(d["tool"]), rule_ids=tuple(map(str, d["rule_ids"])),
+                approvers=tuple(map(str, d["approvers"])), quorum=int(d["quorum"]), created_at=float(d["created_at"]),
+                expires_at=float(d["expires_at"]), action=dict(d.get("action") or {}), votes=votes, consumed_at=consumed_at,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ApprovalError(f"malformed approval request in the store: {type(exc).__name__}: {exc}") from None
+        return req
 
 
-def _replace(req: ApprovalRequest, **changes: object) -> ApprovalRequest:
-    from dataclasses import replace
+@dataclass(frozen=True)
+class Terms:
+    """What a tally trusts about a request. The Governor builds these from its own record and from the call
+    being made, never from the store alone: approvers and quorum come from the policy and its configuration,
+    the digest from the action, the deadline from when it created the request."""
 
-    return replace(req, **changes)  # type: ignore[arg-type]
+    request_id: str
+    agent_id: str
+    digest: str
+    approvers: tuple[str, ...]
+    quorum: int
+    deadline: float
+    agent_did: str | None = None
+
+    @classmethod
+    def of(cls, req: ApprovalRequest, agent_did: str | None = None) -> "Terms":
+        """Terms as the store states them: for display (``agt approvals list``), not for enforcement."""
+        return cls(req.id, req.agent_id, req.digest, req.approvers, req.quorum, req.expires_at, agent_did)
 
 
-def _vote(req: ApprovalRequest, approver: str, approve: bool, note: str, now: float) -> ApprovalRequest:
-    req = req.current(now)
-    if req.status is not ApprovalStatus.PENDING:
-        raise ApprovalError(f"request {req.id} is already {req.status.value}")
-    if req.approvers and approver not in req.approvers:
-        raise ApprovalError(f"{approver!r} is not an approver of {req.id}; approvers: {', '.join(req.approvers)}")
-    if not approve:
-        return _replace(req, status=ApprovalStatus.DENIED, denied_by=approver, note=note)
-    approvals = tuple(sorted(set(req.approvals) | {approver}))
-    status = ApprovalStatus.APPROVED if len(approvals) >= req.quorum else ApprovalStatus.PENDING
-    return _replace(req, approvals=approvals, status=status, note=note or req.note)
+@dataclass(frozen=True)
+class Tally:
+    status: ApprovalStatus
+    approvals: tuple[str, ...] = ()
+    denied_by: str | None = None
+    approved_at: float | None = None
+    valid_until: float | None = None
+    ignored: tuple[str, ...] = ()
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"status": self.status.value, "approvals": list(self.approvals), "denied_by": self.denied_by,
+                "approved_at": self.approved_at, "valid_until": self.valid_until, "ignored": list(self.ignored),
+                "note": self.note}
+
+
+def eligible_approvers(listed: tuple[str, ...], registry: ApproverRegistry) -> tuple[str, ...]:
+    """A rule's approvers, or, for a rule that names none, every approver configured on the Governor."""
+    return listed if listed else registry.names
+
+
+def effective_quorum(quorum: int, eligible: tuple[str, ...]) -> int:
+    return max(1, min(quorum, len(eligible))) if eligible else max(1, quorum)
+
+
+def tally(
+    terms: Terms, votes: tuple[Any, ...], registry: ApproverRegistry | None, now: float, *,
+    approval_validity: float | None = None, consumed: bool = False, max_future_skew: float = MAX_FUTURE_SKEW,
+) -> Tally:
+    """The status of a request, from the votes that verify. Without a registry, no vote verifies."""
+    registry = registry or ApproverRegistry(source="<none>")
+    eligible = eligible_approvers(terms.approvers, registry)
+    ignored: list[str] = []
+    if len(votes) > MAX_VOTES:
+        ignored.append(f"{len(votes) - MAX_VOTES} votes beyond the first {MAX_VOTES} ignored")
+    first_approval: dict[str, SignedVote] = {}
+    for doc in votes[:MAX_VOTES]:
+        check = check_vote(doc, registry, request_id=terms.request_id, digest=terms.digest, agent_id=terms.agent_id,
+                           agent_did=terms.agent_did, eligible=eligible, deadline=terms.deadline, now=now,
+                           max_future_skew=max_future_skew)
+        vote = check.vote
+        if vote is None:
+            ignored.append(str(check.problem))
+        elif not vote.approve:
+            return Tally(ApprovalStatus.DENIED, denied_by=vote.approver, ignored=tuple(ignored), note=vote.note)
+        elif vote.approver not in first_approval or vote.issued_at < first_approval[vote.approver].issued_at:
+            first_approval[vote.approver] = vote
+    counted = sorted(first_approval.values(), key=lambda v: v.issued_at)
+    approvals = tuple(sorted(first_approval))
+    quorum = effective_quorum(terms.quorum, eligible)
+    if len(counted) >= quorum:
+        deciding = counted[:quorum]
+        approved_at = deciding[-1].issued_at
+        until = approved_at + approval_validity if approval_validity is not None else terms.deadline
+        until = min([until, *(v.expires_at for v in deciding)])
+        note = deciding[-1].note
+        if consumed:
+            return Tally(ApprovalStatus.CONSUMED, approvals, None, approved_at, until, tuple(ignored), note)
+        status = ApprovalStatus.APPROVED if now < until else ApprovalStatus.EXPIRED
+        return Tally(status, approvals, None, approved_at, until, tuple(ignored), note)
+    status = ApprovalStatus.EXPIRED if now >= terms.deadline else ApprovalStatus.PENDING
+    return Tally(status, approvals, ignored=tuple(ignored))
 
 
 class ApprovalStore(Protocol):
@@ -97,14 +183,17 @@ class ApprovalStore(Protocol):
 
     def get(self, request_id: str) -> ApprovalRequest: ...
 
-    def list(self, status: ApprovalStatus | None = None) -> list[ApprovalRequest]: ...
+    def list(self) -> list[ApprovalRequest]: ...
 
-    def vote(self, request_id: str, approver: str, approve: bool, note: str = "") -> ApprovalRequest: ...
+    def add_vote(self, request_id: str, vote: SignedVote) -> None: ...
+
+    def consume(self, request_id: str, at: float) -> bool:
+        """Mark the request used; False if it already was."""
+        ...
 
 
 class MemoryApprovals:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
+    def __init__(self) -> None:
         self._lock = threading.Condition()
         self._items: dict[str, ApprovalRequest] = {}
 
@@ -115,23 +204,31 @@ class MemoryApprovals:
     def get(self, request_id: str) -> ApprovalRequest:
         with self._lock:
             try:
-                return self._items[request_id].current(self._clock())
+                return self._items[request_id]
             except KeyError:
                 raise ApprovalError(f"no approval request {request_id!r}") from None
 
-    def list(self, status: ApprovalStatus | None = None) -> list[ApprovalRequest]:
+    def list(self) -> list[ApprovalRequest]:
         with self._lock:
-            now = self._clock()
-            items = [r.current(now) for r in self._items.values()]
-        return sorted((r for r in items if status is None or r.status is status), key=lambda r: r.created_at)
+            return sorted(self._items.values(), key=lambda r: r.created_at)
 
-    def vote(self, request_id: str, approver: str, approve: bool, note: str = "") -> ApprovalRequest:
+    def add_vote(self, request_id: str, vote: SignedVote) -> None:
+        from dataclasses import replace
+
         with self._lock:
             req = self.get(request_id)
-            req = _vote(req, approver, approve, note, self._clock())
-            self._items[request_id] = req
+            self._items[request_id] = replace(req, votes=(*req.votes, vote.to_dict()))
             self._lock.notify_all()
-            return req
+
+    def consume(self, request_id: str, at: float) -> bool:
+        from dataclasses import replace
+
+        with self._lock:
+            req = self.get(request_id)
+            if req.consumed_at is not None:
+                return False
+            self._items[request_id] = replace(req, consumed_at=at)
+            return True
 
     def wait_for_change(self, timeout: float) -> None:
         with self._lock:
@@ -139,13 +236,16 @@ class MemoryApprovals:
 
 
 class SqliteApprovals:
-    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
+    """Requests, votes and uses in three tables; votes are appended, never rewritten."""
+
+    def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._clock = clock
         self._connections = ThreadConnections(path)
-        self._conn().execute(
-            "CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, created_at REAL NOT NULL, body TEXT NOT NULL)"
-        )
+        db = self._conn()
+        db.execute("CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, created_at REAL NOT NULL, body TEXT NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS approval_votes (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+                   "request_id TEXT NOT NULL, body TEXT NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS approval_uses (request_id TEXT PRIMARY KEY, at REAL NOT NULL)")
 
     def _conn(self) -> sqlite3.Connection:
         return self._connections.get()
@@ -155,23 +255,42 @@ class SqliteApprovals:
             "INSERT INTO approvals (id, created_at, body) VALUES (?, ?, ?)", (req.id, req.created_at, json.dumps(req.to_dict()))
         )
 
+    def _load(self, body: str) -> ApprovalRequest:
+        try:
+            doc = json.loads(body)
+        except (TypeError, ValueError) as exc:
+            raise ApprovalError(f"malformed approval request in {self.path}: {exc}") from None
+        request_id = doc.get("id") if isinstance(doc, dict) else None
+        db = self._conn()
+        votes = []
+        for (text,) in db.execute("SELECT body FROM approval_votes WHERE request_id = ? ORDER BY seq LIMIT ?",
+                                  (request_id, MAX_VOTES + 1)):
+            try:
+                votes.append(json.loads(text))
+            except (TypeError, ValueError):
+                votes.append(text)  # tally reports it as malformed
+        used = db.execute("SELECT at FROM approval_uses WHERE request_id = ?", (request_id,)).fetchone()
+        return ApprovalRequest.from_dict(doc, tuple(votes), used[0] if used else None)
+
     def get(self, request_id: str) -> ApprovalRequest:
         row = self._conn().execute("SELECT body FROM approvals WHERE id = ?", (request_id,)).fetchone()
         if row is None:
             raise ApprovalError(f"no approval request {request_id!r} in {self.path}")
-        return ApprovalRequest.from_dict(json.loads(row[0])).current(self._clock())
+        return self._load(row[0])
 
-    def list(self, status: ApprovalStatus | None = None) -> list[ApprovalRequest]:
+    def list(self) -> list[ApprovalRequest]:
         rows = self._conn().execute("SELECT body FROM approvals ORDER BY created_at").fetchall()
-        now = self._clock()
-        items = [ApprovalRequest.from_dict(json.loads(b)).current(now) for (b,) in rows]
-        return [r for r in items if status is None or r.status is status]
+        return [self._load(b) for (b,) in rows]
 
-    def vote(self, request_id: str, approver: str, approve: bool, note: str = "") -> ApprovalRequest:
+    def add_vote(self, request_id: str, vote: SignedVote) -> None:
         with write_transaction(self._conn()) as db:
-            req = _vote(self.get(request_id), approver, approve, note, self._clock())
-            db.execute("UPDATE approvals SET body = ? WHERE id = ?", (json.dumps(req.to_dict()), request_id))
-        return req
+            if db.execute("SELECT 1 FROM approvals WHERE id = ?", (request_id,)).fetchone() is None:
+                raise ApprovalError(f"no approval request {request_id!r} in {self.path}")
+            db.execute("INSERT INTO approval_votes (request_id, body) VALUES (?, ?)", (request_id, json.dumps(vote.to_dict())))
+
+    def consume(self, request_id: str, at: float) -> bool:
+        cur = self._conn().execute("INSERT OR IGNORE INTO approval_uses (request_id, at) VALUES (?, ?)", (request_id, at))
+        return cur.rowcount == 1
 
 
 def new_request(
@@ -180,27 +299,64 @@ def new_request(
 ) -> ApprovalRequest:
     return ApprovalRequest(
         id="apr_" + uuid.uuid4().hex[:16], agent_id=agent_id, tool=tool, rule_ids=rule_ids, approvers=approvers,
-        quorum=max(1, min(quorum, len(approvers)) if approvers else quorum), created_at=now, expires_at=now + timeout,
-        action=action,
+        quorum=effective_quorum(quorum, approvers), created_at=now, expires_at=now + timeout, action=action,
     )
 
 
-def wait(store: ApprovalStore, request_id: str, poll: float = 0.05, clock: Callable[[], float] = time.time) -> ApprovalRequest:
-    """Block until the request is resolved or expires."""
+def cast_vote(
+    store: ApprovalStore, request_id: str, keys: IdentityKeys, approve: bool, *, note: str = "",
+    valid_for: float = DEFAULT_VOTE_VALIDITY, registry: ApproverRegistry | None = None,
+    resolve_agent: Callable[[str], str | None] | None = None, clock: Callable[[], float] = time.time,
+) -> SignedVote:
+    """Sign a vote on ``request_id`` with ``keys`` (the approver's own key) and add it to the store.
+
+    Refuses, with an :class:`ApprovalError`, what the runtime would ignore anyway: a vote by the requesting
+    agent (by name, or by key when ``resolve_agent`` gives the agent's did), by someone the request does not
+    list, and a vote on a request that is over. ``registry`` (the public keys) lets it see votes already cast."""
+    req = store.get(request_id)
+    now = clock()
+    approver = keys.agent_id
+    if approver == req.agent_id or (resolve_agent is not None and resolve_agent(req.agent_id) == keys.did):
+        raise ApprovalError(f"{approver!r} is the agent that made request {req.id}; it cannot vote on its own request")
+    if req.approvers and approver not in req.approvers:
+        raise ApprovalError(f"{approver!r} is not an approver of {req.id}; approvers: {', '.join(req.approvers)}")
+    if not valid_for > 0:
+        raise ApprovalError("--valid-for must be a positive number of seconds")
+    state = tally(Terms.of(req), req.votes, registry, now, consumed=req.consumed_at is not None)
+    over = state.status not in (ApprovalStatus.PENDING, ApprovalStatus.APPROVED) or (approve and state.status is ApprovalStatus.APPROVED)
+    if over:
+        raise ApprovalError(f"request {req.id} is already {state.status.value}")
+    try:
+        vote = sign_vote(keys, request_id=req.id, digest=req.digest, agent_id=req.agent_id, approve=approve,
+                         issued_at=now, expires_at=now + valid_for, note=note)
+    except ValueError as exc:
+        raise ApprovalError(str(exc)) from None
+    store.add_vote(req.id, vote)
+    return vote
+
+
+def wait(
+    store: ApprovalStore, request_id: str, resolve: Callable[[ApprovalRequest], Tally], deadline: float,
+    poll: float = 0.05, clock: Callable[[], float] = time.time, stop: Callable[[], bool] = lambda: False,
+) -> Tally:
+    """Block until ``resolve`` (the caller's tally) says the request is no longer pending, or ``stop()``."""
     while True:
-        req = store.get(request_id)
-        if req.status is not ApprovalStatus.PENDING:
-            return req
-        delay = max(0.0, min(poll, req.expires_at - clock()))
+        state = resolve(store.get(request_id))
+        if state.status is not ApprovalStatus.PENDING or stop():
+            return state
+        delay = max(0.0, min(poll, deadline - clock()))
         if isinstance(store, MemoryApprovals):
             store.wait_for_change(delay or poll)
         else:
             time.sleep(delay or poll)
 
 
-async def wait_async(store: ApprovalStore, request_id: str, poll: float = 0.05, clock: Callable[[], float] = time.time) -> ApprovalRequest:
+async def wait_async(
+    store: ApprovalStore, request_id: str, resolve: Callable[[ApprovalRequest], Tally], deadline: float,
+    poll: float = 0.05, clock: Callable[[], float] = time.time, stop: Callable[[], bool] = lambda: False,
+) -> Tally:
     while True:
-        req = store.get(request_id)
-        if req.status is not ApprovalStatus.PENDING:
-            return req
-        await asyncio.sleep(max(0.001, min(poll, req.expires_at - clock())))
+        state = resolve(store.get(request_id))
+        if state.status is not ApprovalStatus.PENDING or stop():
+            return state
+        await asyncio.sleep(max(0.001, min(poll, deadline - clock())))

@@ -12,8 +12,9 @@ import functools
 import hashlib
 import inspect
 import json
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Collection, Mapping, TypeVar
 
 from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, infer_kind, infer_resource
@@ -21,8 +22,10 @@ from agt.decision import Decision, Effect, Reason, fail_closed
 from agt.engines import Engine, create_engine
 from agt.errors import ActionError, ApprovalRequired, GovernanceDenied
 from agt.runtime.approvals import (
-    ApprovalError, ApprovalRequest, ApprovalStatus, ApprovalStore, MemoryApprovals, new_request, wait, wait_async,
+    ApprovalError, ApprovalRequest, ApprovalStatus, ApprovalStore, MemoryApprovals, Tally, Terms, effective_quorum,
+    eligible_approvers, new_request, tally, wait, wait_async,
 )
+from agt.runtime.approvers import ApproverRegistry, PublicKeyLike, as_registry
 from agt.runtime.audit import AuditRecord, AuditSink, MemoryAuditSink, new_decision_id
 from agt.runtime.breaker import BreakerBoard, BreakerPolicy
 from agt.runtime.modes import Mode, Verdict, apply_mode
@@ -56,6 +59,7 @@ class _Ticket:
     decision: Decision
     verdict: Verdict
     pending: ApprovalRequest | None = None
+    approval: Terms | None = None
     warnings: list[tuple[str, Decision]] = field(default_factory=list)
 
 
@@ -88,6 +92,8 @@ class Governor:
         identity: Any | None = None,
         trusted_roots: Mapping[str, str] | None = None,
         require_identity: bool = False,
+        approvers: ApproverRegistry | Mapping[str, PublicKeyLike] | str | None = None,
+        approval_validity: float | None = None,
     ) -> None:
         """``engine`` is an Engine, or an engine name with ``policy`` its policy path. A policy that
         cannot load raises here, before any call: an unloadable policy never governs (or allows) anything.
@@ -96,6 +102,10 @@ class Governor:
         ``identity`` is an :class:`agt.identity.EnvelopeVerifier`: calls may then carry a signed action
         envelope (and a delegation chain rooted in ``trusted_roots``); with ``require_identity`` they must.
         ``rate_limits`` maps a key to a limit: ``{"tool:send_email": "10/hour", "agent:*": "100/minute"}``.
+        ``approvers`` is the approver registry (an :class:`ApproverRegistry`, a name → did:key mapping, or a
+        registry file): only votes signed by its keys count, so without it nothing can be approved.
+        ``approval_validity`` (seconds) ends an approval that long after it was granted; by default it ends
+        at the request's deadline (``approval_timeout`` after the request).
         """
         if isinstance(engine, str):
             if policy is None:
@@ -116,6 +126,14 @@ class Governor:
         self.breakers = breakers if isinstance(breakers, BreakerBoard) else BreakerBoard(breakers or BreakerPolicy())
         self.approvals = approvals or MemoryApprovals()
         self.approval_timeout, self.quorum, self.blocking_approvals = approval_timeout, quorum, blocking_approvals
+        if approval_validity is not None and not approval_validity > 0:
+            raise ValueError("approval_validity must be a positive number of seconds, or None")
+        self.approvers = as_registry(approvers)
+        self.approval_validity = approval_validity
+        # The Governor's own record of what it asked and what was used: the store is writable by the agent.
+        self._approval_lock = threading.Lock()
+        self._issued: dict[str, Terms] = {}
+        self._used: dict[str, float] = {}
         self.rate_limits = {k: RateLimit.parse(v) for k, v in (rate_limits or {}).items()}
         self.output_engine = output_engine
         self.output_limit = output_limit
@@ -331,41 +349,161 @@ class Governor:
         return ticket
 
     def _approval(self, t: _Ticket, approval_id: str | None) -> ApprovalRequest | None:
-        """None when the call may go ahead now; otherwise the new request to wait for."""
+        """None when the call may go ahead now (``t.approval`` then holds the approval it uses up);
+        otherwise the new request to wait for."""
         action, decision = t.prepared.action, t.decision
-        digest = _digest(action)
+        agent_id, digest = action.agent.id, _digest(action)
         if approval_id:
             try:
                 req = self.approvals.get(approval_id)
             except ApprovalError as exc:
-                raise self._deny_now(t.prepared, _deny("approval-unknown", str(exc)), APPROVAL_GATE, action.agent.id) from None
-            if req.action.get("digest") != digest:
+                raise self._deny_now(t.prepared, _deny("approval-unknown", str(exc)), APPROVAL_GATE, agent_id) from None
+            own = self._issued.get(approval_id)
+            if (own.digest if own is not None else req.digest) != digest:
                 raise self._deny_now(t.prepared, _deny("approval-mismatch", f"approval {approval_id} was granted for a different call"),
-                                     APPROVAL_GATE, action.agent.id)
-            if req.status is ApprovalStatus.APPROVED:
+                                     APPROVAL_GATE, agent_id)
+            # Terms from this Governor's record and this call; the stored deadline only for a request
+            # another Governor made (the votes' own signed expiry still bounds it).
+            terms = self._approval_terms(approval_id, action, decision, own.deadline if own is not None else req.expires_at)
+            state = self._tally(terms, req)
+            if state.status is ApprovalStatus.APPROVED:
+                t.approval = terms
                 return None
-            if req.status is ApprovalStatus.PENDING:
+            if state.status is ApprovalStatus.PENDING:
                 self._release(t.prepared)
                 raise ApprovalRequired(req.id, decision)
-            raise self._deny_now(t.prepared, _deny(f"approval-{req.status.value}", f"approval {req.id} was {req.status.value}"),
-                                 APPROVAL_GATE, action.agent.id)
+            raise self._deny_now(t.prepared, _approval_denial(req.id, state), APPROVAL_GATE, agent_id)
+        now = time.time()
+        terms = self._approval_terms("", action, decision, now + self.approval_timeout)
+        unavailable = self._unapprovable(terms)
+        if unavailable is not None:
+            raise self._deny_now(t.prepared, _deny("approval-unavailable", unavailable), APPROVAL_GATE, agent_id)
         req = new_request(
-            action.agent.id, action.action.tool, decision.rule_ids, decision.approvers, self.quorum,
-            self.approval_timeout, {"digest": digest, "document": dict(action.document)}, time.time(),
+            agent_id, action.action.tool, decision.rule_ids, decision.approvers, terms.quorum,
+            self.approval_timeout, {"digest": digest, "document": dict(action.document)}, now,
         )
+        terms = replace(terms, request_id=req.id, deadline=req.expires_at)
+        with self._approval_lock:
+            self._forget_old_requests(now)
+            self._issued[req.id] = terms
         self.approvals.create(req)
-        self._record("approval", action.agent.id, result={"request": req.id, "status": "pending", "rules": list(decision.rule_ids)})
+        self._record("approval", agent_id, result={"request": req.id, "status": "pending", "rules": list(decision.rule_ids)})
         if not self.blocking_approvals:
             self._release(t.prepared)
             raise ApprovalRequired(req.id, decision)
+        t.approval = terms
         return req
 
-    def _resolved(self, t: _Ticket, req: ApprovalRequest) -> None:
-        self._record("approval", req.agent_id, result={"request": req.id, "status": req.status.value})
-        if req.status is not ApprovalStatus.APPROVED:
-            by = f" by {req.denied_by}" if req.denied_by else ""
-            raise self._deny_now(t.prepared, _deny(f"approval-{req.status.value}", f"approval {req.id} was {req.status.value}{by}"),
-                                 APPROVAL_GATE, req.agent_id)
+    def _approval_terms(self, request_id: str, action: Action, decision: Decision, deadline: float) -> Terms:
+        eligible = eligible_approvers(decision.approvers, self.approvers)
+        return Terms(request_id, action.agent.id, _digest(action), decision.approvers,
+                     effective_quorum(self.quorum, eligible), deadline, self._agent_did(action.agent.id))
+
+    def _agent_did(self, agent_id: str) -> str | None:
+        """The requesting agent's own key, if this Governor knows it: an approver key equal to it never counts."""
+        resolve = getattr(self.identity, "resolve", None)
+        try:
+            return resolve(agent_id) if resolve is not None else None
+        except Exception:  # noqa: BLE001 - an unknown agent simply has no key to compare
+            return None
+
+    def _unapprovable(self, terms: Terms) -> str | None:
+        """Why no vote could ever grant this request (asking would only wait out the deadline), or None."""
+        eligible = eligible_approvers(terms.approvers, self.approvers)
+        able = [a for a in eligible if a in self.approvers and a != terms.agent_id
+                and self.approvers.get(a).did != terms.agent_did]  # type: ignore[union-attr]
+        if len(able) >= terms.quorum:
+            return None
+        wanted = ", ".join(eligible) or "any configured approver"
+        return (f"needs {terms.quorum} approval(s) from {wanted}, but only {len(able)} of them can vote: an approver "
+                f"needs a key in this Governor's approver registry ({self.approvers.source}: "
+                f"{', '.join(self.approvers.names) or 'empty'}) and cannot be the requesting agent")
+
+    def _tally(self, terms: Terms, req: ApprovalRequest) -> Tally:
+        used = req.consumed_at is not None or terms.request_id in self._used
+        return tally(terms, req.votes, self.approvers, time.time(), approval_validity=self.approval_validity, consumed=used)
+
+    def _forget_old_requests(self, now: float) -> None:
+        """Requests whose every possible approval has ended; called with the lock held."""
+        horizon = self.approval_validity or 0.0
+        for rid in [rid for rid, terms in self._issued.items() if terms.deadline + horizon < now]:
+            del self._issued[rid]
+
+    def approval_status(self, request_id: str) -> Tally:
+        """What this Governor makes of a request now, from the votes that verify against its registry."""
+        req = self.approvals.get(request_id)
+        terms = self._issued.get(request_id) or Terms.of(req, self._agent_did(req.agent_id))
+        return self._tally(terms, req)
+
+    def _resolved(self, t: _Ticket, state: Tally) -> None:
+        """After the wait: the kill switch, the trust ring and the policy are asked again, because any of
+        them may have changed while a human was deciding."""
+        p, terms = t.prepared, t.approval
+        assert terms is not None
+        agent_id = p.action.agent.id
+        self._record("approval", agent_id, result={"request": terms.request_id, "status": state.status.value,
+                                                   "approvals": list(state.approvals), "ignored": list(state.ignored)})
+        who = self._agent(agent_id)
+        blocked = self._trust_gate(who, p.action.action.kind)
+        if blocked is not None:
+            self._enforce(t, blocked, TRUST_GATE, t.warnings)
+        if state.status is not ApprovalStatus.APPROVED:
+            raise self._deny_now(p, _approval_denial(terms.request_id, state), APPROVAL_GATE, agent_id)
+        again = self.decide(replace(p.action, agent=who))
+        verdict = apply_mode(again, self.mode_for(agent_id), self.critical_rules)
+        if verdict.effect is Effect.DENY:
+            raise self._deny_now(p, again, POLICY_GATE, agent_id)
+        if verdict.effect is Effect.REQUIRE_APPROVAL:
+            # The policy may now want other approvers: the votes already cast must satisfy those too.
+            terms = self._approval_terms(terms.request_id, p.action, again, terms.deadline)
+            try:
+                state = self._tally(terms, self.approvals.get(terms.request_id))
+            except ApprovalError as exc:
+                raise self._deny_now(p, _deny("approval-unknown", str(exc)), APPROVAL_GATE, agent_id) from None
+            if state.status is not ApprovalStatus.APPROVED:
+                raise self._deny_now(p, _deny("approval-stale", f"the policy now asks approval {terms.request_id} of "
+                                              f"{', '.join(again.approvers) or 'any approver'}; the votes cast do not satisfy it"),
+                                     APPROVAL_GATE, agent_id)
+            t.approval = terms
+
+    def _consume_approval(self, t: _Ticket) -> None:
+        """Use the approval up, just before the tool runs. This Governor's own record decides for its
+        process; the mark in the shared store tells other Governors, and one found there is honoured."""
+        if t.approval is None:
+            return
+        rid, now = t.approval.request_id, time.time()
+        with self._approval_lock:
+            fresh = rid not in self._used
+            self._used[rid] = self._used.get(rid, now)
+            self._issued.pop(rid, None)
+        try:
+            stored = self.approvals.consume(rid, now)
+        except Exception as exc:  # noqa: BLE001 - a use that cannot be recorded is not made
+            raise self._deny_now(t.prepared, _deny("approval-store", f"cannot record the use of approval {rid}: "
+                                                   f"{type(exc).__name__}: {exc}"), APPROVAL_GATE, t.prepared.action.agent.id) from None
+        if not (fresh and stored):
+            raise self._deny_now(t.prepared, _deny("approval-consumed", f"approval {rid} was already used"),
+                                 APPROVAL_GATE, t.prepared.action.agent.id)
+
+    def _wait(self, t: _Ticket) -> Tally:
+        try:
+            return wait(*self._wait_on(t))
+        except ApprovalError as exc:
+            raise self._deny_now(t.prepared, _deny("approval-unknown", str(exc)), APPROVAL_GATE, t.prepared.action.agent.id) from None
+
+    async def _await(self, t: _Ticket) -> Tally:
+        try:
+            return await wait_async(*self._wait_on(t))
+        except ApprovalError as exc:
+            raise self._deny_now(t.prepared, _deny("approval-unknown", str(exc)), APPROVAL_GATE, t.prepared.action.agent.id) from None
+
+    def _wait_on(self, t: _Ticket) -> tuple:
+        """What wait() needs: the store, the request, this Governor's tally, the deadline, and a stop when
+        the agent is killed (a killed agent need not wait for a human)."""
+        terms = t.approval
+        assert terms is not None and t.pending is not None
+        return (self.approvals, t.pending.id, lambda req: self._tally(terms, req), terms.deadline, 0.05, time.time,
+                lambda: self.trust.is_killed(terms.agent_id))
 
     def _gate_reliability(self, t: _Ticket) -> None:
         blocked = self._reliability_gate(t.prepared.action)
@@ -385,7 +523,8 @@ class Governor:
         t = self._gates_before_tool(fn, args, kwargs, tool, params, agent, session, task, kind, resource, approval_id,
                                     envelope, delegation)
         if t.pending is not None:
-            self._resolved(t, wait(self.approvals, t.pending.id))
+            self._resolved(t, self._wait(t))
+        self._consume_approval(t)
         self._gate_reliability(t)
         try:
             result = fn(*args, **kwargs)
@@ -406,7 +545,8 @@ class Governor:
         t = self._gates_before_tool(fn, args, kwargs, tool, params, agent, session, task, kind, resource, approval_id,
                                     envelope, delegation)
         if t.pending is not None:
-            self._resolved(t, await wait_async(self.approvals, t.pending.id))
+            self._resolved(t, await self._await(t))
+        self._consume_approval(t)
         self._gate_reliability(t)
         try:
             result = await fn(*args, **kwargs)
@@ -543,6 +683,12 @@ def _as_text(result: Any) -> str:
         return json.dumps(result, default=str, ensure_ascii=False)
     except (TypeError, ValueError):
         return str(result)
+
+
+def _approval_denial(request_id: str, state: Tally) -> Decision:
+    by = f" by {state.denied_by}" if state.denied_by else ""
+    ignored = f" ({'; '.join(state.ignored)})" if state.ignored else ""
+    return _deny(f"approval-{state.status.value}", f"approval {request_id} was {state.status.value}{by}{ignored}")
 
 
 def _digest(action: Action) -> str:
