@@ -59,10 +59,6 @@ class _Ticket:
     warnings: list[tuple[str, Decision]] = field(default_factory=list)
 
 
-ALWAYS_ENFORCED = frozenset({"kill-switch"})
-"""Gate rules no mode relaxes: an operator stopped the agent."""
-
-
 class Governor:
     def __init__(
         self,
@@ -88,13 +84,15 @@ class Governor:
         identity: Any | None = None,
         trusted_roots: Mapping[str, str] | None = None,
         require_identity: bool = False,
+        require_delegation: bool = False,
     ) -> None:
         """``engine`` is an Engine, or an engine name with ``policy`` its policy path. A policy that
         cannot load raises here, before any call: an unloadable policy never governs (or allows) anything.
 
         ``mode`` defaults to the policy's own ``governance.policy_mode`` when it has one, else strict.
         ``identity`` is an :class:`agt.identity.EnvelopeVerifier`: calls may then carry a signed action
-        envelope (and a delegation chain rooted in ``trusted_roots``); with ``require_identity`` they must.
+        envelope (and a delegation chain rooted in ``trusted_roots``); with ``require_identity`` they must,
+        and with ``require_delegation`` every call must carry both (a delegation is bound to the envelope's signer).
         ``rate_limits`` maps a key to a limit: ``{"tool:send_email": "10/hour", "agent:*": "100/minute"}``.
         """
         if isinstance(engine, str):
@@ -123,6 +121,9 @@ class Governor:
         self.identity = identity
         self.trusted_roots = dict(trusted_roots or {})
         self.require_identity = require_identity
+        self.require_delegation = require_delegation
+        if require_delegation and identity is None:
+            raise ValueError("require_delegation needs identity= (an EnvelopeVerifier): a delegation is checked against the envelope's signer")
         self._agents: dict[str, Agent] = {}
 
     # --- configuration ---------------------------------------------------------------------------
@@ -170,9 +171,14 @@ class Governor:
     def _identity_gate(self, op: Operation, agent_id: str, envelope: Any, delegation: Any) -> Decision | None:
         """The signed envelope must verify, belong to the calling agent, be fresh and unreplayed, and
         describe this very call; a delegation must chain to a trusted root and cover the tool."""
+        if delegation is None and self.require_delegation:
+            return _deny("delegation-required", f"calls by {agent_id!r} must carry a delegation chain")
         if envelope is None:
             if self.require_identity:
                 return _deny("identity-required", f"calls by {agent_id!r} must carry a signed action envelope")
+            if delegation is not None:
+                # A delegation names its holder; without a signed envelope nobody shows they are that holder.
+                return _deny("delegation-invalid", "a delegation was given without the signed envelope of its holder")
             return None
         if self.identity is None:
             return _deny("identity-invalid", "an envelope was given but this Governor has no identity verifier")
@@ -284,7 +290,7 @@ class Governor:
     def _enforce(self, t_or_p: _Ticket | _Prepared, decision: Decision, gate: str, warnings: list) -> None:
         """A gate said no: raise unless the mode lets the call run, in which case note a warning."""
         p = t_or_p.prepared if isinstance(t_or_p, _Ticket) else t_or_p
-        verdict = apply_mode(decision, self.mode_for(p.action.agent.id), self.critical_rules | ALWAYS_ENFORCED)
+        verdict = apply_mode(decision, self.mode_for(p.action.agent.id), self.critical_rules)
         if verdict.effect is not Effect.ALLOW:
             raise self._deny_now(p, decision, gate, p.action.agent.id)
         warnings.append((gate, decision))
