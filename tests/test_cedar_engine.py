@@ -89,7 +89,7 @@ DECISIONS = {
     "write inside workspace": (from_call("write_file", {"path": "/ws/alice/a/x"}, agent=ALICE), Effect.ALLOW, (DEFAULT_RULE_ID,)),
     "write without workspace": (from_call("write_file", {"path": "/ws/alice/x"}), Effect.DENY, ("workspace-write-only",)),
     "email": (from_call("send_email", {"to": "a@example.com"}), Effect.REQUIRE_APPROVAL, ("email-approval",)),
-    "production delete": (from_call("delete_file", {"path": "/ws/x"}, context=Context(environment="production")),
+    "production delete": (from_call("delete_file", {"path": "/ws/alice/x"}, agent=ALICE, context=Context(environment="production")),
                           Effect.REQUIRE_APPROVAL, ("production-write-approval",)),
     "deny beats approval": (from_call("drop_table", {}, context=Context(environment="production")), Effect.DENY,
                             ("block-destructive-db-tools",)),

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Collection, Mapping, TypeVar
 
-from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, infer_kind, infer_resource
-from agt.decision import Decision, Effect, Reason, fail_closed
+from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, infer_kind, infer_resource, infer_resources
+from agt.decision import Decision, Effect, Reason, fail_closed, strictest
 from agt.engines import Engine, create_engine
 from agt.errors import ActionError, ApprovalRequired, GovernanceDenied
 from agt.runtime.approvals import (
@@ -252,6 +252,16 @@ class Governor:
         return None if decision.effect is Effect.ALLOW else decision
 
     def decide(self, action: Action) -> Decision:
+        """The policy decision. A call whose params name several files (a move's source and destination)
+        is decided once per file, each as the resource, and the strictest decision holds: a write outside
+        the workspace through any path-bearing param is denied (docs/action-schema.md)."""
+        files = [r for r in infer_resources(action.action.params) if r.type == "file" and r != action.resource]
+        if not files:
+            return self._decide_one(action)
+        variants = [action] + [Action(action.agent, action.action, r, action.context) for r in files]
+        return strictest(self._decide_one(v) for v in variants)
+
+    def _decide_one(self, action: Action) -> Decision:
         try:
             return self.engine.evaluate(action)
         except Exception as exc:  # noqa: BLE001 - an engine that raises still denies
