@@ -458,3 +458,20 @@ def test_evaluate_many_keeps_same_agent_with_different_trust_apart(validate):
 
 def test_evaluate_many_of_nothing_is_empty(starter):
     assert starter.evaluate_many([]) == []
+
+
+# --- the lexical guard before cedarpy ---------------------------------------------------------------
+
+
+def test_brackets_inside_strings_and_comments_do_not_count_toward_the_nesting_bound(tmp_path):
+    (tmp_path / "p.cedar").write_text(
+        "// " + "(" * 200 + "\n"
+        '@id("odd-text")\nforbid (principal, action, resource) when { context.tool == "' + "[" * 200 + '" };\n')
+    assert "odd-text" in CedarEngine(tmp_path).rules
+
+
+def test_brackets_past_the_bound_are_refused_with_their_line(tmp_path):
+    (tmp_path / "p.cedar").write_text('@id("deep")\nforbid (principal, action, resource)\nwhen { ' + "(" * 70 + "true" + ")" * 70 + " };\n")
+    with pytest.raises(PolicyLoadError, match="nest deeper than 64") as info:
+        CedarEngine(tmp_path)
+    assert info.value.line == 3

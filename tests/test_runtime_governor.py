@@ -539,16 +539,6 @@ def test_audit_mode_runs_critical_and_non_critical_rule_denies(modes_policy, too
     assert gov.call(lambda: "ran", tool=tool) == "ran"
 
 
-def test_audit_mode_runs_a_require_approval_without_asking(modes_policy):
-    gov = Governor("yaml", modes_policy, mode="audit", blocking_approvals=False)
-    assert gov.call(lambda: "ran", tool="read_mail") == "ran"
-
-
-def test_audit_mode_blocks_an_engine_error(modes_policy):
-    gov = Governor("yaml", modes_policy, mode="audit")
-    assert denied(lambda: gov.call(lambda size: None, kwargs={"size": "big"}, tool="read_doc")).rule_ids == ("engine_error",)
-
-
 def test_audit_mode_blocks_an_engine_that_raises():
     gov, ran = Governor(RaisingEngine(), mode="audit"), []
     assert denied(lambda: gov.call(lambda: ran.append(1), tool="read_doc")).rule_ids == ("engine_error",)
@@ -605,13 +595,15 @@ def test_permissive_mode_records_a_non_critical_deny_as_warning(modes_policy):
     assert (rec.result["enforced"], rec.result["warning"]) == ("allow", True)
 
 
-def test_permissive_mode_runs_a_require_approval_without_asking(modes_policy):
-    gov = Governor("yaml", modes_policy, mode="permissive", blocking_approvals=False)
+@pytest.mark.parametrize("mode", ["permissive", "audit"])
+def test_relaxed_mode_runs_a_require_approval_without_asking(modes_policy, mode):
+    gov = Governor("yaml", modes_policy, mode=mode, blocking_approvals=False)
     assert gov.call(lambda: "ran", tool="read_mail") == "ran"
 
 
-def test_permissive_mode_blocks_an_engine_error(modes_policy):
-    gov = Governor("yaml", modes_policy, mode="permissive")
+@pytest.mark.parametrize("mode", ["permissive", "audit"])
+def test_relaxed_mode_blocks_an_engine_error(modes_policy, mode):
+    gov = Governor("yaml", modes_policy, mode=mode)
     assert denied(lambda: gov.call(lambda size: None, kwargs={"size": "big"}, tool="read_doc")).rule_ids == ("engine_error",)
 
 
