@@ -101,9 +101,11 @@ class Agent:
         if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 1000:
             raise ActionError("agent.trust_score", f"must be a whole number from 0 to 1000, got {score!r}")
         attributes = _normalize.normalize_mapping(self.attributes, "agent.attributes")
-        workspace = attributes.get("workspace")
-        if isinstance(workspace, str):
-            attributes["workspace"] = _normalize.canonical_path(workspace)
+        if "workspace" in attributes:
+            # Every engine compares paths against it; anything but text would mean something different
+            # (or error) in each, so it is refused here, once, naming the field.
+            attributes["workspace"] = _normalize.canonical_path(
+                _require_str(attributes["workspace"], "agent.attributes.workspace"))
         _set_mapping(self, "attributes", attributes)
 
     def with_trust_score(self, score: int) -> "Agent":
@@ -290,8 +292,9 @@ class Action:
 # --- building an action from a plain Python tool call ------------------------------------------
 
 _KIND_PREFIXES: tuple[tuple[Kind, tuple[str, ...]], ...] = (
-    (Kind.DELETE, ("delete", "remove", "drop", "truncate", "destroy", "purge", "rm")),
-    (Kind.WRITE, ("write", "create", "update", "save", "edit", "append", "put", "insert", "modify", "set", "move", "rename", "upload")),
+    (Kind.DELETE, ("delete", "remove", "drop", "truncate", "destroy", "purge", "rm", "rmdir", "unlink", "erase")),
+    (Kind.WRITE, ("write", "create", "update", "save", "edit", "append", "put", "insert", "modify", "set", "move", "rename",
+                  "upload", "patch", "copy", "cp", "mv", "touch", "mkdir", "overwrite", "replace", "str_replace")),
     (Kind.READ, ("read", "get", "list", "search", "query", "find", "lookup", "describe", "view", "cat", "ls")),
     (Kind.MESSAGE, ("send", "email", "notify", "post", "reply", "message", "sms", "slack")),
     (Kind.NETWORK, ("http", "fetch", "download", "request", "browse", "web", "curl", "api")),
@@ -300,29 +303,63 @@ _KIND_PREFIXES: tuple[tuple[Kind, tuple[str, ...]], ...] = (
 )
 
 
+_WRITE_TOOLS = frozenset({"apply_patch", "apply_diff", "apply_edit", "str_replace_editor", "file_write"})
+"""Whole tool names that write files although their first word says nothing (``apply_discount`` is no write)."""
+
+
 def infer_kind(tool: str) -> Kind:
     """Guess a tool's kind from the first word of its name; unknown tools count as ``execute``,
-    the kind the starter policy treats most carefully."""
-    first = tool.replace("-", "_").replace(".", "_").lower().split("_", 1)[0]
+    the kind the starter policy treats most carefully. Tools that create, move, copy or patch files
+    are writes; tools that delete them are deletes (the starter's workspace rule covers both)."""
+    name = tool.replace("-", "_").replace(".", "_").lower()
+    if name in _WRITE_TOOLS:
+        return Kind.WRITE
+    first = name.split("_", 1)[0]
     for kind, words in _KIND_PREFIXES:
         if first in words:
             return kind
     return Kind.EXECUTE
 
 
-_PATH_PARAMS = ("path", "file_path", "filepath", "filename", "file")
+PATH_PARAMS = (
+    "path", "file_path", "filepath", "filename", "file",
+    "dest", "destination", "dst", "target", "target_path", "destination_path", "dest_path", "to_path", "new_path",
+    "output_path", "output_file", "out_path",
+    "src", "source", "source_path", "src_path", "from_path", "old_path", "input_path",
+)
+"""Params whose text value names a file, in the order the primary resource is taken from (docs/action-schema.md)."""
+
+PATH_LIST_PARAMS = ("paths", "files", "file_paths", "sources", "targets")
+"""Params whose list of texts names several files."""
 
 
-def infer_resource(params: Mapping[str, Any]) -> Resource | None:
-    for name in _PATH_PARAMS:
+def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
+    """Every file the params name (:data:`PATH_PARAMS`, then :data:`PATH_LIST_PARAMS`), each once and in
+    that order; without any, the one table, database, url or recipient they name, if any. A move or copy
+    names two files, and a policy must see both: the runtime decides the call once per file."""
+    found: list[str] = []
+    for name in PATH_PARAMS:
         value = params.get(name)
         if isinstance(value, str) and value:
-            return Resource("file", value)
+            found.append(value)
+    for name in PATH_LIST_PARAMS:
+        value = params.get(name)
+        if isinstance(value, list):
+            found.extend(v for v in value if isinstance(v, str) and v)
+    if found:
+        files = {Resource("file", p).id: None for p in found}  # canonical ids, each once, in order
+        return tuple(Resource("file", p) for p in files)
     for name, rtype in (("table", "table"), ("database", "database"), ("url", "url"), ("to", "recipient")):
         value = params.get(name)
         if isinstance(value, str) and value:
-            return Resource(rtype, value)
-    return None
+            return (Resource(rtype, value),)
+    return ()
+
+
+def infer_resource(params: Mapping[str, Any]) -> Resource | None:
+    """The primary resource: the first of :func:`infer_resources`."""
+    found = infer_resources(params)
+    return found[0] if found else None
 
 
 def from_call(

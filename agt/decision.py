@@ -150,3 +150,25 @@ def combine(
 def fail_closed(cause: str, *, engine: str = "", revision: str = "") -> Decision:
     """The one way an engine reports that it could not decide: deny, naming the cause."""
     return Decision(Effect.DENY, (Reason(ENGINE_ERROR_ID, cause),), engine=engine, revision=revision)
+
+
+_STRICTNESS = {Effect.DENY: 0, Effect.REQUIRE_APPROVAL: 1, Effect.ALLOW: 2}
+
+
+def strictest(decisions: Iterable[Decision]) -> Decision:
+    """One decision for a call decided several times (once per file it names): the strictest effect
+    under the combining rules, with the reasons and approvers of every decision that reached it."""
+    decisions = tuple(decisions)
+    effect = min((d.effect for d in decisions), key=_STRICTNESS.__getitem__)
+    winners = [d for d in decisions if d.effect is effect]
+    reasons: dict[str, Reason] = {}
+    for d in winners:
+        for r in d.reasons:
+            reasons.setdefault(r.rule_id, r)
+    first = winners[0]
+    return Decision(
+        effect, tuple(reasons[k] for k in sorted(reasons)),
+        approvers=tuple(sorted({a for d in winners for a in d.approvers})),
+        notes=first.notes, matched=tuple(sorted({m for d in decisions for m in d.matched})),
+        engine=first.engine, revision=first.revision,
+    )

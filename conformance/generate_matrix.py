@@ -70,7 +70,7 @@ def model(tool: str, kind: str, env: str, trust: int, budget: tuple[int, int, in
         deny.add("files-changed-limit")
     if kind == "execute" and trust < 500:
         deny.add("low-trust-no-shell")
-    if kind == "write" and resource is not None and resource[0] == "file":
+    if kind in ("write", "delete") and resource is not None and resource[0] == "file":
         if not canonical(resource[1]).startswith("/ws/alice/"):
             deny.add("workspace-write-only")
     if tool == "send_email":

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, from_call, infer_kind
+from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, from_call, infer_kind, infer_resource, infer_resources
 from agt.errors import ActionError
 
 FULL_DOC = {
@@ -359,3 +359,53 @@ def test_roles_are_sorted_and_deduplicated():
 
 def test_stage_string_becomes_enum():
     assert Context(stage="post_tool").stage is Stage.POST_TOOL
+
+
+# --- workspace, file-tool kinds and path-bearing params ----------------------------------------------
+
+
+@pytest.mark.parametrize("workspace", [7, None, ["/ws/a"], {"path": "/ws/a"}, True])
+def test_agent_refuses_a_workspace_that_is_not_text(workspace):
+    with pytest.raises(ActionError, match="agent.attributes.workspace: must be a string"):
+        Agent("a", attributes={"workspace": workspace})
+
+
+def test_action_document_with_a_non_string_workspace_is_refused_by_the_schema():
+    with pytest.raises(ActionError, match="workspace"):
+        Action.from_dict({"agent": {"id": "a", "attributes": {"workspace": 5}}, "action": {"tool": "write_file"}})
+
+
+def test_agent_keeps_an_empty_workspace_for_the_policy_to_refuse():
+    assert Agent("a", attributes={"workspace": ""}).attributes["workspace"] == ""
+
+
+@pytest.mark.parametrize(("tool", "kind"), [
+    ("move_file", Kind.WRITE), ("rename_file", Kind.WRITE), ("copy_file", Kind.WRITE), ("create_file", Kind.WRITE),
+    ("patch_file", Kind.WRITE), ("apply_patch", Kind.WRITE), ("edit_file", Kind.WRITE), ("write_file", Kind.WRITE),
+    ("mkdir", Kind.WRITE), ("touch", Kind.WRITE), ("mv", Kind.WRITE), ("cp", Kind.WRITE),
+    ("delete_file", Kind.DELETE), ("unlink", Kind.DELETE), ("rmdir", Kind.DELETE), ("remove_file", Kind.DELETE),
+])
+def test_infer_kind_counts_file_tools_as_writes_or_deletes(tool, kind):
+    assert infer_kind(tool) is kind
+
+
+def test_infer_kind_apply_alone_is_not_a_write():
+    assert infer_kind("apply_discount") is Kind.EXECUTE
+
+
+@pytest.mark.parametrize("param", ["dest", "destination", "dst", "target", "output_path", "src", "source", "new_path"])
+def test_path_bearing_param_resolves_to_a_file_resource(param):
+    assert infer_resource({param: "/etc/passwd"}) == Resource("file", "/etc/passwd")
+
+
+def test_infer_resources_lists_every_file_once_in_param_order():
+    found = infer_resources({"src": "/ws/a/x", "dest": "/etc/passwd", "path": "/ws/a/./x", "paths": ["/tmp/y", "/etc/passwd"]})
+    assert [r.id for r in found] == ["/ws/a/x", "/etc/passwd", "/tmp/y"]
+
+
+def test_infer_resource_prefers_the_destination_of_a_move():
+    assert infer_resource({"src": "/ws/a/x", "dest": "/ws/a/y"}).id == "/ws/a/y"
+
+
+def test_infer_resources_without_paths_names_the_other_resource():
+    assert infer_resources({"to": "bob@example.com"}) == (Resource("recipient", "bob@example.com"),)

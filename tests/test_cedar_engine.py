@@ -89,7 +89,7 @@ DECISIONS = {
     "write inside workspace": (from_call("write_file", {"path": "/ws/alice/a/x"}, agent=ALICE), Effect.ALLOW, (DEFAULT_RULE_ID,)),
     "write without workspace": (from_call("write_file", {"path": "/ws/alice/x"}), Effect.DENY, ("workspace-write-only",)),
     "email": (from_call("send_email", {"to": "a@example.com"}), Effect.REQUIRE_APPROVAL, ("email-approval",)),
-    "production delete": (from_call("delete_file", {"path": "/ws/x"}, context=Context(environment="production")),
+    "production delete": (from_call("delete_file", {"path": "/ws/alice/x"}, agent=ALICE, context=Context(environment="production")),
                           Effect.REQUIRE_APPROVAL, ("production-write-approval",)),
     "deny beats approval": (from_call("drop_table", {}, context=Context(environment="production")), Effect.DENY,
                             ("block-destructive-db-tools",)),
@@ -458,3 +458,20 @@ def test_evaluate_many_keeps_same_agent_with_different_trust_apart(validate):
 
 def test_evaluate_many_of_nothing_is_empty(starter):
     assert starter.evaluate_many([]) == []
+
+
+# --- the lexical guard before cedarpy ---------------------------------------------------------------
+
+
+def test_brackets_inside_strings_and_comments_do_not_count_toward_the_nesting_bound(tmp_path):
+    (tmp_path / "p.cedar").write_text(
+        "// " + "(" * 200 + "\n"
+        '@id("odd-text")\nforbid (principal, action, resource) when { context.tool == "' + "[" * 200 + '" };\n')
+    assert "odd-text" in CedarEngine(tmp_path).rules
+
+
+def test_brackets_past_the_bound_are_refused_with_their_line(tmp_path):
+    (tmp_path / "p.cedar").write_text('@id("deep")\nforbid (principal, action, resource)\nwhen { ' + "(" * 70 + "true" + ")" * 70 + " };\n")
+    with pytest.raises(PolicyLoadError, match="nest deeper than 64") as info:
+        CedarEngine(tmp_path)
+    assert info.value.line == 3

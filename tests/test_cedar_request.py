@@ -223,7 +223,7 @@ _agents = st.builds(
     roles=st.lists(st.one_of(st.sampled_from(["admin", "dev"]), _text), max_size=3),
     trust_score=st.integers(0, 1000),
     attributes=st.one_of(st.just({}), st.fixed_dictionaries({"workspace": _paths}),
-                         st.fixed_dictionaries({"workspace": st.integers(0, 3), "x": _text})),
+                         st.fixed_dictionaries({"workspace": st.just(""), "x": _text})),
 )
 _operations = st.builds(
     Operation,

@@ -536,3 +536,34 @@ def test_index_key_takes_the_tightest_lower_bound():
 )
 def test_index_key_is_none_without_a_necessary_equality_or_bound(text):
     assert index_key(parse(text)) is None
+
+
+# --- matches runs on RE2 ----------------------------------------------------------------------------
+
+
+def _matches(pattern: str, text: str) -> bool:
+    return compile_condition(parse(f"params.t matches {pattern!r}"))({"action": {"params": {"t": text}}})
+
+
+def test_matches_searches_anywhere_like_opa_regex_match():
+    assert _matches("b+c", "abbbcd")
+
+
+def test_matches_digit_class_is_ascii_as_in_opa():
+    assert not _matches("^\\d$", "٣") and _matches("^\\d$", "3")
+
+
+@pytest.mark.parametrize("pattern", ["(a)\\1", "(?=a)", "(?<=a)b", "a++", "a{1001}"])
+def test_matches_refuses_what_re2_cannot_run(pattern):
+    with pytest.raises(ConditionSyntaxError, match="does not compile as RE2"):
+        _matches(pattern, "a")
+
+
+def test_structured_conditions_nested_past_the_ceiling_are_refused():
+    from agt.conditions import ast, compile_predicate
+
+    node = parse("tool_name == 'a'")
+    for _ in range(2 * ast.MAX_DEPTH):
+        node = ast.And((node,))
+    with pytest.raises(ConditionSyntaxError, match="nests deeper than"):
+        compile_predicate(node)

@@ -443,3 +443,22 @@ def test_injected_command_does_not_create_a_sentinel_file(tmp_path):
 def test_quoted_injection_text_is_only_data():
     text = "params.cmd == \"__import__('os').system('x')\""
     assert parse(text) == eq(Path(("action", "params", "cmd")), "__import__('os').system('x')")
+
+
+# --- nesting bound -----------------------------------------------------------------------------------
+
+
+def test_parentheses_up_to_the_nesting_bound_parse():
+    depth = ast.MAX_DEPTH
+    assert parse("(" * depth + "tool_name == 'a'" + ")" * depth) == parse("tool_name == 'a'")
+
+
+@pytest.mark.parametrize("text", [
+    "(" * (ast.MAX_DEPTH + 1) + "true" + ")" * (ast.MAX_DEPTH + 1),
+    "not " * (ast.MAX_DEPTH + 1) + "true",
+    "[" * (ast.MAX_DEPTH + 1) + "]" * (ast.MAX_DEPTH + 1) + " == 1",
+    "(" * 2000 + "true" + ")" * 2000,
+])
+def test_nesting_past_the_bound_is_a_syntax_error_not_a_recursion_error(text):
+    with pytest.raises(ConditionSyntaxError, match="nests deeper than"):
+        parse(text)

@@ -518,9 +518,41 @@ def test_strict_mode_blocks_a_non_critical_deny(modes_policy):
 
 
 @pytest.mark.parametrize("tool", ["read_secret", "read_gossip"])
-def test_audit_mode_never_blocks(modes_policy, tool):
+def test_audit_mode_runs_critical_and_non_critical_rule_denies(modes_policy, tool):
     gov = Governor("yaml", modes_policy, mode="audit")
     assert gov.call(lambda: "ran", tool=tool) == "ran"
+
+
+def test_audit_mode_blocks_an_engine_that_raises():
+    gov, ran = Governor(RaisingEngine(), mode="audit"), []
+    assert denied(lambda: gov.call(lambda: ran.append(1), tool="read_doc")).rule_ids == ("engine_error",)
+    assert ran == []
+
+
+@pytest.mark.parametrize("scope", ["a", None])
+def test_audit_mode_blocks_a_killed_agent(modes_policy, scope):
+    gov, ran = Governor("yaml", modes_policy, mode="audit"), []
+    gov.kill(scope)
+    assert denied(lambda: gov.call(lambda: ran.append(1), tool="read_doc", agent="a")).rule_ids == ("kill-switch",)
+    assert ran == []
+
+
+def test_agent_in_audit_mode_is_still_stopped_by_the_kill_switch(modes_policy):
+    gov = Governor("yaml", modes_policy, mode="strict", agent_modes={"tester": "audit"})
+    gov.kill("tester")
+    assert denied(lambda: gov.call(lambda: None, tool="read_doc", agent="tester")).rule_ids == ("kill-switch",)
+
+
+def test_audit_mode_blocks_an_output_engine_error():
+    gov = Governor("yaml", STARTER, mode="audit", output_engine=RaisingEngine())
+    assert denied(lambda: gov.call(lambda: "text", tool="read_doc")).rule_ids == ("engine_error",)
+
+
+def test_audit_mode_records_an_enforced_engine_error_as_deny(modes_policy):
+    gov = Governor("yaml", modes_policy, mode="audit")
+    denied(lambda: gov.call(lambda size: None, kwargs={"size": "big"}, tool="read_doc"))
+    (rec,) = decisions(gov)
+    assert (rec.result["enforced"], rec.result["mode"]) == ("deny", "audit")
 
 
 def test_audit_mode_records_the_deny_as_an_enforced_allow_with_warning(modes_policy):
@@ -547,13 +579,15 @@ def test_permissive_mode_records_a_non_critical_deny_as_warning(modes_policy):
     assert (rec.result["enforced"], rec.result["warning"]) == ("allow", True)
 
 
-def test_permissive_mode_runs_a_require_approval_without_asking(modes_policy):
-    gov = Governor("yaml", modes_policy, mode="permissive", blocking_approvals=False)
+@pytest.mark.parametrize("mode", ["permissive", "audit"])
+def test_relaxed_mode_runs_a_require_approval_without_asking(modes_policy, mode):
+    gov = Governor("yaml", modes_policy, mode=mode, blocking_approvals=False)
     assert gov.call(lambda: "ran", tool="read_mail") == "ran"
 
 
-def test_permissive_mode_blocks_an_engine_error(modes_policy):
-    gov = Governor("yaml", modes_policy, mode="permissive")
+@pytest.mark.parametrize("mode", ["permissive", "audit"])
+def test_relaxed_mode_blocks_an_engine_error(modes_policy, mode):
+    gov = Governor("yaml", modes_policy, mode=mode)
     assert denied(lambda: gov.call(lambda size: None, kwargs={"size": "big"}, tool="read_doc")).rule_ids == ("engine_error",)
 
 

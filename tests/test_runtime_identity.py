@@ -8,6 +8,7 @@ import agt
 from agt.errors import GovernanceDenied
 from agt.identity import EnvelopeVerifier, IdentityStore, issue_delegation, sign_envelope
 from agt.runtime import Governor
+from agt.runtime.modes import Mode
 
 STARTER = "policies/starter.yaml"
 
@@ -115,3 +116,48 @@ def test_decorated_tool_takes_its_envelope_as_a_governance_keyword(world):
     env = envelope(alice, "read_file", {"path": "/ws/a"}, "alice")
     assert read_file("/ws/a", _agt_envelope=env) == "ok"
     assert seen == ["/ws/a"]
+
+
+# --- require_delegation ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def delegating(world):
+    gov, alice, bob, eve, read_file, ran = world
+    gov.require_delegation = True
+    return gov, alice, bob, read_file, ran
+
+
+def test_call_without_a_delegation_is_refused_when_delegation_is_required(delegating):
+    gov, _, bob, read_file, ran = delegating
+    env = envelope(bob, "read_file", {"path": "/ws/a"}, "bob")
+    assert rules(lambda: gov.call(read_file, ("/ws/a",), agent="bob", envelope=env)) == ("delegation-required",)
+    assert ran == []
+
+
+def test_call_with_a_valid_delegation_runs_when_delegation_is_required(delegating):
+    gov, alice, bob, read_file, ran = delegating
+    grant = issue_delegation(alice, bob.identity, {"tool:read_file"})
+    gov.call(read_file, ("/ws/a",), agent="bob", envelope=envelope(bob, "read_file", {"path": "/ws/a"}, "bob"), delegation=grant)
+    assert ran == ["/ws/a"]
+
+
+def test_missing_delegation_is_refused_even_in_audit_mode(world):
+    gov, *_ = world
+    gov.require_delegation, gov.mode = True, Mode.AUDIT
+    assert rules(lambda: gov.call(lambda: None, tool="read_doc", agent="alice")) == ("delegation-required",)
+
+
+def test_delegation_without_an_envelope_is_refused(tmp_path, root, monkeypatch):
+    monkeypatch.chdir(root)
+    store = IdentityStore(tmp_path / "ids")
+    alice, bob = store.create("alice"), store.create("bob")
+    gov = Governor("yaml", STARTER, identity=EnvelopeVerifier(store.resolve), trusted_roots={"alice": alice.did})
+    grant = issue_delegation(alice, bob.identity, {"tool:read_file"})
+    assert rules(lambda: gov.call(lambda: None, tool="read_doc", agent="bob", delegation=grant)) == ("delegation-invalid",)
+
+
+def test_require_delegation_without_an_identity_verifier_is_refused_at_construction(root, monkeypatch):
+    monkeypatch.chdir(root)
+    with pytest.raises(ValueError, match="require_delegation needs identity"):
+        Governor("yaml", STARTER, require_delegation=True)

@@ -80,6 +80,18 @@ def test_rate_limit_parse_rejects_with_agt_error(text):
         RateLimit.parse(text)
 
 
+@pytest.mark.parametrize("text", ["2/0s", "2/0 minutes", "0/hour", "0/0s", "1/" + "9" * 400 + "d"])
+def test_rate_limit_parse_rejects_a_zero_window_or_count(text):
+    with pytest.raises(AgtError, match="rate limit"):
+        RateLimit.parse(text)
+
+
+@pytest.mark.parametrize(("count", "window"), [(0, 60.0), (-1, 60.0), (1, 0.0), (1, -5.0), (1, float("nan")), (1, float("inf"))])
+def test_rate_limit_refuses_a_limit_that_limits_nothing(count, window):
+    with pytest.raises(AgtError, match="rate limit needs"):
+        RateLimit(count, window)
+
+
 # --- hit_rate sliding window -----------------------------------------------------------------------
 
 

@@ -15,6 +15,9 @@ import tarfile
 from pathlib import Path
 from typing import Sequence
 
+import yaml
+
+from agt import _yaml
 from agt.bundle.sign import SIGNATURES, sign_files
 from agt.errors import AgtError
 
@@ -49,8 +52,8 @@ def bundle_files(policy_dirs: Sequence[str | Path], data_dir: str | Path | None 
                 name = p.relative_to(droot).as_posix()
                 content = p.read_bytes()
                 try:
-                    json.loads(content) if p.name == "data.json" else __import__("yaml").safe_load(content)
-                except ValueError as exc:
+                    json.loads(content) if p.name == "data.json" else _yaml.safe_load(content)
+                except (ValueError, RecursionError, yaml.YAMLError) as exc:
                     raise BundleError(f"{p}: not valid {p.suffix[1:].upper()}: {exc}") from None
                 files[name] = content
     if not any(n.endswith(".rego") for n in files):

@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from typing import Any, Mapping
 
 import jwt
-import yaml
+from agt import _yaml
 
 from agt._canonical import canonical_json
 from agt.errors import AgtError
@@ -35,7 +35,7 @@ def file_hash(name: str, content: bytes) -> str:
     if base in ("data.json", ".manifest"):
         return hashlib.sha256(canonical_json(json.loads(content))).hexdigest()
     if base == "data.yaml":
-        return hashlib.sha256(canonical_json(yaml.safe_load(content))).hexdigest()
+        return hashlib.sha256(canonical_json(_yaml.safe_load(content))).hexdigest()
     return hashlib.sha256(content).hexdigest()
 
 

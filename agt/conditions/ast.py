@@ -59,6 +59,34 @@ class Or:
 
 Node = Union[Literal, Path, ListExpr, Concat, Compare, Not, And, Or]
 
+MAX_DEPTH = 32
+"""Levels a condition may nest (parentheses, lists, ``not``, structured lists). Far beyond any real rule;
+the bound keeps parsing, compiling and evaluating a rule within Python's stack."""
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, (And, Or)):
+        return node.operands
+    if isinstance(node, Not):
+        return (node.operand,)
+    if isinstance(node, Compare):
+        return (node.left, node.right)
+    if isinstance(node, ListExpr):
+        return node.items
+    if isinstance(node, Concat):
+        return node.parts
+    return ()
+
+
+def depth(node: Node) -> int:
+    """How many levels ``node`` nests, counted without recursion (so any tree can be measured)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((c, d + 1) for c in children(n))
+    return deepest
+
 
 ROOTS = ("agent", "action", "resource", "context")
 

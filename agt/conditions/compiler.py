@@ -12,9 +12,10 @@ Semantics (shared with the Cedar and Rego translations, see docs/decision-semant
 from __future__ import annotations
 
 import operator
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Union
+
+import re2
 
 from agt.conditions import ast
 from agt.errors import ConditionEvalError, ConditionSyntaxError
@@ -189,7 +190,10 @@ def _logical(ops: list[Evaluator], decisive: bool) -> Evaluator:
 
 def compile_predicate(node: ast.Node, text: str = "") -> Evaluator:
     """Compile a whole condition into a function returning a real bool. A bare field is true only
-    when present and truthy; an absent field is false."""
+    when present and truthy; an absent field is false. A tree deeper than ast.MAX_DEPTH (say, structured
+    conditions nested in lists) is a ConditionSyntaxError, never a RecursionError."""
+    if ast.depth(node) > 2 * ast.MAX_DEPTH:  # a ceiling for the stack, above what the parser lets through
+        raise ConditionSyntaxError(f"the condition nests deeper than {2 * ast.MAX_DEPTH} levels", text, 1)
     return _compile_bool(node, text)
 
 
@@ -204,14 +208,27 @@ def _compile_bool(node: ast.Node, text: str) -> Evaluator:
     return lambda doc: _truthy(f(doc))
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is reported once, as a load error, not on stderr
+
+
+def compile_regex(pattern: str, text: str = "") -> Any:
+    """``matches`` uses RE2, OPA's regex dialect: matching takes linear time, so no pattern backtracks
+    catastrophically, and a rule means the same in yaml and opa. What RE2 cannot run (backreferences,
+    lookarounds, possessive quantifiers, over-large repetitions) is a ConditionSyntaxError at load."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ConditionSyntaxError(f"regular expression {pattern!r} does not compile as RE2 (the dialect OPA uses): {detail}",
+                                   text, 1) from None
+
+
 def _compile_compare(node: ast.Compare, text: str) -> Evaluator:
     left = compile_condition(node.left, text)
     if node.op == "matches":
         assert isinstance(node.right, ast.Literal)
-        try:
-            pattern = re.compile(node.right.value)
-        except re.error as exc:
-            raise ConditionSyntaxError(f"regular expression does not compile: {exc}", text, 1) from None
+        pattern = compile_regex(node.right.value, text)
 
         def matches(doc: Mapping[str, Any]) -> bool:
             v = left(doc)

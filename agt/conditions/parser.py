@@ -88,6 +88,13 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.pos = 0
+        self.depth = 0
+
+    def nest(self, token: Token) -> None:
+        """Enter one level of nesting; refuse past ast.MAX_DEPTH before the recursion gets deep."""
+        self.depth += 1
+        if self.depth > ast.MAX_DEPTH:
+            raise self.error(f"the condition nests deeper than {ast.MAX_DEPTH} levels", token)
 
     # helpers
     def peek(self, offset: int = 0) -> Token:
@@ -138,8 +145,10 @@ class _Parser:
 
     def parse_not(self) -> ast.Node:
         if self.at("keyword", "not") and not (self.peek(1).kind == "keyword" and self.peek(1).text == "in"):
-            self.advance()
-            return ast.Not(self.parse_not())
+            self.nest(self.advance())
+            node = ast.Not(self.parse_not())
+            self.depth -= 1
+            return node
         return self.parse_compare()
 
     def parse_compare(self) -> ast.Node:
@@ -185,12 +194,13 @@ class _Parser:
             self.advance()
             return ast.Literal(-_number(self.advance().text))
         if tok.kind == "op" and tok.text == "(":
-            self.advance()
+            self.nest(self.advance())
             node = self.parse_or()
             self.expect(")")
+            self.depth -= 1
             return node
         if tok.kind == "op" and tok.text == "[":
-            self.advance()
+            self.nest(self.advance())
             items: list[ast.Node] = []
             while not self.at("op", "]"):
                 items.append(self.parse_or())
@@ -198,6 +208,7 @@ class _Parser:
                     break
                 self.advance()
             self.expect("]")
+            self.depth -= 1
             return ast.ListExpr(tuple(items))
         if tok.kind == "name":
             if tok.text in _CONSTANTS:

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from agt import _yaml
 from agt.action import Action
 from agt.decision import Effect
 from agt.errors import ActionError, AgtError
@@ -68,11 +69,13 @@ def deep_merge(base: Any, override: Any) -> Any:
 def load_suite(path: str | Path) -> Suite:
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text("utf-8"))
-    except OSError as exc:
+        data = _yaml.safe_load(p.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
         raise SuiteError(f"{p}: cannot read suite: {exc}") from None
     except yaml.YAMLError as exc:
         raise SuiteError(f"{p}: malformed YAML: {exc}") from None
+    except RecursionError:
+        raise SuiteError(f"{p}: YAML nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         raise SuiteError(f"{p}: a suite is a mapping with a 'cases' list")
     policies_raw = data.get("policies") or {}

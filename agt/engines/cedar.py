@@ -21,6 +21,7 @@ import cedarpy
 from agt.action import Action
 from agt.decision import DEFAULT_RULE_ID, Decision, Effect, RuleAction, RuleMatch, combine, fail_closed
 from agt.engines import base
+from agt.engines._cedar_guard import check_cedar_text
 from agt.engines.cedar_request import ACTION_ENTITIES, CedarEntity, cedar_entities, cedar_request, entities_key
 from agt.errors import PolicyLoadError
 
@@ -58,9 +59,11 @@ def _policy_files(path: Path) -> tuple[list[Path], Path | None]:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text("utf-8")
+        text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyLoadError(f"cannot read: {exc}", file=str(path)) from None
+    check_cedar_text(text, str(path))  # before cedarpy: input too deep crashes its native parser
+    return text
 
 
 def _code(line: str) -> str:
@@ -169,6 +172,8 @@ class CedarEngine:
             est = json.loads(cedarpy.policies_to_json_str(text))
         except ValueError as exc:
             raise PolicyLoadError(f"Cedar does not parse: {exc}", file=str(f), line=_locate_parse_error(text)) from None
+        except RecursionError:
+            raise PolicyLoadError("a policy nests too deeply to load (split long && / || chains)", file=str(f)) from None
         if est.get("templates"):
             raise PolicyLoadError("policy templates are not supported; link them into static policies", file=str(f))
         result = cedarpy.validate_policies(text, self._schema)

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import yaml
 
 from agt import _normalize
+from agt._yaml import BoundedLoader, YamlBombError
 from agt.conditions import Evaluator, Node, ast, compile_predicate, parse
 from agt.decision import DEFAULT_RULE_ID, ENGINE_ERROR_ID, Effect, RuleAction
 from agt.errors import ConditionSyntaxError, PolicyLoadError
@@ -90,7 +91,7 @@ class _LineDict(dict):
     key_lines: dict[str, int]
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(BoundedLoader):
     pass
 
 
@@ -122,6 +123,8 @@ def _read_yaml(path: Path) -> Any:
         return yaml.load(text, Loader=_LineLoader), text  # noqa: S506 - a SafeLoader subclass
     except PolicyLoadError as exc:
         raise PolicyLoadError(exc.message, file=str(path), line=exc.line) from None
+    except YamlBombError as exc:
+        raise PolicyLoadError(f"refused YAML: {exc.problem}", file=str(path), line=exc.problem_mark.line + 1) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

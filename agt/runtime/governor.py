@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Collection, Mapping, TypeVar
 
-from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, infer_kind, infer_resource
-from agt.decision import Decision, Effect, Reason, fail_closed
+from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, infer_kind, infer_resource, infer_resources
+from agt.decision import Decision, Effect, Reason, fail_closed, strictest
 from agt.engines import Engine, create_engine
 from agt.errors import ActionError, ApprovalRequired, GovernanceDenied
 from agt.runtime.approvals import (
@@ -63,10 +63,6 @@ class _Ticket:
     warnings: list[tuple[str, Decision]] = field(default_factory=list)
 
 
-ALWAYS_ENFORCED = frozenset({"kill-switch"})
-"""Gate rules no mode relaxes: an operator stopped the agent."""
-
-
 class Governor:
     def __init__(
         self,
@@ -92,6 +88,7 @@ class Governor:
         identity: Any | None = None,
         trusted_roots: Mapping[str, str] | None = None,
         require_identity: bool = False,
+        require_delegation: bool = False,
         approvers: ApproverRegistry | Mapping[str, PublicKeyLike] | str | None = None,
         approval_validity: float | None = None,
     ) -> None:
@@ -100,7 +97,8 @@ class Governor:
 
         ``mode`` defaults to the policy's own ``governance.policy_mode`` when it has one, else strict.
         ``identity`` is an :class:`agt.identity.EnvelopeVerifier`: calls may then carry a signed action
-        envelope (and a delegation chain rooted in ``trusted_roots``); with ``require_identity`` they must.
+        envelope (and a delegation chain rooted in ``trusted_roots``); with ``require_identity`` they must,
+        and with ``require_delegation`` every call must carry both (a delegation is bound to the envelope's signer).
         ``rate_limits`` maps a key to a limit: ``{"tool:send_email": "10/hour", "agent:*": "100/minute"}``.
         ``approvers`` is the approver registry (an :class:`ApproverRegistry`, a name → did:key mapping, or a
         registry file): only votes signed by its keys count, so without it nothing can be approved.
@@ -141,6 +139,9 @@ class Governor:
         self.identity = identity
         self.trusted_roots = dict(trusted_roots or {})
         self.require_identity = require_identity
+        self.require_delegation = require_delegation
+        if require_delegation and identity is None:
+            raise ValueError("require_delegation needs identity= (an EnvelopeVerifier): a delegation is checked against the envelope's signer")
         self._agents: dict[str, Agent] = {}
 
     # --- configuration ---------------------------------------------------------------------------
@@ -188,9 +189,14 @@ class Governor:
     def _identity_gate(self, op: Operation, agent_id: str, envelope: Any, delegation: Any) -> Decision | None:
         """The signed envelope must verify, belong to the calling agent, be fresh and unreplayed, and
         describe this very call; a delegation must chain to a trusted root and cover the tool."""
+        if delegation is None and self.require_delegation:
+            return _deny("delegation-required", f"calls by {agent_id!r} must carry a delegation chain")
         if envelope is None:
             if self.require_identity:
                 return _deny("identity-required", f"calls by {agent_id!r} must carry a signed action envelope")
+            if delegation is not None:
+                # A delegation names its holder; without a signed envelope nobody shows they are that holder.
+                return _deny("delegation-invalid", "a delegation was given without the signed envelope of its holder")
             return None
         if self.identity is None:
             return _deny("identity-invalid", "an envelope was given but this Governor has no identity verifier")
@@ -264,6 +270,16 @@ class Governor:
         return None if decision.effect is Effect.ALLOW else decision
 
     def decide(self, action: Action) -> Decision:
+        """The policy decision. A call whose params name several files (a move's source and destination)
+        is decided once per file, each as the resource, and the strictest decision holds: a write outside
+        the workspace through any path-bearing param is denied (docs/action-schema.md)."""
+        files = [r for r in infer_resources(action.action.params) if r.type == "file" and r != action.resource]
+        if not files:
+            return self._decide_one(action)
+        variants = [action] + [Action(action.agent, action.action, r, action.context) for r in files]
+        return strictest(self._decide_one(v) for v in variants)
+
+    def _decide_one(self, action: Action) -> Decision:
         try:
             return self.engine.evaluate(action)
         except Exception as exc:  # noqa: BLE001 - an engine that raises still denies
@@ -302,7 +318,7 @@ class Governor:
     def _enforce(self, t_or_p: _Ticket | _Prepared, decision: Decision, gate: str, warnings: list) -> None:
         """A gate said no: raise unless the mode lets the call run, in which case note a warning."""
         p = t_or_p.prepared if isinstance(t_or_p, _Ticket) else t_or_p
-        verdict = apply_mode(decision, self.mode_for(p.action.agent.id), self.critical_rules | ALWAYS_ENFORCED)
+        verdict = apply_mode(decision, self.mode_for(p.action.agent.id), self.critical_rules)
         if verdict.effect is not Effect.ALLOW:
             raise self._deny_now(p, decision, gate, p.action.agent.id)
         warnings.append((gate, decision))

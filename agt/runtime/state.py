@@ -37,13 +37,25 @@ class RateLimit:
 
     _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
+    def __post_init__(self) -> None:
+        # A window of zero holds no past events and a count of zero admits nothing: both would be read as
+        # "limited" while meaning "unlimited" or "blocked". Say what you mean (a deny rule blocks).
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise AgtError(f"a rate limit needs a count of at least 1, got {self.count!r}")
+        if isinstance(self.window_seconds, bool) or not isinstance(self.window_seconds, (int, float)) or not 0 < self.window_seconds < float("inf"):
+            raise AgtError(f"a rate limit needs a window longer than 0 seconds, got {self.window_seconds!r}")
+
     @classmethod
     def parse(cls, text: str) -> "RateLimit":
-        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*([a-z]+?)s?\s*", text)
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*([a-z]+?)s?\s*", text) if isinstance(text, str) else None
         if not m or m.group(3) not in cls._UNITS:
             raise AgtError(f"rate limit {text!r} is not like '100/hour', '5/minute' or '10/30s'")
-        per = int(m.group(2) or 1) * cls._UNITS[m.group(3)]
-        return cls(int(m.group(1)), float(per))
+        try:
+            return cls(int(m.group(1)), float(int(m.group(2) or 1) * cls._UNITS[m.group(3)]))
+        except OverflowError:
+            raise AgtError(f"rate limit {text!r}: the window is too long") from None
+        except AgtError as exc:
+            raise AgtError(f"rate limit {text!r}: {exc}") from None
 
 
 class StateStore(Protocol):

@@ -36,12 +36,18 @@ deny["low-trust-no-shell"] := "Agents with trust below 500 may not execute comma
 }
 
 deny["workspace-write-only"] := "Agents may write files only under their own workspace." if {
-	input.action.kind == "write"
+	input.action.kind in {"write", "delete"}
 	input.resource.type == "file"
 	not in_workspace
 }
 
-in_workspace if startswith(input.resource.id, concat("", [input.agent.attributes.workspace, "/"]))
+# Only a non-empty string workspace grants anything: "" + "/" would make every absolute path "inside".
+in_workspace if {
+	workspace := input.agent.attributes.workspace
+	is_string(workspace)
+	workspace != ""
+	startswith(input.resource.id, concat("", [workspace, "/"]))
+}
 
 approval["email-approval"] := {
 	"message": "Sending email needs a human approval.",

@@ -75,6 +75,27 @@ test_write_without_workspace_denied if {
 	agt.decision.effect == "deny" with input as inp
 }
 
+test_write_with_empty_workspace_denied if {
+	inp := object.union(
+		with_action({"tool": "write_file", "kind": "write"}),
+		{"agent": {"attributes": {"workspace": ""}}, "resource": {"type": "file", "id": "/etc/passwd"}},
+	)
+	[r.id | some r in agt.decision.reasons] == ["workspace-write-only"] with input as inp
+}
+
+test_write_with_non_string_workspace_denied if {
+	inp := object.union(
+		with_action({"tool": "write_file", "kind": "write"}),
+		{"agent": {"attributes": {"workspace": 7}}, "resource": {"type": "file", "id": "/etc/passwd"}},
+	)
+	[r.id | some r in agt.decision.reasons] == ["workspace-write-only"] with input as inp
+}
+
+test_delete_outside_workspace_denied if {
+	inp := object.union(with_action({"tool": "delete_file", "kind": "delete"}), {"resource": {"type": "file", "id": "/etc/hosts"}})
+	[r.id | some r in agt.decision.reasons] == ["workspace-write-only"] with input as inp
+}
+
 test_email_needs_approval if {
 	d := agt.decision with input as with_action({"tool": "send_email", "kind": "message"})
 	d.effect == "require_approval"
