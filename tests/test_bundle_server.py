@@ -28,7 +28,7 @@ def served(tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     (other / "q.rego").write_text("package team.q\n\ny := 2\n")
-    audit = AuditLog(tmp_path / "audit", durability="always")
+    audit = AuditLog(tmp_path / "audit", durability="always", allow_key_in_log_dir=True)
     service = BundleService([BundleSource("agt", [rego]), BundleSource("team", [other])], audit=audit, token="t0k",
                             watch_interval=0.1)
     server = BundleServer(service).start()
