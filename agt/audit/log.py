@@ -590,13 +590,16 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def records(location: str | Path) -> list[tuple[str, dict[str, Any] | None, str]]:
-    """Every stored line as (where, parsed record or None when it is not JSON, raw text)."""
-    backend = open_backend(location, create=False)
+def records(location: str | Path | Backend) -> list[tuple[str, dict[str, Any] | None, str]]:
+    """Every stored line as (where, parsed record or None when it is not JSON, raw text); ``location``
+    may also be an open backend (an AuditLog's), which is left open."""
+    own = isinstance(location, (str, Path))
+    backend = open_backend(location, create=False) if own else location
     try:
         lines, _ = backend.read_since(None)
     finally:
-        backend.close()
+        if own:
+            backend.close()
     out = []
     for line in lines:
         try:
