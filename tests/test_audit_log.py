@@ -586,3 +586,81 @@ def test_select_since_includes_a_record_at_that_instant(tmp_path):
     with AuditLog(tmp_path / "log", allow_key_in_log_dir=True) as log:
         log.append(event(0, ts="2026-11-23T08:00:00.000000Z"))
     assert ids(select(tmp_path / "log", since="2026-11-23T08:00:00Z")) == ["d0000"]
+
+
+# --- the checkpoint key ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def keys(tmp_path_factory) -> Path:
+    """A key directory outside every log's directory (a .db's directory is the test's tmp_path)."""
+    return tmp_path_factory.mktemp("keys")
+
+
+def test_a_log_without_a_key_is_refused(tmp_path):
+    with pytest.raises(AgtError, match="no checkpoint signing key"):
+        AuditLog(tmp_path / "log")
+
+
+def test_the_refusal_names_a_key_an_older_agt_left_in_the_log_dir(tmp_path):
+    AuditLog(tmp_path / "log", allow_key_in_log_dir=True).close()
+    with pytest.raises(AgtError, match="checkpoint.key was left by an older agt"):
+        AuditLog(tmp_path / "log")
+
+
+def test_a_key_path_inside_the_log_dir_is_refused(location):
+    with pytest.raises(AgtError, match="inside the log directory"):
+        AuditLog(location, key_path=key_dir(location) / "audit.key")
+
+
+def test_a_key_path_inside_the_log_dir_through_a_symlink_is_refused(tmp_path):
+    (tmp_path / "log").mkdir()
+    (tmp_path / "alias").symlink_to(tmp_path / "log")
+    with pytest.raises(AgtError, match="inside the log directory"):
+        AuditLog(tmp_path / "log", key_path=tmp_path / "alias" / "audit.key")
+
+
+def test_a_key_path_outside_is_created_private_with_its_public_half(location, keys):
+    AuditLog(location, key_path=keys / "audit.key").close()
+    assert ((keys / "audit.key").stat().st_mode & 0o077, (keys / "audit.pub").exists()) == (0, True)
+
+
+def test_a_key_path_outside_signs_the_checkpoints(location, keys):
+    write_log(location, 12, key_path=keys / "audit.key", checkpoint_every=10)
+    report = verify_log(location, load_public_key(keys / "audit.pub"), strict=True)
+    assert (report.ok, report.covered) == (True, 12)
+
+
+def test_signing_key_and_key_path_together_are_refused(location, keys):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    with pytest.raises(ValueError, match="not both"):
+        AuditLog(location, signing_key=Ed25519PrivateKey.generate(), key_path=keys / "a.key")
+
+
+def test_a_log_whose_last_checkpoint_another_key_signed_is_refused(location, keys):
+    write_log(location, 3, key_path=keys / "a.key")
+    with pytest.raises(AgtError, match="not signed by this log's key"):
+        AuditLog(location, key_path=keys / "b.key")
+
+
+# --- health ----------------------------------------------------------------------------------------
+
+
+def test_an_open_log_is_healthy(location, keys):
+    with AuditLog(location, key_path=keys / "a.key") as log:
+        assert log.health() is None
+
+
+def test_a_closed_log_says_so(location, keys):
+    log = AuditLog(location, key_path=keys / "a.key")
+    log.close()
+    assert log.health() == "the audit log is closed"
+
+
+def test_an_event_json_cannot_hold_is_stored_in_its_safe_form(location, keys):
+    with AuditLog(location, key_path=keys / "a.key", durability="batch") as log:
+        log.append({"decision_id": "d", "result": {"value": object.__new__(Path), 3: "\ud800"}})
+        log.flush()
+        assert log.health() is None
+    assert stored(location)[0]["result"]["3"] == "\\ud800"

@@ -510,3 +510,50 @@ def test_cli_verify_proof_rejects_another_key(log_dir, tmp_path):
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     assert run("audit", "prove", "--log", str(log_dir), "d017", "--out", str(out)).exit_code == 0
     assert run("audit", "verify-proof", str(out), "--key", str(other)).exit_code not in (0, None)
+
+
+# --- strict verification ---------------------------------------------------------------------------
+
+
+def test_the_intact_log_verifies_strictly(log_dir, key):
+    report = verify_log(log_dir, key, strict=True)
+    assert report.ok, report.first_problem
+
+
+def test_strict_verify_without_a_trusted_key_fails(log_dir):
+    report = verify_log(log_dir, strict=True)
+    assert not report.ok and "checkpoint.pub" in str(report.first_problem)
+
+
+def test_a_live_writers_tail_within_checkpoint_every_passes_strict_verify(tmp_path):
+    with AuditLog(tmp_path / "log", checkpoint_every=10, durability="none", allow_key_in_log_dir=True) as log:
+        for i in range(19):
+            log.append(event(i))
+        report = verify_log(tmp_path / "log", load_public_key(tmp_path / "log" / "checkpoint.pub"), strict=True)
+    assert (report.ok, report.uncovered) == (True, (10, 18))
+
+
+def test_checkpoints_from_before_the_chain_are_a_warning(log_dir, key):
+    signer = serialization.load_pem_private_key((log_dir / "checkpoint.key").read_bytes(), None)
+    legacy = [{k: v for k, v in c.items() if k not in ("prev_checkpoint", "checkpoint_every")} for c in checkpoints(log_dir)]
+    write_checkpoints(log_dir, [sign(c, signer) for c in legacy])
+    report = verify_log(log_dir, key)
+    assert report.ok and any("predate the checkpoint chain" in w for w in report.warnings)
+
+
+def test_checkpoints_from_before_the_chain_fail_strict_verify(log_dir, key):
+    signer = serialization.load_pem_private_key((log_dir / "checkpoint.key").read_bytes(), None)
+    legacy = [{k: v for k, v in c.items() if k not in ("prev_checkpoint", "checkpoint_every")} for c in checkpoints(log_dir)]
+    write_checkpoints(log_dir, [sign(c, signer) for c in legacy])
+    assert not verify_log(log_dir, key, strict=True).ok
+
+
+def test_cli_verify_strict_exits_1_when_checkpoints_are_gone(log_dir, key_file):
+    (log_dir / "checkpoints.jsonl").unlink()
+    assert run("audit", "verify", "--log", str(log_dir), "--key", str(key_file), "--strict").exit_code == 1
+
+
+def test_cli_verify_prints_the_records_no_checkpoint_covers(log_dir, key_file):
+    (log_dir / "checkpoints.jsonl").unlink()
+    result = run("audit", "verify", "--log", str(log_dir), "--key", str(key_file))
+    assert f"records 0..{N - 1}" in result.output

@@ -276,6 +276,7 @@ class AuditLog:
         self.checkpoint_every = checkpoint_every
         self.mask = frozenset(m.lower() for m in mask)
         self.witness_error: str | None = None
+        self._witness_tries = 0
         self._witness_backlog: collections.deque[dict[str, Any]] = collections.deque(maxlen=WITNESS_BACKLOG)
         self._witness_wake = threading.Condition()
         self._lock = threading.Lock()
@@ -479,15 +480,14 @@ class AuditLog:
                 self._witness_wake.notify_all()
 
     def _witness_loop(self) -> None:
-        """Copy checkpoints to the witness in order; on failure retry every second, newest kept."""
-        while True:
+        """Copy checkpoints to the witness in order; after a failure, try again every second."""
+        while not self._closed.is_set():
             with self._witness_wake:
                 if not self._witness_backlog and not self._closed.is_set():
                     self._witness_wake.wait(1.0)
-            if not self._send_to_witness() and not self._closed.is_set():
+            if not self._send_to_witness():
                 self._closed.wait(1.0)
-            if self._closed.is_set() and (not self._witness_backlog or self.witness_error):
-                return
+        self._send_to_witness()  # one last try for the checkpoint close() signed
 
     def _send_to_witness(self) -> bool:
         assert self.witness is not None
@@ -496,21 +496,25 @@ class AuditLog:
             try:
                 self.witness.send(cp)
             except Exception as exc:  # noqa: BLE001 - a witness never stops the log; it is reported
+                self._witness_tries += 1
                 message = f"checkpoint {cp['size']} not witnessed by {self.witness}: {exc}"
                 if message != self.witness_error:
                     log.warning("audit log %s: %s", log_directory(self.backend), message)
                 self.witness_error = message
                 return False
             self._witness_backlog.popleft()
+            self._witness_tries += 1
             self.witness_error = None
         return True
 
     def flush_witness(self, timeout: float = 30.0) -> str | None:
-        """Wait until every checkpoint reached the witness, or it failed; returns :attr:`witness_error`."""
+        """Wait until every checkpoint reached the witness, or a try made after this call failed;
+        returns :attr:`witness_error` (None when all were witnessed)."""
         deadline = time.monotonic() + timeout
+        tries = self._witness_tries
         self._wake_witness()
         while self._witness_backlog and time.monotonic() < deadline and self._witness_thread is not None and self._witness_thread.is_alive():
-            if self.witness_error:
+            if self.witness_error and self._witness_tries > tries:
                 break
             time.sleep(0.01)
         return self.witness_error
