@@ -209,6 +209,19 @@ def test_a_result_whose_str_raises_is_audited_and_returned(batch_log):
     assert [r["result"]["effect"] for r in stored(batch_log) if r["kind"] == "decision"] == ["allow"]
 
 
+def test_a_result_an_output_engine_cannot_read_is_denied_and_audited(batch_log, tmp_path):
+    """The agent hides its output from the output check behind a __str__ that raises."""
+    from agt.engines.yaml import YamlEngine
+
+    out_policy = tmp_path / "output.yaml"
+    out_policy.write_text("apiVersion: governance.toolkit/v1\nname: out\ndefault_action: allow\nrules:\n"
+                          "  - {name: no-keys, action: deny, condition: \"params_text contains 'BEGIN'\"}\n")
+    gov = Governor("yaml", STARTER, audit=batch_log, output_engine=YamlEngine(str(out_policy)))
+    with pytest.raises(GovernanceDenied, match="output cannot be checked"):
+        gov.call(lambda name: Unprintable(), kwargs={"name": "a.txt"}, tool="read_doc", agent="agent-1")
+    assert [(r["path"], r["result"]["effect"]) for r in stored(batch_log) if r["kind"] == "decision"] == [("output", "deny")]
+
+
 def test_a_tool_error_whose_str_raises_is_audited_and_reraised(batch_log):
     gov = Governor("yaml", STARTER, audit=batch_log)
 
