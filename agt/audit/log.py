@@ -33,7 +33,7 @@ from agt._canonical import canonical_json
 from agt.audit import merkle
 from agt.audit.backends import Backend, JsonlBackend, open_backend
 from agt.audit.text import safe_document
-from agt.audit.witness import FileWitness, Witness, open_witness
+from agt.audit.witness import FileWitness, Witness, json_object, open_witness
 from agt.errors import AgtError
 
 GENESIS = "0" * 64
@@ -353,7 +353,7 @@ class AuditLog:
             else:
                 self._checkpoint_locked(empty_ok=True)
             return
-        cp = _json_object(last.text)
+        cp = json_object(last.text)
         if cp is None or not signature_ok(self.signing_key.public_key(), cp):
             raise AgtError(f"{last.where}: the last checkpoint is not signed by this log's key; run `agt audit verify` "
                            "before writing to this log again")
@@ -450,7 +450,7 @@ class AuditLog:
         if not self._leaves and not empty_ok:
             return None
         last = self.backend.last_checkpoint()
-        previous = _json_object(last.text) if last is not None else None
+        previous = json_object(last.text) if last is not None else None
         root = merkle.root(self._leaves).hex()
         if previous is not None and previous.get("size") == len(self._leaves) and previous.get("root") == root:
             return previous  # nothing new to sign
@@ -584,14 +584,6 @@ class AuditLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def records(location: str | Path | Backend) -> list[tuple[str, dict[str, Any] | None, str]]:

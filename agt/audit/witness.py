@@ -69,7 +69,7 @@ class FileWitness:
             text = Path(self.path).read_text("utf-8")
         except OSError as exc:
             raise WitnessError(f"cannot read the witness {self.path}: {exc}") from None
-        return [Witnessed(f"{Path(self.path).name}:{i + 1}", _object(t)) for i, t in enumerate(text.split("\n")) if t.strip()]
+        return [Witnessed(f"{Path(self.path).name}:{i + 1}", json_object(t)) for i, t in enumerate(text.split("\n")) if t.strip()]
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,8 @@ class HttpWitness:
         return [Witnessed(f"{self.endpoint}#{i + 1}", c if isinstance(c, dict) else None) for i, c in enumerate(doc["checkpoints"])]
 
 
-def _object(text: str) -> dict[str, Any] | None:
+def json_object(text: str) -> dict[str, Any] | None:
+    """``text`` parsed, when it is a JSON object; None otherwise."""
     try:
         value = json.loads(text)
     except ValueError:
