@@ -166,6 +166,11 @@ class BundleService:
             items = list(self._status.items())
         return b"{" + b",".join(json.dumps(k).encode() + b":" + v for k, v in items) + b"}"
 
+    @property
+    def status(self) -> dict[str, Any]:
+        """The latest report of each instance, parsed."""
+        return json.loads(self.status_json())
+
     def accept_checkpoint(self, checkpoint: Any) -> None:
         """Witness another log's checkpoint: kept in this server's audit log, append-only for clients."""
         if not isinstance(checkpoint, dict) or not CHECKPOINT_FIELDS <= checkpoint.keys() or not isinstance(checkpoint.get("size"), int):
