@@ -632,6 +632,7 @@ def audit_verify(log: str, key_path: str | None, strict: bool, witness: str | No
       agt audit verify --log .agt/audit --key /etc/agt/audit.pub --strict --witness /mnt/witness/checkpoints.jsonl
     """
     from agt.audit import load_public_key, verify_log
+    from agt.audit.verify import UNTRUSTED_KEY
 
     try:
         report = verify_log(log, load_public_key(key_path) if key_path else None, strict=strict, witness=witness,
@@ -642,7 +643,7 @@ def audit_verify(log: str, key_path: str | None, strict: bool, witness: str | No
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         for w in report.warnings:
-            err.print(f"[yellow]warning:[/] {w}")
+            err.print(f"[{'bold red' if w == UNTRUSTED_KEY else 'yellow'}]warning:[/] {w}", highlight=False)
         if report.uncovered:
             first_seq, last_seq = report.uncovered
             err.print(f"[yellow]not covered by any checkpoint:[/] records {first_seq}..{last_seq}")

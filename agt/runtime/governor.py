@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Collection, Mapping, TypeVar
 
 from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, infer_kind, infer_resource
+from agt.audit.text import safe_str
 from agt.decision import Decision, Effect, Reason, fail_closed
 from agt.engines import Engine, create_engine
 from agt.errors import ActionError, ApprovalRequired, GovernanceDenied
 from agt.runtime.approvals import (
     ApprovalError, ApprovalRequest, ApprovalStatus, ApprovalStore, MemoryApprovals, new_request, wait, wait_async,
 )
-from agt.audit.text import safe_str
 from agt.runtime.audit import AuditRecord, AuditSink, MemoryAuditSink, new_decision_id, sink_health
 from agt.runtime.breaker import BreakerBoard, BreakerPolicy
 from agt.runtime.modes import Mode, Verdict, apply_mode
@@ -555,10 +555,6 @@ def _bind(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> dic
         elif name not in ("self", "cls"):
             out[name] = value
     return out
-
-
-def _as_text(result: Any) -> str:
-    return _text_of(result)[0]
 
 
 def _text_of(result: Any) -> tuple[str, str | None]:
