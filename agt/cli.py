@@ -180,8 +180,10 @@ def _rule_summary(eng: Any) -> list[dict[str, Any]]:
 
 @cli.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def doctor_cmd(as_json: bool) -> None:
-    """Report the engines available here and their versions."""
+@click.option("--audit-log", default=None, type=click.Path(), help="Also check this audit log: writable, disk space, no key in its directory, verifies.")
+@click.option("--audit-public-key", default=None, type=click.Path(exists=True, dir_okay=False), help="Verify --audit-log strictly against this key.")
+def doctor_cmd(as_json: bool, audit_log: str | None, audit_public_key: str | None) -> None:
+    """Report the engines available here and their versions (and, with --audit-log, the log's health)."""
     from importlib.metadata import PackageNotFoundError, version
 
     def pkg(name: str) -> str | None:
@@ -206,9 +208,14 @@ def doctor_cmd(as_json: bool) -> None:
             "opa": {"available": bool(opa), "version": opa_ver, "path": opa},
         },
     }
+    if audit_log:
+        from agt.audit import load_public_key
+        from agt.audit.health import check_log
+
+        report["audit"] = check_log(audit_log, load_public_key(audit_public_key) if audit_public_key else None)
     if as_json:
         click.echo(json.dumps(report, indent=2))
-        return
+        sys.exit(0 if report.get("audit", {}).get("ok", True) else EXIT_ERROR)
     table = Table(title=f"agt {agt.__version__} on Python {report['python']}")
     for col in ("engine", "available", "version"):
         table.add_column(col)
@@ -216,6 +223,12 @@ def doctor_cmd(as_json: bool) -> None:
         mark = "[green]yes[/]" if info["available"] else "[red]no[/]"
         table.add_row(name, mark, str(info.get("version") or "-"))
     out.print(table)
+    if audit_log:
+        audit = report["audit"]
+        out.print(f"audit log {audit_log}: " + ("[green]ok[/]" if audit["ok"] else "[bold red]problems[/]"), highlight=False)
+        for problem in audit["problems"]:
+            out.print(f"  • {problem}", highlight=False)
+        sys.exit(0 if audit["ok"] else EXIT_ERROR)
 
 
 @cli.command("demo")
@@ -702,10 +715,35 @@ def log_argument(fn: Any) -> Any:
 
 def key_option(fn: Any) -> Any:
     return click.option(
-        "--key", "key_path", type=click.Path(exists=True, dir_okay=False), default=None,
-        help="The checkpoint public key (PEM). Default: checkpoint.pub beside the log; keep a copy elsewhere, "
-        "since whoever can rewrite the log can rewrite that file too.",
+        "--key", "key_path", envvar="AGT_AUDIT_PUBLIC_KEY", type=click.Path(exists=True, dir_okay=False), default=None,
+        help="The checkpoint public key (PEM), kept where the log's writers cannot write [env AGT_AUDIT_PUBLIC_KEY]. "
+        "Without it, checkpoint.pub beside the log is used with a warning (--strict then fails): whoever can "
+        "rewrite the log can replace that file.",
     )(fn)
+
+
+def audit_writer_options(fn: Any) -> Any:
+    """How a command that writes an audit log signs and witnesses its checkpoints."""
+    for opt in (
+        click.option("--audit-key", "audit_key", envvar="AGT_AUDIT_KEY", type=click.Path(dir_okay=False), required=True,
+                     help="The checkpoint signing key (Ed25519 PEM), created with its .pub if missing. It may not lie in "
+                     "the log directory [env AGT_AUDIT_KEY]."),
+        click.option("--audit-witness", "audit_witness", envvar="AGT_AUDIT_WITNESS", default=None, metavar="PATH|URL",
+                     help="Also copy every checkpoint to this file, or to an `agt bundle serve` URL [env AGT_AUDIT_WITNESS]."),
+        click.option("--witness-token", envvar="AGT_WITNESS_TOKEN", default=None,
+                     help="Bearer token of an HTTP witness [env AGT_WITNESS_TOKEN]."),
+    ):
+        fn = opt(fn)
+    return fn
+
+
+def _open_audit_log(log: str, audit_key: str, audit_witness: str | None, witness_token: str | None) -> Any:
+    from agt.audit import AuditLog
+
+    try:
+        return AuditLog(log, key_path=audit_key, witness=audit_witness, witness_token=witness_token)
+    except (AgtError, OSError) as exc:
+        _fail(exc if isinstance(exc, AgtError) else AgtError(str(exc)))
 
 
 @cli.group("audit")
@@ -713,32 +751,44 @@ def audit_group() -> None:
     """The tamper-evident audit log: verify, prove, tail, query, export."""
 
 
-def _public_key(log: str, key_path: str | None) -> Any:
-    from agt.audit.verify import default_public_key, load_public_key
-
-    return load_public_key(key_path) if key_path else default_public_key(log)
-
-
 @audit_group.command("verify")
 @log_argument
 @key_option
+@click.option("--strict", is_flag=True, help="Also fail on missing coverage: no trusted --key, a deleted or moved "
+              "checkpoint, checkpoints from before the chain, or more records after the last checkpoint than its "
+              "checkpoint_every (a live writer's tail).")
+@click.option("--witness", default=None, metavar="PATH|URL", help="A witness of the checkpoints (a file, or an "
+              "`agt bundle serve` URL): each checkpoint it holds must be in the log, unchanged.")
+@click.option("--witness-token", envvar="AGT_WITNESS_TOKEN", default=None, help="Bearer token of an HTTP witness [env AGT_WITNESS_TOKEN].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def audit_verify(log: str, key_path: str | None, as_json: bool) -> None:
-    """Check the hash chain and every signed checkpoint; name the first bad record. Exit 1 if any."""
-    from agt.audit import verify_log
+def audit_verify(log: str, key_path: str | None, strict: bool, witness: str | None, witness_token: str | None,
+                 as_json: bool) -> None:
+    """Check the hash chain and every signed checkpoint; name the first bad record. Exit 1 if any.
+
+    \b
+    Example:
+      agt audit verify --log .agt/audit --key /etc/agt/audit.pub --strict --witness /mnt/witness/checkpoints.jsonl
+    """
+    from agt.audit import load_public_key, verify_log
+    from agt.audit.verify import UNTRUSTED_KEY
 
     try:
-        report = verify_log(log, _public_key(log, key_path))
+        report = verify_log(log, load_public_key(key_path) if key_path else None, strict=strict, witness=witness,
+                            witness_token=witness_token)
     except AgtError as exc:
         _fail(exc)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         for w in report.warnings:
-            err.print(f"[yellow]warning:[/] {w}")
+            err.print(f"[{'bold red' if w == UNTRUSTED_KEY else 'yellow'}]warning:[/] {w}", highlight=False)
+        if report.uncovered:
+            first_seq, last_seq = report.uncovered
+            err.print(f"[yellow]not covered by any checkpoint:[/] records {first_seq}..{last_seq}")
         if report.ok:
             out.print(f"[green]ok[/]: {report.records} records chained, {report.covered} covered by "
-                      f"{report.checkpoints} signed checkpoints")
+                      f"{report.checkpoints} signed checkpoints"
+                      + (f", {report.witnessed} witnessed" if witness else "") + (" (strict)" if strict else ""))
         else:
             out.print(f"[bold red]tampered[/]: first bad record at {report.first_problem}", highlight=False)
             for p in report.problems[1:5]:
@@ -748,13 +798,16 @@ def audit_verify(log: str, key_path: str | None, as_json: bool) -> None:
 
 @audit_group.command("checkpoint")
 @log_argument
-def audit_checkpoint(log: str) -> None:
+@audit_writer_options
+def audit_checkpoint(log: str, audit_key: str, audit_witness: str | None, witness_token: str | None) -> None:
     """Sign the current tree head now (writers also do so every N records and when they close)."""
-    from agt.audit import AuditLog
-
-    with AuditLog(log) as writer:
+    with _open_audit_log(log, audit_key, audit_witness, witness_token) as writer:
         cp = writer.checkpoint()
+        witness_error = writer.flush_witness() if audit_witness else None
     out.print(f"checkpoint over {cp['size'] if cp else 0} records")
+    if witness_error:
+        err.print(f"[bold red]not witnessed:[/] {witness_error}", highlight=False)
+        sys.exit(EXIT_ERROR)
 
 
 @audit_group.command("prove")
@@ -943,22 +996,26 @@ def bundle_verify(bundle_path: str, verification_key: str, as_json: bool) -> Non
 @click.option("--keyid", default="agt", show_default=True)
 @click.option("--token", envvar="AGT_BUNDLE_TOKEN", default=None, help="Bearer token clients must send [env AGT_BUNDLE_TOKEN].")
 @log_argument
+@audit_writer_options
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8282, show_default=True)
 def bundle_serve(bundles: tuple[str, ...], data_dirs: tuple[str, ...], signing_key: str | None, signing_alg: str,
-                 keyid: str, token: str | None, log: str, host: str, port: int) -> None:
+                 keyid: str, token: str | None, log: str, audit_key: str, audit_witness: str | None,
+                 witness_token: str | None, host: str, port: int) -> None:
     """Serve bundles to an OPA fleet (ETag, 304, long polling), rebuilding and re-signing on every
-    source change; receive OPA decision logs (/logs) into the audit log and status reports (/status).
+    source change; receive OPA decision logs (/logs) into the audit log and status reports (/status), and
+    witness other audit logs' checkpoints (/logs/checkpoints). SIGTERM or SIGINT closes the audit log with a
+    final checkpoint.
 
     \b
     Example:
-      agt bundle serve --bundle agt=rego/ --signing-key key.pem --token s3cret
+      agt bundle serve --bundle agt=rego/ --signing-key key.pem --token s3cret --audit-key /etc/agt/audit.key
       agt opa config --server http://127.0.0.1:8282 --token s3cret --verification-key pub.pem > config.yaml
       opa run --server --config-file config.yaml
     """
-    import time as _time
+    import signal
+    import threading
 
-    from agt.audit import AuditLog
     from agt.bundle.server import BundleServer, BundleService, BundleSource
 
     data = dict(d.split("=", 1) for d in data_dirs if "=" in d)
@@ -970,21 +1027,22 @@ def bundle_serve(bundles: tuple[str, ...], data_dirs: tuple[str, ...], signing_k
         name, dirs = spec.split("=", 1)
         sources.append(BundleSource(name, [Path(d) for d in dirs.split(",")], Path(data[name]) if name in data else None,
                                     key, signing_alg, keyid))
-    audit = AuditLog(log)
+    audit = _open_audit_log(log, audit_key, audit_witness, witness_token)
     try:
         server = BundleServer(BundleService(sources, audit=audit, token=token), host, port).start()
     except (AgtError, OSError) as exc:
         audit.close()
         _fail(exc if isinstance(exc, AgtError) else AgtError(str(exc)))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())  # a service manager's stop must still leave a final checkpoint
     out.print(f"serving {', '.join('/bundles/' + s.name for s in sources)} at {server.url}; decision logs to {log}")
     try:
-        while True:
-            _time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        stop.wait()
     finally:
         server.stop()
         audit.close()
+        out.print(f"stopped; audit log closed with a checkpoint over {audit.size} records")
 
 
 @cli.group("opa")

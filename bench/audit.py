@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 import agt
 from agt.audit import AuditLog
 from agt.runtime.audit import AuditRecord, new_decision_id
@@ -35,7 +37,7 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> list[Fi
                 progress(f"audit append: {backend}, {durability}")
                 where = Path(tmp) / f"{backend}-{durability}"
                 log = AuditLog(where if backend == "jsonl" else where.with_suffix(".db"), durability=durability,
-                               mask=["token"], checkpoint_every=1000)
+                               mask=["token"], checkpoint_every=1000, signing_key=Ed25519PrivateKey.generate())
                 n = samples if durability != "always" else max(200, samples // 10)
                 label = "decision path" if durability == "batch" else "append"
                 figures.append(measure(f"audit {label}, {backend}, durability={durability}", lambda: log.write(_record(action)), n, warmup=50))

@@ -13,6 +13,7 @@ from typing import Callable
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agt.audit import AuditLog
 from agt.bundle import build_bundle
@@ -41,7 +42,7 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> tuple[l
         rego = Path(tmp) / "rego"
         rego.mkdir()
         (rego / "p.rego").write_text("package agt.p\n\nx := 1\n")
-        audit = AuditLog(Path(tmp) / "audit", durability="batch", checkpoint_every=1000)
+        audit = AuditLog(Path(tmp) / "audit", durability="batch", checkpoint_every=1000, signing_key=Ed25519PrivateKey.generate())
         events = [{"decision_id": f"e{i}", "path": "agt/decision", "timestamp": "2026-11-23T08:00:00Z",
                    "input": {"agent": {"id": "a"}, "action": {"tool": "read_file"}}, "result": {"effect": "allow"},
                    "labels": {"id": "opa-1"}} for i in range(100)]

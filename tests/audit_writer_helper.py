@@ -33,7 +33,7 @@ def event(tag: str, i: int) -> dict[str, Any]:
 
 def append_worker(location: str, durability: str, tag: str, n: int, start: Any, max_bytes: int) -> None:
     start.wait(60)  # every worker opens the log at the same moment, then writes
-    log = AuditLog(location, durability=durability, max_bytes=max_bytes)
+    log = AuditLog(location, durability=durability, max_bytes=max_bytes, allow_key_in_log_dir=True)
     try:
         for i in range(n):
             log.append(event(tag, i))
@@ -42,7 +42,7 @@ def append_worker(location: str, durability: str, tag: str, n: int, start: Any, 
 
 
 def write_forever(location: str, durability: str, ack_path: str) -> None:
-    log = AuditLog(location, durability=durability, checkpoint_every=50)
+    log = AuditLog(location, durability=durability, checkpoint_every=50, allow_key_in_log_dir=True)
     ack = os.open(ack_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     i = 0
     while True:

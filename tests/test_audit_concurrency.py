@@ -50,7 +50,7 @@ def stored(location: Path) -> list[dict]:
 
 
 def run_threads(location: Path, durability: str) -> None:
-    log = AuditLog(location, durability=durability)
+    log = AuditLog(location, durability=durability, allow_key_in_log_dir=True)
     start = threading.Barrier(THREADS)
     errors: list[BaseException] = []
 
@@ -111,7 +111,7 @@ def test_threads_log_verifies(threaded):
 def run_processes(location: Path, durability: str, max_bytes: int = 64 * 1024 * 1024, *, processes: int = PROCESSES,
                   per_process: int = PER_PROCESS, create_first: bool = True) -> None:
     if create_first:
-        AuditLog(location).close()  # the key exists before the writers start (the race has its own tests)
+        AuditLog(location, allow_key_in_log_dir=True).close()  # the key exists before the writers start (the race has its own tests)
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
     procs = [ctx.Process(target=append_worker, args=(str(location), durability, f"p{k}", per_process, start, max_bytes))
@@ -192,7 +192,7 @@ def test_a_writer_that_loses_the_race_to_create_the_key_uses_the_winners_key(tmp
         return real_generate()
 
     with mock.patch.object(Ed25519PrivateKey, "generate", staticmethod(generate_after_the_rival)):
-        log = AuditLog(log_dir, durability="none")
+        log = AuditLog(log_dir, durability="none", allow_key_in_log_dir=True)
     log.append({"decision_id": "x"})
     log.close()
     report = verify_log(log_dir, winner.public_key())

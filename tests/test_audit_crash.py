@@ -23,9 +23,10 @@ import pytest
 from click.testing import CliRunner
 
 import agt.audit.backends as backends
-from agt.audit import AuditLog, records, verify_log
+from agt.audit import AuditLog, load_public_key, records, verify_log
 from agt.audit.backends import AuditStorageError
 from agt.cli import cli
+from agt.errors import AgtError
 
 HELPER = Path(__file__).resolve().parent / "audit_writer_helper.py"
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,7 +147,7 @@ def test_killed_always_writer_left_at_most_the_record_in_flight_unacknowledged(c
 def test_reopening_a_killed_writers_log_continues_the_chain(crashed, durability, tmp_path):
     log_dir = copy_of(crashed(durability), tmp_path)
     before = [rec for _, rec, _ in records(log_dir)]
-    with AuditLog(log_dir, durability=durability) as log:
+    with AuditLog(log_dir, durability=durability, allow_key_in_log_dir=True) as log:
         for i in range(20):
             log.append({"decision_id": f"after-{i}"})
     after = [rec for _, rec, _ in records(log_dir)]
@@ -158,7 +159,7 @@ def test_reopening_a_killed_writers_log_continues_the_chain(crashed, durability,
 def test_reopened_log_verifies_with_more_records(crashed, durability, tmp_path):
     log_dir = copy_of(crashed(durability), tmp_path)
     n = verify_log(log_dir).records
-    with AuditLog(log_dir, durability=durability) as log:
+    with AuditLog(log_dir, durability=durability, allow_key_in_log_dir=True) as log:
         for i in range(20):
             log.append({"decision_id": f"after-{i}"})
     report = verify_log(log_dir)
@@ -173,7 +174,7 @@ def test_reopened_log_verifies_with_more_records(crashed, durability, tmp_path):
 def test_a_torn_last_line_is_a_warning_not_a_problem(crashed, durability, tmp_path):
     log_dir = copy_of(crashed(durability), tmp_path)
     tear_last_line(log_dir)
-    report = verify_log(log_dir)
+    report = verify_log(log_dir, load_public_key(log_dir / "checkpoint.pub"))
     assert report.ok, report.first_problem
     assert len(report.warnings) == 1 and "incomplete" in report.warnings[0]
 
@@ -193,10 +194,10 @@ def test_reopening_cuts_a_torn_last_line_and_continues(crashed, durability, tmp_
     n = verify_log(crash.dir).records
     log_dir = copy_of(crash, tmp_path)
     tear_last_line(log_dir)
-    with AuditLog(log_dir, durability=durability) as log:
+    with AuditLog(log_dir, durability=durability, allow_key_in_log_dir=True) as log:
         for i in range(5):
             log.append({"decision_id": f"after-{i}"})
-    report = verify_log(log_dir)
+    report = verify_log(log_dir, load_public_key(log_dir / "checkpoint.pub"))
     assert (report.ok, report.records, report.warnings) == (True, n + 5, ())
 
 
@@ -205,7 +206,7 @@ def test_reopening_removes_exactly_the_torn_bytes(crashed, tmp_path):
     last = sorted(log_dir.glob("audit-*.jsonl"))[-1]
     intact = last.read_bytes()
     tear_last_line(log_dir)
-    AuditLog(log_dir, durability="none").close()
+    AuditLog(log_dir, durability="none", allow_key_in_log_dir=True).close()
     assert last.read_bytes() == intact
 
 
@@ -235,7 +236,7 @@ def short_write_once():
 
 
 def test_a_short_write_is_reported_to_the_caller(tmp_path):
-    log = AuditLog(tmp_path / "log", durability="none")
+    log = AuditLog(tmp_path / "log", durability="none", allow_key_in_log_dir=True)
     try:
         log.append({"decision_id": "a"})
         with short_write_once(), pytest.raises(AuditStorageError, match="short write"):
@@ -247,13 +248,26 @@ def test_a_short_write_is_reported_to_the_caller(tmp_path):
 def test_the_writer_keeps_a_verifying_log_after_a_short_write(tmp_path):
     """Regression (HEAD 30fb7fb, backends.py:167-174): a short write left half a line in the file and
     repair_tail runs only when a log is opened, so the same writer's next record was glued onto it."""
-    log = AuditLog(tmp_path / "log", durability="none")
+    log = AuditLog(tmp_path / "log", durability="none", allow_key_in_log_dir=True)
     try:
         log.append({"decision_id": "a"})
         with short_write_once(), pytest.raises(AuditStorageError):
             log.append({"decision_id": "torn"})
-        log.append({"decision_id": "b"})
     finally:
         log.close()
+    with AuditLog(tmp_path / "log", durability="none", allow_key_in_log_dir=True) as log:
+        log.append({"decision_id": "b"})
     report = verify_log(tmp_path / "log")
     assert report.ok, report.first_problem
+
+
+def test_after_a_short_write_the_writer_refuses_more_records(tmp_path):
+    """Fail closed: a log that failed to write once reports it until it is opened again."""
+    log = AuditLog(tmp_path / "log", durability="none", allow_key_in_log_dir=True)
+    try:
+        with short_write_once(), pytest.raises(AuditStorageError):
+            log.append({"decision_id": "torn"})
+        with pytest.raises(AgtError, match="audit writer stopped"):
+            log.append({"decision_id": "b"})
+    finally:
+        log.close()

@@ -88,7 +88,7 @@ def event(i: int, *, agent: str = "a1", effect: str = "allow", rule: str = "r-de
 
 
 def write_log(location: Path, n: int, **kwargs: Any) -> None:
-    with AuditLog(location, **kwargs) as log:
+    with AuditLog(location, **kwargs, allow_key_in_log_dir=True) as log:
         for i in range(n):
             log.append(event(i))
 
@@ -125,14 +125,14 @@ def test_records_keep_the_events_in_append_order(location):
 
 @pytest.mark.parametrize("durability", ["always", "none"])
 def test_synchronous_append_returns_the_stored_record(location, durability):
-    log = AuditLog(location, durability=durability)
+    log = AuditLog(location, durability=durability, allow_key_in_log_dir=True)
     returned = [log.append(event(i)) for i in range(3)]
     log.close()
     assert returned == stored(location)
 
 
 def test_batch_flush_makes_every_queued_record_readable(location):
-    log = AuditLog(location, durability="batch")
+    log = AuditLog(location, durability="batch", allow_key_in_log_dir=True)
     try:
         for i in range(30):
             log.append(event(i))
@@ -151,7 +151,7 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 @pytest.fixture
 def governed_records(location) -> list[dict]:
     """Records a real Governor (starter YAML policy) wrote for one allowed call."""
-    gov = Governor("yaml", STARTER, audit=AuditLog(location))
+    gov = Governor("yaml", STARTER, audit=AuditLog(location, allow_key_in_log_dir=True))
     gov.call(lambda name: name, kwargs={"name": "notes.txt"}, tool="read_doc", agent="agent-7")
     gov.close()
     return stored(location)
@@ -198,7 +198,7 @@ def write_masked(location: Path, durability: str = "batch") -> dict:
     doc = secret_document()
     # params_text holds the canonical (lower-cased) text of both secrets before masking
     assert {SECRET.lower(), SECRET_DEEP.lower()} <= set(doc["action"]["params_text"].split("\n"))
-    with AuditLog(location, mask=["password"], durability=durability) as log:
+    with AuditLog(location, mask=["password"], durability=durability, allow_key_in_log_dir=True) as log:
         log.append({"decision_id": "m1", "kind": "decision", "agent_id": "agent-1", "input": doc, "result": {}})
     return doc
 
@@ -244,14 +244,14 @@ def test_masked_log_verifies(location):
 def test_mask_does_not_change_the_callers_document(location):
     doc = secret_document()
     before = json.dumps(doc, sort_keys=True)
-    with AuditLog(location, mask=["password"], durability="always") as log:
+    with AuditLog(location, mask=["password"], durability="always", allow_key_in_log_dir=True) as log:
         log.append({"decision_id": "m1", "input": doc})
     assert json.dumps(doc, sort_keys=True) == before
 
 
 def test_policy_audit_mask_added_by_the_runtime_masks_params(location, tmp_path):
     """Governor passes a policy's audit mask to the log through add_mask."""
-    with AuditLog(location, durability="always") as log:
+    with AuditLog(location, durability="always", allow_key_in_log_dir=True) as log:
         log.add_mask(["password"])
         log.append({"decision_id": "m1", "input": secret_document()})
     assert stored(location)[0]["input"]["action"]["params"]["password"] == "***"
@@ -261,7 +261,7 @@ def test_masking_a_param_that_names_the_resource_keeps_it_out_of_the_stored_byte
     """Regression (HEAD 30fb7fb, log.py:101-115): infer_resource copies a url/path/to/table/database param
     into resource.id, and mask_input left that copy in clear."""
     url = f"https://api.example.com/v1?api_key={SECRET}"
-    gov = Governor("yaml", STARTER, audit=AuditLog(tmp_path / "log", mask=["url"]))
+    gov = Governor("yaml", STARTER, audit=AuditLog(tmp_path / "log", mask=["url"], allow_key_in_log_dir=True))
     gov.call(lambda url: None, kwargs={"url": url}, tool="fetch_page", agent="agent-1")
     gov.close()
     assert files_holding_a_secret(tmp_path / "log", SECRET) == []
@@ -270,7 +270,7 @@ def test_masking_a_param_that_names_the_resource_keeps_it_out_of_the_stored_byte
 def test_masking_params_as_a_whole_keeps_their_text_out_of_the_stored_bytes(tmp_path):
     """Regression (HEAD 30fb7fb, log.py:109): params_text was re-derived only while the masked params were
     still a dict, so masking 'params' itself left every value readable in params_text."""
-    with AuditLog(tmp_path / "log", mask=["params"], durability="always") as log:
+    with AuditLog(tmp_path / "log", mask=["params"], durability="always", allow_key_in_log_dir=True) as log:
         log.append({"decision_id": "m1", "input": secret_document()})
     assert files_holding_a_secret(tmp_path / "log", SECRET) == []
 
@@ -278,7 +278,7 @@ def test_masking_params_as_a_whole_keeps_their_text_out_of_the_stored_bytes(tmp_
 def test_an_event_carrying_a_hash_field_never_makes_the_log_unverifiable(tmp_path):
     """Regression (HEAD 30fb7fb, log.py:199-202): the stored hash covered the caller's own 'hash' key and a
     second 'hash' key was appended, so the record read as edited. Refusing such an event is fine too."""
-    with AuditLog(tmp_path / "log", durability="always") as log:
+    with AuditLog(tmp_path / "log", durability="always", allow_key_in_log_dir=True) as log:
         log.append({"decision_id": "h0"})
         try:
             log.append({"decision_id": "h1", "hash": "sha256:of-some-artifact"})
@@ -292,18 +292,18 @@ def test_an_event_carrying_a_hash_field_never_makes_the_log_unverifiable(tmp_pat
 
 
 def test_checkpoints_appear_every_checkpoint_every_records(location):
-    log = AuditLog(location, checkpoint_every=10, durability="none")
+    log = AuditLog(location, checkpoint_every=10, durability="none", allow_key_in_log_dir=True)
     try:
         for i in range(35):
             log.append(event(i))
-        assert [c["size"] for c in stored_checkpoints(location)] == [10, 20, 30]
+        assert [c["size"] for c in stored_checkpoints(location)] == [0, 10, 20, 30]
     finally:
         log.close()
 
 
 def test_close_writes_a_checkpoint_over_every_record(location):
     write_log(location, 35, checkpoint_every=10)
-    assert [c["size"] for c in stored_checkpoints(location)] == [10, 20, 30, 35]
+    assert [c["size"] for c in stored_checkpoints(location)] == [0, 10, 20, 30, 35]
 
 
 def test_checkpoint_root_is_the_merkle_root_of_the_record_hashes(location):
@@ -316,7 +316,7 @@ def test_checkpoint_root_is_the_merkle_root_of_the_record_hashes(location):
 def test_checkpoint_last_hash_is_the_hash_of_its_last_record(location):
     write_log(location, 35, checkpoint_every=10)
     recs = stored(location)
-    assert [c["last_hash"] for c in stored_checkpoints(location)] == [recs[s - 1]["hash"] for s in (10, 20, 30, 35)]
+    assert [c["last_hash"] for c in stored_checkpoints(location)] == [GENESIS] + [recs[s - 1]["hash"] for s in (10, 20, 30, 35)]
 
 
 def test_checkpoint_signature_verifies_with_the_published_key(location):
@@ -324,7 +324,7 @@ def test_checkpoint_signature_verifies_with_the_published_key(location):
     key = load_public_key(key_dir(location) / "checkpoint.pub")
     for cp in stored_checkpoints(location):
         key.verify(base64.b64decode(cp["signature"]),
-                   canonical({k: cp[k] for k in ("size", "root", "last_hash", "time")}))
+                   canonical({k: cp[k] for k in ("size", "root", "last_hash", "time", "prev_checkpoint", "checkpoint_every")}))
 
 
 def test_checkpoint_key_file_is_private(location):
@@ -341,9 +341,24 @@ def test_a_supplied_signing_key_signs_the_checkpoints(location):
     assert (report.ok, report.covered) == (True, 12)
 
 
-def test_close_without_records_writes_no_checkpoint(location):
-    AuditLog(location).close()
-    assert stored_checkpoints(location) == []
+def test_a_new_log_gets_one_checkpoint_of_the_empty_log(location):
+    AuditLog(location, allow_key_in_log_dir=True).close()
+    assert [(c["size"], c["last_hash"], c["prev_checkpoint"]) for c in stored_checkpoints(location)] == [(0, GENESIS, GENESIS)]
+
+
+def test_each_checkpoint_chains_to_the_stored_line_before_it(location):
+    write_log(location, 35, checkpoint_every=10)
+    backend = open_backend(location)
+    try:
+        lines = [line.text for line in backend.checkpoints()]
+    finally:
+        backend.close()
+    assert [json.loads(t)["prev_checkpoint"] for t in lines[1:]] == [hashlib.sha256(t.encode()).hexdigest() for t in lines[:-1]]
+
+
+def test_each_checkpoint_records_the_writers_checkpoint_every(location):
+    write_log(location, 12, checkpoint_every=10)
+    assert {c["checkpoint_every"] for c in stored_checkpoints(location)} == {10}
 
 
 # --- durability ------------------------------------------------------------------------------------
@@ -359,7 +374,7 @@ def test_every_durability_policy_produces_a_verifying_log(location, durability):
 
 def test_unknown_durability_is_refused(location):
     with pytest.raises(ValueError):
-        AuditLog(location, durability="sometimes")
+        AuditLog(location, durability="sometimes", allow_key_in_log_dir=True)
 
 
 def test_batch_fsyncs_written_records_when_the_log_goes_idle(tmp_path):
@@ -368,7 +383,7 @@ def test_batch_fsyncs_written_records_when_the_log_goes_idle(tmp_path):
     record or close(). A delegating wrapper around the backend's sync only observes it (the real fsync
     still runs); the deadline is a guard, not a measurement."""
     interval = 0.5
-    log = AuditLog(tmp_path / "log", durability="batch", batch_interval=interval)
+    log = AuditLog(tmp_path / "log", durability="batch", batch_interval=interval, allow_key_in_log_dir=True)
     synced_sizes: list[int] = []
     real_sync = log.backend.sync
     path = tmp_path / "log" / "audit-000001.jsonl"
@@ -397,7 +412,7 @@ def test_batch_fsyncs_written_records_when_the_log_goes_idle(tmp_path):
 @pytest.fixture
 def rotated(tmp_path) -> Path:
     d = tmp_path / "log"
-    with AuditLog(d, max_bytes=2000, checkpoint_every=20, durability="none") as log:
+    with AuditLog(d, max_bytes=2000, checkpoint_every=20, durability="none", allow_key_in_log_dir=True) as log:
         for i in range(60):
             log.append(event(i, pad=150))
     return d
@@ -454,7 +469,7 @@ def test_verify_names_records_in_later_files_by_their_own_file_and_line(rotated)
 
 def test_rotated_log_reopens_and_continues_in_the_newest_file(rotated):
     before = audit_files(rotated)
-    with AuditLog(rotated, max_bytes=2000, durability="none") as log:
+    with AuditLog(rotated, max_bytes=2000, durability="none", allow_key_in_log_dir=True) as log:
         log.append(event(60, pad=150))
     assert audit_files(rotated)[: len(before)] == before
     report = verify_log(rotated)
@@ -480,7 +495,7 @@ def test_reopened_log_continues_the_chain(location):
 def test_reopened_log_reports_its_size_and_last_hash(location):
     write_log(location, 7)
     recs = stored(location)
-    log = AuditLog(location)
+    log = AuditLog(location, allow_key_in_log_dir=True)
     try:
         assert (log.size, log.last_hash) == (7, recs[-1]["hash"])
     finally:
@@ -507,7 +522,7 @@ def queried(location) -> Path:
         dict(agent="a2", effect="require_approval", rule="r-approve", kind="approval", ts="2026-11-23T08:30:00.000000Z"),
         dict(agent="a3", effect="allow", rule="r-read", kind="trust", ts="2026-11-23T08:40:00.000000Z"),
     ]
-    with AuditLog(location) as log:
+    with AuditLog(location, allow_key_in_log_dir=True) as log:
         for i, r in enumerate(rows):
             log.append(event(i, **r))
     return location
@@ -560,7 +575,7 @@ def test_select_with_no_match_returns_nothing(queried):
 
 def test_select_until_excludes_a_record_later_in_the_same_second(tmp_path):
     """Regression (HEAD 30fb7fb, log.py:340): timestamps compared as strings, and '.' sorts before 'Z'."""
-    with AuditLog(tmp_path / "log") as log:
+    with AuditLog(tmp_path / "log", allow_key_in_log_dir=True) as log:
         log.append(event(0, ts="2026-11-23T08:00:00.500000Z"))
     assert select(tmp_path / "log", until="2026-11-23T08:00:00Z") == []
 
@@ -568,6 +583,84 @@ def test_select_until_excludes_a_record_later_in_the_same_second(tmp_path):
 def test_select_since_includes_a_record_at_that_instant(tmp_path):
     """Regression (HEAD 30fb7fb, log.py:338): as strings '...08:00:00.000000Z' < '...08:00:00Z', so a record
     at the very instant of since was dropped."""
-    with AuditLog(tmp_path / "log") as log:
+    with AuditLog(tmp_path / "log", allow_key_in_log_dir=True) as log:
         log.append(event(0, ts="2026-11-23T08:00:00.000000Z"))
     assert ids(select(tmp_path / "log", since="2026-11-23T08:00:00Z")) == ["d0000"]
+
+
+# --- the checkpoint key ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def keys(tmp_path_factory) -> Path:
+    """A key directory outside every log's directory (a .db's directory is the test's tmp_path)."""
+    return tmp_path_factory.mktemp("keys")
+
+
+def test_a_log_without_a_key_is_refused(tmp_path):
+    with pytest.raises(AgtError, match="no checkpoint signing key"):
+        AuditLog(tmp_path / "log")
+
+
+def test_the_refusal_names_a_key_an_older_agt_left_in_the_log_dir(tmp_path):
+    AuditLog(tmp_path / "log", allow_key_in_log_dir=True).close()
+    with pytest.raises(AgtError, match="checkpoint.key was left by an older agt"):
+        AuditLog(tmp_path / "log")
+
+
+def test_a_key_path_inside_the_log_dir_is_refused(location):
+    with pytest.raises(AgtError, match="inside the log directory"):
+        AuditLog(location, key_path=key_dir(location) / "audit.key")
+
+
+def test_a_key_path_inside_the_log_dir_through_a_symlink_is_refused(tmp_path):
+    (tmp_path / "log").mkdir()
+    (tmp_path / "alias").symlink_to(tmp_path / "log")
+    with pytest.raises(AgtError, match="inside the log directory"):
+        AuditLog(tmp_path / "log", key_path=tmp_path / "alias" / "audit.key")
+
+
+def test_a_key_path_outside_is_created_private_with_its_public_half(location, keys):
+    AuditLog(location, key_path=keys / "audit.key").close()
+    assert ((keys / "audit.key").stat().st_mode & 0o077, (keys / "audit.pub").exists()) == (0, True)
+
+
+def test_a_key_path_outside_signs_the_checkpoints(location, keys):
+    write_log(location, 12, key_path=keys / "audit.key", checkpoint_every=10)
+    report = verify_log(location, load_public_key(keys / "audit.pub"), strict=True)
+    assert (report.ok, report.covered) == (True, 12)
+
+
+def test_signing_key_and_key_path_together_are_refused(location, keys):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    with pytest.raises(ValueError, match="not both"):
+        AuditLog(location, signing_key=Ed25519PrivateKey.generate(), key_path=keys / "a.key")
+
+
+def test_a_log_whose_last_checkpoint_another_key_signed_is_refused(location, keys):
+    write_log(location, 3, key_path=keys / "a.key")
+    with pytest.raises(AgtError, match="not signed by this log's key"):
+        AuditLog(location, key_path=keys / "b.key")
+
+
+# --- health ----------------------------------------------------------------------------------------
+
+
+def test_an_open_log_is_healthy(location, keys):
+    with AuditLog(location, key_path=keys / "a.key") as log:
+        assert log.health() is None
+
+
+def test_a_closed_log_says_so(location, keys):
+    log = AuditLog(location, key_path=keys / "a.key")
+    log.close()
+    assert log.health() == "the audit log is closed"
+
+
+def test_an_event_json_cannot_hold_is_stored_in_its_safe_form(location, keys):
+    with AuditLog(location, key_path=keys / "a.key", durability="batch") as log:
+        log.append({"decision_id": "d", "result": {"value": object.__new__(Path), 3: "\ud800"}})
+        log.flush()
+        assert log.health() is None
+    assert stored(location)[0]["result"]["3"] == "\\ud800"

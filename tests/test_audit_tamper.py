@@ -47,7 +47,7 @@ def event(i: int) -> dict:
 
 
 def build(base: Path, name: str) -> Path:
-    with AuditLog(base / name, checkpoint_every=EVERY, durability="none") as log:
+    with AuditLog(base / name, checkpoint_every=EVERY, durability="none", allow_key_in_log_dir=True) as log:
         for i in range(N):
             log.append(event(i))
     return base
@@ -115,7 +115,8 @@ def first(log_dir: Path, key) -> tuple[str, int | None]:
 
 def sign(cp: dict, signer: Ed25519PrivateKey) -> dict:
     cp = dict(cp)
-    cp["signature"] = base64.b64encode(signer.sign(canonical({k: cp[k] for k in ("size", "root", "last_hash", "time")}))).decode()
+    signed = [k for k in ("size", "root", "last_hash", "time", "prev_checkpoint", "checkpoint_every") if k in cp]
+    cp["signature"] = base64.b64encode(signer.sign(canonical({k: cp[k] for k in signed}))).decode()
     return cp
 
 
@@ -125,11 +126,11 @@ def sign(cp: dict, signer: Ed25519PrivateKey) -> dict:
 def test_the_intact_log_verifies(log_dir, key):
     report = verify_log(log_dir, key)
     assert report.ok, report.first_problem
-    assert (report.records, report.checkpoints, report.covered) == (N, 5, N)
+    assert (report.records, report.checkpoints, report.covered) == (N, 6, N)
 
 
 def test_the_intact_log_has_the_expected_checkpoints(log_dir):
-    assert [c["size"] for c in checkpoints(log_dir)] == [10, 20, 30, 40, 45]
+    assert [c["size"] for c in checkpoints(log_dir)] == [0, 10, 20, 30, 40, 45]  # 0: the log's creation
 
 
 # --- each kind of tampering ------------------------------------------------------------------------
@@ -167,7 +168,7 @@ def test_a_consistently_rewritten_chain_fails_the_first_signed_root_covering_the
         prev = rs[i]["hash"]
     write_recs(log_dir, rs)
     # every link holds; the checkpoint over 20 records (line 2) is the first whose root no longer matches
-    assert first(log_dir, key) == ("checkpoints.jsonl:2", 19)
+    assert first(log_dir, key) == ("checkpoints.jsonl:3", 19)
 
 
 def test_a_consistently_rewritten_chain_leaves_earlier_checkpoints_valid(log_dir, key):
@@ -180,7 +181,7 @@ def test_a_consistently_rewritten_chain_leaves_earlier_checkpoints_valid(log_dir
         prev = rs[i]["hash"]
     write_recs(log_dir, rs)
     report = verify_log(log_dir, key)
-    assert sorted(p.where for p in report.problems) == [f"checkpoints.jsonl:{i}" for i in (2, 3, 4, 5)]
+    assert sorted(p.where for p in report.problems) == [f"checkpoints.jsonl:{i}" for i in (3, 4, 5, 6)]
 
 
 def test_a_deleted_record_is_named_where_it_is_missing(log_dir, key):
@@ -214,13 +215,13 @@ def test_a_rewritten_and_renumbered_deletion_fails_the_signed_roots(log_dir, key
         rs[i] = rehash(rs[i])
         prev = rs[i]["hash"]
     write_recs(log_dir, rs)
-    assert first(log_dir, key) == ("checkpoints.jsonl:2", 19)
+    assert first(log_dir, key) == ("checkpoints.jsonl:3", 19)
 
 
 def test_records_cut_off_below_the_last_checkpoint_are_reported(log_dir, key):
     write_lines(log_dir, lines(log_dir)[:33])
     # the checkpoint over 40 records (line 4) is the first that covers more than the log still has
-    assert first(log_dir, key) == ("checkpoints.jsonl:4", 33)
+    assert first(log_dir, key) == ("checkpoints.jsonl:5", 33)
 
 
 def test_records_cut_off_are_reported_as_truncation(log_dir, key):
@@ -232,21 +233,21 @@ def test_a_forged_checkpoint_signed_with_another_key_is_named(log_dir, key):
     cps = checkpoints(log_dir)
     cps.append(sign(cps[-1], Ed25519PrivateKey.generate()))
     write_checkpoints(log_dir, cps)
-    assert first(log_dir, key) == ("checkpoints.jsonl:6", None)
+    assert first(log_dir, key) == ("checkpoints.jsonl:7", None)
 
 
 def test_a_checkpoint_with_a_raised_size_is_named(log_dir, key):
     cps = checkpoints(log_dir)
-    cps[1]["size"] = 21
+    cps[2]["size"] = 21
     write_checkpoints(log_dir, cps)
-    assert first(log_dir, key) == ("checkpoints.jsonl:2", None)
+    assert first(log_dir, key) == ("checkpoints.jsonl:3", None)
 
 
 def test_a_checkpoint_with_a_replaced_root_is_named(log_dir, key):
     cps = checkpoints(log_dir)
-    cps[1]["root"] = cps[2]["root"]
+    cps[2]["root"] = cps[3]["root"]
     write_checkpoints(log_dir, cps)
-    assert first(log_dir, key) == ("checkpoints.jsonl:2", None)
+    assert first(log_dir, key) == ("checkpoints.jsonl:3", None)
 
 
 def test_a_log_rewritten_and_resigned_with_a_new_key_fails_against_the_auditors_key(log_dir, key):
@@ -261,8 +262,11 @@ def test_a_log_rewritten_and_resigned_with_a_new_key_fails_against_the_auditors_
     write_recs(log_dir, rs)
     forger = Ed25519PrivateKey.generate()
     leaves = [merkle.leaf_hash(bytes.fromhex(r["hash"])) for r in rs]
-    cps = [sign(dict(c, root=merkle.root(leaves[: c["size"]]).hex(), last_hash=rs[c["size"] - 1]["hash"]), forger)
-           for c in checkpoints(log_dir)]
+    cps, prev_cp = [], "0" * 64
+    for c in checkpoints(log_dir):
+        last = rs[c["size"] - 1]["hash"] if c["size"] else "0" * 64
+        cps.append(sign(dict(c, root=merkle.root(leaves[: c["size"]]).hex(), last_hash=last, prev_checkpoint=prev_cp), forger))
+        prev_cp = hashlib.sha256(json.dumps(cps[-1], sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     write_checkpoints(log_dir, cps)
     (log_dir / "checkpoint.pub").write_bytes(forger.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
@@ -349,7 +353,7 @@ def test_cli_verify_exits_0_on_an_intact_log(log_dir, key_file):
 
 def test_cli_verify_reports_the_counts_of_an_intact_log(log_dir, key_file):
     result = run("audit", "verify", "--log", str(log_dir), "--key", str(key_file))
-    assert f"{N} records chained, {N} covered by 5 signed checkpoints" in result.output
+    assert f"{N} records chained, {N} covered by 6 signed checkpoints" in result.output
 
 
 def test_cli_verify_exits_1_on_a_tampered_log(log_dir, key_file):
@@ -470,7 +474,7 @@ def test_prove_refuses_an_unknown_decision_id(log_dir):
 
 
 def test_prove_refuses_a_record_no_checkpoint_covers_yet(log_dir):
-    with AuditLog(log_dir, checkpoint_every=0, durability="none") as log:
+    with AuditLog(log_dir, checkpoint_every=0, durability="none", allow_key_in_log_dir=True) as log:
         log.append(event(N))
         with pytest.raises(AuditVerifyError, match="not covered"):
             prove(log_dir, f"d{N:03d}")
@@ -506,3 +510,50 @@ def test_cli_verify_proof_rejects_another_key(log_dir, tmp_path):
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     assert run("audit", "prove", "--log", str(log_dir), "d017", "--out", str(out)).exit_code == 0
     assert run("audit", "verify-proof", str(out), "--key", str(other)).exit_code not in (0, None)
+
+
+# --- strict verification ---------------------------------------------------------------------------
+
+
+def test_the_intact_log_verifies_strictly(log_dir, key):
+    report = verify_log(log_dir, key, strict=True)
+    assert report.ok, report.first_problem
+
+
+def test_strict_verify_without_a_trusted_key_fails(log_dir):
+    report = verify_log(log_dir, strict=True)
+    assert not report.ok and "checkpoint.pub" in str(report.first_problem)
+
+
+def test_a_live_writers_tail_within_checkpoint_every_passes_strict_verify(tmp_path):
+    with AuditLog(tmp_path / "log", checkpoint_every=10, durability="none", allow_key_in_log_dir=True) as log:
+        for i in range(19):
+            log.append(event(i))
+        report = verify_log(tmp_path / "log", load_public_key(tmp_path / "log" / "checkpoint.pub"), strict=True)
+    assert (report.ok, report.uncovered) == (True, (10, 18))
+
+
+def test_checkpoints_from_before_the_chain_are_a_warning(log_dir, key):
+    signer = serialization.load_pem_private_key((log_dir / "checkpoint.key").read_bytes(), None)
+    legacy = [{k: v for k, v in c.items() if k not in ("prev_checkpoint", "checkpoint_every")} for c in checkpoints(log_dir)]
+    write_checkpoints(log_dir, [sign(c, signer) for c in legacy])
+    report = verify_log(log_dir, key)
+    assert report.ok and any("predate the checkpoint chain" in w for w in report.warnings)
+
+
+def test_checkpoints_from_before_the_chain_fail_strict_verify(log_dir, key):
+    signer = serialization.load_pem_private_key((log_dir / "checkpoint.key").read_bytes(), None)
+    legacy = [{k: v for k, v in c.items() if k not in ("prev_checkpoint", "checkpoint_every")} for c in checkpoints(log_dir)]
+    write_checkpoints(log_dir, [sign(c, signer) for c in legacy])
+    assert not verify_log(log_dir, key, strict=True).ok
+
+
+def test_cli_verify_strict_exits_1_when_checkpoints_are_gone(log_dir, key_file):
+    (log_dir / "checkpoints.jsonl").unlink()
+    assert run("audit", "verify", "--log", str(log_dir), "--key", str(key_file), "--strict").exit_code == 1
+
+
+def test_cli_verify_prints_the_records_no_checkpoint_covers(log_dir, key_file):
+    (log_dir / "checkpoints.jsonl").unlink()
+    result = run("audit", "verify", "--log", str(log_dir), "--key", str(key_file))
+    assert f"records 0..{N - 1}" in result.output

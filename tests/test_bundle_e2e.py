@@ -32,7 +32,7 @@ def fleet(opa_binary, tmp_path_factory):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    audit = AuditLog(tmp / "audit", durability="always", checkpoint_every=5)
+    audit = AuditLog(tmp / "audit", durability="always", checkpoint_every=5, allow_key_in_log_dir=True)
     service = BundleService([BundleSource("agt", [rego], signing_key=private, keyid="agt")], audit=audit, token=TOKEN,
                             watch_interval=0.2)
     server = BundleServer(service).start()
@@ -103,7 +103,7 @@ def test_same_flow_against_the_opa_image(tmp_path):
         pytest.skip(f"testcontainers path skipped: {reason}")
     rego = tmp_path / "rego"
     shutil.copytree(ROOT / "rego", rego, ignore=shutil.ignore_patterns("*_test.rego"))
-    audit = AuditLog(tmp_path / "audit", durability="always")
+    audit = AuditLog(tmp_path / "audit", durability="always", allow_key_in_log_dir=True)
     service = BundleService([BundleSource("agt", [rego])], audit=audit)
     with BundleServer(service) as server:
         (tmp_path / "config.yaml").write_text(opa_config(server.url, log_min_delay=1, log_max_delay=1))

@@ -28,7 +28,7 @@ def served(tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     (other / "q.rego").write_text("package team.q\n\ny := 2\n")
-    audit = AuditLog(tmp_path / "audit", durability="always")
+    audit = AuditLog(tmp_path / "audit", durability="always", allow_key_in_log_dir=True)
     service = BundleService([BundleSource("agt", [rego]), BundleSource("team", [other])], audit=audit, token="t0k",
                             watch_interval=0.1)
     server = BundleServer(service).start()
@@ -144,3 +144,42 @@ def test_opa_config_cli_prints_services_bundles_logs_and_status(tmp_path):
     assert cfg["bundles"]["agt"]["polling"]["long_polling_timeout_seconds"] == 10
     assert cfg["bundles"]["agt"]["signing"]["keyid"] == "agt" and "BEGIN PUBLIC KEY" in cfg["keys"]["agt"]["key"]
     assert cfg["decision_logs"]["service"] == "agt" and cfg["status"]["service"] == "agt"
+
+
+# --- status reports --------------------------------------------------------------------------------
+
+
+def test_status_keeps_the_latest_report_per_instance(served):
+    for n in (1, 2):
+        served["client"].post("/status", content=json.dumps({"labels": {"id": "opa-1"}, "n": n}))
+    assert served["client"].get("/status").json() == {"opa-1": {"labels": {"id": "opa-1"}, "n": 2}}
+
+
+# --- the checkpoint witness ------------------------------------------------------------------------
+
+
+def _checkpoint(size: int) -> dict:
+    return {"size": size, "root": "r", "last_hash": "h", "time": "t", "signature": "s", "public_key": "k"}
+
+
+def test_a_posted_checkpoint_is_listed(served):
+    assert served["client"].post("/logs/checkpoints", content=json.dumps(_checkpoint(3))).status_code == 200
+    assert served["client"].get("/logs/checkpoints").json() == {"checkpoints": [_checkpoint(3)]}
+
+
+def test_a_posted_checkpoint_lands_in_the_servers_audit_log(served):
+    served["client"].post("/logs/checkpoints", content=json.dumps(_checkpoint(3)))
+    assert [r["result"]["size"] for r in select(served["tmp"] / "audit", kind="audit_checkpoint")] == [3]
+
+
+def test_a_body_that_is_not_a_checkpoint_gets_400(served):
+    assert served["client"].post("/logs/checkpoints", content=json.dumps({"size": 1})).status_code == 400
+
+
+def test_a_server_without_an_audit_log_cannot_witness(tmp_path):
+    rego = tmp_path / "rego"
+    rego.mkdir()
+    (rego / "p.rego").write_text("package agt.p\n\nx := 1\n")
+    with BundleServer(BundleService([BundleSource("agt", [rego])])) as server:
+        r = httpx.post(server.url + "/logs/checkpoints", content=json.dumps(_checkpoint(1)), timeout=10)
+    assert r.status_code == 503

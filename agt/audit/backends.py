@@ -47,6 +47,8 @@ class Backend(Protocol):
 
     def checkpoints(self) -> list[Line]: ...
 
+    def last_checkpoint(self) -> Line | None: ...
+
     def close(self) -> None: ...
 
 
@@ -203,6 +205,23 @@ class JsonlBackend:
         lines = path.read_text("utf-8").split("\n")
         return [Line(f"checkpoints.jsonl:{i + 1}", t) for i, t in enumerate(lines) if t.strip()]
 
+    def last_checkpoint(self) -> Line | None:
+        """The newest checkpoint line, read from the end of the file (writers chain to it)."""
+        path = self.dir / "checkpoints.jsonl"
+        try:
+            with open(path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - 65536))
+                tail = f.read()
+        except FileNotFoundError:
+            return None
+        lines = [t for t in tail.split(b"\n") if t.strip()]
+        if not lines:
+            return None
+        if len(tail) == size or len(lines) > 1:
+            return Line("checkpoints.jsonl:last", lines[-1].decode("utf-8", "replace"))
+        return self.checkpoints()[-1]  # one line longer than the tail read: read it whole
+
     def close(self) -> None:
         with self._thread_lock:
             if self._fd is not None:
@@ -254,6 +273,10 @@ class SqliteBackend:
     def checkpoints(self) -> list[Line]:
         rows = self._db().execute("SELECT id, line FROM checkpoints ORDER BY id").fetchall()
         return [Line(f"{Path(self.path).name}#checkpoint{i}", t) for i, t in rows]
+
+    def last_checkpoint(self) -> Line | None:
+        row = self._db().execute("SELECT id, line FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+        return Line(f"{Path(self.path).name}#checkpoint{row[0]}", row[1]) if row else None
 
     def close(self) -> None:
         self._connections.close()

@@ -13,9 +13,11 @@ digest of the unmasked input) on records whose input had values masked.
 from __future__ import annotations
 
 import base64
+import collections
 import enum
 import hashlib
 import json
+import logging
 import os
 import queue
 import threading
@@ -23,17 +25,23 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agt._canonical import canonical_json
 from agt.audit import merkle
 from agt.audit.backends import Backend, JsonlBackend, open_backend
+from agt.audit.text import safe_document
+from agt.audit.witness import FileWitness, Witness, json_object, open_witness
 from agt.errors import AgtError
 
 GENESIS = "0" * 64
 MASK = "***"
 RESERVED_FIELDS = frozenset({"seq", "prev_hash", "hash", "input_digest"})
+LEGACY_KEY_NAME = "checkpoint.key"
+WITNESS_BACKLOG = 10_000
+log = logging.getLogger("agt.audit")
 
 
 class Durability(str, enum.Enum):
@@ -56,13 +64,36 @@ def record_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "hash"})).hexdigest()
 
 
+CHAINED_FIELDS = ("prev_checkpoint", "checkpoint_every")
+"""Signed fields of chained checkpoints. Checkpoints written before the chain existed lack them; their
+signature covers only the first four fields, and verify reports them (see docs/audit.md)."""
+
+
 def checkpoint_message(cp: Mapping[str, Any]) -> bytes:
-    return canonical({k: cp[k] for k in ("size", "root", "last_hash", "time")})
+    fields = ("size", "root", "last_hash", "time") + tuple(k for k in CHAINED_FIELDS if k in cp)
+    return canonical({k: cp[k] for k in fields})
 
 
-def load_or_create_key(directory: Path) -> Ed25519PrivateKey:
-    """The log's checkpoint key, kept beside the log (0600) unless the caller supplies one."""
-    key_path = directory / "checkpoint.key"
+def checkpoint_hash(line: str) -> str:
+    """What the next checkpoint's ``prev_checkpoint`` holds: the SHA-256 of this one's stored line."""
+    return hashlib.sha256(line.encode("utf-8")).hexdigest()
+
+
+def inside(path: Path, directory: Path) -> bool:
+    """``path`` lies in ``directory``, as written or once symlinks are resolved."""
+    path, directory = Path(os.path.abspath(path)), Path(os.path.abspath(directory))
+    return path.is_relative_to(directory) or path.resolve().is_relative_to(directory.resolve())
+
+
+def public_key_path(key_path: Path) -> Path:
+    return key_path.with_suffix(".pub")
+
+
+def load_or_create_key(key_path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 key at ``key_path`` (PEM), created there (0600) with its public half at
+    ``<name>.pub`` when it does not exist yet."""
+    key_path = Path(key_path)
+    directory = key_path.parent
     if key_path.exists():
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
@@ -72,7 +103,8 @@ def load_or_create_key(directory: Path) -> Ed25519PrivateKey:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     # Write under a temporary name, then link it into place: exactly one writer of a fresh log wins,
     # and nobody ever reads a half-written key.
-    tmp = directory / f".checkpoint.key.{os.getpid()}.{threading.get_ident()}"
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{key_path.name}.{os.getpid()}.{threading.get_ident()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
@@ -81,12 +113,13 @@ def load_or_create_key(directory: Path) -> Ed25519PrivateKey:
     try:
         os.link(tmp, key_path)
     except FileExistsError:
-        return load_or_create_key(directory)  # another writer won; use its key
+        return load_or_create_key(key_path)  # another writer won; use its key
     finally:
         os.unlink(tmp)
-    pub_tmp = directory / f".checkpoint.pub.{os.getpid()}.{threading.get_ident()}"
+    pub = public_key_path(key_path)
+    pub_tmp = directory / f".{pub.name}.{os.getpid()}.{threading.get_ident()}"
     pub_tmp.write_bytes(public_pem(key.public_key()))
-    os.replace(pub_tmp, directory / "checkpoint.pub")
+    os.replace(pub_tmp, pub)
     return key
 
 
@@ -150,14 +183,76 @@ def mask_input(doc: Any, names: frozenset[str]) -> Any:
     return masked
 
 
+class _Unencodable(Exception):
+    """An event canonical JSON cannot encode as it is; it is stored in its safe form instead."""
+
+
+def _encode(value: Any) -> bytes:
+    try:
+        return canonical(value)
+    except (UnicodeEncodeError, TypeError, ValueError, RecursionError) as exc:
+        raise _Unencodable(str(exc)) from None
+
+
+def signature_ok(key: Ed25519PublicKey, cp: Mapping[str, Any]) -> bool:
+    try:
+        key.verify(base64.b64decode(cp["signature"]), checkpoint_message(cp))
+        return True
+    except (InvalidSignature, KeyError, ValueError, TypeError):
+        return False
+
+
+def log_directory(backend: Backend) -> Path | None:
+    """The directory whose writers can rewrite the log: a JSONL log's own, a database's parent."""
+    if isinstance(backend, JsonlBackend):
+        return backend.dir
+    path = getattr(backend, "path", None)
+    return Path(path).parent if path else None
+
+
+def resolve_signing_key(
+    signing_key: Ed25519PrivateKey | None, key_path: str | Path | None, log_dir: Path | None, allow_key_in_log_dir: bool,
+) -> Ed25519PrivateKey:
+    """The checkpoint key, which by default never lives where the log's writers can write (docs/audit.md)."""
+    if signing_key is not None and key_path is not None:
+        raise ValueError("give signing_key or key_path, not both")
+    if signing_key is not None:
+        return signing_key
+    if key_path is None:
+        if not allow_key_in_log_dir or log_dir is None:
+            legacy = log_dir / LEGACY_KEY_NAME if log_dir is not None else None
+            hint = f" ({legacy} was left by an older agt: move it out of the log directory and pass its new path)" if legacy and legacy.exists() else ""
+            raise AgtError(
+                "no checkpoint signing key: pass signing_key= or key_path= (a file outside the log directory, created if "
+                f"missing){hint}. CLI: --audit-key PATH or AGT_AUDIT_KEY")
+        key_path = log_dir / LEGACY_KEY_NAME
+    elif log_dir is not None and inside(Path(key_path), log_dir) and not allow_key_in_log_dir:
+        raise AgtError(
+            f"the checkpoint key {key_path} is inside the log directory {log_dir}: whoever can rewrite the log could re-sign "
+            "it. Keep the key elsewhere (allow_key_in_log_dir=True is for tests and demos)")
+    return load_or_create_key(Path(key_path))
+
+
 class AuditLog:
-    """Append records; thread-safe, and safe for several processes sharing one log."""
+    """Append records; thread-safe, and safe for several processes sharing one log.
+
+    The checkpoint key is ``signing_key``, or the key file at ``key_path`` (created when missing, with its
+    public half at ``<name>.pub``); it may not lie in the log directory unless ``allow_key_in_log_dir``,
+    which alone (no key given) keeps the key at ``<log dir>/checkpoint.key``, for tests and demos.
+    ``witness`` (a file path, a bundle server URL, or a :class:`~agt.audit.witness.Witness`) receives a
+    copy of every checkpoint, from a thread of its own: a witness that fails never stops the log, and the
+    failure is logged and kept in :attr:`witness_error`.
+    """
 
     def __init__(
         self,
         location: str | Path | Backend,
         *,
         signing_key: Ed25519PrivateKey | None = None,
+        key_path: str | Path | None = None,
+        allow_key_in_log_dir: bool = False,
+        witness: "str | Path | Witness | None" = None,
+        witness_token: str | None = None,
         durability: Durability | str = Durability.BATCH,
         checkpoint_every: int = 100,
         mask: Iterable[str] = (),
@@ -165,12 +260,25 @@ class AuditLog:
         batch_interval: float = 0.05,
         queue_limit: int = 10_000,
     ) -> None:
-        self.backend: Backend = location if not isinstance(location, (str, Path)) else open_backend(location, max_bytes)
-        key_dir = self.backend.dir if isinstance(self.backend, JsonlBackend) else Path(str(location)).parent
-        self.signing_key = signing_key or load_or_create_key(Path(key_dir))
         self.durability = Durability(durability)
+        if checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be 0 (only on demand and on close) or more, not {checkpoint_every}")
+        self.backend: Backend = location if not isinstance(location, (str, Path)) else open_backend(location, max_bytes)
+        log_dir = log_directory(self.backend)
+        try:
+            self.signing_key = resolve_signing_key(signing_key, key_path, log_dir, allow_key_in_log_dir)
+            self.witness: Witness | None = open_witness(witness, witness_token) if witness is not None else None
+            if isinstance(self.witness, FileWitness) and log_dir is not None and inside(self.witness.path, log_dir):
+                raise AgtError(f"the witness {self.witness.path} is inside the log directory {log_dir}: it must be out of the writer's reach")
+        except BaseException:
+            self.backend.close()
+            raise
         self.checkpoint_every = checkpoint_every
         self.mask = frozenset(m.lower() for m in mask)
+        self.witness_error: str | None = None
+        self._witness_tries = 0
+        self._witness_backlog: collections.deque[dict[str, Any]] = collections.deque(maxlen=WITNESS_BACKLOG)
+        self._witness_wake = threading.Condition()
         self._lock = threading.Lock()
         self._position: object = None
         self._leaves: list[bytes] = []
@@ -179,9 +287,19 @@ class AuditLog:
         self._batch_interval = batch_interval
         self._queue: queue.Queue[Mapping[str, Any] | None] = queue.Queue(maxsize=queue_limit)
         self._writer_error: BaseException | None = None
-        with self.backend.locked():
-            self.backend.repair_tail()  # type: ignore[attr-defined]
-            self._catch_up()
+        try:
+            with self.backend.locked():
+                self.backend.repair_tail()  # type: ignore[attr-defined]
+                self._catch_up()
+                self._check_last_checkpoint()
+        except BaseException:
+            self.backend.close()
+            raise
+        self._witness_thread: threading.Thread | None = None
+        if self.witness is not None:
+            self._witness_thread = threading.Thread(target=self._witness_loop, daemon=True, name="agt-audit-witness")
+            self._witness_thread.start()
+            self._wake_witness()
         self._writer: threading.Thread | None = None
         if self.durability is Durability.BATCH:
             self._writer = threading.Thread(target=self._write_loop, daemon=True, name="agt-audit-writer")
@@ -198,6 +316,23 @@ class AuditLog:
     def last_hash(self) -> str:
         return self._last_hash
 
+    def health(self) -> str | None:
+        """None while the log can record; otherwise why not. The Governor asks before every tool runs."""
+        if self._writer_error is not None:
+            return f"the audit writer stopped: {type(self._writer_error).__name__}: {self._writer_error}"
+        if self._closed.is_set():
+            return "the audit log is closed"
+        if self._writer is not None and not self._writer.is_alive():
+            return "the audit writer thread is not running"
+        return None
+
+    def _failed(self, exc: BaseException) -> None:
+        """A write failed: the log stays unusable (fail closed) until it is opened again."""
+        if self._writer_error is None:
+            self._writer_error = exc
+            log.error("audit log %s can no longer be written, governed calls will be denied: %s: %s",
+                      log_directory(self.backend) or self.backend, type(exc).__name__, exc)
+
     def _catch_up(self) -> None:
         """Read what other writers appended since we last looked, so our chain continues theirs."""
         lines, self._position = self.backend.read_since(self._position)
@@ -206,35 +341,73 @@ class AuditLog:
             self._leaves.append(merkle.leaf_hash(bytes.fromhex(rec["hash"])))
             self._last_hash = rec["hash"]
 
+    def _check_last_checkpoint(self) -> None:
+        """At open, under the lock: never continue (and so sign) a log that no longer matches its last
+        checkpoint. A fresh log gets a checkpoint of the empty log, so the chain of checkpoints has a
+        known start and a deleted checkpoints file shows (see verify --strict)."""
+        last = self.backend.last_checkpoint()
+        if last is None:
+            if self._leaves:
+                log.warning("audit log %s has %d records and no checkpoint: verify --strict will fail until its "
+                            "history is witnessed elsewhere", log_directory(self.backend), len(self._leaves))
+            else:
+                self._checkpoint_locked(empty_ok=True)
+            return
+        cp = json_object(last.text)
+        if cp is None or not signature_ok(self.signing_key.public_key(), cp):
+            raise AgtError(f"{last.where}: the last checkpoint is not signed by this log's key; run `agt audit verify` "
+                           "before writing to this log again")
+        size = cp.get("size")
+        if not isinstance(size, int) or size > len(self._leaves) or merkle.root(self._leaves[:size]).hex() != cp.get("root"):
+            raise AgtError(f"{last.where}: the records no longer match the last signed checkpoint (size {size}): the log was "
+                           "rewritten or cut; run `agt audit verify` before writing to this log again")
+
     def append(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
         """Chain and store one event (a dict of OPA-style fields). Returns the stored record, or None
         with batch durability, where the writer thread stores it (see :meth:`flush`). The event must
-        not be changed afterwards: with batch durability it is read later."""
-        if self._writer_error is not None:
-            raise AgtError(f"the audit writer stopped: {self._writer_error}")
+        not be changed afterwards: with batch durability it is read later. Text UTF-8 cannot encode
+        is stored escaped (agt.audit.text)."""
+        problem = self.health()
+        if problem is not None:
+            raise AgtError(problem)
         reserved = sorted(RESERVED_FIELDS & set(event))
         if reserved:
             raise AgtError(f"audit events may not set {', '.join(reserved)}: the log computes them")
         if self.durability is Durability.BATCH:
-            if self._closed.is_set():
-                raise AgtError("the audit log is closed")
             self._queue.put(event)  # blocks when the writer is behind: back-pressure, never dropping
             return None
-        return self._append_now(event)
+        try:
+            return self._append_now(event)
+        except Exception as exc:
+            self._failed(exc)
+            raise
 
     def _append_now(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        body = dict(event)
+        try:
+            return self._store(self._masked(dict(event)))
+        except _Unencodable:
+            # Checked only when encoding failed, so the common case pays nothing for it.
+            return self._store(self._masked(safe_document(dict(event))))
+
+    def _masked(self, body: dict[str, Any]) -> dict[str, Any]:
         if "input" in body and body["input"] is not None:
-            masked = mask_input(body["input"], self.mask)
+            try:
+                masked = mask_input(body["input"], self.mask)
+            except Exception as exc:  # noqa: BLE001 - e.g. non-text keys: retried in the safe form
+                raise _Unencodable(str(exc)) from None
             if masked is not body["input"]:
                 # The digest of what was masked lets its owner prove the original later.
-                body["input_digest"] = "sha256:" + hashlib.sha256(canonical(body["input"])).hexdigest()
+                body["input_digest"] = "sha256:" + hashlib.sha256(_encode(body["input"])).hexdigest()
                 body["input"] = masked
+        return body
+
+    def _store(self, body: dict[str, Any]) -> dict[str, Any]:
+        cp = None
         with self._lock, self.backend.locked():
             self._catch_up()
             body["seq"] = len(self._leaves)
             body["prev_hash"] = self._last_hash
-            text = canonical(body)
+            text = _encode(body)
             body["hash"] = hashlib.sha256(text).hexdigest()
             # The stored line is the hashed canonical form plus the hash: one encoding, not two.
             self._position = self.backend.append(text[:-1].decode("utf-8") + f',"hash":"{body["hash"]}"}}')
@@ -243,7 +416,9 @@ class AuditLog:
             if self.durability is Durability.ALWAYS:
                 self.backend.sync()
             if self.checkpoint_every and len(self._leaves) % self.checkpoint_every == 0:
-                self._checkpoint_locked()
+                cp = self._checkpoint_locked()
+        if cp is not None:
+            self._wake_witness()
         return body
 
     def write(self, record: Any) -> None:
@@ -267,24 +442,84 @@ class AuditLog:
         self.flush()
         with self._lock, self.backend.locked():
             self._catch_up()
-            return self._checkpoint_locked()
+            cp = self._checkpoint_locked()
+        self._wake_witness()
+        return cp
 
-    def _checkpoint_locked(self) -> dict[str, Any] | None:
-        if not self._leaves:
+    def _checkpoint_locked(self, empty_ok: bool = False) -> dict[str, Any] | None:
+        if not self._leaves and not empty_ok:
             return None
+        last = self.backend.last_checkpoint()
+        previous = json_object(last.text) if last is not None else None
+        root = merkle.root(self._leaves).hex()
+        if previous is not None and previous.get("size") == len(self._leaves) and previous.get("root") == root:
+            return previous  # nothing new to sign
         self.backend.sync()
-        cp = {
+        cp: dict[str, Any] = {
             "size": len(self._leaves),
-            "root": merkle.root(self._leaves).hex(),
+            "root": root,
             "last_hash": self._last_hash,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "prev_checkpoint": checkpoint_hash(last.text) if last is not None else GENESIS,
+            "checkpoint_every": self.checkpoint_every,
         }
         cp["signature"] = base64.b64encode(self.signing_key.sign(checkpoint_message(cp))).decode()
         cp["public_key"] = base64.b64encode(self.signing_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
         self.backend.append_checkpoint(json.dumps(cp, sort_keys=True, separators=(",", ":")))
+        if self.witness is not None:
+            if len(self._witness_backlog) == self._witness_backlog.maxlen:
+                self.witness_error = f"more than {WITNESS_BACKLOG} checkpoints could not reach the witness; the oldest were dropped"
+            self._witness_backlog.append(cp)
         return cp
 
+    # --- the witness -----------------------------------------------------------------------------
+    def _wake_witness(self) -> None:
+        if self._witness_thread is not None:
+            with self._witness_wake:
+                self._witness_wake.notify_all()
+
+    def _witness_loop(self) -> None:
+        """Copy checkpoints to the witness in order; after a failure, try again every second."""
+        while not self._closed.is_set():
+            with self._witness_wake:
+                if not self._witness_backlog and not self._closed.is_set():
+                    self._witness_wake.wait(1.0)
+            if not self._send_to_witness():
+                self._closed.wait(1.0)
+        self._send_to_witness()  # one last try for the checkpoint close() signed
+
+    def _send_to_witness(self) -> bool:
+        assert self.witness is not None
+        while self._witness_backlog:
+            cp = self._witness_backlog[0]
+            try:
+                self.witness.send(cp)
+            except Exception as exc:  # noqa: BLE001 - a witness never stops the log; it is reported
+                self._witness_tries += 1
+                message = f"checkpoint {cp['size']} not witnessed by {self.witness}: {exc}"
+                if message != self.witness_error:
+                    log.warning("audit log %s: %s", log_directory(self.backend), message)
+                self.witness_error = message
+                return False
+            self._witness_backlog.popleft()
+            self._witness_tries += 1
+            self.witness_error = None
+        return True
+
+    def flush_witness(self, timeout: float = 30.0) -> str | None:
+        """Wait until every checkpoint reached the witness, or a try made after this call failed;
+        returns :attr:`witness_error` (None when all were witnessed)."""
+        deadline = time.monotonic() + timeout
+        tries = self._witness_tries
+        self._wake_witness()
+        while self._witness_backlog and time.monotonic() < deadline and self._witness_thread is not None and self._witness_thread.is_alive():
+            if self.witness_error and self._witness_tries > tries:
+                break
+            time.sleep(0.01)
+        return self.witness_error
+
+    # --- the batch writer ------------------------------------------------------------------------
     def _write_loop(self) -> None:
         """Batch durability: take what is queued, append it in order, fsync once per batch."""
         last_sync = time.monotonic()
@@ -299,7 +534,7 @@ class AuditLog:
                         unsynced = False
                         last_sync = time.monotonic()
                     except OSError as exc:
-                        self._writer_error = exc
+                        self._failed(exc)
                 continue
             stop = item is None
             batch = [] if stop else [item]
@@ -320,8 +555,8 @@ class AuditLog:
                     self.backend.sync()
                     last_sync = time.monotonic()
                     unsynced = False
-            except BaseException as exc:  # noqa: BLE001 - surfaced on the next append or flush
-                self._writer_error = exc
+            except BaseException as exc:  # noqa: BLE001 - surfaced by health(), the next append and flush
+                self._failed(exc)
             finally:
                 for _ in range(len(batch) + (1 if stop else 0)):
                     self._queue.task_done()
@@ -332,12 +567,16 @@ class AuditLog:
         if self._closed.is_set():
             return
         try:
-            self.checkpoint()
+            if self._writer_error is None:
+                self.checkpoint()
         finally:
             self._closed.set()
             if self._writer is not None:
                 self._queue.put(None)
                 self._writer.join(timeout=10)
+            if self._witness_thread is not None:
+                self._wake_witness()
+                self._witness_thread.join(timeout=15)
             self.backend.close()
 
     def __enter__(self) -> "AuditLog":
@@ -347,13 +586,16 @@ class AuditLog:
         self.close()
 
 
-def records(location: str | Path) -> list[tuple[str, dict[str, Any] | None, str]]:
-    """Every stored line as (where, parsed record or None when it is not JSON, raw text)."""
-    backend = open_backend(location, create=False)
+def records(location: str | Path | Backend) -> list[tuple[str, dict[str, Any] | None, str]]:
+    """Every stored line as (where, parsed record or None when it is not JSON, raw text); ``location``
+    may also be an open backend (an AuditLog's), which is left open."""
+    own = isinstance(location, (str, Path))
+    backend = open_backend(location, create=False) if own else location
     try:
         lines, _ = backend.read_since(None)
     finally:
-        backend.close()
+        if own:
+            backend.close()
     out = []
     for line in lines:
         try:

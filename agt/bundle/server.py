@@ -4,7 +4,10 @@
   304; with ``Prefer: wait=N`` the answer waits up to N seconds for a new build first (long polling),
   and replies carry ``Content-Type: application/vnd.openpolicyagent.bundles`` so OPA keeps polling long.
 * ``POST /logs``: OPA's gzipped JSON arrays of decision events, appended to agt's tamper-evident
-  audit log. ``POST /status``: status reports, kept per OPA instance (``GET /status`` lists them).
+  audit log. ``POST /status``: status reports, the latest per OPA instance, bounded in size and number
+  (``GET /status`` lists them).
+* ``POST /logs/checkpoints``: a witness for other audit logs. Each body is one signed checkpoint, kept
+  in this server's own audit log (``kind: audit_checkpoint``); ``GET /logs/checkpoints`` lists them.
 * A bearer token, when configured, is required on every request.
 * Sources are watched; a change rebuilds (and re-signs) the bundle and wakes the long polls.
 
@@ -14,9 +17,11 @@ do not block each other.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
 import json
+import logging
 import re
 import threading
 import time
@@ -33,6 +38,17 @@ BUNDLE_CONTENT_TYPE = "application/vnd.openpolicyagent.bundles"
 MAX_WAIT_SECONDS = 60
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_INFLATED_BYTES = 64 * 1024 * 1024
+MAX_STATUS_BYTES = 64 * 1024
+"""One instance's status report, as stored (OPA's are a few KiB)."""
+MAX_STATUS_INSTANCES = 1000
+"""Instances remembered; the one heard from least recently is forgotten first."""
+CHECKPOINT_KIND = "audit_checkpoint"
+CHECKPOINT_FIELDS = frozenset({"size", "root", "last_hash", "time", "signature", "public_key"})
+log = logging.getLogger("agt.bundle")
+
+
+class TooLarge(ValueError):
+    pass
 
 
 @dataclass
@@ -86,7 +102,8 @@ class BundleService:
         self.audit = audit
         self.token = token
         self.watch_interval = watch_interval
-        self.status: dict[str, dict[str, Any]] = {}
+        self._status: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+        self._status_lock = threading.Lock()
         self.received_events = 0
         self._changed = threading.Condition()
         self._stop = threading.Event()
@@ -131,6 +148,48 @@ class BundleService:
             return True
         expected = f"Bearer {self.token}"
         return header is not None and hmac.compare_digest(header.encode(), expected.encode())
+
+    def accept_status(self, instance: str, report: dict[str, Any]) -> None:
+        """Keep ``report`` as ``instance``'s latest: at most MAX_STATUS_BYTES each, MAX_STATUS_INSTANCES in all."""
+        text = json.dumps(report, separators=(",", ":")).encode()
+        if len(text) > MAX_STATUS_BYTES:
+            raise TooLarge(f"a status report over {MAX_STATUS_BYTES} bytes ({len(text)})")
+        with self._status_lock:
+            self._status.pop(instance, None)
+            self._status[instance] = text
+            while len(self._status) > MAX_STATUS_INSTANCES:
+                self._status.popitem(last=False)
+
+    def status_json(self) -> bytes:
+        """``{instance: latest report}``, assembled from the stored bytes (never re-encoded)."""
+        with self._status_lock:
+            items = list(self._status.items())
+        return b"{" + b",".join(json.dumps(k).encode() + b":" + v for k, v in items) + b"}"
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """The latest report of each instance, parsed."""
+        return json.loads(self.status_json())
+
+    def accept_checkpoint(self, checkpoint: Any) -> None:
+        """Witness another log's checkpoint: kept in this server's audit log, append-only for clients."""
+        if not isinstance(checkpoint, dict) or not CHECKPOINT_FIELDS <= checkpoint.keys() or not isinstance(checkpoint.get("size"), int):
+            raise ValueError(f"a checkpoint is a JSON object with {', '.join(sorted(CHECKPOINT_FIELDS))}")
+        if self.audit is None:
+            raise AgtError("this server has no audit log to keep checkpoints in")
+        self.audit.append({
+            "kind": CHECKPOINT_KIND, "decision_id": f"checkpoint-{checkpoint['size']}-{hashlib.sha256(json.dumps(checkpoint, sort_keys=True).encode()).hexdigest()[:16]}",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "agent_id": "", "path": "witness",
+            "result": checkpoint,
+        })
+
+    def witnessed_checkpoints(self) -> list[dict[str, Any]]:
+        if self.audit is None:
+            raise AgtError("this server has no audit log to keep checkpoints in")
+        from agt.audit import records
+
+        self.audit.flush()
+        return [rec["result"] for _, rec, _ in records(self.audit.backend) if rec and rec.get("kind") == CHECKPOINT_KIND]
 
     def accept_logs(self, events: list[Any]) -> int:
         """Append OPA decision events to the audit log; all or nothing per request is OPA's retry unit."""
@@ -185,8 +244,15 @@ def _handler(service: BundleService) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802
             if not self._auth():
                 return
-            if self.path.rstrip("/") == "/status":
-                self._send(200, json.dumps(service.status).encode())
+            route = self.path.split("?", 1)[0].rstrip("/")
+            if route == "/status":
+                self._send(200, service.status_json())
+                return
+            if route == "/logs/checkpoints":
+                try:
+                    self._send(200, json.dumps({"checkpoints": service.witnessed_checkpoints()}).encode())
+                except AgtError as exc:
+                    self._error(503, str(exc))
                 return
             m = re.fullmatch(r"/bundles/([\w.-]+?)(?:\.tar\.gz)?", self.path.split("?", 1)[0])
             source = service.sources.get(m.group(1)) if m else None
@@ -224,10 +290,17 @@ def _handler(service: BundleService) -> type[BaseHTTPRequestHandler]:
             return raw
 
         def do_POST(self) -> None:  # noqa: N802
+            try:
+                self._post()
+            except Exception as exc:  # noqa: BLE001 - every request gets an answer, never a dropped connection
+                log.exception("POST %s failed", self.path)
+                self._error(500, f"{type(exc).__name__}: {exc}")
+
+        def _post(self) -> None:
             if not self._auth():
                 return
             route = self.path.split("?", 1)[0].rstrip("/")
-            if route not in ("/logs", "/status"):
+            if route not in ("/logs", "/status", "/logs/checkpoints"):
                 self._error(404, f"nothing to POST at {self.path}")
                 return
             raw = self._body()
@@ -235,15 +308,33 @@ def _handler(service: BundleService) -> type[BaseHTTPRequestHandler]:
                 return
             try:
                 doc = json.loads(raw)
-            except ValueError as exc:
-                self._error(400, f"body is not JSON: {exc}")
+            except (ValueError, RecursionError) as exc:
+                self._error(400, f"body is not JSON: {exc}" if isinstance(exc, ValueError) else "body is nested too deeply")
                 return
             if route == "/status":
                 if not isinstance(doc, dict):
                     self._error(400, "a status report is a JSON object")
                     return
                 labels = doc.get("labels") if isinstance(doc.get("labels"), dict) else {}
-                service.status[str(labels.get("id", self.client_address[0]))] = doc
+                try:
+                    service.accept_status(str(labels.get("id", self.client_address[0])), doc)
+                except TooLarge as exc:
+                    self._error(413, str(exc))
+                    return
+                except RecursionError:
+                    self._error(400, "status report is nested too deeply")
+                    return
+                self._send(200, b"{}")
+                return
+            if route == "/logs/checkpoints":
+                try:
+                    service.accept_checkpoint(doc)
+                except ValueError as exc:
+                    self._error(400, str(exc))
+                    return
+                except AgtError as exc:
+                    self._error(503, f"cannot witness: {exc}")
+                    return
                 self._send(200, b"{}")
                 return
             if not isinstance(doc, list):

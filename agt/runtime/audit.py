@@ -43,7 +43,23 @@ def new_decision_id() -> str:
 
 
 class AuditSink(Protocol):
+    """Where the runtime's records go. A sink that can fail may also offer ``health() -> str | None``:
+    None while it can record, otherwise why not. The Governor asks before each tool runs and denies
+    the call (``audit-unavailable``) rather than run a tool it cannot audit."""
+
     def write(self, record: AuditRecord) -> None: ...
+
+
+def sink_health(sink: object) -> str | None:
+    """Why ``sink`` cannot record now, or None; a sink without ``health`` is taken to be healthy."""
+    health = getattr(sink, "health", None)
+    if health is None:
+        return None
+    try:
+        problem = health()
+    except Exception as exc:  # noqa: BLE001 - a health check that fails is itself the fault
+        return f"its health check raised {type(exc).__name__}: {exc}"
+    return None if problem is None else str(problem)
 
 
 class MemoryAuditSink:

@@ -12,12 +12,14 @@ import functools
 import hashlib
 import inspect
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Collection, Mapping, TypeVar
 
 from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, infer_kind, infer_resource, infer_resources
+from agt.audit.text import safe_str
 from agt.decision import Decision, Effect, Reason, fail_closed, strictest
 from agt.engines import Engine, create_engine
 from agt.errors import ActionError, ApprovalRequired, GovernanceDenied
@@ -26,7 +28,7 @@ from agt.runtime.approvals import (
     eligible_approvers, new_request, tally, wait, wait_async,
 )
 from agt.runtime.approvers import ApproverRegistry, PublicKeyLike, as_registry
-from agt.runtime.audit import AuditRecord, AuditSink, MemoryAuditSink, new_decision_id
+from agt.runtime.audit import AuditRecord, AuditSink, MemoryAuditSink, new_decision_id, sink_health
 from agt.runtime.breaker import BreakerBoard, BreakerPolicy
 from agt.runtime.modes import Mode, Verdict, apply_mode
 from agt.runtime.state import MemoryStore, RateLimit, StateStore
@@ -37,6 +39,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 TRUST_GATE, POLICY_GATE, RATE_GATE, RELIABILITY_GATE, APPROVAL_GATE, OUTPUT_GATE = (
     "trust", "policy", "rate", "reliability", "approval", "output",
 )
+AUDIT_GATE = "audit"
+_log = logging.getLogger("agt.runtime")
 
 
 def _deny(gate_rule: str, message: str) -> Decision:
@@ -251,7 +255,9 @@ class Governor:
         self.breakers.get(f"tool:{action.action.tool}").record(success)
 
     def _check_output(self, action: Action, result: Any) -> Decision | None:
-        text = result if isinstance(result, str) else _as_text(result)
+        text, failure = (result, None) if isinstance(result, str) else _text_of(result)
+        if failure is not None and self.output_engine is not None:
+            return fail_closed(f"output cannot be checked: {failure}", engine="runtime")
         if len(text) > self.output_limit:
             return _deny("output-too-large", f"tool output of {len(text)} characters exceeds {self.output_limit}")
         if self.output_engine is None:
@@ -521,6 +527,19 @@ class Governor:
         return (self.approvals, t.pending.id, lambda req: self._tally(terms, req), terms.deadline, 0.05, time.time,
                 lambda: self.trust.is_killed(terms.agent_id))
 
+    def _gate_audit(self, agent: Agent | str, tool: str, prepared: _Prepared | None = None) -> None:
+        """A tool never runs unaudited: a sink that cannot record denies the call, whatever the mode, before
+        anything is decided and again just before the tool runs. That sink cannot take the denial, so it
+        is logged and raised."""
+        problem = sink_health(self.audit)
+        if problem is None:
+            return
+        agent_id = agent.id if isinstance(agent, Agent) else agent
+        _log.error("denied %s for %r before the tool ran: the audit log cannot record: %s", tool, agent_id, problem)
+        if prepared is not None:
+            self._release(prepared)
+        raise GovernanceDenied(_deny("audit-unavailable", f"the audit log cannot record this call: {problem}"), AUDIT_GATE)
+
     def _gate_reliability(self, t: _Ticket) -> None:
         blocked = self._reliability_gate(t.prepared.action)
         if blocked is not None:
@@ -536,10 +555,12 @@ class Governor:
         """Run ``fn(*args, **kwargs)`` if every gate allows; ``params`` defaults to the bound arguments.
         ``envelope``/``delegation``: the caller's signed action envelope and delegation chain."""
         kwargs = dict(kwargs or {})
+        self._gate_audit(agent, tool or fn.__name__)
         t = self._gates_before_tool(fn, args, kwargs, tool, params, agent, session, task, kind, resource, approval_id,
                                     envelope, delegation)
         if t.pending is not None:
             self._resolved(t, self._wait(t))
+        self._gate_audit(t.prepared.action.agent.id, t.prepared.action.action.tool, t.prepared)
         self._consume_approval(t)
         self._gate_reliability(t)
         try:
@@ -558,10 +579,12 @@ class Governor:
     ) -> Any:
         """The asyncio form of :meth:`call`: waiting for an approval awaits instead of blocking the loop."""
         kwargs = dict(kwargs or {})
+        self._gate_audit(agent, tool or fn.__name__)
         t = self._gates_before_tool(fn, args, kwargs, tool, params, agent, session, task, kind, resource, approval_id,
                                     envelope, delegation)
         if t.pending is not None:
             self._resolved(t, await self._await(t))
+        self._gate_audit(t.prepared.action.agent.id, t.prepared.action.action.tool, t.prepared)
         self._consume_approval(t)
         self._gate_reliability(t)
         try:
@@ -573,7 +596,7 @@ class Governor:
 
     def _after_failure(self, t: _Ticket, exc: BaseException) -> None:
         self._record_breakers(t.prepared.action, False)
-        self._audit_decision(t.prepared, t.decision, POLICY_GATE, t.verdict, tool_error=f"{type(exc).__name__}: {exc}")
+        self._audit_decision(t.prepared, t.decision, POLICY_GATE, t.verdict, tool_error=f"{type(exc).__name__}: {safe_str(exc)}")
 
     def _after(self, t: _Ticket, result: Any) -> Any:
         p = t.prepared
@@ -690,15 +713,25 @@ def _bind(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> dic
     return out
 
 
-def _as_text(result: Any) -> str:
+def _text_of(result: Any) -> tuple[str, str | None]:
+    """A tool result as text, and why it has no faithful text form (None when it has one). A result
+    whose conversion raises gets a placeholder naming its type, so the call is still audited."""
     if result is None:
-        return ""
+        return "", None
     if isinstance(result, (bytes, bytearray)):
-        return bytes(result).decode("utf-8", "replace")
+        return bytes(result).decode("utf-8", "replace"), None
     try:
-        return json.dumps(result, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return str(result)
+        return json.dumps(result, default=str, ensure_ascii=False), None
+    except Exception:  # noqa: BLE001 - fall back to str(), then to the type
+        pass
+    try:
+        text = str(result)
+        if isinstance(text, str):
+            return text, None
+    except Exception:  # noqa: BLE001
+        pass
+    placeholder = f"<{type(result).__name__}: the tool result cannot be converted to text>"
+    return placeholder, placeholder
 
 
 def _approval_denial(request_id: str, state: Tally) -> Decision:
