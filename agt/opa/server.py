@@ -114,13 +114,18 @@ class ManagedOpa:
         extra_args: Sequence[str] = (),
         ready_timeout: float = 20.0,
         decision_path: str = DECISION_PATH,
+        authorization: bool = True,
     ) -> None:
+        """``authorization=False`` runs OPA with its API open to anyone who can reach the address: only for
+        an OPA nobody else can reach, or to load signed bundles with ``--verification-key`` (OPA then
+        demands a signature on every bundle, agt's authorization policy included)."""
         self.paths = [str(p) for p in paths]
         self.unix_socket = unix_socket
         self.binary = binary or find_opa()
         self.extra_args = list(extra_args)
         self.ready_timeout = ready_timeout
         self.decision_path = decision_path
+        self.authorization = authorization
         self.restarts = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="agt-opa-")
@@ -150,7 +155,7 @@ class ManagedOpa:
     @property
     def headers(self) -> dict[str, str]:
         """The credentials for a decision query to this OPA."""
-        return {"Authorization": f"Bearer {self.token}"}
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     # lifecycle ------------------------------------------------------------------------------------
     def start(self) -> "ManagedOpa":
@@ -159,9 +164,15 @@ class ManagedOpa:
         atexit.register(self.stop)
         return self
 
-    def _secure_locked(self) -> Path:
+    def _secure_locked(self) -> list[str]:
         """Check the private directory, refuse user Rego that reaches into ``system.authz``, and write a
-        fresh token and the authz policy that accepts only it. Returns the authz policy's directory."""
+        fresh token and the authz policy that accepts only it. Returns the arguments that load it."""
+        if not self.authorization:
+            return []
+        if "--verification-key" in self.extra_args:
+            raise OpaStartError("OPA verifies every local bundle against --verification-key, agt's authorization "
+                                "policy too: serve signed bundles through a bundle service (--config-file), or "
+                                "pass authorization=False for an OPA nobody else can reach")
         mode = stat.S_IMODE(os.stat(self.private_dir).st_mode)
         if mode != 0o700:
             raise OpaStartError(f"{self.private_dir} must be private (0700), it is {mode:04o}")
@@ -176,10 +187,12 @@ class ManagedOpa:
         authz_dir = self.private_dir / "authz"
         authz_dir.mkdir(mode=0o700, exist_ok=True)
         _write_private(authz_dir / "authz.rego", authz_policy(self.token, self.decision_path))
-        return authz_dir
+        # Read only when OPA loads paths as bundles (--bundle): this one owns nothing but system.authz.
+        _write_private(authz_dir / ".manifest", json.dumps({"roots": ["system/authz"], "rego_version": 1}))
+        return ["--authentication=token", "--authorization=basic", str(authz_dir)]
 
     def _start_locked(self) -> None:
-        authz_dir = self._secure_locked()
+        authz_args = self._secure_locked()
         if self.unix_socket:
             if os.path.exists(self.socket_path):
                 os.unlink(self.socket_path)
@@ -188,8 +201,8 @@ class ManagedOpa:
             self.port = free_port()
         cmd = [
             self.binary, "run", "--server", "--addr", self.addr, "--log-level", "error",
-            "--skip-version-check", "--authentication=token", "--authorization=basic",
-            *self.extra_args, *self.paths, str(authz_dir),
+            "--skip-version-check",
+            *self.extra_args, *self.paths, *authz_args,
         ]
         log = open(self.log_path, "ab")
         try:
