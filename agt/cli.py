@@ -76,7 +76,7 @@ def opa_flags(fn: Any) -> Any:
     """--opa-url/--opa-token/--opa-timeout/--opa-unix-socket, shared by every command that may use OPA."""
     fn = click.option("--opa-container", is_flag=True, help="Run OPA as the openpolicyagent/opa image (needs Docker and testcontainers).")(fn)
     fn = click.option("--opa-unix-socket", "opa_unix", is_flag=True, help="Managed OPA listens on a unix socket instead of loopback TCP.")(fn)
-    fn = click.option("--opa-timeout", type=float, default=None, help="Seconds per OPA request (default 2).")(fn)
+    fn = click.option("--opa-timeout", type=float, default=None, help="Seconds per OPA decision, a total deadline (default $AGT_OPA_TIMEOUT, else 2).")(fn)
     fn = click.option("--opa-token", envvar="AGT_OPA_TOKEN", default=None, help="Bearer token for --opa-url [env AGT_OPA_TOKEN].")(fn)
     fn = click.option("--opa-url", envvar="AGT_OPA_URL", default=None, help="Use this OPA instead of starting one [env AGT_OPA_URL].")(fn)
     return fn

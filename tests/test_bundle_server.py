@@ -144,3 +144,14 @@ def test_opa_config_cli_prints_services_bundles_logs_and_status(tmp_path):
     assert cfg["bundles"]["agt"]["polling"]["long_polling_timeout_seconds"] == 10
     assert cfg["bundles"]["agt"]["signing"]["keyid"] == "agt" and "BEGIN PUBLIC KEY" in cfg["keys"]["agt"]["key"]
     assert cfg["decision_logs"]["service"] == "agt" and cfg["status"]["service"] == "agt"
+
+
+def test_rego_that_does_not_compile_is_never_served_and_the_error_is_logged(served, caplog):
+    before = served["client"].get("/bundles/agt")
+    (served["rego"] / "p.rego").write_text("package agt.p\n\nx := {\n")
+    with caplog.at_level("ERROR", logger="agt.bundle.server"):
+        served["service"].refresh()
+    after = served["client"].get("/bundles/agt")
+    assert (after.headers["ETag"], after.content) == (before.headers["ETag"], before.content)
+    assert "p.rego:4" in served["service"].sources["agt"].error
+    assert any("p.rego:4" in r.getMessage() and before.headers["ETag"] in r.getMessage() for r in caplog.records)

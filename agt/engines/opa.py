@@ -39,7 +39,7 @@ class OpaEngine:
         *,
         url: str | None = None,
         token: str | None = None,
-        timeout: float = 2.0,
+        timeout: float | None = None,
         verify: bool | str = True,
         cert: str | tuple[str, str] | None = None,
         unix_socket: bool = False,
@@ -48,8 +48,10 @@ class OpaEngine:
         container: bool = False,
     ) -> None:
         """``policy`` is a Rego directory for a managed OPA; ignored when ``url`` points at your own.
-        ``container=True`` runs the managed OPA as the openpolicyagent/opa image (testcontainers, Docker)."""
+        ``container=True`` runs the managed OPA as the openpolicyagent/opa image (testcontainers, Docker).
+        ``timeout`` (seconds, a total per decision) defaults to ``AGT_OPA_TIMEOUT``, else 2."""
         url = url or os.environ.get("AGT_OPA_URL") or None
+        timeout = timeout if timeout is not None else _env_timeout()
         token = token or os.environ.get("AGT_OPA_TOKEN") or None
         self.decision_path = decision_path
         self.timeout = timeout
@@ -203,6 +205,22 @@ class OpaEngine:
         if self.server is not None:
             self.server.stop()
         self._stack.close()
+
+
+DEFAULT_TIMEOUT = 2.0
+
+
+def _env_timeout() -> float:
+    raw = os.environ.get("AGT_OPA_TIMEOUT")
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise PolicyLoadError(f"AGT_OPA_TIMEOUT={raw!r} is not a positive number of seconds")
+    return value
 
 
 def _encode(doc: Any) -> bytes:
