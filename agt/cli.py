@@ -180,8 +180,17 @@ def _rule_summary(eng: Any) -> list[dict[str, Any]]:
 
 @cli.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def doctor_cmd(as_json: bool) -> None:
-    """Report the engines available here and their versions."""
+@click.option("--opa-url", envvar="AGT_OPA_URL", default=None,
+              help="An OPA you run: check whether its policy API answers without credentials (read-only probe).")
+def doctor_cmd(as_json: bool, opa_url: str | None) -> None:
+    """Report the engines available here and their versions.
+
+    \b
+    With --opa-url (or $AGT_OPA_URL), also say whether that OPA's policy API is open: a GET /v1/policies
+    that answers 200 without credentials means anyone who reaches it can likely replace the policy.
+    Example:
+      agt doctor --opa-url http://127.0.0.1:8181 --json
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     def pkg(name: str) -> str | None:
@@ -206,6 +215,10 @@ def doctor_cmd(as_json: bool) -> None:
             "opa": {"available": bool(opa), "version": opa_ver, "path": opa},
         },
     }
+    if opa_url:
+        from agt.opa.probe import probe_policy_api
+
+        report["opa_policy_api"] = probe_policy_api(opa_url).to_dict()
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -216,6 +229,10 @@ def doctor_cmd(as_json: bool) -> None:
         mark = "[green]yes[/]" if info["available"] else "[red]no[/]"
         table.add_row(name, mark, str(info.get("version") or "-"))
     out.print(table)
+    probe = report.get("opa_policy_api")
+    if probe:
+        mark = {True: "[red]OPEN[/]", False: "[green]closed[/]", None: "[yellow]unknown[/]"}[probe["open"]]
+        out.print(f"OPA policy API at {probe['url']}: {mark} — {probe['detail']}", highlight=False)
 
 
 @cli.command("demo")
