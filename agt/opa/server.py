@@ -7,8 +7,8 @@ Its API is closed to everyone but agt (docs/opa-fleet.md, "The managed OPA's con
 ``--authentication=token --authorization=basic`` and a ``system.authz`` policy that agt writes into a private
 0700 directory. The policy allows only the decision query (POST to the decision path, with the token) and
 ``GET /health``; every policy and data write is refused, token or not. The token is random per start, lives
-in this process and a 0600 file in the private directory, and never reaches OPA's command line: the authz
-policy holds only its SHA-256.
+in this process (and, if asked, a 0600 file in the private directory), and never reaches OPA's command line or
+any file OPA reads: the authz policy holds only its SHA-256.
 """
 
 from __future__ import annotations
@@ -115,10 +115,14 @@ class ManagedOpa:
         ready_timeout: float = 20.0,
         decision_path: str = DECISION_PATH,
         authorization: bool = True,
+        token_file: bool = False,
     ) -> None:
         """``authorization=False`` runs OPA with its API open to anyone who can reach the address: only for
         an OPA nobody else can reach, or to load signed bundles with ``--verification-key`` (OPA then
-        demands a signature on every bundle, agt's authorization policy included)."""
+        demands a signature on every bundle, agt's authorization policy included).
+
+        ``token_file=True`` also writes the token to ``token_path`` (0600), for another process of agt's user.
+        Off by default: a governed agent running as that same user could read the file too."""
         self.paths = [str(p) for p in paths]
         self.unix_socket = unix_socket
         self.binary = binary or find_opa()
@@ -126,6 +130,7 @@ class ManagedOpa:
         self.ready_timeout = ready_timeout
         self.decision_path = decision_path
         self.authorization = authorization
+        self.token_file = token_file
         self.restarts = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="agt-opa-")
@@ -183,7 +188,8 @@ class ManagedOpa:
                 + "; ".join(overrides)
             )
         self.token = secrets.token_urlsafe(32)
-        _write_private(self.token_path, self.token)
+        if self.token_file:
+            _write_private(self.token_path, self.token)
         authz_dir = self.private_dir / "authz"
         authz_dir.mkdir(mode=0o700, exist_ok=True)
         _write_private(authz_dir / "authz.rego", authz_policy(self.token, self.decision_path))

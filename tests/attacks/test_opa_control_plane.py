@@ -104,17 +104,25 @@ def test_the_private_directory_is_0700_and_holds_the_socket(opa_binary):
         e.close()
 
 
-def test_the_token_file_is_0600_and_the_token_is_not_on_the_command_line(engine):
+def test_the_token_is_on_no_command_line_and_in_no_file(engine):
     server = engine.server
     assert server is not None and len(server.token) >= 32
-    assert stat.S_IMODE(os.stat(server.token_path).st_mode) == 0o600
-    assert server.token_path.read_text() == server.token
     cmdline = Path(f"/proc/{server.pid}/cmdline").read_bytes()
     assert b"--authentication=token" in cmdline and b"--authorization=basic" in cmdline
     assert server.token.encode() not in cmdline
-    # Every file OPA loads is readable to the agent in principle: none holds the token itself.
-    for f in server.private_dir.rglob("*.rego"):
-        assert server.token not in f.read_text()
+    # The agent reads what agt's user reads: by default no file holds the token, not even the authz policy.
+    assert not server.token_path.exists()
+    for f in server.private_dir.rglob("*"):
+        if f.is_file():
+            assert server.token.encode() not in f.read_bytes()
+
+
+def test_a_token_file_when_asked_for_is_0600(opa_binary):
+    from agt.opa import ManagedOpa
+
+    with ManagedOpa([REGO], token_file=True, ready_timeout=60) as server:
+        assert stat.S_IMODE(os.stat(server.token_path).st_mode) == 0o600
+        assert server.token_path.read_text() == server.token
 
 
 def test_a_restart_gets_a_fresh_token_and_the_old_one_stops_working(opa_binary):
