@@ -76,7 +76,7 @@ def opa_flags(fn: Any) -> Any:
     """--opa-url/--opa-token/--opa-timeout/--opa-unix-socket, shared by every command that may use OPA."""
     fn = click.option("--opa-container", is_flag=True, help="Run OPA as the openpolicyagent/opa image (needs Docker and testcontainers).")(fn)
     fn = click.option("--opa-unix-socket", "opa_unix", is_flag=True, help="Managed OPA listens on a unix socket instead of loopback TCP.")(fn)
-    fn = click.option("--opa-timeout", type=float, default=None, help="Seconds per OPA request (default 2).")(fn)
+    fn = click.option("--opa-timeout", type=float, default=None, help="Seconds per OPA decision, a total deadline (default $AGT_OPA_TIMEOUT, else 2).")(fn)
     fn = click.option("--opa-token", envvar="AGT_OPA_TOKEN", default=None, help="Bearer token for --opa-url [env AGT_OPA_TOKEN].")(fn)
     fn = click.option("--opa-url", envvar="AGT_OPA_URL", default=None, help="Use this OPA instead of starting one [env AGT_OPA_URL].")(fn)
     return fn
@@ -182,8 +182,18 @@ def _rule_summary(eng: Any) -> list[dict[str, Any]]:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--audit-log", default=None, type=click.Path(), help="Also check this audit log: writable, disk space, no key in its directory, verifies.")
 @click.option("--audit-public-key", default=None, type=click.Path(exists=True, dir_okay=False), help="Verify --audit-log strictly against this key.")
-def doctor_cmd(as_json: bool, audit_log: str | None, audit_public_key: str | None) -> None:
-    """Report the engines available here and their versions (and, with --audit-log, the log's health)."""
+@click.option("--opa-url", envvar="AGT_OPA_URL", default=None,
+              help="An OPA you run: check whether its policy API answers without credentials (read-only probe).")
+def doctor_cmd(as_json: bool, audit_log: str | None, audit_public_key: str | None, opa_url: str | None) -> None:
+    """Report the engines available here and their versions.
+
+    \b
+    With --audit-log, also check the log's health (exit 1 on a problem). With --opa-url (or $AGT_OPA_URL),
+    also say whether that OPA's policy API is open: a GET /v1/policies that answers 200 without credentials
+    means anyone who reaches it can likely replace the policy.
+    Example:
+      agt doctor --opa-url http://127.0.0.1:8181 --audit-log .agt/audit --json
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     def pkg(name: str) -> str | None:
@@ -213,6 +223,10 @@ def doctor_cmd(as_json: bool, audit_log: str | None, audit_public_key: str | Non
         from agt.audit.health import check_log
 
         report["audit"] = check_log(audit_log, load_public_key(audit_public_key) if audit_public_key else None)
+    if opa_url:
+        from agt.opa.probe import probe_policy_api
+
+        report["opa_policy_api"] = probe_policy_api(opa_url).to_dict()
     if as_json:
         click.echo(json.dumps(report, indent=2))
         sys.exit(0 if report.get("audit", {}).get("ok", True) else EXIT_ERROR)
@@ -223,6 +237,10 @@ def doctor_cmd(as_json: bool, audit_log: str | None, audit_public_key: str | Non
         mark = "[green]yes[/]" if info["available"] else "[red]no[/]"
         table.add_row(name, mark, str(info.get("version") or "-"))
     out.print(table)
+    probe = report.get("opa_policy_api")
+    if probe:
+        mark = {True: "[red]OPEN[/]", False: "[green]closed[/]", None: "[yellow]unknown[/]"}[probe["open"]]
+        out.print(f"OPA policy API at {probe['url']}: {mark} — {probe['detail']}", highlight=False)
     if audit_log:
         audit = report["audit"]
         out.print(f"audit log {audit_log}: " + ("[green]ok[/]" if audit["ok"] else "[bold red]problems[/]"), highlight=False)

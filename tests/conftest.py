@@ -1,8 +1,14 @@
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# A loaded machine can keep OPA from answering within the production default (2 s); a fail-closed deny
+# then reads as a parity failure. OPA-backed tests, CLI subprocesses included, get a generous deadline;
+# fault tests pass their own small timeout explicitly.
+os.environ.setdefault("AGT_OPA_TIMEOUT", "30")
 
 
 @pytest.fixture(scope="session")

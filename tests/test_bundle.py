@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from agt.bundle import build_bundle, file_hash, verify_bundle
+from agt.bundle.build import BundleError
 from agt.bundle.sign import BundleSignatureError, read_bundle
 from agt.cli import cli
 from agt.opa import ManagedOpa, OpaStartError
@@ -124,7 +125,10 @@ def test_garbage_is_not_a_bundle(rsa_keys):
 
 
 def _opa_with(bundle: Path, pub: Path):
-    return ManagedOpa([], extra_args=["--bundle", str(bundle), "--verification-key", str(pub)], ready_timeout=15)
+    # OPA demands a signature on every local bundle, so agt's authorization policy cannot load next to it:
+    # these tests are about OPA's signature check, on an OPA only the test reaches.
+    return ManagedOpa([], extra_args=["--bundle", str(bundle), "--verification-key", str(pub)], ready_timeout=60,
+                      authorization=False)
 
 
 def test_real_opa_accepts_a_good_bundle(opa_binary, tmp_path, rsa_keys):
@@ -172,3 +176,19 @@ def test_cli_verify_fails_on_the_wrong_key(tmp_path, rsa_keys):
 def test_cli_build_without_rego_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(cli, ["bundle", "build", str(tmp_path), "--out", str(tmp_path / "b.tar.gz")])
     assert result.exit_code == 1 and "no .rego files" in result.output
+
+
+def test_rego_that_does_not_compile_is_not_bundled(opa_binary, tmp_path):
+    (tmp_path / "agt").mkdir()
+    (tmp_path / "agt" / "ok.rego").write_text("package agt.ok\n\nx := 1\n")
+    (tmp_path / "agt" / "bad.rego").write_text("package agt.bad\n\ny := undefined_function(1)\n")
+    with pytest.raises(BundleError, match=r"agt/bad\.rego:3: rego_type_error"):
+        build_bundle([tmp_path])
+
+
+def test_cli_build_exits_non_zero_on_rego_that_does_not_compile(opa_binary, tmp_path):
+    (tmp_path / "bad.rego").write_text("package agt\n\ndecision := {\n")
+    result = CliRunner().invoke(cli, ["bundle", "build", str(tmp_path), "--out", str(tmp_path / "b.tar.gz")])
+    assert result.exit_code != 0
+    assert "bad.rego:4" in result.output
+    assert not (tmp_path / "b.tar.gz").exists()

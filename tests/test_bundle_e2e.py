@@ -38,8 +38,8 @@ def fleet(opa_binary, tmp_path_factory):
     server = BundleServer(service).start()
     (tmp / "config.yaml").write_text(opa_config(server.url, token=TOKEN, verification_key=public.decode(),
                                                  long_poll_seconds=5, log_min_delay=1, log_max_delay=1))
-    opa = ManagedOpa([], extra_args=["--config-file", str(tmp / "config.yaml")], ready_timeout=30).start()
-    engine = OpaEngine(url=opa.url)
+    opa = ManagedOpa([], extra_args=["--config-file", str(tmp / "config.yaml")], ready_timeout=60).start()
+    engine = OpaEngine(url=opa.url, token=opa.token)
     yield {"tmp": tmp, "rego": rego, "service": service, "server": server, "opa": opa, "engine": engine, "audit": audit}
     engine.close()
     opa.stop()

@@ -183,3 +183,14 @@ def test_a_server_without_an_audit_log_cannot_witness(tmp_path):
     with BundleServer(BundleService([BundleSource("agt", [rego])])) as server:
         r = httpx.post(server.url + "/logs/checkpoints", content=json.dumps(_checkpoint(1)), timeout=10)
     assert r.status_code == 503
+
+
+def test_rego_that_does_not_compile_is_never_served_and_the_error_is_logged(served, caplog):
+    before = served["client"].get("/bundles/agt")
+    (served["rego"] / "p.rego").write_text("package agt.p\n\nx := {\n")
+    with caplog.at_level("ERROR", logger="agt.bundle.server"):
+        served["service"].refresh()
+    after = served["client"].get("/bundles/agt")
+    assert (after.headers["ETag"], after.content) == (before.headers["ETag"], before.content)
+    assert "p.rego:4" in served["service"].sources["agt"].error
+    assert any("p.rego:4" in r.getMessage() and before.headers["ETag"] in r.getMessage() for r in caplog.records)

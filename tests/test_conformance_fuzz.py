@@ -9,7 +9,7 @@ import pytest
 from agt.action import Action
 from agt.conformance import load_suite, open_engines
 from agt.conformance.fuzz import ActionGenerator, Vocabulary, fuzz, shrink, vocabulary_from_policy, write_cases
-from agt.decision import Decision, Effect, Reason
+from agt.decision import Decision, Effect, Reason, fail_closed
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTER = load_suite(ROOT / "conformance" / "starter.yaml")
@@ -88,7 +88,7 @@ def test_bounded_fuzz_finds_no_disagreement_between_real_engines(opa_binary):
         for e in engines.values():
             e.close()
     assert result.generated == 2000
-    assert not result.disagreements, [(d.document, {n: x.to_dict() for n, x in d.decisions.items()}) for d in result.disagreements[:3]]
+    assert not result.disagreements, "\n".join(f"{d.describe()}\n  document: {d.document}" for d in result.disagreements[:3])
 
 
 def test_fuzz_needs_a_yaml_policy_for_its_vocabulary():
@@ -97,3 +97,26 @@ def test_fuzz_needs_a_yaml_policy_for_its_vocabulary():
     no_yaml = replace(STARTER, policies={"cedar": STARTER.policies["cedar"]})
     with pytest.raises(ValueError, match="no yaml policy"):
         fuzz(no_yaml, {}, 1, seed=0)
+
+
+class _TimesOutInBatches(_Fixed):
+    """A fault: the first batch decision fails closed (as a timed-out OPA does), deciding again agrees."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.failed = False
+
+    def evaluate_many(self, actions):
+        out = [self.evaluate(a) for a in actions]
+        if not self.failed:
+            self.failed = True
+            out[0] = fail_closed("opa: timeout: no complete reply before the deadline within 2.0s", engine="opa")
+        return out
+
+
+def test_a_disagreement_that_does_not_reproduce_names_the_engine_and_its_error():
+    result = fuzz(STARTER, {"a": _Fixed(None), "b": _TimesOutInBatches()}, 50, seed=1)
+    assert len(result.disagreements) == 1
+    found = result.disagreements[0]
+    assert not found.reproduced and set(found.decisions) == {"a", "b"}
+    assert "b: ENGINE ERROR: opa: timeout" in found.describe()

@@ -72,10 +72,10 @@ def test_unix_socket_gives_the_same_decisions(opa_binary):
 
 def test_existing_deployment_by_url(opa_binary):
     with ManagedOpa([REGO]) as server:
-        e = OpaEngine(url=server.url)
+        e = OpaEngine(url=server.url, token=server.token)
         try:
             assert e.server is None
-            assert e.evaluate(DROP).effect is Effect.DENY
+            assert e.evaluate(EMAIL).effect is Effect.REQUIRE_APPROVAL
         finally:
             e.close()
 
@@ -83,6 +83,7 @@ def test_existing_deployment_by_url(opa_binary):
 def test_url_from_environment(opa_binary, monkeypatch):
     with ManagedOpa([REGO]) as server:
         monkeypatch.setenv("AGT_OPA_URL", server.url)
+        monkeypatch.setenv("AGT_OPA_TOKEN", server.token)
         e = agt.create_engine("opa", None)
         try:
             assert e.url == server.url and e.evaluate(EMAIL).effect is Effect.REQUIRE_APPROVAL

@@ -2,6 +2,9 @@
 
 The build is reproducible: entries sorted, owners and times zeroed, gzip without a timestamp, so the
 same inputs give the same bytes (and the same default revision, a content hash).
+
+The Rego is compiled with the real OPA (``opa check``) before anything is packed: a bundle whose policy
+does not compile is never produced, so ``agt bundle serve`` keeps serving the last good one.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import hashlib
 import io
 import json
 import re
+import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -61,6 +66,41 @@ def bundle_files(policy_dirs: Sequence[str | Path], data_dir: str | Path | None 
     return files
 
 
+def check_rego(files: dict[str, bytes], *, binary: str | None = None) -> None:
+    """Compile the bundle's Rego with OPA; BundleError naming each ``file:line`` OPA complains about.
+    Without an ``opa`` binary the build fails too: an unchecked policy is not shipped."""
+    from agt.opa.binary import find_opa
+
+    opa = binary or find_opa()
+    with tempfile.TemporaryDirectory(prefix="agt-bundle-check-") as tmp:
+        for name, content in files.items():
+            if name.endswith(".rego"):
+                target = Path(tmp, name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+        try:
+            done = subprocess.run([opa, "check", "--format", "json", tmp], capture_output=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BundleError(f"cannot compile the Rego with {opa}: {exc}") from None
+        if done.returncode == 0:
+            return
+        raise BundleError("the Rego does not compile: " + _check_errors(done.stdout or done.stderr, tmp))
+
+
+def _check_errors(output: bytes, staged: str) -> str:
+    """OPA's errors as ``file:line: code: message``, with the staging directory taken off each path."""
+    try:
+        errors = json.loads(output).get("errors") or []
+    except (ValueError, AttributeError):
+        return output.decode("utf-8", "replace").replace(staged + "/", "").strip()
+    lines = []
+    for e in errors:
+        loc = e.get("location") or {}
+        where = f"{str(loc.get('file', '?')).replace(staged + '/', '')}:{loc.get('row', '?')}"
+        lines.append(f"{where}: {e.get('code', 'error')}: {e.get('message', '')}")
+    return "; ".join(dict.fromkeys(lines)) or output.decode("utf-8", "replace").strip()
+
+
 def default_roots(files: dict[str, bytes]) -> list[str]:
     """The top-level package segments the policies use: what this bundle owns in OPA's data tree."""
     roots = set()
@@ -83,6 +123,7 @@ def build_bundle(
     keyid: str = "default",
 ) -> bytes:
     files = bundle_files(policy_dirs, data_dir)
+    check_rego(files)
     if revision is None:
         digest = hashlib.sha256()
         for name in sorted(files):

@@ -34,6 +34,8 @@ from typing import Any, Sequence
 from agt.bundle.build import build_bundle
 from agt.errors import AgtError
 
+log = logging.getLogger(__name__)
+
 BUNDLE_CONTENT_TYPE = "application/vnd.openpolicyagent.bundles"
 MAX_WAIT_SECONDS = 60
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -84,6 +86,7 @@ class BundleSource:
         except AgtError as exc:
             # Keep serving the last good bundle; a broken edit must not take the fleet's policy away.
             self.error = str(exc)
+            log.error("bundle %s: rebuild failed, still serving %s: %s", self.name, self.etag or "nothing", exc)
             return False
         self.error = ""
         if data == self.content:

@@ -158,6 +158,20 @@ class ActionGenerator:
 class Disagreement:
     document: dict[str, Any]
     decisions: Mapping[str, Decision]
+    reproduced: bool = True
+    """False when deciding the action again, one at a time, gave agreement: ``decisions`` are then the batch's
+    own, and an ``engine_error`` among them (a timeout on a loaded machine, say) is the likely cause."""
+
+    def describe(self) -> str:
+        """One line per engine: its effect and reasons, engine errors with their cause."""
+        lines = [] if self.reproduced else ["not reproduced when decided again one at a time; the batch decided:"]
+        for name, d in sorted(self.decisions.items()):
+            if d.is_engine_error:
+                lines.append(f"  {name}: ENGINE ERROR: {'; '.join(r.message for r in d.reasons)}")
+            else:
+                lines.append(f"  {name}: {d.effect.value} {list(d.rule_ids)}")
+        tool = self.document.get("action", {}).get("tool")
+        return f"action tool={tool!r}:\n" + "\n".join(lines)
 
 
 @dataclass
@@ -268,7 +282,13 @@ def fuzz(
                 key = tuple(sorted((k, v) for k, v in sigs.items()))
                 if key not in seen:
                     seen.add(key)
-                    result.disagreements.append(Disagreement(small, decisions))
+                    if decisions:
+                        result.disagreements.append(Disagreement(small, decisions))
+                    else:
+                        # Gone when decided again: keep what the batch saw, so the report names the engine
+                        # and its error instead of an empty decision map.
+                        batch_decisions = {name: ds[i] for name, ds in per_engine.items()}
+                        result.disagreements.append(Disagreement(doc, batch_decisions, reproduced=False))
         done += batch
         result.generated = done
         if on_progress:

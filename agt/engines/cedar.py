@@ -315,10 +315,12 @@ class CedarEngine:
                 results = cedarpy.is_authorized_batch(reqs, self._policies, entities, self._eval_schema)
                 for i, result in zip(idxs, results):
                     out[i] = self._decide(result)
-            except Exception as exc:  # noqa: BLE001
+            except Exception:  # noqa: BLE001
+                # One bad request fails the whole batch: decide its members one by one, so each
+                # gets the decision (or the fail-closed deny) it would get alone.
                 for i in idxs:
-                    out[i] = self._fail(f"{type(exc).__name__}: {exc}")
-        return [d for d in out if d is not None]
+                    out[i] = self.evaluate(actions[i])
+        return [d if d is not None else self._fail("no decision returned for this request") for d in out]
 
     def close(self) -> None:
         pass

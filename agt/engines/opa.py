@@ -3,7 +3,10 @@
 Three ways to an OPA: an existing deployment (``url=`` or ``AGT_OPA_URL``, with an optional bearer token
 and TLS settings), a managed local ``opa run --server`` with the Rego library loaded (the default), or a
 testcontainers-started image (see agt.opa.container). Everything that is not a well-formed decision is a
-fail-closed deny naming the cause: connection refused, timeout, 4xx/5xx, an undefined result, a wrong shape.
+fail-closed deny naming the cause: connection refused, the deadline passed, any reply but 200 with a JSON
+body, an undefined result, a wrong shape, an action that cannot be encoded. ``evaluate`` never raises.
+
+``timeout`` is a total deadline per decision (connect, send and the whole reply), kept by agt.opa._http.
 """
 
 from __future__ import annotations
@@ -11,21 +14,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Iterable
 
-import httpx
-
 from agt.action import Action
 from agt.decision import Decision, Effect, Reason, fail_closed
 from agt.engines import base
 from agt.errors import PolicyLoadError
-from agt.opa.server import ManagedOpa, OpaStartError
+from agt.opa._http import DeadlineClient, DeadlineExceeded, HttpError, Unreachable
+from agt.opa.server import DECISION_PATH, ManagedOpa, OpaStartError
 
-DECISION_PATH = "/v1/data/agt/decision"
+__all__ = ["DECISION_PATH", "OpaEngine"]
 _EFFECTS = {e.value: e for e in Effect}
 
 
@@ -38,7 +39,7 @@ class OpaEngine:
         *,
         url: str | None = None,
         token: str | None = None,
-        timeout: float = 2.0,
+        timeout: float | None = None,
         verify: bool | str = True,
         cert: str | tuple[str, str] | None = None,
         unix_socket: bool = False,
@@ -47,8 +48,10 @@ class OpaEngine:
         container: bool = False,
     ) -> None:
         """``policy`` is a Rego directory for a managed OPA; ignored when ``url`` points at your own.
-        ``container=True`` runs the managed OPA as the openpolicyagent/opa image (testcontainers, Docker)."""
+        ``container=True`` runs the managed OPA as the openpolicyagent/opa image (testcontainers, Docker).
+        ``timeout`` (seconds, a total per decision) defaults to ``AGT_OPA_TIMEOUT``, else 2."""
         url = url or os.environ.get("AGT_OPA_URL") or None
+        timeout = timeout if timeout is not None else _env_timeout()
         token = token or os.environ.get("AGT_OPA_TOKEN") or None
         self.decision_path = decision_path
         self.timeout = timeout
@@ -73,29 +76,25 @@ class OpaEngine:
                     raise PolicyLoadError("Rego policy path does not exist", file=str(path))
             self._revision = _tree_revision(paths)
             try:
-                self.server = ManagedOpa(paths, unix_socket=unix_socket).start()
+                self.server = ManagedOpa(paths, unix_socket=unix_socket, decision_path=decision_path).start()
             except OpaStartError as exc:
                 # OPA refuses Rego that does not compile; its message names the file and line.
                 raise PolicyLoadError(f"opa could not load the policy: {exc}", file=str(policy)) from None
             self.url = self.server.url
+        self._token = token
+        self._tls = {"verify": verify, "cert": cert}
+        self._connect()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _connect(self) -> None:
+        """A keep-alive client to the OPA, with the managed OPA's current token (new on every restart)."""
+        token = self.server.token if self.server is not None else self._token
         self._headers = [("Content-Type", "application/json"), ("Accept", "application/json")]
         if token:
             self._headers.append(("Authorization", f"Bearer {token}"))
-        self._timeout = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
-        self._transport_args = {"verify": verify, "cert": cert}
-        self._transport = self._make_transport()
-        self._pool: ThreadPoolExecutor | None = None
-
-    def _make_transport(self) -> httpx.HTTPTransport:
-        """One pooled keep-alive transport. We call httpx's transport directly: the Client layer
-        (URL merging, cookies, hooks) costs more per request than OPA takes to decide, on this machine."""
-        size = max(self.concurrency, 1) * 2
         uds = self.server.socket_path if self.server is not None and self.server.unix_socket else None
-        return httpx.HTTPTransport(
-            uds=uds,
-            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)] if uds is None else None,
-            **self._transport_args,  # type: ignore[arg-type]
+        self._client = DeadlineClient(
+            self.url, uds=uds, max_idle=max(self.concurrency, 1) * 2, **self._tls  # type: ignore[arg-type]
         )
 
     @property
@@ -104,7 +103,18 @@ class OpaEngine:
 
     # one decision ---------------------------------------------------------------------------------
     def evaluate(self, action: Action) -> Decision:
-        body = _encode({"input": action.document})
+        try:
+            return self._evaluate(action)
+        except Exception as exc:  # noqa: BLE001 - any fault must still deny
+            return self._fail(f"{type(exc).__name__}: {exc}")
+
+    def _evaluate(self, action: Action) -> Decision:
+        try:
+            body = _encode({"input": action.document})
+        except UnicodeEncodeError as exc:
+            return self._fail(f"the action holds text that is not valid Unicode ({exc.reason} at {exc.start})")
+        except (TypeError, ValueError, RecursionError) as exc:
+            return self._fail(f"the action cannot be sent as JSON: {type(exc).__name__}: {exc}")
         decision = self._post(body)
         if decision.is_engine_error and self.server is not None and not self.server.alive():
             # The managed OPA died: restart it and try once more; a second failure stays a deny.
@@ -112,34 +122,31 @@ class OpaEngine:
                 self.server.ensure_running()
             except OpaStartError as exc:
                 return fail_closed(f"opa: restart failed: {exc}", engine=self.name, revision=self._revision)
-            self._transport.close()
+            self._client.close()
             self.url = self.server.url
-            self._transport = self._make_transport()
+            self._connect()
             decision = self._post(body)
         return decision
 
     def _post(self, body: bytes) -> Decision:
-        request = httpx.Request(
-            "POST", self.url + self.decision_path, headers=self._headers, content=body, extensions={"timeout": self._timeout}
-        )
         try:
-            response = self._transport.handle_request(request)
-            try:
-                response.read()
-            finally:
-                response.close()
-        except httpx.TimeoutException:
-            return self._fail(f"timeout after {self.timeout}s ({self.url})")
-        except httpx.ConnectError as exc:
+            reply = self._client.request("POST", self.decision_path, body=body, headers=self._headers, timeout=self.timeout)
+        except DeadlineExceeded as exc:
+            return self._fail(f"timeout: {exc} within {self.timeout}s ({self.url})")
+        except Unreachable as exc:
             return self._fail(f"unreachable ({self.url}): {exc}")
-        except httpx.HTTPError as exc:
-            return self._fail(f"{type(exc).__name__} ({self.url}): {exc}")
-        if response.status_code >= 400:
-            return self._fail(f"HTTP {response.status_code} from {self.url}{self.decision_path}: {response.text[:300]}")
+        except HttpError as exc:
+            return self._fail(f"{exc} ({self.url})")
+        if reply.status != 200:
+            # Redirects included: a decision is only ever a 200, and following one would send the token elsewhere.
+            text = reply.body[:300].decode("utf-8", "replace")
+            return self._fail(f"HTTP {reply.status} from {self.url}{self.decision_path}: {text}")
         try:
-            payload = response.json()
-        except ValueError:
-            return self._fail("response is not JSON")
+            payload = json.loads(reply.body)
+        except RecursionError:
+            return self._fail("response is nested too deeply to parse")
+        except ValueError as exc:
+            return self._fail(f"response is not JSON: {exc}")
         return self.parse_result(payload)
 
     def _fail(self, cause: str) -> Decision:
@@ -152,7 +159,8 @@ class OpaEngine:
         result = payload["result"]
         if not isinstance(result, dict):
             return self._fail(f"result has the wrong shape: expected an object, got {type(result).__name__}")
-        effect = _EFFECTS.get(result.get("effect"))  # type: ignore[arg-type]
+        effect_raw = result.get("effect")
+        effect = _EFFECTS.get(effect_raw) if isinstance(effect_raw, str) else None
         if effect is None:
             return self._fail(f"result has the wrong shape: effect {result.get('effect')!r}")
         reasons_raw = result.get("reasons")
@@ -193,10 +201,26 @@ class OpaEngine:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-        self._transport.close()
+        self._client.close()
         if self.server is not None:
             self.server.stop()
         self._stack.close()
+
+
+DEFAULT_TIMEOUT = 2.0
+
+
+def _env_timeout() -> float:
+    raw = os.environ.get("AGT_OPA_TIMEOUT")
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise PolicyLoadError(f"AGT_OPA_TIMEOUT={raw!r} is not a positive number of seconds")
+    return value
 
 
 def _encode(doc: Any) -> bytes:

@@ -2,13 +2,24 @@
 
 It listens on a free loopback port or a unix socket (never OPA's default of every interface), loads the
 given policy paths, and counts as ready once ``GET /health?bundles`` answers 200.
+
+Its API is closed to everyone but agt (docs/opa-fleet.md, "The managed OPA's control plane"): OPA runs with
+``--authentication=token --authorization=basic`` and a ``system.authz`` policy that agt writes into a private
+0700 directory. The policy allows only the decision query (POST to the decision path, with the token) and
+``GET /health``; every policy and data write is refused, token or not. The token is random per start, lives
+in this process (and, if asked, a 0600 file in the private directory), and never reaches OPA's command line or
+any file OPA reads: the authz policy holds only its SHA-256.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
+import json
 import os
+import secrets
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -26,6 +37,67 @@ class OpaStartError(AgtError):
     pass
 
 
+DECISION_PATH = "/v1/data/agt/decision"
+
+_AUTHZ_POLICY = """package system.authz
+
+# Written by agt for the OPA it manages. Only agt's decision query and the health check get through;
+# policy and data writes are refused whoever asks. The bearer token itself is never stored here.
+
+default allow := false
+
+allow if {{
+	input.method == "POST"
+	input.path == {decision_path}
+	crypto.sha256(input.identity) == "{token_sha256}"
+}}
+
+allow if {{
+	input.method == "GET"
+	input.path == ["health"]
+}}
+"""
+
+
+def authz_policy(token: str, decision_path: str = DECISION_PATH) -> str:
+    """The ``system.authz`` module for a managed OPA that answers ``decision_path`` to holders of ``token``."""
+    segments = [seg for seg in decision_path.split("/") if seg]
+    return _AUTHZ_POLICY.format(
+        decision_path=json.dumps(segments), token_sha256=hashlib.sha256(token.encode()).hexdigest()
+    )
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)
+
+
+def _control_plane_namespaces(binary: str, paths: Sequence[str]) -> list[str]:
+    """The namespaces under ``data.system.authz`` (or ``package system`` itself, whose rules can name
+    ``authz.allow``) that ``paths`` would define, found with OPA's own parser (``opa inspect``).
+
+    A user module in ``package system.authz`` would be merged with agt's authorization policy: its
+    ``allow if true`` then opens the API, and even a conflicting value makes OPA's authorizer fail open.
+    """
+    namespaces: dict[str, list[str]] = {}
+    for path in paths:  # opa inspect takes one path at a time
+        try:
+            done = subprocess.run([binary, "inspect", "--format", "json", path], capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise OpaStartError(f"cannot inspect {path} with {binary}: {exc}") from None
+        if done.returncode != 0:
+            raise OpaStartError(f"opa inspect {path} failed: {done.stderr.decode('utf-8', 'replace').strip()}")
+        for ns, files in (json.loads(done.stdout or b"{}").get("namespaces") or {}).items():
+            namespaces.setdefault(ns, []).extend(files)
+    return sorted(
+        f"{ns} ({', '.join(files)})"
+        for ns, files in namespaces.items()
+        if ns == "data.system" or ns == "data.system.authz" or ns.startswith("data.system.authz.")
+    )
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -41,17 +113,34 @@ class ManagedOpa:
         binary: str | None = None,
         extra_args: Sequence[str] = (),
         ready_timeout: float = 20.0,
+        decision_path: str = DECISION_PATH,
+        authorization: bool = True,
+        token_file: bool = False,
     ) -> None:
+        """``authorization=False`` runs OPA with its API open to anyone who can reach the address: only for
+        an OPA nobody else can reach, or to load signed bundles with ``--verification-key`` (OPA then
+        demands a signature on every bundle, agt's authorization policy included).
+
+        ``token_file=True`` also writes the token to ``token_path`` (0600), for another process of agt's user.
+        Off by default: a governed agent running as that same user could read the file too."""
         self.paths = [str(p) for p in paths]
         self.unix_socket = unix_socket
         self.binary = binary or find_opa()
         self.extra_args = list(extra_args)
         self.ready_timeout = ready_timeout
+        self.decision_path = decision_path
+        self.authorization = authorization
+        self.token_file = token_file
         self.restarts = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="agt-opa-")
         self._lock = threading.Lock()
+        self.private_dir = Path(self._tmp.name)
+        """Holds the socket, the token file and the authz policy; only this user can enter it (0700)."""
         self.socket_path = os.path.join(self._tmp.name, "opa.sock")
+        self.token_path = self.private_dir / "token"
+        self.token = ""
+        """The bearer token of the running OPA; a new one on every (re)start."""
         self.port = 0
         self.log_path = Path(self._tmp.name) / "opa.log"
 
@@ -68,6 +157,11 @@ class ManagedOpa:
     def transport(self) -> httpx.HTTPTransport | None:
         return httpx.HTTPTransport(uds=self.socket_path) if self.unix_socket else None
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The credentials for a decision query to this OPA."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     # lifecycle ------------------------------------------------------------------------------------
     def start(self) -> "ManagedOpa":
         with self._lock:
@@ -75,7 +169,36 @@ class ManagedOpa:
         atexit.register(self.stop)
         return self
 
+    def _secure_locked(self) -> list[str]:
+        """Check the private directory, refuse user Rego that reaches into ``system.authz``, and write a
+        fresh token and the authz policy that accepts only it. Returns the arguments that load it."""
+        if not self.authorization:
+            return []
+        if "--verification-key" in self.extra_args:
+            raise OpaStartError("OPA verifies every local bundle against --verification-key, agt's authorization "
+                                "policy too: serve signed bundles through a bundle service (--config-file), or "
+                                "pass authorization=False for an OPA nobody else can reach")
+        mode = stat.S_IMODE(os.stat(self.private_dir).st_mode)
+        if mode != 0o700:
+            raise OpaStartError(f"{self.private_dir} must be private (0700), it is {mode:04o}")
+        overrides = _control_plane_namespaces(self.binary, self.paths)
+        if overrides:
+            raise OpaStartError(
+                "the policy defines OPA's authorization namespace, which agt owns for the OPA it manages: "
+                + "; ".join(overrides)
+            )
+        self.token = secrets.token_urlsafe(32)
+        if self.token_file:
+            _write_private(self.token_path, self.token)
+        authz_dir = self.private_dir / "authz"
+        authz_dir.mkdir(mode=0o700, exist_ok=True)
+        _write_private(authz_dir / "authz.rego", authz_policy(self.token, self.decision_path))
+        # Read only when OPA loads paths as bundles (--bundle): this one owns nothing but system.authz.
+        _write_private(authz_dir / ".manifest", json.dumps({"roots": ["system/authz"], "rego_version": 1}))
+        return ["--authentication=token", "--authorization=basic", str(authz_dir)]
+
     def _start_locked(self) -> None:
+        authz_args = self._secure_locked()
         if self.unix_socket:
             if os.path.exists(self.socket_path):
                 os.unlink(self.socket_path)
@@ -84,7 +207,8 @@ class ManagedOpa:
             self.port = free_port()
         cmd = [
             self.binary, "run", "--server", "--addr", self.addr, "--log-level", "error",
-            "--skip-version-check", *self.extra_args, *self.paths,
+            "--skip-version-check",
+            *self.extra_args, *self.paths, *authz_args,
         ]
         log = open(self.log_path, "ab")
         try:

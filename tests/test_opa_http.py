@@ -1,0 +1,149 @@
+"""agt.opa._http: the deadline-bounded HTTP/1.1 client the OPA engine uses (keep-alive, TLS, unix sockets)."""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from agt.opa._http import DeadlineClient, HttpError, Unreachable
+from agt.opa.server import free_port
+
+
+class _Echo(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        out = self.headers.get("Authorization", "").encode() + b"|" + body
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+        self.server.connections.add(self.connection)  # type: ignore[attr-defined]
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def echo():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    server.daemon_threads = True
+    server.connections = set()  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_reply_is_read_whole_with_headers_sent(echo):
+    client = DeadlineClient(f"http://127.0.0.1:{echo.server_address[1]}")
+    try:
+        reply = client.request("POST", "/x", body=b"hello", headers=[("Authorization", "Bearer t")], timeout=30)
+        assert (reply.status, reply.body) == (200, b"Bearer t|hello")
+    finally:
+        client.close()
+
+
+def test_connections_are_kept_alive_and_reused(echo):
+    client = DeadlineClient(f"http://127.0.0.1:{echo.server_address[1]}")
+    try:
+        for i in range(5):
+            assert client.request("POST", "/x", body=str(i).encode(), timeout=30).body == b"|" + str(i).encode()
+        assert len(echo.connections) == 1
+    finally:
+        client.close()
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced(echo):
+    client = DeadlineClient(f"http://127.0.0.1:{echo.server_address[1]}")
+    try:
+        client.request("POST", "/x", body=b"a", timeout=30)
+        for conn in list(echo.connections):
+            conn.shutdown(2)  # the server drops the idle keep-alive socket
+        assert client.request("POST", "/x", body=b"b", timeout=30).body == b"|b"
+    finally:
+        client.close()
+
+
+def test_nothing_listening_is_unreachable():
+    client = DeadlineClient(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(Unreachable):
+        client.request("POST", "/x", timeout=30)
+
+
+def test_a_unix_socket_is_reached_through_uds(tmp_path):
+    from socketserver import ThreadingMixIn, UnixStreamServer
+
+    class Server(ThreadingMixIn, UnixStreamServer):
+        daemon_threads = True
+        connections: set = set()
+
+    path = str(tmp_path / "s.sock")
+    server = Server(path, _Echo)
+    server.connections = set()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # BaseHTTPRequestHandler wants a client address; a unix peer has none worth logging.
+    try:
+        client = DeadlineClient("http://opa", uds=path)
+        assert client.request("POST", "/x", body=b"u", timeout=30).body == b"|u"
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()))
+    return tmp / "cert.pem", tmp / "key.pem"
+
+
+@pytest.fixture
+def tls_echo(echo, tmp_path):
+    cert, key = _self_signed(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    echo.socket = ctx.wrap_socket(echo.socket, server_side=True)
+    return f"https://localhost:{echo.server_address[1]}", cert
+
+
+def test_tls_verifies_against_the_given_ca(tls_echo):
+    url, cert = tls_echo
+    client = DeadlineClient(url, verify=str(cert))
+    try:
+        assert client.request("POST", "/x", body=b"s", timeout=30).body == b"|s"
+    finally:
+        client.close()
+
+
+def test_tls_refuses_a_certificate_it_cannot_verify(tls_echo):
+    url, _ = tls_echo
+    with pytest.raises(HttpError, match="TLS"):
+        DeadlineClient(url).request("POST", "/x", timeout=30)
+
+
+def test_only_http_urls_are_accepted():
+    with pytest.raises(ValueError, match="http"):
+        DeadlineClient("ftp://example.org")
