@@ -56,7 +56,8 @@ def _require_str(value: Any, field: str, *, allow_empty: bool = True) -> str:
         raise ActionError(field, f"must be a string, got {type(value).__name__}")
     if not value and not allow_empty:
         raise ActionError(field, "must not be empty")
-    if len(value) > _normalize.MAX_STRING_LENGTH:
+    if len(value) > _normalize.MAX_STRING_LENGTH or not value.isascii():
+        # Too long, or text that may hold a lone surrogate: the one string check names the field.
         _normalize.normalize_value(value, field)
     return value
 

@@ -68,9 +68,10 @@ def test_a_lone_surrogate_in_a_tool_error_does_not_stop_the_writer(batch_log):
     assert [r["result"].get("tool_error") for r in stored(batch_log) if r["kind"] == "decision"] == ["ValueError: \\ud800", None]
 
 
-def test_a_lone_surrogate_in_the_agent_id_is_recorded_escaped(batch_log):
+def test_a_lone_surrogate_in_the_agent_id_is_denied_and_recorded_escaped(batch_log):
     gov = Governor("yaml", STARTER, audit=batch_log)
-    gov.call(read_doc, kwargs={"name": "x.txt"}, tool="read_doc", agent=f"agent{LONE}")
+    with pytest.raises(GovernanceDenied, match="surrogate"):
+        gov.call(read_doc, kwargs={"name": "x.txt"}, tool="read_doc", agent=f"agent{LONE}")
     assert [r["agent_id"] for r in stored(batch_log) if r["kind"] == "decision"] == ["agent\\ud800"]
 
 

@@ -17,12 +17,23 @@ import pytest
 import agt
 from agt.action import Action, Agent, Operation
 from agt.decision import ENGINE_ERROR_ID, Effect
+from agt.errors import ActionError
 from agt.engines.opa import OpaEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOW = json.dumps({"result": {"effect": "allow", "reasons": [{"id": "x", "message": ""}]}}).encode()
 READ = Action.from_dict({"agent": {"id": "a"}, "action": {"tool": "read_file", "params": {"path": "/w/a"}}})
-SURROGATE_AGENT = Action(agent=Agent(id="a\udc80"), action=Operation(tool="read_file", params={"path": "/w/a"}))
+
+
+def _surrogate_agent() -> Action:
+    """An action whose agent id holds a lone surrogate. Building one is refused, so this injects the fault
+    past the constructor: engines must still deny it if such a value ever reaches them."""
+    agent = Agent(id="a")
+    object.__setattr__(agent, "id", "a\udc80")
+    return Action(agent=agent, action=Operation(tool="read_file", params={"path": "/w/a"}))
+
+
+SURROGATE_AGENT = _surrogate_agent()
 LIVENESS = 60.0
 """How long a test waits for a call that must be over long before (timeout 0.3 s): not a speed claim."""
 
@@ -194,3 +205,15 @@ def test_one_unencodable_action_does_not_deny_its_cedar_batch():
     alone = [engine.evaluate(a) for a in (READ, SURROGATE_AGENT, READ)]
     assert alone[1].rule_ids == (ENGINE_ERROR_ID,) and alone[0].rule_ids != (ENGINE_ERROR_ID,)
     assert engine.evaluate_many([READ, SURROGATE_AGENT, READ]) == alone
+
+
+@pytest.mark.parametrize("field, build", [
+    ("agent.id", lambda: Agent("al\ud800ice")),
+    ("agent.roles[]", lambda: Agent("alice", roles=("ad\udc00min",))),
+    ("action.tool", lambda: Operation("read\ud800file")),
+])
+def test_a_lone_surrogate_in_an_identifier_is_refused_when_the_action_is_built(field, build):
+    # yaml would compare the text while cedar and opa cannot encode it: refusing it once keeps parity.
+    with pytest.raises(ActionError) as err:
+        build()
+    assert err.value.field == field
