@@ -613,7 +613,13 @@ def approvals_show(db: str, keys_dir: str | None, registry_file: str | None, req
     except AgtError as exc:
         _fail(exc)
     state = _state(req, _registry(registry_file, keys_dir))
-    click.echo(json.dumps({**req.to_dict(), **state.to_dict(), "votes": list(req.votes)}, indent=2, ensure_ascii=False))
+    tampered = req.tampering()
+    click.echo(json.dumps({**req.to_dict(), **state.to_dict(), "votes": list(req.votes), "tampered": tampered},
+                          indent=2, ensure_ascii=False))
+    if tampered is not None:
+        # What is shown is not what would be approved: say so loudly, and fail.
+        err.print(f"[bold red]request {req.id} was edited in the store: {tampered}; do not approve it[/]")
+        sys.exit(EXIT_ERROR)
 
 
 def _vote(db: str, keys_dir: str | None, registry_file: str | None, request_id: str, approver: str, note: str,

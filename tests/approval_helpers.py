@@ -36,3 +36,12 @@ def resolve_when_pending(gov, approvers: Approvers, name: str, approve: bool, co
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
+
+
+def stored_call(agent: str, tool: str = "send_email", **params) -> dict:
+    """What a Governor stores with a request: the call's document and the digest votes are bound to."""
+    from agt.action import Action, Agent, Operation
+    from agt.runtime.approvals import action_digest
+
+    action = Action(Agent(agent), Operation(tool, params=params or {"to": "cfo@example.com"}))
+    return {"digest": action_digest(action), "document": action.to_dict()}

@@ -165,8 +165,9 @@ def _pending_request(db: str, approvers=("comms-lead", "ops"), quorum=2, agent="
     import time as _time
 
     from agt.runtime.approvals import SqliteApprovals, new_request
+    from approval_helpers import stored_call
 
-    req = new_request(agent, "send_email", ("email-approval",), approvers, quorum, 300, {"digest": "d"}, _time.time())
+    req = new_request(agent, "send_email", ("email-approval",), approvers, quorum, 300, stored_call(agent), _time.time())
     SqliteApprovals(db).create(req)
     return req.id
 

@@ -14,7 +14,7 @@ from agt.runtime.approvals import (
     ApprovalError, ApprovalRequest, ApprovalStatus, MemoryApprovals, SqliteApprovals, Terms, new_request, tally, wait,
     wait_async,
 )
-from approval_helpers import Approvers
+from approval_helpers import Approvers, stored_call
 
 APPROVERS = Approvers("alice", "bob", "carol", "dave")
 
@@ -26,7 +26,7 @@ def store(request, tmp_path):
 
 def request_for(approvers=("alice", "bob", "carol"), quorum=1, timeout=60.0, now=None, agent="agent"):
     now = time.time() if now is None else now
-    return new_request(agent, "send_email", ("email-approval",), tuple(approvers), quorum, timeout, {"digest": "x"}, now)
+    return new_request(agent, "send_email", ("email-approval",), tuple(approvers), quorum, timeout, stored_call(agent), now)
 
 
 def created(store, **kw) -> ApprovalRequest:

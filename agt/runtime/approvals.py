@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import json
 import sqlite3
 import threading
@@ -72,6 +73,22 @@ class ApprovalRequest:
     def digest(self) -> str:
         digest = self.action.get("digest") if isinstance(self.action, dict) else None
         return digest if isinstance(digest, str) else ""
+
+    def tampering(self) -> str | None:
+        """Why the stored action is not the call this request was opened for, or None. The store is
+        untrusted: an approver must never be shown one call and sign the digest of another."""
+        document = self.action.get("document") if isinstance(self.action, dict) else None
+        try:
+            from agt.action import Action
+
+            action = Action.from_dict(document)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - an unreadable document is as bad as an edited one
+            return f"its stored action cannot be read ({type(exc).__name__}: {exc})"
+        if action_digest(action) != self.digest:
+            return "its stored action does not match the digest of the call it was opened for"
+        if (action.agent.id, action.action.tool) != (self.agent_id, self.tool):
+            return "its agent or tool differs from the stored action's"
+        return None
 
     def to_dict(self) -> dict:
         return {
@@ -303,6 +320,13 @@ def new_request(
     )
 
 
+def action_digest(action: Any) -> str:
+    """What a vote is bound to: the agent, the tool, the params and the resource of one call."""
+    doc = {"agent": action.agent.id, "tool": action.action.tool, "params": dict(action.action.params),
+           "resource": action.resource.to_dict() if action.resource else None}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def cast_vote(
     store: ApprovalStore, request_id: str, keys: IdentityKeys, approve: bool, *, note: str = "",
     valid_for: float = DEFAULT_VOTE_VALIDITY, registry: ApproverRegistry | None = None,
@@ -326,6 +350,9 @@ def cast_vote(
     over = state.status not in (ApprovalStatus.PENDING, ApprovalStatus.APPROVED) or (approve and state.status is ApprovalStatus.APPROVED)
     if over:
         raise ApprovalError(f"request {req.id} is already {state.status.value}")
+    tampered = req.tampering()
+    if tampered is not None:
+        raise ApprovalError(f"request {req.id} was edited in the store: {tampered}; refusing to sign a vote on it")
     try:
         vote = sign_vote(keys, request_id=req.id, digest=req.digest, agent_id=req.agent_id, approve=approve,
                          issued_at=now, expires_at=now + valid_for, note=note)

@@ -9,7 +9,6 @@ blocks until resolved or raises :class:`~agt.errors.ApprovalRequired` (non-block
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import json
 import logging
@@ -24,7 +23,7 @@ from agt.decision import Decision, Effect, Reason, fail_closed, strictest
 from agt.engines import Engine, create_engine
 from agt.errors import ActionError, ApprovalRequired, GovernanceDenied
 from agt.runtime.approvals import (
-    ApprovalError, ApprovalRequest, ApprovalStatus, ApprovalStore, MemoryApprovals, Tally, Terms, effective_quorum,
+    ApprovalError, ApprovalRequest, action_digest, ApprovalStatus, ApprovalStore, MemoryApprovals, Tally, Terms, effective_quorum,
     eligible_approvers, new_request, tally, wait, wait_async,
 )
 from agt.runtime.approvers import ApproverRegistry, PublicKeyLike, as_registry
@@ -374,13 +373,19 @@ class Governor:
         """None when the call may go ahead now (``t.approval`` then holds the approval it uses up);
         otherwise the new request to wait for."""
         action, decision = t.prepared.action, t.decision
-        agent_id, digest = action.agent.id, _digest(action)
+        agent_id, digest = action.agent.id, action_digest(action)
         if approval_id:
             try:
                 req = self.approvals.get(approval_id)
             except ApprovalError as exc:
                 raise self._deny_now(t.prepared, _deny("approval-unknown", str(exc)), APPROVAL_GATE, agent_id) from None
             own = self._issued.get(approval_id)
+            if own is None and approval_id not in self._used:
+                # Opened by another Governor, or before a restart: its use could only be recorded in the
+                # store, which the agent can write, so a single-use approval could be used again.
+                raise self._deny_now(t.prepared, _deny("approval-foreign", f"approval {approval_id} was not opened by this "
+                                                       "Governor (a restart, or another process): ask again"),
+                                     APPROVAL_GATE, agent_id)
             if (own.digest if own is not None else req.digest) != digest:
                 raise self._deny_now(t.prepared, _deny("approval-mismatch", f"approval {approval_id} was granted for a different call"),
                                      APPROVAL_GATE, agent_id)
@@ -418,7 +423,7 @@ class Governor:
 
     def _approval_terms(self, request_id: str, action: Action, decision: Decision, deadline: float) -> Terms:
         eligible = eligible_approvers(decision.approvers, self.approvers)
-        return Terms(request_id, action.agent.id, _digest(action), decision.approvers,
+        return Terms(request_id, action.agent.id, action_digest(action), decision.approvers,
                      effective_quorum(self.quorum, eligible), deadline, self._agent_did(action.agent.id))
 
     def _agent_did(self, agent_id: str) -> str | None:
@@ -738,12 +743,6 @@ def _approval_denial(request_id: str, state: Tally) -> Decision:
     by = f" by {state.denied_by}" if state.denied_by else ""
     ignored = f" ({'; '.join(state.ignored)})" if state.ignored else ""
     return _deny(f"approval-{state.status.value}", f"approval {request_id} was {state.status.value}{by}{ignored}")
-
-
-def _digest(action: Action) -> str:
-    doc = {"agent": action.agent.id, "tool": action.action.tool, "params": dict(action.action.params),
-           "resource": action.resource.to_dict() if action.resource else None}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def govern(

