@@ -11,9 +11,10 @@ the action, and must not be mutated (``params_text`` and ``document`` are comput
 
 from __future__ import annotations
 
-import time
 import enum
 import json
+import re
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -292,10 +293,14 @@ class Action:
 
 # --- building an action from a plain Python tool call ------------------------------------------
 
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NAMESPACE_WORDS = frozenset({"fs", "file", "files", "filesystem"})
+
 _KIND_PREFIXES: tuple[tuple[Kind, tuple[str, ...]], ...] = (
     (Kind.DELETE, ("delete", "remove", "drop", "truncate", "destroy", "purge", "rm", "rmdir", "unlink", "erase")),
     (Kind.WRITE, ("write", "create", "update", "save", "edit", "append", "put", "insert", "modify", "set", "move", "rename",
-                  "upload", "patch", "copy", "cp", "mv", "touch", "mkdir", "overwrite", "replace", "str_replace")),
+                  "upload", "patch", "copy", "cp", "mv", "touch", "mkdir", "overwrite", "replace", "str_replace", "ln", "link",
+                  "symlink", "tee", "chmod", "chown")),
     (Kind.READ, ("read", "get", "list", "search", "query", "find", "lookup", "describe", "view", "cat", "ls")),
     (Kind.MESSAGE, ("send", "email", "notify", "post", "reply", "message", "sms", "slack")),
     (Kind.NETWORK, ("http", "fetch", "download", "request", "browse", "web", "curl", "api")),
@@ -304,7 +309,8 @@ _KIND_PREFIXES: tuple[tuple[Kind, tuple[str, ...]], ...] = (
 )
 
 
-_WRITE_TOOLS = frozenset({"apply_patch", "apply_diff", "apply_edit", "str_replace_editor", "file_write"})
+_WRITE_TOOLS = frozenset({"apply_patch", "apply_diff", "apply_edit", "str_replace_editor", "str_replace_based_edit_tool",
+                          "file_write", "multi_edit", "multiedit", "notebook_edit", "notebookedit"})
 """Whole tool names that write files although their first word says nothing (``apply_discount`` is no write)."""
 
 
@@ -312,10 +318,13 @@ def infer_kind(tool: str) -> Kind:
     """Guess a tool's kind from the first word of its name; unknown tools count as ``execute``,
     the kind the starter policy treats most carefully. Tools that create, move, copy or patch files
     are writes; tools that delete them are deletes (the starter's workspace rule covers both)."""
-    name = tool.replace("-", "_").replace(".", "_").lower()
+    # camelCase and PascalCase split like snake_case: WriteFile and writeFile are write_file.
+    name = _CAMEL_BOUNDARY.sub("_", tool).replace("-", "_").replace(".", "_").replace("/", "_").lower()
     if name in _WRITE_TOOLS:
         return Kind.WRITE
-    first = name.split("_", 1)[0]
+    words = [w for w in name.split("_") if w]
+    # A namespace word (fs_write, file_delete) says where, not what: the next word decides.
+    first = words[1] if len(words) > 1 and words[0] in _NAMESPACE_WORDS else (words[0] if words else "")
     for kind, words in _KIND_PREFIXES:
         if first in words:
             return kind
@@ -339,13 +348,14 @@ def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
     that order; without any, the one table, database, url or recipient they name, if any. A move or copy
     names two files, and a policy must see both: the runtime decides the call once per file."""
     found: list[str] = []
-    for name in PATH_PARAMS:
-        value = params.get(name)
+    # Names match whatever their case (Path, FILE_PATH), and each takes a text or a list of texts: a path
+    # param holding a list, or a list param holding one text, must not slip past the workspace rule.
+    by_name = {k.lower(): v for k, v in params.items()} if any(not k.islower() for k in params) else params
+    for name in (*PATH_PARAMS, *PATH_LIST_PARAMS):
+        value = by_name.get(name)
         if isinstance(value, str) and value:
             found.append(value)
-    for name in PATH_LIST_PARAMS:
-        value = params.get(name)
-        if isinstance(value, list):
+        elif isinstance(value, list):
             found.extend(v for v in value if isinstance(v, str) and v)
     if found:
         files = {Resource("file", p).id: None for p in found}  # canonical ids, each once, in order

@@ -99,3 +99,19 @@ def test_move_inside_the_workspace_runs(governor):
     ran: list = []
     governor.call(lambda **kw: ran.append(kw), kwargs={"src": "/ws/alice/a", "dest": "/ws/alice/b"}, tool="move_file", agent=ALICE)
     assert ran == [{"src": "/ws/alice/a", "dest": "/ws/alice/b"}]
+
+
+@pytest.mark.parametrize("tool, params", [
+    ("write_file", {"path": ["/etc/passwd"]}),  # a list in a single-path param
+    ("write_file", {"paths": "/etc/passwd"}),  # one text in a list param
+    ("write_file", {"Path": "/etc/passwd"}),  # the name in another case
+    ("str_replace_based_edit_tool", {"path": "/etc/passwd", "new_str": "x"}),  # Anthropic's editor tool
+    ("WriteFile", {"path": "/etc/passwd"}),
+    ("writeFile", {"path": "/etc/passwd"}),
+    ("fs_write", {"path": "/etc/passwd"}),
+    ("tee", {"path": "/etc/passwd"}),
+    ("chmod", {"path": "/etc/passwd", "mode": "777"}),
+    ("ln", {"src": "/etc", "dest": "/ws/alice/etc"}),
+], ids=lambda v: v if isinstance(v, str) else "-".join(v))
+def test_tool_and_param_spellings_do_not_escape_the_workspace(governor, tool, params):
+    assert _refusal(governor, tool, params, ALICE) == ("workspace-write-only",)
