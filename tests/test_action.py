@@ -236,7 +236,9 @@ KINDS = {
     "http_get": Kind.NETWORK,
     "delegate_task": Kind.DELEGATE,
     "Read-File": Kind.READ,
-    "fs.delete": Kind.EXECUTE,
+    "fs.delete": Kind.DELETE,  # a namespace word says where; the next word says what
+    "WriteFile": Kind.WRITE,
+    "net.frob": Kind.EXECUTE,
     "frobnicate": Kind.EXECUTE,
     "readme_lint": Kind.EXECUTE,
 }
