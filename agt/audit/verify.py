@@ -18,6 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from agt import _json
 from agt.audit import merkle
 from agt.audit.backends import JsonlBackend, open_backend
 from agt.audit.log import GENESIS, checkpoint_message, record_hash
@@ -111,7 +112,8 @@ def verify_log(location: str | Path, public_key: Ed25519PublicKey | None = None)
     prev = GENESIS
     for i, line in enumerate(lines):
         try:
-            rec = json.loads(line.text)
+            # Decimals read back exactly, so the recomputed hash covers the digits that were written.
+            rec = _json.loads(line.text)
             if not isinstance(rec, dict):
                 raise ValueError("not an object")
         except ValueError:

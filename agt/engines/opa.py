@@ -9,7 +9,6 @@ fail-closed deny naming the cause: connection refused, timeout, 4xx/5xx, an unde
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from typing import Any, Iterable
 
 import httpx
 
+from agt import _json
 from agt.action import Action
 from agt.decision import Decision, Effect, Reason, fail_closed
 from agt.engines import base
@@ -135,7 +135,7 @@ class OpaEngine:
         except httpx.HTTPError as exc:
             return self._fail(f"{type(exc).__name__} ({self.url}): {exc}")
         if response.status_code >= 400:
-            return self._fail(f"HTTP {response.status_code} from {self.url}{self.decision_path}: {response.text[:300]}")
+            return self._fail(f"HTTP {response.status_code} from {self.url}{self.decision_path}: {_error_text(response)}")
         try:
             payload = response.json()
         except ValueError:
@@ -199,8 +199,18 @@ class OpaEngine:
         self._stack.close()
 
 
+def _error_text(response: httpx.Response) -> str:
+    """OPA's evaluation errors (a type error in agt.greater, say) say what went wrong in ``errors[].message``."""
+    try:
+        messages = [e["message"] for e in response.json().get("errors", []) if isinstance(e.get("message"), str)]
+    except (ValueError, AttributeError, TypeError):
+        messages = []
+    return ("; ".join(messages) or response.text)[:300]
+
+
 def _encode(doc: Any) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # Decimals go as JSON numbers with their exact digits; OPA compares such numbers exactly.
+    return _json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _tree_revision(paths: list[Path]) -> str:
