@@ -20,6 +20,7 @@ import httpx
 
 from agt import _json
 from agt.action import Action
+from agt.catalog import Catalog, resolve_catalog, with_catalog
 from agt.decision import Decision, Effect, Reason, fail_closed
 from agt.engines import base
 from agt.errors import PolicyLoadError
@@ -45,9 +46,12 @@ class OpaEngine:
         concurrency: int = 8,
         decision_path: str = DECISION_PATH,
         container: bool = False,
+        catalog: Catalog | str | Path | None = None,
     ) -> None:
         """``policy`` is a Rego directory for a managed OPA; ignored when ``url`` points at your own.
-        ``container=True`` runs the managed OPA as the openpolicyagent/opa image (testcontainers, Docker)."""
+        ``container=True`` runs the managed OPA as the openpolicyagent/opa image (testcontainers, Docker).
+        ``catalog``: the tool catalog checked before OPA is asked; by default the catalog.yaml beside the policy."""
+        self.catalog = resolve_catalog(catalog, policy)
         url = url or os.environ.get("AGT_OPA_URL") or None
         token = token or os.environ.get("AGT_OPA_TOKEN") or None
         self.decision_path = decision_path
@@ -78,6 +82,7 @@ class OpaEngine:
                 # OPA refuses Rego that does not compile; its message names the file and line.
                 raise PolicyLoadError(f"opa could not load the policy: {exc}", file=str(policy)) from None
             self.url = self.server.url
+        self._revision = with_catalog(self._revision, self.catalog)
         self._headers = [("Content-Type", "application/json"), ("Accept", "application/json")]
         if token:
             self._headers.append(("Authorization", f"Bearer {token}"))
@@ -104,6 +109,8 @@ class OpaEngine:
 
     # one decision ---------------------------------------------------------------------------------
     def evaluate(self, action: Action) -> Decision:
+        if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
+            return denied
         body = _encode({"input": action.document})
         decision = self._post(body)
         if decision.is_engine_error and self.server is not None and not self.server.alive():
