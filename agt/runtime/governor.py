@@ -88,6 +88,7 @@ class Governor:
         identity: Any | None = None,
         trusted_roots: Mapping[str, str] | None = None,
         require_identity: bool = False,
+        catalog: Any | None = None,
     ) -> None:
         """``engine`` is an Engine, or an engine name with ``policy`` its policy path. A policy that
         cannot load raises here, before any call: an unloadable policy never governs (or allows) anything.
@@ -96,11 +97,15 @@ class Governor:
         ``identity`` is an :class:`agt.identity.EnvelopeVerifier`: calls may then carry a signed action
         envelope (and a delegation chain rooted in ``trusted_roots``); with ``require_identity`` they must.
         ``rate_limits`` maps a key to a limit: ``{"tool:send_email": "10/hour", "agent:*": "100/minute"}``.
+        ``catalog`` is the tool catalog (agt.catalog) the engine checks params with; it goes with an engine name.
         """
         if isinstance(engine, str):
             if policy is None:
                 raise ValueError("give policy= with an engine name, or pass an Engine")
-            engine = create_engine(engine, policy, **dict(engine_options or {}))
+            options = {**dict(engine_options or {}), **({"catalog": catalog} if catalog is not None else {})}
+            engine = create_engine(engine, policy, **options)
+        elif catalog is not None:
+            raise ValueError("catalog= goes with an engine name; give an Engine you build its catalog with create_engine(..., catalog=)")
         self.engine = engine
         self.mode = Mode(mode) if mode is not None else _policy_mode(engine)
         self.agent_modes = {k: Mode(v) for k, v in (agent_modes or {}).items()}
