@@ -61,6 +61,7 @@ def test_string_amount_cannot_slip_under_a_rego_lower_bound(opa_binary, tmp_path
 
 
 CATALOG = {"tools": {"send_email": {"params": {"to": "string"}}, "refund": {"params": {"amount": "decimal"}}}}
+MONEY = ROOT / "conformance" / "policies" / "money"  # the example policy, with its catalog.yaml
 
 
 def cedar_engine(tmp_path: Path, policy: str):
@@ -68,31 +69,16 @@ def cedar_engine(tmp_path: Path, policy: str):
     return agt.create_engine("cedar", str(tmp_path), catalog=CATALOG)
 
 
-def test_extra_param_does_not_hide_the_recipient_from_cedar(tmp_path):
+def test_extra_param_does_not_hide_the_recipient_from_cedar():
     # The params_text workaround (`like "*@example.com"`) matched carol@example.com in an invented param.
-    engine = cedar_engine(tmp_path, """\
-        @id("external-email-approval")
-        @approval
-        forbid (principal, action, resource)
-        when { context.tool == "send_email" && context.params has to && !(context.params.to like "*@example.com") };
-        @id("default")
-        permit (principal, action, resource);
-        """)
-    decision = engine.evaluate(from_call("send_email", {"to": "bob@evil.com", "zcc": "carol@example.com"}))
+    decision = agt.create_engine("cedar", str(MONEY)).evaluate(
+        from_call("send_email", {"to": "bob@evil.com", "zcc": "carol@example.com"}))
     assert decision.rule_ids == ("external-email-approval",)
 
 
-def test_amount_with_more_digits_than_cedar_keeps_is_denied_not_rounded_under_the_limit(tmp_path):
+def test_amount_with_more_digits_than_cedar_keeps_is_denied_not_rounded_under_the_limit():
     # 100.00004 would round to 100.0000, which is not over the limit.
-    engine = cedar_engine(tmp_path, """\
-        @id("refund-approval")
-        @approval
-        forbid (principal, action, resource)
-        when { context.tool == "refund" && context.params has amount && context.params.amount.greaterThan(decimal("100.00")) };
-        @id("default")
-        permit (principal, action, resource);
-        """)
-    decision = engine.evaluate(agt.Action.from_json(
+    decision = agt.create_engine("cedar", str(MONEY)).evaluate(agt.Action.from_json(
         '{"agent": {"id": "a"}, "action": {"tool": "refund", "params": {"amount": 100.00004}}}'))
     assert decision.effect is Effect.DENY and decision.rule_ids == (ENGINE_ERROR_ID,)
 
