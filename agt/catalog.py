@@ -109,15 +109,18 @@ class Catalog:
             return
         params = action.action.params
         for name, param in declared.items():
-            field = f"action.params.{name}"
-            where = f" ({self.source}:{param.line})" if param.line else f" ({self.source})"
             if name not in params:
                 if param.required:
-                    raise ActionError(field, f"tool {tool!r} requires this param{where}")
+                    raise ActionError(f"action.params.{name}", f"tool {tool!r} requires this param{self._where(param)}")
                 continue
             problem = _type_problem(param.type, params[name])
             if problem:
-                raise ActionError(field, f"tool {tool!r} declares it {param.type.value}: {problem}{where}")
+                raise ActionError(
+                    f"action.params.{name}", f"tool {tool!r} declares it {param.type.value}: {problem}{self._where(param)}"
+                )
+
+    def _where(self, param: Param) -> str:
+        return f" ({self.source}:{param.line})" if param.line else f" ({self.source})"
 
     def denial(self, action: Action, engine: str, revision: str) -> Decision | None:
         """The fail-closed deny for an action whose declared params do not fit, or None when they do."""
