@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 import agt
+from agt import _json
 from agt.action import Action
 from agt.decision import Decision, Effect
 from agt.engines import available_engines, create_engine
@@ -387,7 +388,7 @@ def _print_report(report: Any, show_failures: int, coverage: bool) -> None:
             mark = "[green]✓[/]" if r.matches_expectation(engine) else "[red]✗[/]"
             out.print(f"  {mark} {engine:6} {d.effect.value} {list(d.rule_ids)}"
                       + (f" approvers={list(d.approvers)}" if d.approvers else ""), highlight=False)
-        out.print_json(json.dumps(r.case.action.document, ensure_ascii=False))
+        out.print_json(_json.dumps(r.case.action.document, ensure_ascii=False))
     if len(report.failures) > show_failures:
         out.print(f"… and {len(report.failures) - show_failures} more disagreements (see --json)")
     if report.not_portable:
@@ -495,7 +496,7 @@ def approvals_list(db: str, status: str, as_json: bool) -> None:
 
     items = _approvals(db).list(None if status == "all" else ApprovalStatus(status))
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in items], indent=2, ensure_ascii=False))
+        click.echo(_json.dumps([r.to_dict() for r in items], indent=2, ensure_ascii=False))
         return
     import datetime as dt
 
@@ -520,7 +521,7 @@ def approvals_show(db: str, request_id: str) -> None:
         req = _approvals(db).get(request_id)
     except AgtError as exc:
         _fail(exc)
-    out.print_json(json.dumps(req.to_dict(), ensure_ascii=False))
+    out.print_json(_json.dumps(req.to_dict(), ensure_ascii=False))
 
 
 def _vote(db: str, request_id: str, approver: str, note: str, approve: bool) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import sqlite3
 import threading
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
+from agt import _json
 from agt._sqlite import ThreadConnections, write_transaction
 from agt.errors import AgtError
 
@@ -65,10 +65,11 @@ class ApprovalRequest:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ApprovalRequest":
+        # Stored JSON is read with exact decimals (for the action's params); times are floats.
         return cls(
             id=d["id"], agent_id=d["agent_id"], tool=d["tool"], rule_ids=tuple(d["rule_ids"]),
-            approvers=tuple(d["approvers"]), quorum=d["quorum"], created_at=d["created_at"],
-            expires_at=d["expires_at"], action=d.get("action") or {}, status=ApprovalStatus(d["status"]),
+            approvers=tuple(d["approvers"]), quorum=d["quorum"], created_at=float(d["created_at"]),
+            expires_at=float(d["expires_at"]), action=d.get("action") or {}, status=ApprovalStatus(d["status"]),
             approvals=tuple(d["approvals"]), denied_by=d.get("denied_by"), note=d.get("note", ""),
         )
 
@@ -152,25 +153,25 @@ class SqliteApprovals:
 
     def create(self, req: ApprovalRequest) -> None:
         self._conn().execute(
-            "INSERT INTO approvals (id, created_at, body) VALUES (?, ?, ?)", (req.id, req.created_at, json.dumps(req.to_dict()))
+            "INSERT INTO approvals (id, created_at, body) VALUES (?, ?, ?)", (req.id, req.created_at, _json.dumps(req.to_dict()))
         )
 
     def get(self, request_id: str) -> ApprovalRequest:
         row = self._conn().execute("SELECT body FROM approvals WHERE id = ?", (request_id,)).fetchone()
         if row is None:
             raise ApprovalError(f"no approval request {request_id!r} in {self.path}")
-        return ApprovalRequest.from_dict(json.loads(row[0])).current(self._clock())
+        return ApprovalRequest.from_dict(_json.loads(row[0])).current(self._clock())
 
     def list(self, status: ApprovalStatus | None = None) -> list[ApprovalRequest]:
         rows = self._conn().execute("SELECT body FROM approvals ORDER BY created_at").fetchall()
         now = self._clock()
-        items = [ApprovalRequest.from_dict(json.loads(b)).current(now) for (b,) in rows]
+        items = [ApprovalRequest.from_dict(_json.loads(b)).current(now) for (b,) in rows]
         return [r for r in items if status is None or r.status is status]
 
     def vote(self, request_id: str, approver: str, approve: bool, note: str = "") -> ApprovalRequest:
         with write_transaction(self._conn()) as db:
             req = _vote(self.get(request_id), approver, approve, note, self._clock())
-            db.execute("UPDATE approvals SET body = ? WHERE id = ?", (json.dumps(req.to_dict()), request_id))
+            db.execute("UPDATE approvals SET body = ? WHERE id = ?", (_json.dumps(req.to_dict()), request_id))
         return req
 
 
