@@ -19,7 +19,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from agt import _normalize
+from agt import _json, _normalize
 from agt._schema import validate_action_document
 from agt.errors import ActionError
 
@@ -254,7 +254,7 @@ class Action:
         return _normalize.copy_json(self.document)
 
     def to_json(self, *, indent: int | None = None) -> str:
-        return json.dumps(self.document, indent=indent, sort_keys=True, ensure_ascii=False)
+        return _json.dumps(self.document, indent=indent, sort_keys=True, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, doc: Any) -> "Action":
@@ -281,7 +281,7 @@ class Action:
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str = "<input>") -> "Action":
         try:
-            doc = json.loads(text)
+            doc = _json.loads(text)  # numbers with a fraction stay exact decimals, never floats
         except json.JSONDecodeError as exc:
             raise ActionError("", f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
         except RecursionError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -295,7 +296,7 @@ def test_from_call_string_agent_becomes_agent_with_that_id():
 
 
 def test_from_call_normalizes_params():
-    assert dict(from_call("t", {"temperature": 0.5, "tags": ("a", "b")}).action.params) == {"temperature": "0.5", "tags": ["a", "b"]}
+    assert dict(from_call("t", {"temperature": 0.5, "tags": ("a", "b")}).action.params) == {"temperature": Decimal("0.5"), "tags": ["a", "b"]}
 
 
 # --- path canonicalisation ---------------------------------------------------------------------
@@ -409,3 +410,14 @@ def test_infer_resource_prefers_the_destination_of_a_move():
 
 def test_infer_resources_without_paths_names_the_other_resource():
     assert infer_resources({"to": "bob@example.com"}) == (Resource("recipient", "bob@example.com"),)
+
+
+def test_from_json_reads_a_fraction_as_an_exact_decimal():
+    text = json.dumps(minimal(action={"tool": "refund", "params": {"amount": 0}})).replace('"amount": 0', '"amount": 100.0000000000000000001')
+    assert Action.from_json(text).action.params["amount"] == Decimal("100.0000000000000000001")
+
+
+def test_to_json_writes_a_decimal_as_a_json_number_with_its_digits():
+    action = from_call("refund", {"amount": Decimal("100.0000000000000000001")})
+    assert '"amount": 100.0000000000000000001' in action.to_json()
+    assert Action.from_json(action.to_json()).action.params["amount"] == action.action.params["amount"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import random
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -317,5 +318,14 @@ def write_cases(suite: Suite, result: FuzzResult, seed: int, out_dir: Path, refe
         "policies": rel,
         "cases": cases,
     }
-    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), "utf-8")
+    path.write_text(yaml.dump(doc, Dumper=_CaseDumper, sort_keys=False, allow_unicode=True), "utf-8")
     return path
+
+
+class _CaseDumper(yaml.SafeDumper):
+    """Writes a decimal as a YAML float with its exact digits; the suite loader reads it back as that decimal."""
+
+
+_CaseDumper.add_representer(
+    Decimal, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:float", format(value, "f"))
+)
