@@ -97,3 +97,17 @@ def test_fuzz_needs_a_yaml_policy_for_its_vocabulary():
     no_yaml = replace(STARTER, policies={"cedar": STARTER.policies["cedar"]})
     with pytest.raises(ValueError, match="no yaml policy"):
         fuzz(no_yaml, {}, 1, seed=0)
+
+
+def test_generator_respells_commands_and_sql_by_grammar():
+    from agt.facts.shell import parse_shell
+    from agt.facts.sql import parse_sql
+
+    gen = ActionGenerator(Vocabulary((), ()), 7)
+    params = [gen.document()["action"]["params"] for _ in range(1500)]
+    commands = {p["command"] for p in params if isinstance(p.get("command"), str)}
+    rm_root = {c for c in commands if ("rm", ("f", "r"), ("/",)) in
+               {(x.program, x.flags, x.args) for x in parse_shell(c).commands}}
+    assert len(rm_root - {"rm -rf /"}) >= 3, rm_root
+    drops = {p["sql"] for p in params if isinstance(p.get("sql"), str) and "drop" in parse_sql(p["sql"]).to_dict()["types"]}
+    assert len(drops - {"DROP TABLE users"}) >= 3, drops

@@ -21,7 +21,7 @@ RM_RF_ROOT = ("rm", ("f", "r"), ("/",))
     "rm -rf /", "rm -fr /", "rm -r -f /", "rm -f -r /", "rm -R -f /", "rm -Rf /",
     "rm --recursive --force /", "rm --force --recursive /", "rm --rec --for /", "rm -r --force /",
     "/bin/rm -rf /", "/usr/bin/../bin/rm -rf /", '"rm" -rf /', "'rm' -rf /", r"r\m -rf /", r"\rm -rf /", "r''m -rf /",
-    "RM -rf /", "rm -rf //", "rm -rf /./", 'rm -rf "/"', "rm -rf -- /", "  rm   -rf\t/  ", "rm -rf / # tidy up",
+    "RM -rf /", "\"r\"'m' -rf /", "r\"m\" -rf /", "'r'\"m\" '-'rf '/'", "rm -r\"f\" /", "rm -rf //", "rm -rf /./", 'rm -rf "/"', "rm -rf -- /", "  rm   -rf\t/  ", "rm -rf / # tidy up",
 ])
 def test_rm_rf_root_spellings_give_one_command(text: str) -> None:
     assert commands(text) == [RM_RF_ROOT]
@@ -79,6 +79,11 @@ def test_commands_inside_compound_forms_are_found(text: str) -> None:
 
 def test_subshell_glob_operand_stays_a_glob() -> None:
     assert ("rm", ("f", "r"), ("*",)) in commands("(cd / && rm -rf *)")
+
+
+@pytest.mark.parametrize("text, word", [("echo a'\"'b", 'a"b'), ("echo \"a\"'b'", "ab"), ("echo 'a '\"'\"'b'", "a 'b")])
+def test_adjacent_quoted_pieces_are_unquoted_as_bash_does(text: str, word: str) -> None:
+    assert parse_shell(text).commands[0].args == (word,)
 
 
 def test_tilde_is_not_expanded() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Sequence
@@ -223,9 +224,21 @@ def _word(walk: _Walk, node: Any) -> str:
     if "$'" in raw or '$"' in raw:
         # bashlex reads $'r\x6d' as "$rm": the word's real value is not known.
         walk.errors.append(f"shell: ANSI-C or locale quoting is not supported: {raw[:80]}")
-    for part in getattr(node, "parts", ()):
+    parts = getattr(node, "parts", ())
+    for part in parts:
         _node(walk, part, (), False)
-    return node.word
+    if any(p.kind != "tilde" for p in parts) or not any(c in raw for c in "'\"\\"):
+        return node.word
+    # bashlex mangles adjacent quoted pieces ("r"'m' reads as r'm'); shlex removes POSIX quotes exactly.
+    try:
+        words = shlex.split(raw)
+    except ValueError as exc:
+        walk.errors.append(f"shell: cannot unquote {raw[:80]!r}: {exc}")
+        return node.word
+    if len(words) != 1:
+        walk.errors.append(f"shell: cannot unquote {raw[:80]!r}")
+        return node.word
+    return words[0]
 
 
 def _redirect(walk: _Walk, node: Any) -> str | None:
