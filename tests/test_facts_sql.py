@@ -87,6 +87,16 @@ def test_mysql_backslash_escape_cannot_hide_a_drop() -> None:
     assert "drop" in parse_sql("SELECT '\\'' ; DROP TABLE x; -- '").to_dict()["types"]
 
 
+def test_mysql_dash_dash_without_space_cannot_hide_a_drop() -> None:
+    # The default dialect reads "--x; DROP TABLE t" as a comment; MySQL reads 1 - -x, then DROP TABLE t.
+    assert "drop" in parse_sql("SELECT 1 --x; DROP TABLE t").to_dict()["types"]
+
+
+def test_mysql_executable_comment_is_a_parse_error() -> None:
+    facts = parse_sql("SELECT 1 /*! ; DROP TABLE users */")
+    assert facts.parse_error is True and "/*!" in facts.errors[0]
+
+
 def test_declared_dialect_reads_only_that_dialect() -> None:
     assert parse_sql("DROP TABLE `users`", "postgres").parse_error is True
     assert summary("DROP TABLE `users`", "mysql") == [("drop", ("users",), False)]

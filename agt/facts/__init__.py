@@ -15,6 +15,7 @@ import re
 import shlex
 from typing import Any, Mapping
 
+from agt._normalize import copy_json
 from agt.facts.shell import ShellFacts, SimpleCommand, parse_argv, parse_shell
 from agt.facts.sql import SqlFacts, Statement, parse_sql
 from agt.facts import shell as _shell, sql as _sql
@@ -44,9 +45,12 @@ _OTHER_LANGUAGES = re.compile(r"python|(^|[_.-])py($|[_.-])|node|javascript|(^|[
                               r"|(^|[_.-])r($|[_.-])", re.IGNORECASE)
 
 
+_EMPTY = {"shell": {**_shell.EMPTY.to_dict(), "params": []}, "sql": {**_sql.EMPTY.to_dict(), "params": []},
+          "parse_error": False}
+
+
 def _empty() -> dict[str, Any]:
-    return {"shell": {**_shell.EMPTY.to_dict(), "params": []}, "sql": {**_sql.EMPTY.to_dict(), "params": []},
-            "parse_error": False}
+    return copy_json(_EMPTY)
 
 
 def classify_params(tool: str, kind: str, params: Mapping[str, Any],

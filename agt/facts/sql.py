@@ -2,11 +2,15 @@
 
 :func:`parse_sql` never raises: text that no dialect reads as SQL statements sets ``parse_error``.
 
-Dialects. With a dialect declared for the tool, only that dialect reads the text. Without one, the text is
-read by every dialect in :data:`DEFAULT_DIALECTS` and the facts are the union of every reading that parses:
-the dialects disagree on comments (``#`` in MySQL), string escapes (``'\\''`` in MySQL) and quoting, and an
-agent must not hide ``; DROP TABLE x`` in what one dialect reads as a string and another runs. Only when no
-dialect parses is it a parse error.
+Dialects. With a dialect declared for the tool, only that dialect reads the text. Without one, sqlglot's
+default dialect reads it; when that fails, or when the text holds a character on which dialects disagree
+(:data:`QUIRKS`: ``#`` and ``--x`` comments, backslash escapes, backticks, brackets, dollar quotes, double
+quotes, nested comments), every dialect in :data:`DEFAULT_DIALECTS` reads it too and the facts are the
+union of every reading that parses. An agent must not hide ``; DROP TABLE x`` in what one dialect reads as a
+string or comment and another runs. Only when no dialect parses is it a parse error.
+
+MySQL runs the text of ``/*! … */`` comments, which every sqlglot dialect drops as a comment: such text is
+a parse error, never a comment.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 DEFAULT_DIALECTS: tuple[str | None, ...] = (None, "mysql", "postgres", "tsql")
 """Read without a declared dialect: sqlglot's default, then the dialects whose quirks differ most."""
+
+QUIRKS = ("\\", "#", "--", "`", "[", "$", '"', "/*")
+"""Text holding one of these is read by every default dialect, not by the default one alone."""
 
 
 def _classes(*names: str) -> tuple[type, ...]:
@@ -100,15 +107,20 @@ def parse_sql(text: str, dialect: str | None = None, *, dialects: tuple[str | No
     """The facts of a SQL string, read in ``dialect`` if given, else in every one of ``dialects``."""
     if not text.strip():
         return EMPTY
+    if "/*!" in text:
+        return SqlFacts((), True, ("sql: MySQL runs the text of /*! … */ comments; they are not read as comments",))
     readings: list[Statement] = []
     errors: list[str] = []
     parsed_any = False
-    for d in (dialect,) if dialect else (dialects or DEFAULT_DIALECTS):
+    order = (dialect,) if dialect else (dialects or DEFAULT_DIALECTS)
+    for i, d in enumerate(order):
         try:
             readings.extend(_read(text, d))
             parsed_any = True
         except Exception as exc:  # sqlglot raises ParseError, TokenError, and sometimes others
             errors.append(f"sql ({d or 'default'}): {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+        if i == 0 and parsed_any and not any(q in text for q in QUIRKS):
+            break  # plain text: the dialects agree
     if not parsed_any:
         return SqlFacts((), True, tuple(errors))
     return SqlFacts(_unique(tuple(readings)))
