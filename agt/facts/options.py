@@ -33,20 +33,22 @@ class OptionSpec:
     stop_at_operand: bool = False
     """Options end at the first operand (wrappers and shells), instead of GNU's permutation."""
 
-    def long_flag(self, name: str) -> str:
-        """The flag a long option means: its short twin, or ``--name`` (resolved from a unique prefix)."""
+    def resolve_long(self, name: str) -> str:
+        """The long option ``name`` means: itself, or the one option it is an unambiguous prefix of."""
         if name not in self.long and self.complete:
             matches = [n for n in self.long if n.startswith(name)]
             if len(matches) == 1:
-                name = matches[0]
+                return matches[0]
+        return name
+
+    def long_flag(self, name: str) -> str:
+        """The flag a long option means: its short twin, or ``--name``."""
+        name = self.resolve_long(name)
         twin = self.long.get(name)
         return twin if twin else f"--{name}"
 
     def long_takes_value(self, name: str) -> bool:
-        if name not in self.long and self.complete:
-            matches = [n for n in self.long if n.startswith(name)]
-            if len(matches) == 1:
-                name = matches[0]
+        name = self.resolve_long(name)
         twin = self.long.get(name)
         return name in self.long_values or (twin is not None and twin in self.values)
 
