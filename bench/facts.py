@@ -21,8 +21,9 @@ CASES: tuple[tuple[str, str, str, dict], ...] = (
     ("shell: pipeline + sudo + bash -c", "run_shell", "execute",
      {"command": "cd /srv && git pull --rebase && sudo -u app bash -c 'make build 2>&1 | tee /tmp/log'"}),
     ("argv: program + args", "run", "execute", {"program": "rm", "args": ["-rf", "/"]}),
-    ("sql: DELETE … WHERE (4 dialects)", "run_sql", "execute", {"query": "DELETE FROM users WHERE id = 3"}),
-    ("sql: join + where (4 dialects)", "run_sql", "execute",
+    ("sql: DELETE … WHERE (plain: default dialect)", "run_sql", "execute", {"query": "DELETE FROM users WHERE id = 3"}),
+    ("sql: DELETE … WHERE \"x\" (quirk: 4 dialects)", "run_sql", "execute", {"query": 'DELETE FROM users WHERE "id" = 3'}),
+    ("sql: join + where (plain: default dialect)", "run_sql", "execute",
      {"query": "SELECT u.id, o.total FROM users u JOIN orders o ON o.user_id = u.id WHERE o.total > 100"}),
 )
 
@@ -38,6 +39,10 @@ def _cold(tool: str, kind: str, params: dict) -> Callable[[], object]:
 def run(quick: bool = False, progress: Callable[[str], None] = print) -> list[Figures]:
     samples = 300 if quick else 3_000
     figures: list[Figures] = []
+    baseline = CASES[0][3]
+    progress("facts: baseline")
+    figures.append(measure("facts baseline: build the Operation, facts not read", lambda: Operation("read_file", "read", baseline),
+                           samples, warmup=20))
     for name, tool, kind, params in CASES:
         progress(f"facts: {name}")
         figures.append(measure(f"facts {name}", _cold(tool, kind, params), samples, warmup=20))
