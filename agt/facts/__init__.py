@@ -6,7 +6,7 @@ and returns one plain JSON object of fixed shape that every engine reads::
 
     {"shell": {...}, "sql": {...}, "parse_error": bool}
 
-An action with no command or SQL param costs a dict copy and parses nothing.
+An action with no command or SQL param parses nothing and gets one shared empty shape.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import re
 import shlex
 from typing import Any, Mapping
 
-from agt._normalize import copy_json
 from agt.facts.shell import ShellFacts, SimpleCommand, parse_argv, parse_shell
 from agt.facts.sql import SqlFacts, Statement, parse_sql
 from agt.facts import shell as _shell, sql as _sql
@@ -49,10 +48,6 @@ _EMPTY = {"shell": {**_shell.EMPTY.to_dict(), "params": []}, "sql": {**_sql.EMPT
           "parse_error": False}
 
 
-def _empty() -> dict[str, Any]:
-    return copy_json(_EMPTY)
-
-
 def classify_params(tool: str, kind: str, params: Mapping[str, Any],
                     declared: Declarations | None = None) -> dict[str, str]:
     """param → ``shell``/``argv``/``program``/``sql[:dialect]`` for the params that hold a command or SQL."""
@@ -81,10 +76,11 @@ def classify_params(tool: str, kind: str, params: Mapping[str, Any],
 
 
 def derive_facts(tool: str, kind: str, params: Mapping[str, Any], declared: Declarations | None = None) -> dict[str, Any]:
-    """The facts of every command and SQL param of one action, merged. Never raises."""
+    """The facts of every command and SQL param of one action, merged. Never raises. The result may be
+    shared (the empty shape is one object): treat it as read-only, like ``Action.document``."""
     roles = classify_params(tool, kind, params, declared)
     if not roles:
-        return _empty()
+        return _EMPTY  # shared: the common case costs no copy
     program = next((params[p] for p, t in sorted(roles.items()) if t == "program"), None)
     takes_program = [n for n, t in roles.items() if t == "argv" or (t == "shell" and n in _ARGV_NAMES)]
     shell, sql = _shell.EMPTY, _sql.EMPTY
