@@ -6,7 +6,7 @@ Values are normalized on construction (see :mod:`agt._normalize`), so no engine 
 cannot represent. The JSON Schema ships as ``agt/schema/action.schema.json``.
 
 The top-level mappings are read-only views; values nested inside them are plain dicts and lists owned by
-the action, and must not be mutated (``params_text`` and ``document`` are computed once).
+the action, and must not be mutated (``params_text``, ``facts`` and ``document`` are computed once).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 from agt import _json, _normalize
 from agt._schema import validate_action_document
+from agt.facts import derive_facts
 from agt.errors import ActionError
 
 
@@ -146,12 +147,19 @@ class Operation:
         """Canonical text of every string param, the one place pattern rules look (derived, never supplied)."""
         return _normalize.params_text(self.params)
 
+    @cached_property
+    def facts(self) -> Mapping[str, Any]:
+        """What the command and SQL params mean, parsed once (derived, never supplied; see
+        docs/action-schema.md, "Derived facts"). Read-only: shared by every engine."""
+        return derive_facts(self.tool, self.kind.value, self._params_dict)  # type: ignore[attr-defined]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "tool": self.tool,
             "kind": self.kind.value,
             "params": _normalize.copy_json(dict(self.params)),
             "params_text": self.params_text,
+            "facts": _normalize.copy_json(self.facts),
         }
 
 
@@ -244,7 +252,7 @@ class Action:
             "agent": {"id": agent.id, "roles": list(agent.roles), "trust_score": agent.trust_score,
                       "attributes": agent._attributes_dict},  # type: ignore[attr-defined]
             "action": {"tool": op.tool, "kind": op.kind.value, "params": op._params_dict,  # type: ignore[attr-defined]
-                       "params_text": op.params_text},
+                       "params_text": op.params_text, "facts": op.facts},
             "resource": {"type": res.type, "id": res.id, "attributes": res._attributes_dict} if res else None,  # type: ignore[attr-defined]
             "context": ctx.to_dict(),
         }

@@ -11,6 +11,7 @@ import pytest
 
 from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, from_call, infer_kind, infer_resource, infer_resources
 from agt.errors import ActionError
+from agt.facts import derive_facts
 
 FULL_DOC = {
     "agent": {"id": "alice", "roles": ["developer", "admin"], "trust_score": 720, "attributes": {"workspace": "/ws/alice", "team": "core"}},
@@ -26,6 +27,7 @@ FULL_DOC = {
 FULL_DICT = copy.deepcopy(FULL_DOC)
 FULL_DICT["agent"]["roles"] = ["admin", "developer"]
 FULL_DICT["action"]["params_text"] = "to do\n1 2\n/ws/alice/notes.md"  # keys in sorted order; a list of scalars is one line
+FULL_DICT["action"]["facts"] = derive_facts("write_file", "write", {})  # no command or SQL param: the empty shape
 
 
 def minimal(**parts) -> dict:
@@ -179,6 +181,19 @@ def test_supplied_params_text_is_ignored_and_recomputed():
 def test_supplied_params_text_does_not_reach_the_document():
     doc = minimal(action={"tool": "run_sql", "params": {"sql": "DROP TABLE users"}, "params_text": "select 1"})
     assert Action.from_json(json.dumps(doc)).to_dict()["action"]["params_text"] == "drop table users"
+
+
+def test_supplied_facts_are_ignored_and_derived_again():
+    doc = minimal(action={"tool": "run_shell", "kind": "execute", "params": {"command": "rm -fr /"},
+                          "facts": {"shell": {"programs": ["ls"]}}})
+    assert Action.from_dict(doc).to_dict()["action"]["facts"]["shell"]["programs"] == ["rm"]
+
+
+def test_facts_are_derived_once_and_shared_by_the_document():
+    action = from_call("run_shell", {"command": "rm -fr /"})
+    assert action.action.facts is action.action.facts
+    assert action.document["action"]["facts"] is action.action.facts
+    assert action.document["action"]["facts"]["shell"]["program_flags"] == ["rm -f", "rm -r"]
 
 
 def test_operation_has_no_params_text_argument():
