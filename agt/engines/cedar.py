@@ -97,6 +97,10 @@ PARAMS_DECLARATION = "type Params = {};"
 """The line of the bundled schema that agt fills from the catalog (docs/cedar-mapping.md)."""
 
 
+FACTS_DECLARATION = "type Facts = {"
+"""A schema without it (a custom copy from before the facts) gets requests without ``context.facts``."""
+
+
 def _schema_with_params(schema_text: str, catalog: Catalog | None, schema_src: str) -> str:
     """The schema with ``context.params`` typed from the catalog."""
     if catalog is None:
@@ -182,6 +186,7 @@ class CedarEngine:
             raise PolicyLoadError("a custom schema needs validate_requests=True", file=str(schema_path))
         schema_src = str(schema_path) if schema_path else "agt/schema/agt.cedarschema"
         self._schema_has_params = PARAMS_DECLARATION in schema_text
+        self._schema_has_facts = FACTS_DECLARATION in schema_text
         schema_text = _schema_with_params(schema_text, self.catalog, schema_src)
         try:
             self._schema = cedarpy.Schema.from_str(schema_text)
@@ -305,6 +310,8 @@ class CedarEngine:
         request = cedar_request(action, self.catalog)
         if not self._schema_has_params:
             del request["context"]["params"]  # a custom schema from before the catalog
+        if not self._schema_has_facts:
+            del request["context"]["facts"]  # a custom schema from before the facts
         return self._prune(request)
 
     def _prune(self, request: dict[str, Any]) -> dict[str, Any]:

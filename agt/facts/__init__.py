@@ -44,8 +44,10 @@ _OTHER_LANGUAGES = re.compile(r"python|(^|[_.-])py($|[_.-])|node|javascript|(^|[
                               r"|(^|[_.-])r($|[_.-])", re.IGNORECASE)
 
 
-_EMPTY = {"shell": {**_shell.EMPTY.to_dict(), "params": []}, "sql": {**_sql.EMPTY.to_dict(), "params": []},
-          "parse_error": False}
+_EMPTY = {"shell": {**_shell.EMPTY.to_dict(), "params": [], "parsed": False},
+          "sql": {**_sql.EMPTY.to_dict(), "params": [], "parsed": False}, "parse_error": False}
+"""``parsed``: the action has a param of that language and every one of them parsed (so text patterns on
+that language's words are redundant: the facts say what it means)."""
 
 
 def classify_params(tool: str, kind: str, params: Mapping[str, Any],
@@ -108,8 +110,8 @@ def derive_facts(tool: str, kind: str, params: Mapping[str, Any], declared: Decl
         shell = shell.merge(facts)
         shell_params.append(name)
     return {
-        "shell": {**shell.to_dict(), "params": shell_params},
-        "sql": {**sql.to_dict(), "params": sql_params},
+        "shell": {**shell.to_dict(), "params": shell_params, "parsed": bool(shell_params) and not shell.parse_error},
+        "sql": {**sql.to_dict(), "params": sql_params, "parsed": bool(sql_params) and not sql.parse_error},
         "parse_error": shell.parse_error or sql.parse_error,
     }
 

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 import bashlex
 
 from agt._normalize import canonical_path
+from agt.facts.derived import derived
 from agt.facts.options import (
     INTERPRETERS,
     SHELL_OPTIONS,
@@ -84,7 +85,8 @@ class ShellFacts:
         """Plain JSON. Besides ``commands``, flat sets of strings that every engine (Cedar included,
         which cannot quantify over a list of records) can test with a membership check:
         ``programs`` (programs and the wrappers they ran through), ``program_flags`` (``"rm -r"``),
-        ``program_args`` (``"rm /"``) and ``redirects``."""
+        ``program_args`` (``"rm /"``) and ``redirects``; and the fields of :mod:`agt.facts.derived`
+        (``recursive_deletes``, ``deletes_system_path``, ``program_families``, ``writes_device``)."""
         programs: set[str] = set()
         pflags: set[str] = set()
         pargs: set[str] = set()
@@ -101,6 +103,7 @@ class ShellFacts:
             "program_flags": sorted(pflags),
             "program_args": sorted(pargs),
             "redirects": sorted(redirects),
+            **derived(self.commands),
         }
         for m in self.MARKERS:
             out[m] = getattr(self, m)

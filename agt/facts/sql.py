@@ -84,18 +84,31 @@ class SqlFacts:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON, with flat sets for membership tests: ``types``, ``objects``, and ``without_where``
-        (the types of the updates and deletes that have no WHERE)."""
+        (the types of the updates and deletes that have no WHERE). A statement sqlglot could only read as an
+        opaque ``command`` counts, in the flat sets, also as the statement its keyword names
+        (``DROP "TABLE" users`` is a drop), and a delete or update read so has no WHERE anyone saw."""
+        types = {t for s in self.statements for t in _flat_types(s)}
         return {
             "statements": [s.to_dict() for s in self.statements],
-            "types": sorted({s.type for s in self.statements}),
+            "types": sorted(types),
             "objects": sorted({o for s in self.statements for o in s.objects}),
-            "without_where": sorted({s.type for s in self.statements if s.type in ("update", "delete") and not s.has_where}),
+            "without_where": sorted({t for s in self.statements for t in _flat_types(s)
+                                     if t in ("update", "delete") and not s.has_where}),
             "parse_error": self.parse_error,
             "errors": list(self.errors),
         }
 
 
 EMPTY = SqlFacts()
+
+_COMMAND_KEYWORDS = frozenset({"drop", "truncate", "delete", "update", "alter", "grant", "revoke", "insert", "merge",
+                               "create"})
+
+
+def _flat_types(statement: Statement) -> tuple[str, ...]:
+    if statement.type == "command" and statement.kind in _COMMAND_KEYWORDS:
+        return (statement.type, statement.kind)
+    return (statement.type,)
 
 
 def _unique(statements: tuple[Statement, ...]) -> tuple[Statement, ...]:
