@@ -2,7 +2,8 @@
 
 See docs/action-schema.md ("Value normalization"). In short:
 
-* finite floats become decimal strings (Cedar has no floats); NaN and infinity are rejected;
+* a number with a fraction is an exact Decimal (a float becomes the decimal its ``repr`` prints); a number
+  without one is an int, however it was written (``3.0`` is ``3``); NaN and infinity are rejected;
 * bytes become text if they are UTF-8, and are rejected otherwise;
 * integers outside Cedar's signed 64-bit range are rejected;
 * tuples become lists, sets become sorted lists, datetimes become ISO 8601 strings, enums their value;
@@ -16,14 +17,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-import json
 import math
 import posixpath
 import re
 import unicodedata
+from decimal import Decimal
 from pathlib import PurePath
 from typing import Any, Mapping
 
+from agt import _json
 from agt.errors import ActionError
 
 MAX_DEPTH = 16
@@ -35,6 +37,12 @@ MAX_STRING_LENGTH = 65_536
 
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 """Cedar's Long range; Rego and YAML could go further, but parity cannot."""
+
+MAX_DECIMAL_DIGITS = 64
+"""Significant digits allowed in a decimal."""
+
+MAX_DECIMAL_EXPONENT = 400
+"""A decimal's magnitude lies within 1e-400 … 1e400 (every float does)."""
 
 JSONValue = Any
 
@@ -77,8 +85,10 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             raise ActionError(field, f"{value!r} is not a number every engine can represent; NaN and infinity are rejected")
-        # Cedar has no floats: a finite float travels as its shortest round-trip decimal string.
-        return repr(value)
+        # The shortest text that reads back as this float: 0.1 is the decimal 0.1, not 0.1000000000000000055….
+        return normalize_decimal(Decimal(repr(value)), field)
+    if isinstance(value, Decimal):
+        return normalize_decimal(value, field)
     if isinstance(value, (bytes, bytearray, memoryview)):
         try:
             return _check_string(bytes(value).decode("utf-8"), field)
@@ -99,8 +109,31 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
     if isinstance(value, (set, frozenset)):
         _check_depth(field, depth)
         items = [normalize_value(item, f"{field}[]", depth + 1) for item in value]
-        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+        return sorted(items, key=lambda v: _json.dumps(v, sort_keys=True))
     raise ActionError(field, f"values of type {type(value).__name__} cannot be represented in an action document")
+
+
+def normalize_decimal(value: Decimal, field: str) -> int | Decimal:
+    """One exact form per value: trailing zeros of the fraction go (``100.10`` is ``100.1``), and a value
+    without a fraction is an int (``100.00`` is ``100``). Never rounds: what cannot be kept exactly is rejected."""
+    if not value.is_finite():
+        raise ActionError(field, f"{value} is not a number every engine can represent; NaN and infinity are rejected")
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    if not any(digits):
+        return 0
+    while exponent < 0 and digits[-1] == 0:
+        digits, exponent = digits[:-1], exponent + 1
+    if exponent >= 0:
+        if len(digits) + exponent > 19:  # more digits than any signed 64-bit integer has
+            raise ActionError(field, f"integer {value} is outside the signed 64-bit range every engine supports")
+        return normalize_value(int(value), field)
+    if len(digits) > MAX_DECIMAL_DIGITS or abs(len(digits) + exponent - 1) > MAX_DECIMAL_EXPONENT:
+        raise ActionError(
+            field, f"decimal {value} has more than {MAX_DECIMAL_DIGITS} significant digits or a magnitude beyond "
+            f"1e±{MAX_DECIMAL_EXPONENT}; it cannot be kept exactly"
+        )
+    return Decimal((sign, digits, exponent))
 
 
 def copy_json(value: JSONValue) -> JSONValue:
@@ -179,7 +212,7 @@ def _collect_text(value: JSONValue, lines: list[str]) -> None:
             _collect_text(value[key], lines)
     elif isinstance(value, list):
         if value and all(not isinstance(v, (Mapping, list)) for v in value):
-            lines.append(canonical_text(" ".join(v if isinstance(v, str) else json.dumps(v) for v in value)))
+            lines.append(canonical_text(" ".join(v if isinstance(v, str) else _json.dumps(v) for v in value)))
         else:
             for item in value:
                 _collect_text(item, lines)

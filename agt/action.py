@@ -6,7 +6,7 @@ Values are normalized on construction (see :mod:`agt._normalize`), so no engine 
 cannot represent. The JSON Schema ships as ``agt/schema/action.schema.json``.
 
 The top-level mappings are read-only views; values nested inside them are plain dicts and lists owned by
-the action, and must not be mutated (``params_text`` and ``document`` are computed once).
+the action, and must not be mutated (``params_text``, ``facts`` and ``document`` are computed once).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from agt import _normalize
+from agt import _json, _normalize
 from agt._schema import validate_action_document
+from agt.facts import derive_facts
 from agt.errors import ActionError
 
 
@@ -148,12 +149,19 @@ class Operation:
         """Canonical text of every string param, the one place pattern rules look (derived, never supplied)."""
         return _normalize.params_text(self.params)
 
+    @cached_property
+    def facts(self) -> Mapping[str, Any]:
+        """What the command and SQL params mean, parsed once (derived, never supplied; see
+        docs/action-schema.md, "Derived facts"). Read-only: shared by every engine."""
+        return derive_facts(self.tool, self.kind.value, self._params_dict)  # type: ignore[attr-defined]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "tool": self.tool,
             "kind": self.kind.value,
             "params": _normalize.copy_json(dict(self.params)),
             "params_text": self.params_text,
+            "facts": _normalize.copy_json(self.facts),
         }
 
 
@@ -246,7 +254,7 @@ class Action:
             "agent": {"id": agent.id, "roles": list(agent.roles), "trust_score": agent.trust_score,
                       "attributes": agent._attributes_dict},  # type: ignore[attr-defined]
             "action": {"tool": op.tool, "kind": op.kind.value, "params": op._params_dict,  # type: ignore[attr-defined]
-                       "params_text": op.params_text},
+                       "params_text": op.params_text, "facts": op.facts},
             "resource": {"type": res.type, "id": res.id, "attributes": res._attributes_dict} if res else None,  # type: ignore[attr-defined]
             "context": ctx.to_dict(),
         }
@@ -256,7 +264,7 @@ class Action:
         return _normalize.copy_json(self.document)
 
     def to_json(self, *, indent: int | None = None) -> str:
-        return json.dumps(self.document, indent=indent, sort_keys=True, ensure_ascii=False)
+        return _json.dumps(self.document, indent=indent, sort_keys=True, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, doc: Any) -> "Action":
@@ -283,7 +291,7 @@ class Action:
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str = "<input>") -> "Action":
         try:
-            doc = json.loads(text)
+            doc = _json.loads(text)  # numbers with a fraction stay exact decimals, never floats
         except json.JSONDecodeError as exc:
             raise ActionError("", f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
         except RecursionError:

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 import agt
+from agt import _json
 from agt.action import Action
 from agt.decision import Decision, Effect
 from agt.engines import available_engines, create_engine
@@ -418,7 +419,7 @@ def _print_report(report: Any, show_failures: int, coverage: bool) -> None:
             mark = "[green]✓[/]" if r.matches_expectation(engine) else "[red]✗[/]"
             out.print(f"  {mark} {engine:6} {d.effect.value} {list(d.rule_ids)}"
                       + (f" approvers={list(d.approvers)}" if d.approvers else ""), highlight=False)
-        out.print_json(json.dumps(r.case.action.document, ensure_ascii=False))
+        out.print_json(_json.dumps(r.case.action.document, ensure_ascii=False))
     if len(report.failures) > show_failures:
         out.print(f"… and {len(report.failures) - show_failures} more disagreements (see --json)")
     if report.not_portable:
@@ -585,7 +586,7 @@ def approvals_list(db: str, keys_dir: str | None, registry_file: str | None, sta
         _fail(exc)
     rows = [(r, s) for r, s in rows if status == "all" or s.status.value == status]
     if as_json:
-        click.echo(json.dumps([{**r.to_dict(), **s.to_dict()} for r, s in rows], indent=2, ensure_ascii=False))
+        click.echo(_json.dumps([{**r.to_dict(), **s.to_dict()} for r, s in rows], indent=2, ensure_ascii=False))
         return
     import datetime as dt
 
@@ -614,7 +615,7 @@ def approvals_show(db: str, keys_dir: str | None, registry_file: str | None, req
         _fail(exc)
     state = _state(req, _registry(registry_file, keys_dir))
     tampered = req.tampering()
-    click.echo(json.dumps({**req.to_dict(), **state.to_dict(), "votes": list(req.votes), "tampered": tampered},
+    click.echo(_json.dumps({**req.to_dict(), **state.to_dict(), "votes": list(req.votes), "tampered": tampered},
                           indent=2, ensure_ascii=False))
     if tampered is not None:
         # What is shown is not what would be approved: say so loudly, and fail.

@@ -1,6 +1,6 @@
 """Print benchmark figures: p50/p99 latency and throughput per engine and policy size.
 
-    python -m bench [--quick] [--json] [--only core|runtime|audit|opa|bundles]
+    python -m bench [--quick] [--json] [--only core|facts|runtime|audit|opa|bundles]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rich.table import Table
 import tempfile
 from pathlib import Path
 
-from bench import audit, bundles, core, opa, runtime
+from bench import audit, bundles, core, facts, opa, runtime
 
 
 def main(argv: list[str]) -> int:
@@ -33,6 +33,8 @@ def main(argv: list[str]) -> int:
 
         if only in (None, "core"):
             figures += core.run(quick=quick, progress=progress)
+        if only in (None, "facts"):
+            figures += facts.run(quick=quick, progress=progress)
         if only in (None, "runtime"):
             with tempfile.TemporaryDirectory() as tmp:
                 figures += runtime.run(quick=quick, progress=progress, tmp=Path(tmp))

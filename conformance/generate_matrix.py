@@ -60,7 +60,13 @@ def model(tool: str, kind: str, env: str, trust: int, budget: tuple[int, int, in
     approval: set[str] = set()
     if tool in DB_TOOLS:
         deny.add("block-destructive-db-tools")
-    if any(p in line for line in text_of(params) for p in PATTERNS):
+    # An argv on an execute tool is parsed (facts): the recursive delete is judged on its meaning, and the
+    # text pattern for rm no longer applies to it. No other param in PARAMS is a command or SQL to agt.
+    argv = params.get("argv") if kind == "execute" else None
+    if isinstance(argv, list) and argv[0] == "rm" and "-rf" in argv and "/" in argv:
+        deny.add("block-recursive-delete")
+    patterns = [p for p in PATTERNS if not (isinstance(argv, list) and p == "rm -rf /")]
+    if any(p in line for line in text_of(params) for p in patterns):
         deny.add("block-destructive-patterns")
     if tokens > 8000:
         deny.add("token-budget")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from decimal import Decimal
 
 import pytest
 
 from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, from_call, infer_kind, infer_resource, infer_resources
 from agt.errors import ActionError
+from agt.facts import derive_facts
 
 FULL_DOC = {
     "agent": {"id": "alice", "roles": ["developer", "admin"], "trust_score": 720, "attributes": {"workspace": "/ws/alice", "team": "core"}},
@@ -25,6 +27,7 @@ FULL_DOC = {
 FULL_DICT = copy.deepcopy(FULL_DOC)
 FULL_DICT["agent"]["roles"] = ["admin", "developer"]
 FULL_DICT["action"]["params_text"] = "to do\n1 2\n/ws/alice/notes.md"  # keys in sorted order; a list of scalars is one line
+FULL_DICT["action"]["facts"] = derive_facts("write_file", "write", {})  # no command or SQL param: the empty shape
 
 
 def minimal(**parts) -> dict:
@@ -180,6 +183,19 @@ def test_supplied_params_text_does_not_reach_the_document():
     assert Action.from_json(json.dumps(doc)).to_dict()["action"]["params_text"] == "drop table users"
 
 
+def test_supplied_facts_are_ignored_and_derived_again():
+    doc = minimal(action={"tool": "run_shell", "kind": "execute", "params": {"command": "rm -fr /"},
+                          "facts": {"shell": {"programs": ["ls"]}}})
+    assert Action.from_dict(doc).to_dict()["action"]["facts"]["shell"]["programs"] == ["rm"]
+
+
+def test_facts_are_derived_once_and_shared_by_the_document():
+    action = from_call("run_shell", {"command": "rm -fr /"})
+    assert action.action.facts is action.action.facts
+    assert action.document["action"]["facts"] is action.action.facts
+    assert action.document["action"]["facts"]["shell"]["program_flags"] == ["rm -f", "rm -r"]
+
+
 def test_operation_has_no_params_text_argument():
     with pytest.raises(TypeError):
         Operation("t", params={"sql": "DROP TABLE x"}, params_text="fine")  # type: ignore[call-arg]
@@ -297,7 +313,7 @@ def test_from_call_string_agent_becomes_agent_with_that_id():
 
 
 def test_from_call_normalizes_params():
-    assert dict(from_call("t", {"temperature": 0.5, "tags": ("a", "b")}).action.params) == {"temperature": "0.5", "tags": ["a", "b"]}
+    assert dict(from_call("t", {"temperature": 0.5, "tags": ("a", "b")}).action.params) == {"temperature": Decimal("0.5"), "tags": ["a", "b"]}
 
 
 # --- path canonicalisation ---------------------------------------------------------------------
@@ -411,3 +427,14 @@ def test_infer_resource_prefers_the_destination_of_a_move():
 
 def test_infer_resources_without_paths_names_the_other_resource():
     assert infer_resources({"to": "bob@example.com"}) == (Resource("recipient", "bob@example.com"),)
+
+
+def test_from_json_reads_a_fraction_as_an_exact_decimal():
+    text = json.dumps(minimal(action={"tool": "refund", "params": {"amount": 0}})).replace('"amount": 0', '"amount": 100.0000000000000000001')
+    assert Action.from_json(text).action.params["amount"] == Decimal("100.0000000000000000001")
+
+
+def test_to_json_writes_a_decimal_as_a_json_number_with_its_digits():
+    action = from_call("refund", {"amount": Decimal("100.0000000000000000001")})
+    assert '"amount": 100.0000000000000000001' in action.to_json()
+    assert Action.from_json(action.to_json()).action.params["amount"] == action.action.params["amount"]

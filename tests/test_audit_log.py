@@ -22,6 +22,7 @@ from agt.audit import AuditLog, load_public_key, records, select, verify_log
 from agt.audit import merkle
 from agt.audit.backends import open_backend
 from agt.errors import AgtError
+from agt.facts import derive_facts
 from agt.runtime import Governor
 
 STARTER = str(Path(__file__).resolve().parents[1] / "policies" / "starter.yaml")
@@ -223,6 +224,16 @@ def test_mask_derives_params_text_again_from_the_masked_params(location):
     write_masked(location)
     action = stored(location)[0]["input"]["action"]
     assert action["params_text"] == params_text(action["params"])
+
+
+def test_mask_derives_facts_again_from_the_masked_params(location):
+    doc = secret_document()
+    doc["action"] = {**doc["action"], "tool": "run_sql", "params": {"query": f"DROP TABLE \"{SECRET}\""}}
+    doc["action"]["facts"] = derive_facts(doc["action"]["tool"], doc["action"]["kind"], doc["action"]["params"])
+    assert SECRET.lower() in doc["action"]["facts"]["sql"]["objects"]
+    with AuditLog(location, mask=["query"], allow_key_in_log_dir=True) as log:
+        log.append({"decision_id": "m1", "kind": "decision", "agent_id": "agent-1", "input": doc, "result": {}})
+    assert SECRET.lower() not in json.dumps(stored(location)[0]["input"]).lower()
 
 
 @pytest.mark.parametrize("durability", ["always", "batch"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
 import cedarpy
@@ -475,3 +476,110 @@ def test_brackets_past_the_bound_are_refused_with_their_line(tmp_path):
     with pytest.raises(PolicyLoadError, match="nest deeper than 64") as info:
         CedarEngine(tmp_path)
     assert info.value.line == 3
+
+
+# --- typed params from the catalog ---------------------------------------------------------------------
+
+EMAIL_CATALOG = {"tools": {
+    "refund": {"params": {"amount": "decimal"}},
+    "send_email": {"params": {"to": {"type": "string", "required": True}}},
+}}
+
+REFUND_POLICY = """\
+    @id("refund-approval")
+    @approval
+    @approvers("finance-lead")
+    forbid (principal, action, resource)
+    when { context.tool == "refund" && context.params has amount && context.params.amount.greaterThan(decimal("100.00")) };
+
+    @id("external-email-approval")
+    @approval
+    forbid (principal, action, resource)
+    when { context.tool == "send_email" && context.params has to && !(context.params.to like "*@example.com") };
+
+    @id("default")
+    permit (principal, action, resource);
+"""
+
+
+@pytest.fixture(scope="module")
+def typed(tmp_path_factory) -> CedarEngine:
+    return engine_for(tmp_path_factory.mktemp("typed"), REFUND_POLICY, catalog=EMAIL_CATALOG)
+
+
+@pytest.mark.parametrize("amount, effect", [
+    (Decimal("100.00"), Effect.ALLOW), (Decimal("100.01"), Effect.REQUIRE_APPROVAL), (100, Effect.ALLOW),
+    (101, Effect.REQUIRE_APPROVAL), (Decimal("99.9999"), Effect.ALLOW), (Decimal("100.0001"), Effect.REQUIRE_APPROVAL),
+])
+def test_cedar_compares_a_declared_decimal_param(typed, amount, effect):
+    assert typed.evaluate(from_call("refund", {"amount": amount})).effect is effect
+
+
+def test_cedar_reads_the_declared_recipient_not_the_folded_text(typed):
+    # The params_text workaround matched "*@example.com" anywhere; the typed param is the recipient itself.
+    decision = typed.evaluate(from_call("send_email", {"to": "bob@evil.com", "zcc": "carol@example.com"}))
+    assert decision.rule_ids == ("external-email-approval",)
+
+
+def test_cedar_denies_a_declared_param_that_does_not_fit(typed):
+    decision = typed.evaluate(from_call("refund", {"amount": "100.01"}))
+    assert decision.rule_ids == (ENGINE_ERROR_ID,) and "declares it decimal" in decision.reasons[0].message
+
+
+def test_cedar_batch_denies_a_declared_param_that_does_not_fit(typed):
+    decisions = typed.evaluate_many([from_call("refund", {"amount": "1"}), from_call("refund", {"amount": Decimal("150.5")})])
+    assert [d.rule_ids for d in decisions] == [(ENGINE_ERROR_ID,), ("refund-approval",)]
+
+
+def test_typed_engine_validating_requests_decides_the_same(tmp_path):
+    engine = engine_for(tmp_path, REFUND_POLICY, catalog=EMAIL_CATALOG, validate_requests=True)
+    assert engine.evaluate(from_call("refund", {"amount": Decimal("100.01")})).effect is Effect.REQUIRE_APPROVAL
+
+
+@pytest.mark.parametrize("condition", [
+    'context.params.zcc like "*@evil.com"',
+    'context.params has zcc && context.params.zcc like "*@evil.com"',
+    'context.params["zcc"] like "*@evil.com"',
+], ids=["attribute", "has-guard", "index"])
+def test_policy_reading_an_undeclared_param_fails_to_load_naming_it(tmp_path, condition):
+    write(tmp_path, f'@id("cc-check")\nforbid (principal, action, resource) when {{ {condition} }};\n')
+    with pytest.raises(PolicyLoadError) as info:
+        agt.create_engine("cedar", str(tmp_path), catalog=EMAIL_CATALOG)
+    err = info.value
+    assert (err.rule, err.line) == ("cc-check", 1)
+    assert "context.params.zcc" in err.message and "declare it" in err.message and "tools:" in err.message
+
+
+def test_policy_reading_a_param_without_any_catalog_says_to_add_catalog_yaml(tmp_path):
+    err = load_error(tmp_path, '@id("r")\nforbid (principal, action, resource) when { context.params has amount };\n')
+    assert "context.params.amount" in err.message and "catalog.yaml" in err.message
+
+
+def test_decimal_ordered_with_an_operator_fails_to_load_with_a_hint(tmp_path):
+    write(tmp_path, '@id("r")\nforbid (principal, action, resource)\n'
+                    'when { context.params has amount && context.params.amount > decimal("100.00") };\n')
+    with pytest.raises(PolicyLoadError, match=r"greaterThan"):
+        agt.create_engine("cedar", str(tmp_path), catalog=EMAIL_CATALOG)
+
+
+def test_catalog_beside_the_cedar_policy_is_used(tmp_path):
+    write(tmp_path, REFUND_POLICY)
+    (tmp_path / "catalog.yaml").write_text("tools: {refund: {params: {amount: decimal}}, send_email: {params: {to: string}}}\n", "utf-8")
+    engine = agt.create_engine("cedar", str(tmp_path))
+    assert engine.evaluate(from_call("refund", {"amount": Decimal("250")})).effect is Effect.REQUIRE_APPROVAL
+
+
+def test_custom_schema_without_the_params_line_and_a_catalog_fails_to_load(tmp_path):
+    schema = (ROOT / "cedar" / "agt.cedarschema").read_text("utf-8").replace("type Params = {};", "type Params = {\"x\": Long};")
+    write(tmp_path, schema, "custom.cedarschema")
+    write(tmp_path, '@id("r")\nforbid (principal, action, resource) when { context.tool == "x" };\n')
+    with pytest.raises(PolicyLoadError, match=r"no `type Params = \{\};` line"):
+        agt.create_engine("cedar", str(tmp_path), catalog=EMAIL_CATALOG)
+
+
+def test_catalog_changes_the_cedar_revision(tmp_path):
+    write(tmp_path, REFUND_POLICY.replace("context.params has amount && context.params.amount.greaterThan(decimal(\"100.00\"))", "true")
+          .replace('context.params has to && !(context.params.to like "*@example.com")', "true"))
+    plain = agt.create_engine("cedar", str(tmp_path))
+    typed = agt.create_engine("cedar", str(tmp_path), catalog=EMAIL_CATALOG)
+    assert plain.revision != typed.revision

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import cedarpy
@@ -11,7 +12,8 @@ from hypothesis import strategies as st
 
 import agt
 from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, from_call
-from agt.engines.cedar import bundled_schema_text
+from agt.catalog import Catalog
+from agt.engines.cedar import _schema_with_params, bundled_schema_text
 from agt.engines.cedar_request import ACTION_ENTITIES, ancestor_dirs, cedar_entities, cedar_request, entities_key, to_cedar
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,7 +185,7 @@ def test_context_mapping():
                   environment="production", timestamp="2026-01-01T00:00:00Z")
     action = Action(Agent("a"), Operation("run_sql", Kind.WRITE, {"sql": "DROP  TABLE x"}), None, ctx)
     assert cedar_request(action)["context"] == {
-        "tool": "run_sql", "params_text": "drop table x", "session_id": "s", "task_id": "t", "stage": "post_tool",
+        "tool": "run_sql", "params": {}, "params_text": "drop table x", "session_id": "s", "task_id": "t", "stage": "post_tool",
         "environment": "production", "tokens_used": 5, "tool_calls": 6, "files_changed": 7,
     }
 
@@ -272,3 +274,57 @@ def test_property_entities_depend_only_on_the_cache_key(action, other_op, other_
         other_op, action.resource, other_ctx,
     )
     assert (entities_key(twin), cedar_entities(twin)) == (entities_key(action), cedar_entities(action))
+
+
+# --- typed params from the catalog ------------------------------------------------------------------
+
+CATALOG = Catalog.from_dict({"tools": {
+    "refund": {"params": {"amount": "decimal", "order_id": "string", "count": "long", "urgent": "bool", "tags": "set<string>"}},
+    "send_email": {"params": {"to": "string", "cc": "set<string>"}},
+}})
+TYPED_SCHEMA = cedarpy.Schema.from_str(_schema_with_params(bundled_schema_text(), CATALOG, "test"))
+
+
+def test_declared_params_become_typed_cedar_values():
+    action = from_call("refund", {"amount": Decimal("19.99"), "order_id": "o1", "count": 2, "urgent": True, "tags": ["a"]})
+    assert cedar_request(action, CATALOG)["context"]["params"] == {
+        "amount": {"__extn": {"fn": "decimal", "arg": "19.99"}}, "order_id": "o1", "count": 2, "urgent": True, "tags": ["a"]}
+
+
+def test_declared_decimal_given_as_an_integer_is_a_cedar_decimal():
+    assert cedar_request(from_call("refund", {"amount": 150}), CATALOG)["context"]["params"] == {
+        "amount": {"__extn": {"fn": "decimal", "arg": "150.0"}}}
+
+
+def test_undeclared_params_are_not_sent_to_cedar():
+    action = from_call("send_email", {"to": "bob@example.com", "zcc": "carol@evil.com", "amount": 5})
+    assert cedar_request(action, CATALOG)["context"]["params"] == {"to": "bob@example.com"}
+
+
+def test_params_of_a_tool_the_catalog_does_not_list_are_not_sent():
+    assert cedar_request(from_call("other", {"amount": Decimal("1.5")}), CATALOG)["context"]["params"] == {}
+
+
+_typed_params = st.fixed_dictionaries({}, optional={
+    "amount": st.one_of(st.integers(-(10**14), 10**14), st.decimals(-(10**14), 10**14, places=4, allow_nan=False)),
+    "order_id": _text, "count": st.integers(-(2**63), 2**63 - 1), "urgent": st.booleans(), "tags": st.lists(_text, max_size=3),
+    "extra": _params(1),
+})
+_typed_actions = st.builds(
+    Action, agent=_agents,
+    action=st.builds(Operation, tool=st.sampled_from(["refund", "send_email", "other"]), kind=st.sampled_from(list(Kind)), params=_typed_params),
+    resource=_resources, context=_contexts,
+)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(_typed_actions)
+def test_property_request_with_catalog_params_fits_the_generated_schema(action):
+    CATALOG.check(action)  # the generator only makes params that fit their declared types
+    policies = cedarpy.PolicySet.from_str(
+        '@id("big") forbid (principal, action, resource) when '
+        '{ context.params has amount && context.params.amount.greaterThan(decimal("100.00")) };'
+        '@id("default") permit (principal, action, resource);'
+    )
+    result = cedarpy.is_authorized(cedar_request(action, CATALOG), policies, cedar_entities(action), TYPED_SCHEMA)
+    assert result.diagnostics.errors == [] and result.decision in (cedarpy.Decision.Allow, cedarpy.Decision.Deny)

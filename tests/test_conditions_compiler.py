@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agt._normalize import normalize_decimal
 from agt.conditions import MISSING, EqualityKey, LowerBoundKey, compile_condition, index_key, parse
 from agt.errors import ConditionEvalError, ConditionSyntaxError
 
@@ -335,8 +338,11 @@ def test_and_or_not_return_real_booleans(text):
 # --- fast paths agree with the general path and a reference --------------------------------------
 
 
+NUMBERS = (int, float, Decimal)
+
+
 def _same(a, b):
-    num = (int, float)
+    num = NUMBERS
     if type(a) in num and type(b) in num:
         return a == b
     return type(a) is type(b) and a == b
@@ -363,7 +369,7 @@ def reference(op: str, v, c):
     if op == "!=":
         return not _same(v, c)
     if op in ("<", "<=", ">", ">="):
-        nums = (int, float)
+        nums = NUMBERS
         if not ((type(v) in nums and type(c) in nums) or (type(v) is str and type(c) is str)):
             raise ConditionEvalError("order")
         return {"<": v < c, "<=": v <= c, ">": v > c, ">=": v >= c}[op]
@@ -389,7 +395,7 @@ def render(value) -> str:
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     if isinstance(value, list):
         return "[" + ", ".join(render(v) for v in value) + "]"
-    return repr(value)
+    return str(value) if isinstance(value, Decimal) else repr(value)
 
 
 def outcome(fn):
@@ -400,8 +406,9 @@ def outcome(fn):
 
 
 TEXT = st.text(alphabet="ab'\\ /", max_size=4)
-# Scalar values as they appear in a normalized action document: no floats (those travel as strings).
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), TEXT)
+# Scalar values as they appear in a normalized action document: no floats (those become exact decimals).
+DECIMALS = st.decimals(min_value=-5, max_value=5, places=2, allow_nan=False).map(lambda d: normalize_decimal(d, "x"))
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), DECIMALS, TEXT)
 DOC_VALUES = st.one_of(
     st.just(MISSING),
     SCALARS,
@@ -423,7 +430,7 @@ def cases(draw, values=DOC_VALUES):
         related.append(st.just(value))
         if not isinstance(value, list):
             related.append(st.lists(SCALARS, max_size=2).map(lambda items: [*items, value]))
-        if type(value) in (int, float):  # boundaries for the ordering operators
+        if type(value) in NUMBERS:  # boundaries for the ordering operators
             related.append(st.sampled_from([int(value) - 1, int(value), int(value) + 1]))
         if isinstance(value, str):
             related.append(st.integers(0, len(value)).map(lambda n: value[:n]))
@@ -567,3 +574,32 @@ def test_structured_conditions_nested_past_the_ceiling_are_refused():
         node = ast.And((node,))
     with pytest.raises(ConditionSyntaxError, match="nests deeper than"):
         compile_predicate(node)
+
+
+# --- exact decimals ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, text, expected",
+    [
+        (Decimal("19.99"), "context.x > 100", False),
+        (Decimal("100.01"), "context.x > 100", True),
+        (100, "context.x > 100.00", False),
+        (Decimal("100.01"), "context.x > 100.00", True),
+        (Decimal("0.1"), "context.x == 0.1", True),
+        (Decimal("0.1"), "context.x <= 0.1", True),
+        (Decimal("100.5"), "context.x in [1, 100.50]", True),
+    ],
+)
+def test_decimal_compares_exactly_with_int_and_decimal_literals(value, text, expected):
+    assert compile_condition(parse(text), text)({"context": {"x": value}}) is expected
+
+
+def test_decimal_literal_is_exact_not_a_float():
+    # A float literal would be 0.1000000000000000055…, and a Decimal 0.1 would compare below it.
+    assert parse("context.x <= 0.1").right.value == Decimal("0.1")
+
+
+def test_decimal_against_string_is_an_evaluation_error():
+    with pytest.raises(ConditionEvalError, match="cannot order str"):
+        compile_condition(parse("context.x > 100.5"), "")({"context": {"x": "19.99"}})

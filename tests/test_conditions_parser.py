@@ -3,6 +3,7 @@
 import builtins
 import os
 import subprocess
+from decimal import Decimal
 
 import pytest
 
@@ -150,7 +151,8 @@ def test_string_literals_and_escapes(text, value):
 
 @pytest.mark.parametrize(
     "text, value",
-    [("42", 42), ("0", 0), ("-1", -1), ("- 7", -7), ("0.5", 0.5), ("-0.25", -0.25), ("1e3", 1000.0), ("2.5E-1", 0.25)],
+    [("42", 42), ("0", 0), ("-1", -1), ("- 7", -7), ("0.5", Decimal("0.5")), ("-0.25", Decimal("-0.25")), ("1e3", 1000),
+         ("2.5E-1", Decimal("0.25")), ("100.00", 100)],
 )
 def test_number_literals(text, value):
     got = literal(text)

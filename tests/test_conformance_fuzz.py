@@ -120,3 +120,17 @@ def test_a_disagreement_that_does_not_reproduce_names_the_engine_and_its_error()
     found = result.disagreements[0]
     assert not found.reproduced and set(found.decisions) == {"a", "b"}
     assert "b: ENGINE ERROR: opa: timeout" in found.describe()
+
+
+def test_generator_respells_commands_and_sql_by_grammar():
+    from agt.facts.shell import parse_shell
+    from agt.facts.sql import parse_sql
+
+    gen = ActionGenerator(Vocabulary((), ()), 7)
+    params = [gen.document()["action"]["params"] for _ in range(1500)]
+    commands = {p["command"] for p in params if isinstance(p.get("command"), str)}
+    rm_root = {c for c in commands if ("rm", ("f", "r"), ("/",)) in
+               {(x.program, x.flags, x.args) for x in parse_shell(c).commands}}
+    assert len(rm_root - {"rm -rf /"}) >= 3, rm_root
+    drops = {p["sql"] for p in params if isinstance(p.get("sql"), str) and "drop" in parse_sql(p["sql"]).to_dict()["types"]}
+    assert len(drops - {"DROP TABLE users"}) >= 3, drops

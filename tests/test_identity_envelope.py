@@ -4,6 +4,7 @@ Real signatures throughout; only the clock is injected, so window tests do not s
 """
 
 import threading
+from decimal import Decimal
 
 import pytest
 
@@ -90,6 +91,13 @@ def test_signed_bytes_are_the_canonical_json_of_the_five_fields(alice):
         '{"action":{"a":"é","b":1},"agent_id":"alice","did":"' + alice.did + '","issued_at":1800000000,"nonce":"n"}'
     ).encode()
     assert alice.identity.verify(env.signature, env.signed_bytes())
+
+
+def test_an_exact_decimal_param_survives_signing_and_a_json_round_trip(verifier, alice):
+    action = agt.from_call("refund", {"amount": Decimal("100.0000000000000000001")}, agent="alice")
+    env = SignedEnvelope.from_json(signed(alice, action.to_dict()).to_json())
+    result = verifier.verify(env)
+    assert agt.Action.from_dict(result.action).action.params["amount"] == Decimal("100.0000000000000000001")
 
 
 def test_a_real_action_document_round_trips_through_an_envelope(verifier, alice):

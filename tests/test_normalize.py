@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+from decimal import Decimal
 from pathlib import PurePosixPath
 from types import MappingProxyType
 
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agt import _json
 from agt import _normalize as N
 from agt.action import Operation, from_call
 from agt.errors import ActionError
@@ -36,9 +38,37 @@ def rejected_field(value, field="action.params.x") -> str:
 # --- numbers ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "text"), [(0.1, "0.1"), (0.7, "0.7"), (-2.5, "-2.5"), (3.0, "3.0"), (1e300, "1e+300"), (1e-7, "1e-07")])
-def test_finite_float_becomes_its_repr_string(value, text):
-    assert N.normalize_value(value, "f") == text
+@pytest.mark.parametrize(("value", "text"), [(0.1, "0.1"), (0.7, "0.7"), (-2.5, "-2.5"), (19.99, "19.99"), (1e-7, "1E-7")])
+def test_float_with_a_fraction_becomes_the_decimal_its_repr_prints(value, text):
+    assert N.normalize_value(value, "f") == Decimal(text)
+    assert type(N.normalize_value(value, "f")) is Decimal
+
+
+@pytest.mark.parametrize(("value", "expected"), [(3.0, 3), (-0.0, 0), (1e18, 10**18), (Decimal("100.00"), 100), (Decimal("0.000"), 0)])
+def test_number_without_a_fraction_becomes_an_int(value, expected):
+    out = N.normalize_value(value, "f")
+    assert out == expected and type(out) is int
+
+
+def test_decimal_drops_trailing_zeros_of_its_fraction():
+    assert str(N.normalize_value(Decimal("100.10"), "f")) == "100.1"
+
+
+def test_decimal_keeps_every_digit():
+    assert N.normalize_value(Decimal("100.0000000000000000000001"), "f") == Decimal("100.0000000000000000000001")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Decimal("NaN"), Decimal("Infinity"), Decimal("1E-500"), Decimal("1" * 70 + ".5"), 1e300, Decimal("1E+19")],
+    ids=["nan", "inf", "tiny", "too-many-digits", "huge-float", "huge-decimal"],
+)
+def test_decimal_that_cannot_be_kept_exactly_is_rejected(value):
+    assert rejected_field(value) == "action.params.x"
+
+
+def test_decimal_in_a_list_joins_params_text_with_its_digits():
+    assert N.params_text({"argv": ["sleep", Decimal("1.5")]}) == "sleep 1.5"
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
@@ -305,8 +335,10 @@ def test_operation_params_text_uses_normalized_params():
 
 # Int keys become text; text keys that spell one of those ints would collide (rejected, tested above).
 _keys = st.one_of(st.text(max_size=8).filter(lambda k: k not in {str(i) for i in range(-5, 6)}), st.integers(-5, 5))
+# Floats inside the signed 64-bit range: larger whole floats are integers out of range (rejected, tested above).
+_floats = st.floats(min_value=-9e18, max_value=9e18, allow_nan=False)
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(N.MIN_INT, N.MAX_INT), st.floats(allow_nan=False, allow_infinity=False),
+    st.none(), st.booleans(), st.integers(N.MIN_INT, N.MAX_INT), _floats,
     st.text(max_size=20), st.binary(max_size=10).filter(lambda b: _is_utf8(b)),
     st.datetimes(), st.dates(), st.sampled_from(list(enum.Enum("E", "A B").__members__.values())),
 )
@@ -328,7 +360,7 @@ def _python_values(depth: int):
         _scalars,
         st.lists(inner, max_size=3),
         st.lists(inner, max_size=3).map(tuple),
-        st.frozensets(st.one_of(st.integers(-9, 9), st.text(max_size=4), st.floats(allow_nan=False, allow_infinity=False)), max_size=4),
+        st.frozensets(st.one_of(st.integers(-9, 9), st.text(max_size=4), _floats), max_size=4),
         st.dictionaries(_keys, inner, max_size=3),
     )
 
@@ -347,7 +379,7 @@ def _contains_float(value) -> bool:
 @given(st.dictionaries(_keys, _python_values(4), max_size=4))
 def test_property_normalized_value_is_strict_json(params):
     out = N.normalize_value(params, "action.params")
-    assert json.loads(json.dumps(out, allow_nan=False)) == out
+    assert _json.loads(_json.dumps(out, allow_nan=False)) == out
 
 
 @SETTINGS

@@ -306,3 +306,13 @@ def test_new_request_quorum_is_capped_at_the_number_of_approvers():
 
 def test_new_request_quorum_is_at_least_one():
     assert request_for(quorum=0).quorum == 1
+
+
+def test_sqlite_keeps_an_exact_decimal_param_of_the_action(tmp_path):
+    from decimal import Decimal
+
+    store = SqliteApprovals(tmp_path / "approvals.db")
+    req = new_request("alice", "refund", ("refund-approval",), ("finance",), 1, 10.0,
+                      {"action": {"params": {"amount": Decimal("100.0000000000000000001")}}}, time.time())
+    store.create(req)
+    assert store.get(req.id).action["action"]["params"]["amount"] == Decimal("100.0000000000000000001")

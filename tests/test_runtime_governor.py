@@ -1094,3 +1094,30 @@ def test_audit_mode_decision_record_names_the_mode(modes_policy):
     gov = Governor("yaml", modes_policy, mode="audit")
     gov.call(lambda: None, tool="read_gossip")
     assert decisions(gov)[0].result["mode"] == "audit"
+
+
+def test_decimal_refund_goes_through_sqlite_approvals_with_signed_votes_and_a_verifiable_audit_log(tmp_path):
+    from decimal import Decimal
+
+    from agt.audit.log import AuditLog
+    from agt.audit.verify import verify_log
+    from agt.errors import ApprovalRequired
+    from agt.runtime.approvals import SqliteApprovals
+
+    money = Path(__file__).resolve().parents[1] / "conformance" / "policies" / "money" / "money.yaml"
+    finance = Approvers("finance-lead")
+    log = AuditLog(tmp_path / "audit", durability="always", key_path=tmp_path / "audit.key")
+    gov = Governor("yaml", str(money), audit=log, approvals=SqliteApprovals(tmp_path / "a.db"), blocking_approvals=False,
+                   approvers=finance.registry)
+    refund = lambda amount, rate=None: f"refunded {amount}"  # noqa: E731
+    assert gov.call(refund, (), {"amount": Decimal("19.99")}, tool="refund", agent="alice") == "refunded 19.99"
+    params = {"amount": Decimal("150.25"), "rate": Decimal("0.1000000000000000001")}  # `rate` is undeclared: any exact decimal
+    with pytest.raises(ApprovalRequired) as info:
+        gov.call(refund, (), dict(params), tool="refund", agent="alice")
+    rid = info.value.request_id
+    stored = gov.approvals.get(rid).action["document"]["action"]["params"]
+    assert (stored["amount"], stored["rate"]) == (Decimal("150.25"), Decimal("0.1000000000000000001"))
+    finance.vote(gov.approvals, rid, "finance-lead", True)
+    assert gov.call(refund, (), dict(params), tool="refund", agent="alice", approval_id=rid) == "refunded 150.25"
+    log.close()
+    assert verify_log(tmp_path / "audit", log.signing_key.public_key()).ok

@@ -171,10 +171,16 @@ def test_engine_error_message_names_the_cause(tmp_path):
     assert "cannot order str" in message and "policy.yaml" in message
 
 
-def test_float_param_ordering_fails_closed(tmp_path):
-    # Floats travel as decimal strings, so ordering one against a number is an evaluation error.
+def test_float_param_compares_as_an_exact_decimal(tmp_path):
     e = engine_for(tmp_path, [r("size-limit", "params.size > 10", "deny")])
-    assert e.evaluate(call("upload", {"size": 20.5})).is_engine_error
+    assert e.evaluate(call("upload", {"size": 20.5})).rule_ids == ("size-limit",)
+    assert e.evaluate(call("upload", {"size": 9.99})).rule_ids == ("default",)
+
+
+def test_money_as_a_string_against_a_decimal_limit_fails_closed(tmp_path):
+    e = engine_for(tmp_path, [r("refund-approval", "params.amount > 100.00", "require_approval")])
+    decision = e.evaluate(call("refund", {"amount": "19.99"}))
+    assert decision.is_engine_error and "cannot order str" in decision.reasons[0].message
 
 
 def test_condition_that_does_not_error_on_other_actions_still_decides(tmp_path):

@@ -180,6 +180,13 @@ def mask_input(doc: Any, names: frozenset[str]) -> Any:
         action = masked["action"] = dict(action)
         params = action.get("params")
         action["params_text"] = params_text(params) if isinstance(params, dict) else MASK
+        if "facts" in action:
+            # Facts hold pieces of the params (operands, table names): derived again from the masked params.
+            from agt.facts import derive_facts
+
+            tool, kind = action.get("tool"), action.get("kind")
+            action["facts"] = (derive_facts(tool, kind, params) if isinstance(params, dict) and isinstance(tool, str)
+                               and isinstance(kind, str) else MASK)
     return masked
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from agt import _json
 from agt.audit import merkle
 from agt.audit.backends import JsonlBackend, Line, open_backend
 from agt.audit.log import GENESIS, checkpoint_hash, record_hash, signature_ok
@@ -151,7 +152,8 @@ def _walk_records(lines: list[Line], problems: list[Problem]) -> tuple[list[byte
     prev = GENESIS
     for i, line in enumerate(lines):
         try:
-            rec = json.loads(line.text)
+            # Decimals read back exactly, so the recomputed hash covers the digits that were written.
+            rec = _json.loads(line.text)
             if not isinstance(rec, dict):
                 raise ValueError("not an object")
         except ValueError:

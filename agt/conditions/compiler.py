@@ -6,13 +6,15 @@ Semantics (shared with the Cedar and Rego translations, see docs/decision-semant
   ``not`` then inverts that false. This is how an undefined reference behaves in Rego.
 * Equality is strict: ``1`` never equals ``true`` or ``"1"``.
 * Ordering (``< <= > >=``) needs two numbers or two strings; anything else is an evaluation error,
-  and an evaluation error makes the whole decision a deny (fail closed).
+  and an evaluation error makes the whole decision a deny (fail closed). Numbers are ints and exact
+  Decimals (normalization turns floats into Decimals), so ``19.99 > 100`` compares digits, not binary floats.
 """
 
 from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Callable, Mapping, Union
 
 import re2
@@ -37,7 +39,7 @@ MISSING: Any = _Missing()
 
 
 def _is_number(v: Any) -> bool:
-    return (type(v) is int) or (type(v) is float)
+    return (type(v) is int) or (type(v) is Decimal) or (type(v) is float)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -324,7 +326,7 @@ def _fast_field_compare(node: ast.Compare, fn: Callable[[Any, Any], bool]) -> Ev
         def eq_num(doc: Mapping[str, Any]) -> bool:
             p = doc.get(a)
             v = p.get(b, MISSING) if type(p) is dict else MISSING
-            return (type(v) is int or type(v) is float) and v == c
+            return (type(v) is int or type(v) is Decimal or type(v) is float) and v == c
 
         return eq_num
     if op in _ORDER_OPS and type(c) is int:

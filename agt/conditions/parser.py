@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
+from agt._normalize import normalize_decimal
 from agt.conditions import ast
-from agt.errors import ConditionSyntaxError
+from agt.errors import ActionError, ConditionSyntaxError
 
 _TOKEN = re.compile(
     r"""
@@ -244,8 +246,15 @@ class _Parser:
         return ast.Path(resolved)
 
 
-def _number(text: str) -> int | float:
-    return float(text) if any(c in text for c in ".eE") else int(text)
+def _number(text: str) -> int | Decimal:
+    """A literal with a fraction is an exact decimal, like the values it is compared with (``100.50`` is
+    100.5, ``100.00`` is 100): comparing a Decimal with a float would compare against the float's binary value."""
+    if not any(c in text for c in ".eE"):
+        return int(text)
+    try:
+        return normalize_decimal(Decimal(text), "")
+    except ActionError as exc:
+        raise ConditionSyntaxError(exc.message, text, 1) from None
 
 
 def parse(text: str) -> ast.Node:

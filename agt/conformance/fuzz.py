@@ -3,7 +3,10 @@ engine, and shrink any disagreement to a minimal action, written out as a new ca
 
 The generator is our own (seeded ``random.Random``), so a seed reproduces a run exactly and 10,000
 actions cost milliseconds to make. It mutates policy literals the way attackers and accidents do:
-case, whitespace, quotes, full-width forms, zero-width spaces, and paths with ``..`` segments.
+case, whitespace, quotes, full-width forms, zero-width spaces, and paths with ``..`` segments. Shell
+commands and SQL are also respelled the way a grammar allows (flag order and long forms, program paths,
+quotes, wrappers, pipelines; SQL comments, case, aliases, extra statements), by the meaning-preserving
+mutators of :mod:`agt.facts.spellings`, so a policy deciding on spelling rather than meaning shows up.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import copy
 import random
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -23,6 +27,7 @@ from agt.decision import Decision
 from agt.engines import Engine
 from agt.engines.yaml_policy import load_policy
 from agt.errors import ActionError
+from agt.facts.spellings import respell_command, respell_sql, wrap_command
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,26 @@ _ENVIRONMENTS = ["development", "staging", "production", "Production", ""]
 _FILLER = ["hello", "SELECT 1", "ls -la", "report.pdf", "ok", "ünïcödé", "日本語", "🚀", "a  b", "'quoted'"]
 
 
+_COMMANDS = ["rm -rf /", "rm -rf ~", "rm -rf *", "rm -rf /etc", "rm -f notes.txt", "ls -la", "mkfs.ext4 /dev/sda",
+             "dd if=/dev/zero of=/dev/sda", "chmod -R 777 /", "cp -r src dst", "git status"]
+_SQL = ["DROP TABLE users", "DELETE FROM users", "DELETE FROM users WHERE id = 3", "TRUNCATE TABLE users",
+        "UPDATE users SET a = 1", "UPDATE users SET a = 1 WHERE id = 2", "SELECT * FROM users", "GRANT ALL ON t TO bob"]
+
+
+def _respell(rng: random.Random, text: str) -> str:
+    """A meaning-preserving respelling: of a shell command, wrapped or not, or of SQL."""
+    choice = rng.randrange(3)
+    if choice == 0:
+        return respell_command(rng, text)
+    if choice == 1:
+        return wrap_command(rng, respell_command(rng, text))
+    return respell_sql(rng, text)
+
+
 def _mutate(rng: random.Random, text: str) -> str:
-    choice = rng.randrange(9)
+    choice = rng.randrange(10)
+    if choice == 9:
+        return _respell(rng, text)
     if choice == 0:
         return text.upper()
     if choice == 1:
@@ -129,6 +152,8 @@ class ActionGenerator:
                 params[key] = [self._string() for _ in range(rng.randrange(1, 4))]
             elif key == "n":
                 params[key] = self._int()
+            elif key in ("command", "sql") and rng.random() < 0.5:
+                params[key] = _respell(rng, rng.choice(_COMMANDS if key == "command" else _SQL))
             else:
                 params[key] = self._string()
         doc: dict[str, Any] = {
@@ -317,5 +342,14 @@ def write_cases(suite: Suite, result: FuzzResult, seed: int, out_dir: Path, refe
         "policies": rel,
         "cases": cases,
     }
-    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), "utf-8")
+    path.write_text(yaml.dump(doc, Dumper=_CaseDumper, sort_keys=False, allow_unicode=True), "utf-8")
     return path
+
+
+class _CaseDumper(yaml.SafeDumper):
+    """Writes a decimal as a YAML float with its exact digits; the suite loader reads it back as that decimal."""
+
+
+_CaseDumper.add_representer(
+    Decimal, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:float", format(value, "f"))
+)

@@ -43,7 +43,10 @@ def open_engines(
     opened: dict[str, Engine] = {}
     try:
         for e in engines:
-            opened[e] = create_engine(e, str(suite.policies[e]), **dict((options or {}).get(e, {})))
+            opts = dict((options or {}).get(e, {}))
+            if suite.catalog is not None:
+                opts.setdefault("catalog", suite.catalog)
+            opened[e] = create_engine(e, str(suite.policies[e]), **opts)
     except BaseException:
         for engine in opened.values():
             engine.close()

@@ -3,13 +3,20 @@
 A suite file (YAML) names the policy per engine (paths relative to the suite file), a ``defaults``
 action merged under every case (a ``null`` removes a default), and the cases: an action plus the
 expected effect and rule ids. A case may list engines it is ``not_portable`` to, with a reason.
+
+A suite may name a tool ``catalog`` (agt.catalog), given to every engine. Cedar sees only the params the
+catalog declares, so a case whose params include one that a YAML rule reads but the catalog does not declare
+for the case's tool is marked not portable to Cedar automatically, with the reason: it is never run there,
+so it never passes by accident.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,8 +24,10 @@ import yaml
 
 from agt import _yaml
 from agt.action import Action
+from agt.catalog import Catalog, find_catalog, load_catalog
+from agt.conditions import EqualityKey, ast, index_key
 from agt.decision import Effect
-from agt.errors import ActionError, AgtError
+from agt.errors import ActionError, AgtError, PolicyLoadError
 
 
 class SuiteError(AgtError):
@@ -49,6 +58,8 @@ class Suite:
     """engine -> policy path; several paths are joined with os.pathsep."""
     cases: tuple[Case, ...]
     description: str = ""
+    catalog: str | None = None
+    """The tool catalog every engine is given, when the suite names one."""
 
 
 def deep_merge(base: Any, override: Any) -> Any:
@@ -66,10 +77,25 @@ def deep_merge(base: Any, override: Any) -> Any:
     return out
 
 
+class _ExactLoader(_yaml.BoundedLoader):
+    """YAML whose numbers with a fraction are exact decimals, as in an action: ``922337203685477.5807``
+    would otherwise become the nearest float, and a suite could not state a value at a decimal limit."""
+
+
+def _exact_float(loader: _ExactLoader, node: yaml.ScalarNode) -> Any:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    if ":" in text or text.lower().lstrip("+-") in (".inf", ".nan"):
+        return loader.construct_yaml_float(node)
+    return Decimal(text)
+
+
+_ExactLoader.add_constructor("tag:yaml.org,2002:float", _exact_float)
+
+
 def load_suite(path: str | Path) -> Suite:
     p = Path(path)
     try:
-        data = _yaml.safe_load(p.read_text("utf-8"))
+        data = yaml.load(p.read_text("utf-8"), Loader=_ExactLoader)  # noqa: S506 - a bounded SafeLoader subclass
     except (OSError, UnicodeDecodeError) as exc:
         raise SuiteError(f"{p}: cannot read suite: {exc}") from None
     except yaml.YAMLError as exc:
@@ -86,6 +112,9 @@ def load_suite(path: str | Path) -> Suite:
         engine: os.pathsep.join(str((p.parent / str(r)).resolve()) for r in (rel if isinstance(rel, list) else [rel]))
         for engine, rel in policies_raw.items()
     }
+    catalog_path = str((p.parent / str(data["catalog"])).resolve()) if data.get("catalog") else None
+    params_read = _params_yaml_rules_read(p, policies.get("yaml"))
+    cedar_catalog = _cedar_catalog(p, catalog_path, policies.get("cedar")) if params_read else None
     defaults = data.get("defaults") or {}
     cases = []
     seen: set[str] = set()
@@ -114,10 +143,71 @@ def load_suite(path: str | Path) -> Suite:
         not_portable = raw.get("not_portable") or {}
         if not isinstance(not_portable, dict):
             raise SuiteError(f"{where}: not_portable maps engine names to a reason")
+        if params_read and "cedar" in policies and "cedar" not in not_portable:
+            reason = _undeclared_for_cedar(action, params_read, cedar_catalog)
+            if reason:
+                not_portable = {**not_portable, "cedar": reason}
         cases.append(Case(
             name=name,
             action=action,
             expect=Expectation(effect, tuple(sorted(rules)), tuple(sorted(approvers)) if approvers is not None else None),
             not_portable={str(k): str(v) for k, v in not_portable.items()},
         ))
-    return Suite(str(data.get("suite", p.stem)), p, policies, tuple(cases), str(data.get("description", "")))
+    return Suite(str(data.get("suite", p.stem)), p, policies, tuple(cases), str(data.get("description", "")), catalog_path)
+
+
+def _params_yaml_rules_read(suite: Path, yaml_policy: str | None) -> list[tuple[str, str, frozenset[str] | None]]:
+    """(param name, rule id, the tools the rule is pinned to or None) for every ``action.params.<name>`` a
+    YAML rule reads; the name ``*`` when a rule reads the params as a whole."""
+    if yaml_policy is None:
+        return []
+    from agt.engines.yaml_policy import load_policy
+
+    try:
+        rules = load_policy(yaml_policy).rules
+    except PolicyLoadError as exc:
+        raise SuiteError(f"{suite}: the YAML policy does not load: {exc}") from None
+    read = []
+    for rule in rules:
+        key = index_key(rule.condition)
+        tools = key.values if isinstance(key, EqualityKey) and key.path == ("action", "tool") else None
+        for path in _paths(rule.condition):
+            if path[:2] == ("action", "params"):
+                read.append((path[2] if len(path) > 2 else "*", rule.id, tools))
+    return read
+
+
+def _paths(node: Any) -> list[tuple[str, ...]]:
+    if isinstance(node, ast.Path):
+        return [node.parts]
+    if isinstance(node, tuple):
+        return [p for item in node for p in _paths(item)]
+    if dataclasses.is_dataclass(node):
+        return [p for f in dataclasses.fields(node) for p in _paths(getattr(node, f.name))]
+    return []
+
+
+def _cedar_catalog(suite: Path, catalog_path: str | None, cedar_policy: str | None) -> Catalog | None:
+    """The catalog the suite's Cedar engine sees: the suite's, or the one beside the Cedar policy."""
+    try:
+        found = catalog_path or find_catalog(cedar_policy)
+        return load_catalog(found) if found else None
+    except PolicyLoadError as exc:
+        raise SuiteError(f"{suite}: the catalog does not load: {exc}") from None
+
+
+def _undeclared_for_cedar(
+    action: Action, params_read: list[tuple[str, str, frozenset[str] | None]], catalog: Catalog | None
+) -> str | None:
+    op = action.action
+    declared = catalog.params_of(op.tool) if catalog is not None else {}
+    for name, rule, tools in params_read:
+        if tools is not None and op.tool not in tools:
+            continue  # the rule cannot match this tool
+        undeclared = [p for p in sorted(op.params) if p not in declared and name in (p, "*")]
+        if undeclared:
+            return (
+                f"rule {rule!r} reads action.params.{undeclared[0]}, which the catalog does not declare for tool "
+                f"{op.tool!r}; Cedar sees declared params only"
+            )
+    return None

@@ -44,6 +44,9 @@ def available_engines() -> tuple[str, ...]:
 def create_engine(name: str, policy: str, **options: object) -> Engine:
     """Build the engine registered as ``name`` for the policy at ``policy`` (a file or directory).
 
+    ``catalog=`` (a path, an :class:`agt.catalog.Catalog` or a mapping) is the tool catalog every built-in
+    engine checks params against; without it, each uses the ``catalog.yaml`` beside the policy, if any.
+
     Raises PolicyLoadError when the policy cannot be loaded: a policy that fails to load never
     becomes an engine that allows.
     """

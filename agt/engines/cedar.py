@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import cedarpy
 
 from agt.action import Action
+from agt.catalog import CATALOG_FILE, Catalog, resolve_catalog
 from agt.decision import DEFAULT_RULE_ID, Decision, Effect, RuleAction, RuleMatch, combine, fail_closed
 from agt.engines import base
 from agt.engines._cedar_guard import check_cedar_text
@@ -92,6 +93,40 @@ def _first_code_line(lines: list[str], start: int) -> int:
     return start + 1
 
 
+PARAMS_DECLARATION = "type Params = {};"
+"""The line of the bundled schema that agt fills from the catalog (docs/cedar-mapping.md)."""
+
+
+FACTS_DECLARATION = "type Facts = {"
+"""A schema without it (a custom copy from before the facts) gets requests without ``context.facts``."""
+
+
+def _schema_with_params(schema_text: str, catalog: Catalog | None, schema_src: str) -> str:
+    """The schema with ``context.params`` typed from the catalog."""
+    if catalog is None:
+        return schema_text
+    if PARAMS_DECLARATION not in schema_text:
+        raise PolicyLoadError(
+            f"the schema has no `{PARAMS_DECLARATION}` line for agt to fill from the catalog ({catalog.source}); "
+            "copy it from agt/schema/agt.cedarschema", file=schema_src,
+        )
+    return schema_text.replace(PARAMS_DECLARATION, f"type Params = {catalog.cedar_type()};")
+
+
+def _params_read(node: Any, found: set[str]) -> None:
+    """Collect the attributes read from ``context.params`` (``.attr``, ``["attr"]`` and ``has attr``)."""
+    if isinstance(node, dict):
+        for op in (".", "has"):
+            inner = node.get(op)
+            if isinstance(inner, dict) and inner.get("left") == {".": {"left": {"Var": "context"}, "attr": "params"}}:
+                found.add(str(inner.get("attr", "")))
+        for v in node.values():
+            _params_read(v, found)
+    elif isinstance(node, list):
+        for v in node:
+            _params_read(v, found)
+
+
 def _context_attributes(ests: list[dict[str, Any]]) -> frozenset[str] | None:
     """The ``context`` attributes the policies read, or None if one uses ``context`` as a whole."""
     found: set[str] = set()
@@ -131,19 +166,28 @@ def _id_line(text: str, rule_id: str, occurrence: int = 0) -> int | None:
 class CedarEngine:
     name = "cedar"
 
-    def __init__(self, policy: str | Path, *, validate_requests: bool | None = None) -> None:
+    def __init__(
+        self, policy: str | Path, *, validate_requests: bool | None = None, catalog: Catalog | str | Path | None = None
+    ) -> None:
         """``validate_requests`` re-checks every request against the schema inside Cedar. It defaults
         to on only for a custom schema: requests built for the bundled schema fit it by construction
         (tests/test_cedar_request.py proves it), and skipping the check saves about a third of a
-        decision. A runtime type error still denies either way, through Cedar's diagnostics."""
+        decision. A runtime type error still denies either way, through Cedar's diagnostics.
+
+        ``catalog`` types ``context.params`` (by default the catalog.yaml beside the policy); a policy that
+        reads a param the catalog does not declare fails to load."""
         path = Path(policy)
         files, schema_path = _policy_files(path)
+        self.catalog = resolve_catalog(catalog, policy)
         schema_text = _read(schema_path) if schema_path else bundled_schema_text()
         custom_schema = schema_text != bundled_schema_text()
         self.validate_requests = custom_schema if validate_requests is None else validate_requests
         if custom_schema and not self.validate_requests:
             raise PolicyLoadError("a custom schema needs validate_requests=True", file=str(schema_path))
         schema_src = str(schema_path) if schema_path else "agt/schema/agt.cedarschema"
+        self._schema_has_params = PARAMS_DECLARATION in schema_text
+        self._schema_has_facts = FACTS_DECLARATION in schema_text
+        schema_text = _schema_with_params(schema_text, self.catalog, schema_src)
         try:
             self._schema = cedarpy.Schema.from_str(schema_text)
         except ValueError as exc:
@@ -176,12 +220,16 @@ class CedarEngine:
             raise PolicyLoadError("a policy nests too deeply to load (split long && / || chains)", file=str(f)) from None
         if est.get("templates"):
             raise PolicyLoadError("policy templates are not supported; link them into static policies", file=str(f))
+        self._check_params_declared(f, text, est)
         result = cedarpy.validate_policies(text, self._schema)
         if not result.validation_passed:
             err = result.errors[0]
             rid = result.id_annotations_by_policy_id.get(err.policy_id)
+            hint = ""
+            if "but saw decimal" in err.error:
+                hint = '; Cedar orders decimals with methods: context.params.amount.greaterThan(decimal("100.00"))'
             raise PolicyLoadError(
-                f"fails schema validation: {err.error}" + (f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""),
+                f"fails schema validation: {err.error}{hint}" + (f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""),
                 file=str(f), line=_id_line(text, rid) if rid else None, rule=rid or err.policy_id or None,
             )
         for pid, body in est.get("staticPolicies", {}).items():
@@ -215,6 +263,23 @@ class CedarEngine:
             self.rules[rid] = CedarRule(rid, action, ann.get("message") or "", approvers, str(f), line, "critical" in ann)
         return est
 
+    def _check_params_declared(self, f: Path, text: str, est: dict[str, Any]) -> None:
+        """A read of an undeclared param fails to load. Cedar's validator would reject ``context.params.x``,
+        but it accepts ``context.params has x && ...`` as always false: a rule that silently never matches."""
+        declared = self.catalog.declared_names() if self.catalog is not None else frozenset()
+        for pid, body in est.get("staticPolicies", {}).items():
+            found: set[str] = set()
+            _params_read(body.get("conditions"), found)
+            missing = sorted(found - declared)
+            if missing:
+                rid = (body.get("annotations") or {}).get("id")
+                where = f"the catalog ({self.catalog.source})" if self.catalog is not None else f"a {CATALOG_FILE} beside the policy"
+                raise PolicyLoadError(
+                    f"reads context.params.{missing[0]}, a param no tool declares, so Cedar cannot see it; declare it in "
+                    f"{where}: tools: {{<tool>: {{params: {{{missing[0]}: <type>}}}}}}",
+                    file=str(f), line=_id_line(text, rid) if rid else None, rule=rid or pid,
+                )
+
     @property
     def _eval_schema(self) -> cedarpy.Schema | None:
         return self._schema if self.validate_requests else None
@@ -231,7 +296,7 @@ class CedarEngine:
         """The request, and a parsed entity handle. Handles are cached by what they are built from:
         an agent's calls mostly repeat the same principal and resource, and parsing entities is a
         large share of a decision."""
-        request = self._prune(cedar_request(action))
+        request = self._cedar_request(action)
         key = entities_key(action)
         handle = self._entities_for_key.get(key)
         if handle is None:
@@ -240,6 +305,14 @@ class CedarEngine:
                 self._entities_for_key.clear()
             self._entities_for_key[key] = handle
         return request, handle
+
+    def _cedar_request(self, action: Action) -> dict[str, Any]:
+        request = cedar_request(action, self.catalog)
+        if not self._schema_has_params:
+            del request["context"]["params"]  # a custom schema from before the catalog
+        if not self._schema_has_facts:
+            del request["context"]["facts"]  # a custom schema from before the facts
+        return self._prune(request)
 
     def _prune(self, request: dict[str, Any]) -> dict[str, Any]:
         if not self.validate_requests and self._context_keys is not None:
@@ -281,6 +354,8 @@ class CedarEngine:
         return decision
 
     def evaluate(self, action: Action) -> Decision:
+        if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
+            return denied
         try:
             request, entities = self._request(action)
             result = cedarpy.is_authorized(request, self._policies, entities, self._eval_schema)
@@ -295,8 +370,11 @@ class CedarEngine:
         out: list[Decision | None] = [None] * len(actions)
         batches: list[tuple[list[int], list[dict[str, Any]], dict[tuple[str, str], CedarEntity]]] = []
         for i, action in enumerate(actions):
+            if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
+                out[i] = denied
+                continue
             try:
-                request = self._prune(cedar_request(action))
+                request = self._cedar_request(action)
                 keyed = {(e["uid"]["type"], e["uid"]["id"]): e for e in cedar_entities(action)}
             except Exception as exc:  # noqa: BLE001
                 out[i] = self._fail(f"{type(exc).__name__}: {exc}")
@@ -326,8 +404,8 @@ class CedarEngine:
         pass
 
 
-def _factory(policy: str, *, validate_requests: bool | None = None) -> CedarEngine:
-    return CedarEngine(policy, validate_requests=validate_requests)
+def _factory(policy: str, *, validate_requests: bool | None = None, catalog: Any = None) -> CedarEngine:
+    return CedarEngine(policy, validate_requests=validate_requests, catalog=catalog)
 
 
 base.register("cedar", _factory)

@@ -6,7 +6,8 @@
 * resource: ``File::"<path>"`` / ``Directory::"<path>"`` for file resources, with every ancestor
   directory as a parent (the root ``/`` excluded); otherwise ``Resource::"<id>"`` with its ``type``;
   ``Resource::""`` of type ``""`` when the action has no resource.
-* context: tool, params_text, session_id, task_id, stage, environment and the three counters.
+* context: tool, params (the called tool's params declared in the catalog, typed; ``{}`` without one),
+  params_text, facts (the flat fields of ``action.facts``: :data:`FACT_FIELDS`), session_id, task_id, stage, environment and the three counters.
 
 Agent and resource attributes beyond these are not visible to Cedar; the schema is closed.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from agt.action import Action
+from agt.catalog import Catalog
 
 CedarEntity = dict[str, Any]
 
@@ -60,9 +62,9 @@ def _directory_chain(path: str, entities: dict[tuple[str, str], CedarEntity]) ->
         entities[key] = {"uid": _uid("Directory", d), "attrs": {}, "parents": parents}
 
 
-def to_cedar(action: Action) -> tuple[dict[str, Any], list[CedarEntity]]:
+def to_cedar(action: Action, catalog: Catalog | None = None) -> tuple[dict[str, Any], list[CedarEntity]]:
     """Return (request, entities) for cedarpy.is_authorized."""
-    return cedar_request(action), cedar_entities(action)
+    return cedar_request(action, catalog), cedar_entities(action)
 
 
 def entities_key(action: Action) -> tuple[Any, ...]:
@@ -125,11 +127,32 @@ def resource_uid(action: Action) -> dict[str, str]:
     return _uid("Resource", res.id)
 
 
-def cedar_request(action: Action) -> dict[str, Any]:
+FACT_FIELDS: dict[str, tuple[str, ...]] = {
+    "shell": ("params", "parsed", "programs", "program_families", "program_flags", "program_args", "redirects",
+              "recursive_deletes", "deletes_system_path", "writes_device", "command_substitution",
+              "process_substitution", "variable_expansion", "eval", "pipe_to_shell", "parse_error"),
+    "sql": ("params", "parsed", "types", "objects", "without_where", "parse_error"),
+}
+"""The facts Cedar sees: the flat sets and booleans (Cedar cannot look inside the ``commands`` and
+``statements`` lists of records; the flat fields say the same as membership tests)."""
+
+
+def cedar_facts(facts: Any) -> dict[str, Any]:
+    """``action.facts`` as the ``Facts`` record of the schema."""
+    return {
+        **{part: {f: facts[part][f] for f in fields} for part, fields in FACT_FIELDS.items()},
+        "parse_error": facts["parse_error"],
+    }
+
+
+def cedar_request(action: Action, catalog: Catalog | None = None) -> dict[str, Any]:
+    """The request; ``catalog`` types the declared params (its check must have passed)."""
     op, ctx = action.action, action.context
     context = {
         "tool": op.tool,
+        "params": catalog.cedar_params(action) if catalog is not None else {},
         "params_text": op.params_text,
+        "facts": cedar_facts(op.facts),
         "session_id": ctx.session_id,
         "task_id": ctx.task_id or ctx.session_id,
         "stage": ctx.stage.value,

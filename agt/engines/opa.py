@@ -19,7 +19,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Iterable
 
+from agt import _json
 from agt.action import Action
+from agt.catalog import Catalog, resolve_catalog, with_catalog
 from agt.decision import Decision, Effect, Reason, fail_closed
 from agt.engines import base
 from agt.errors import PolicyLoadError
@@ -46,10 +48,13 @@ class OpaEngine:
         concurrency: int = 8,
         decision_path: str = DECISION_PATH,
         container: bool = False,
+        catalog: Catalog | str | Path | None = None,
     ) -> None:
         """``policy`` is a Rego directory for a managed OPA; ignored when ``url`` points at your own.
         ``container=True`` runs the managed OPA as the openpolicyagent/opa image (testcontainers, Docker).
-        ``timeout`` (seconds, a total per decision) defaults to ``AGT_OPA_TIMEOUT``, else 2."""
+        ``timeout`` (seconds, a total per decision) defaults to ``AGT_OPA_TIMEOUT``, else 2.
+        ``catalog``: the tool catalog checked before OPA is asked; by default the catalog.yaml beside the policy."""
+        self.catalog = resolve_catalog(catalog, policy)
         url = url or os.environ.get("AGT_OPA_URL") or None
         timeout = timeout if timeout is not None else _env_timeout()
         token = token or os.environ.get("AGT_OPA_TOKEN") or None
@@ -81,6 +86,7 @@ class OpaEngine:
                 # OPA refuses Rego that does not compile; its message names the file and line.
                 raise PolicyLoadError(f"opa could not load the policy: {exc}", file=str(policy)) from None
             self.url = self.server.url
+        self._revision = with_catalog(self._revision, self.catalog)
         self._token = token
         self._tls = {"verify": verify, "cert": cert}
         self._connect()
@@ -109,6 +115,8 @@ class OpaEngine:
             return self._fail(f"{type(exc).__name__}: {exc}")
 
     def _evaluate(self, action: Action) -> Decision:
+        if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
+            return denied
         try:
             body = _encode({"input": action.document})
         except UnicodeEncodeError as exc:
@@ -139,8 +147,7 @@ class OpaEngine:
             return self._fail(f"{exc} ({self.url})")
         if reply.status != 200:
             # Redirects included: a decision is only ever a 200, and following one would send the token elsewhere.
-            text = reply.body[:300].decode("utf-8", "replace")
-            return self._fail(f"HTTP {reply.status} from {self.url}{self.decision_path}: {text}")
+            return self._fail(f"HTTP {reply.status} from {self.url}{self.decision_path}: {_error_text(reply.body)}")
         try:
             payload = json.loads(reply.body)
         except RecursionError:
@@ -223,8 +230,18 @@ def _env_timeout() -> float:
     return value
 
 
+def _error_text(body: bytes) -> str:
+    """OPA's evaluation errors (a type error in agt.greater, say) say what went wrong in ``errors[].message``."""
+    try:
+        messages = [e["message"] for e in json.loads(body).get("errors", []) if isinstance(e.get("message"), str)]
+    except (ValueError, AttributeError, TypeError, KeyError, RecursionError):
+        messages = []
+    return ("; ".join(messages) or body[:300].decode("utf-8", "replace"))[:300]
+
+
 def _encode(doc: Any) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # Decimals go as JSON numbers with their exact digits; OPA compares such numbers exactly.
+    return _json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _tree_revision(paths: list[Path]) -> str:

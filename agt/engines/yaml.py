@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from agt.action import Action
+from agt.catalog import Catalog, resolve_catalog, with_catalog
 from agt.conditions import MISSING, EqualityKey, LowerBoundKey, field_getter, index_key
 from agt.decision import Decision, RuleMatch, combine, fail_closed
 from agt.engines import base
@@ -67,15 +68,18 @@ class _RuleIndex:
 class YamlEngine:
     name = "yaml"
 
-    def __init__(self, policy: str | Path | YamlPolicy) -> None:
+    def __init__(self, policy: str | Path | YamlPolicy, *, catalog: Catalog | str | Path | None = None) -> None:
+        """``catalog``: the tool catalog checked before any rule; by default the catalog.yaml beside the policy."""
         self.policy = policy if isinstance(policy, YamlPolicy) else load_policy(policy)
+        self.catalog = resolve_catalog(catalog, None if isinstance(policy, YamlPolicy) else policy)
+        self._revision = with_catalog(self.policy.revision, self.catalog)
         self._index = _RuleIndex(self.policy.rules)
         # The most common outcome, no rule matched, shares one immutable Decision.
         self._default_decision = combine((), self.policy.default, engine=self.name, revision=self.revision)
 
     @property
     def revision(self) -> str:
-        return self.policy.revision
+        return self._revision
 
     def matches(self, action: Action) -> list[RuleMatch]:
         """Every rule that matches, before combining. Raises on a condition that errors."""
@@ -91,6 +95,8 @@ class YamlEngine:
         return out
 
     def evaluate(self, action: Action) -> Decision:
+        if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self.revision)) is not None:
+            return denied
         try:
             matched = self.matches(action)
         except AgtError as exc:
@@ -111,10 +117,10 @@ class YamlEngine:
         return next((r for r in self.policy.rules if r.id == rule_id), None)
 
 
-def _factory(policy: str, **options: object) -> YamlEngine:
+def _factory(policy: str, *, catalog: Any = None, **options: object) -> YamlEngine:
     if options:
-        raise TypeError(f"the yaml engine takes no options, got {', '.join(options)}")
-    return YamlEngine(policy)
+        raise TypeError(f"the yaml engine takes no options but catalog=, got {', '.join(options)}")
+    return YamlEngine(policy, catalog=catalog)
 
 
 base.register("yaml", _factory)

@@ -141,7 +141,8 @@ def _read_yaml(path: Path) -> Any:
 def policy_files(path: str | Path) -> list[Path]:
     p = Path(path)
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file())
+        # catalog.yaml beside the policies is the tool catalog (agt.catalog), not a policy.
+        files = sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file() and f.name != "catalog.yaml")
         if not files:
             raise PolicyLoadError("no .yaml or .yml policy files in directory", file=str(p))
         return files

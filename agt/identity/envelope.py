@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import binascii
 import heapq
-import json
 import math
 import secrets
 import threading
@@ -33,6 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from agt import _json
 from agt._canonical import canonical_json as _canonical_json
 from agt.identity.keys import (
     IdentityError,
@@ -190,10 +190,10 @@ class SignedEnvelope:
         return _payload(self.action, self.agent_id, self.did, self.nonce, self.issued_at)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**json.loads(self.signed_bytes()), "signature": b64url_encode(self.signature)}
+        return {**_json.loads(self.signed_bytes()), "signature": b64url_encode(self.signature)}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+        return _json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, doc: Any) -> "SignedEnvelope":
@@ -210,7 +210,7 @@ class SignedEnvelope:
         if not isinstance(action, Mapping):
             raise MalformedEnvelopeError("action must be a JSON object (the action document)")
         try:
-            action = json.loads(canonical_json(dict(action)))
+            action = _json.loads(canonical_json(dict(action)))
         except (TypeError, ValueError, RecursionError) as exc:
             raise MalformedEnvelopeError(f"action is not plain JSON: {exc}") from None
         try:
@@ -222,7 +222,7 @@ class SignedEnvelope:
     @classmethod
     def from_json(cls, text: str | bytes) -> "SignedEnvelope":
         try:
-            doc = json.loads(text)
+            doc = _json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise MalformedEnvelopeError(f"envelope is not valid JSON: {exc}") from None
         return cls.from_dict(doc)
@@ -266,7 +266,7 @@ def sign_envelope(
         )
     try:
         # The round trip makes the stored action exactly what was signed (tuples become lists, and so on).
-        action = json.loads(canonical_json(dict(action_document)))
+        action = _json.loads(canonical_json(dict(action_document)))
     except (TypeError, ValueError, RecursionError) as exc:
         raise MalformedEnvelopeError(f"the action document is not plain JSON: {exc}") from None
     nonce = _require_nonce(secrets.token_urlsafe(16) if nonce is None else nonce)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from agt import _json
 from agt._sqlite import ThreadConnections, write_transaction
 from agt.errors import AgtError
 from agt.identity import IdentityKeys
@@ -269,13 +270,13 @@ class SqliteApprovals:
 
     def create(self, req: ApprovalRequest) -> None:
         self._conn().execute(
-            "INSERT INTO approvals (id, created_at, body) VALUES (?, ?, ?)", (req.id, req.created_at, json.dumps(req.to_dict()))
+            "INSERT INTO approvals (id, created_at, body) VALUES (?, ?, ?)", (req.id, req.created_at, _json.dumps(req.to_dict()))
         )
 
     def _load(self, body: str) -> ApprovalRequest:
         try:
-            doc = json.loads(body)
-        except (TypeError, ValueError) as exc:
+            doc = _json.loads(body)  # exact decimals, for the action's params
+        except (TypeError, ValueError, RecursionError) as exc:
             raise ApprovalError(f"malformed approval request in {self.path}: {exc}") from None
         request_id = doc.get("id") if isinstance(doc, dict) else None
         db = self._conn()

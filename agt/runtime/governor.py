@@ -94,6 +94,7 @@ class Governor:
         require_delegation: bool = False,
         approvers: ApproverRegistry | Mapping[str, PublicKeyLike] | str | None = None,
         approval_validity: float | None = None,
+        catalog: Any | None = None,
     ) -> None:
         """``engine`` is an Engine, or an engine name with ``policy`` its policy path. A policy that
         cannot load raises here, before any call: an unloadable policy never governs (or allows) anything.
@@ -107,11 +108,15 @@ class Governor:
         registry file): only votes signed by its keys count, so without it nothing can be approved.
         ``approval_validity`` (seconds) ends an approval that long after it was granted; by default it ends
         at the request's deadline (``approval_timeout`` after the request).
+        ``catalog`` is the tool catalog (agt.catalog) the engine checks params with; it goes with an engine name.
         """
         if isinstance(engine, str):
             if policy is None:
                 raise ValueError("give policy= with an engine name, or pass an Engine")
-            engine = create_engine(engine, policy, **dict(engine_options or {}))
+            options = {**dict(engine_options or {}), **({"catalog": catalog} if catalog is not None else {})}
+            engine = create_engine(engine, policy, **options)
+        elif catalog is not None:
+            raise ValueError("catalog= goes with an engine name; give an Engine you build its catalog with create_engine(..., catalog=)")
         self.engine = engine
         self.mode = Mode(mode) if mode is not None else _policy_mode(engine)
         self.agent_modes = {k: Mode(v) for k, v in (agent_modes or {}).items()}

@@ -1,20 +1,69 @@
 # agt starter governance policy in Rego: the same intent and rule ids as policies/starter.yaml
-# and cedar/starter.cedar. Pattern rules read input.action.params_text, which agt has already
-# folded (case, whitespace, quotes, Unicode), so every engine sees the same text.
+# and cedar/starter.cedar. Destructive commands and SQL are judged on input.action.facts (what the
+# shell and SQL params mean, parsed once by agt); the text patterns read input.action.params_text, which
+# agt has already folded (case, whitespace, quotes, Unicode), as a second line on text no parser read.
 package agt.policies.starter
+
+import data.agt
 
 default_action := "allow"
 
 destructive_db_tools := {"drop_table", "drop_database", "truncate_table", "delete_database", "db_drop", "db_truncate"}
 
-destructive_patterns := ["rm -rf /", "drop table", "delete from"]
-
 deny["block-destructive-db-tools"] := "Destructive database tools are blocked." if {
 	input.action.tool in destructive_db_tools
 }
 
+# --- on meaning: the facts agt derives from command and SQL params (input.action.facts) ---
+shell := input.action.facts.shell
+
+sql := input.action.facts.sql
+
+deny["block-recursive-delete"] := "Recursive delete of /, ~, * or a system directory." if {
+	shell.deletes_system_path == true
+}
+
+deny["block-disk-wipe"] := "Formatting a disk or writing to a device is blocked." if {
+	"mkfs" in shell.program_families
+}
+
+deny["block-disk-wipe"] := "Formatting a disk or writing to a device is blocked." if {
+	shell.writes_device == true
+}
+
+deny["block-destructive-sql"] := "DROP, TRUNCATE, and DELETE or UPDATE without WHERE are blocked." if {
+	some t in sql.types
+	t in {"drop", "truncate"}
+}
+
+deny["block-destructive-sql"] := "DROP, TRUNCATE, and DELETE or UPDATE without WHERE are blocked." if {
+	some t in sql.without_where
+	t in {"delete", "update"}
+}
+
+deny["block-unparsed-command"] := "A command agt cannot see through (parse error, substitution, eval, pipe into a shell) is blocked." if {
+	input.action.kind == "execute"
+	cannot_see_through
+}
+
+cannot_see_through if input.action.facts.parse_error == true
+
+cannot_see_through if {
+	some marker in ["command_substitution", "process_substitution", "eval", "pipe_to_shell"]
+	shell[marker] == true
+}
+
+# The second line: text patterns, only on text the parsers did not read (an input without facts included).
+parsed(language) if input.action.facts[language].parsed == true
+
 deny["block-destructive-patterns"] := "A parameter contains a destructive command (rm -rf /, DROP TABLE, DELETE FROM)." if {
-	some pattern in destructive_patterns
+	not parsed("shell")
+	contains(input.action.params_text, "rm -rf /")
+}
+
+deny["block-destructive-patterns"] := "A parameter contains a destructive command (rm -rf /, DROP TABLE, DELETE FROM)." if {
+	not parsed("sql")
+	some pattern in ["drop table", "delete from"]
 	contains(input.action.params_text, pattern)
 }
 
@@ -47,6 +96,15 @@ in_workspace if {
 	is_string(workspace)
 	workspace != ""
 	startswith(input.resource.id, concat("", [workspace, "/"]))
+}
+
+# amount is a decimal in policies/catalog.yaml; agt.greater refuses to order a string against a number.
+approval["refund-approval"] := {
+	"message": "Refunds over 100.00 need a finance approval.",
+	"approvers": ["finance-lead"],
+} if {
+	input.action.tool == "refund"
+	agt.greater(input.action.params.amount, 100.00)
 }
 
 approval["email-approval"] := {

@@ -114,3 +114,83 @@ test_deny_beats_approval if {
 	d.effect == "deny"
 	d.matched == ["block-destructive-patterns", "email-approval"]
 }
+
+# --- rules on facts (input.action.facts, as agt derives them) ------------------------------------
+
+empty_shell := {
+	"params": [], "parsed": false, "programs": [], "program_families": [], "program_flags": [], "program_args": [],
+	"redirects": [], "recursive_deletes": [], "deletes_system_path": false, "writes_device": false,
+	"command_substitution": false, "process_substitution": false, "variable_expansion": false, "eval": false,
+	"pipe_to_shell": false, "parse_error": false,
+}
+
+empty_sql := {"params": [], "parsed": false, "types": [], "objects": [], "without_where": [], "parse_error": false}
+
+with_facts(kind, shell, sql) := with_action({
+	"tool": "run", "kind": kind, "params_text": "",
+	"facts": {
+		"shell": object.union(empty_shell, shell), "sql": object.union(empty_sql, sql),
+		"parse_error": object.get(shell, "parse_error", false) == true,
+	},
+})
+
+reason_ids(d) := [r.id | some r in d.reasons]
+
+test_recursive_delete_of_a_system_path_denied if {
+	d := agt.decision with input as with_facts("execute", {"parsed": true, "recursive_deletes": ["/"], "deletes_system_path": true}, {})
+	reason_ids(d) == ["block-recursive-delete"]
+}
+
+test_recursive_delete_elsewhere_allowed if {
+	d := agt.decision with input as with_facts("execute", {"parsed": true, "recursive_deletes": ["/tmp/x"]}, {})
+	d.effect == "allow"
+}
+
+test_mkfs_denied if {
+	d := agt.decision with input as with_facts("execute", {"parsed": true, "program_families": ["mkfs"]}, {})
+	reason_ids(d) == ["block-disk-wipe"]
+}
+
+test_write_to_a_device_denied if {
+	d := agt.decision with input as with_facts("execute", {"parsed": true, "writes_device": true}, {})
+	reason_ids(d) == ["block-disk-wipe"]
+}
+
+test_drop_and_unfiltered_delete_denied if {
+	reason_ids(agt.decision) == ["block-destructive-sql"] with input as with_facts("execute", {}, {"parsed": true, "types": ["drop"]})
+	reason_ids(agt.decision) == ["block-destructive-sql"] with input as with_facts("execute", {}, {"parsed": true, "types": ["delete"], "without_where": ["delete"]})
+}
+
+test_filtered_delete_allowed_even_with_the_old_text if {
+	inp := object.union(with_facts("execute", {}, {"parsed": true, "types": ["delete"]}), {"action": {"params_text": "delete from users where id = 3"}})
+	d := agt.decision with input as inp
+	d.effect == "allow"
+}
+
+test_unparsed_text_falls_back_to_patterns if {
+	inp := object.union(with_facts("execute", {}, {"params": ["sql"], "parse_error": true}), {"action": {"params_text": "delete from users"}})
+	d := agt.decision with input as inp
+	"block-destructive-patterns" in reason_ids(d)
+}
+
+test_parse_error_denied_on_execute_only if {
+	reason_ids(agt.decision) == ["block-unparsed-command"] with input as with_facts("execute", {"parse_error": true}, {})
+	agt.decision.effect == "allow" with input as with_facts("read", {"parse_error": true}, {})
+}
+
+test_pipe_to_shell_denied if {
+	d := agt.decision with input as with_facts("execute", {"parsed": true, "pipe_to_shell": true}, {})
+	reason_ids(d) == ["block-unparsed-command"]
+}
+
+test_variable_expansion_alone_allowed if {
+	d := agt.decision with input as with_facts("execute", {"parsed": true, "variable_expansion": true}, {})
+	d.effect == "allow"
+}
+
+test_refund_over_the_limit_needs_approval if {
+	d := agt.decision with input as with_action({"tool": "refund", "kind": "write", "params": {"amount": 100.01}})
+	d.effect == "require_approval"
+	d.approvers == ["finance-lead"]
+	agt.decision.effect == "allow" with input as with_action({"tool": "refund", "kind": "write", "params": {"amount": 100.00}})
+}
