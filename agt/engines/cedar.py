@@ -354,9 +354,10 @@ class CedarEngine:
         return decision
 
     def evaluate(self, action: Action) -> Decision:
-        if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
-            return denied
         try:
+            # Inside the try: a value that is not an Action must deny here too, never raise.
+            if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
+                return denied
             request, entities = self._request(action)
             result = cedarpy.is_authorized(request, self._policies, entities, self._eval_schema)
             return self._decide(result)
@@ -370,10 +371,10 @@ class CedarEngine:
         out: list[Decision | None] = [None] * len(actions)
         batches: list[tuple[list[int], list[dict[str, Any]], dict[tuple[str, str], CedarEntity]]] = []
         for i, action in enumerate(actions):
-            if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
-                out[i] = denied
-                continue
             try:
+                if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
+                    out[i] = denied
+                    continue
                 request = self._cedar_request(action)
                 keyed = {(e["uid"]["type"], e["uid"]["id"]): e for e in cedar_entities(action)}
             except Exception as exc:  # noqa: BLE001

@@ -95,9 +95,10 @@ class YamlEngine:
         return out
 
     def evaluate(self, action: Action) -> Decision:
-        if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self.revision)) is not None:
-            return denied
         try:
+            # Inside the try: a value that is not an Action must deny here too, never raise.
+            if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self.revision)) is not None:
+                return denied
             matched = self.matches(action)
         except AgtError as exc:
             return fail_closed(f"condition error: {exc}", engine=self.name, revision=self.revision)
