@@ -184,10 +184,20 @@ def test_context_mapping():
     ctx = Context(session_id="s", task_id="t", stage="post_tool", tokens_used=5, tool_calls=6, files_changed=7,
                   environment="production", timestamp="2026-01-01T00:00:00Z")
     action = Action(Agent("a"), Operation("run_sql", Kind.WRITE, {"sql": "DROP  TABLE x"}), None, ctx)
-    assert cedar_request(action)["context"] == {
+    context = cedar_request(action)["context"]
+    facts = context.pop("facts")
+    assert context == {
         "tool": "run_sql", "params": {}, "params_text": "drop table x", "session_id": "s", "task_id": "t", "stage": "post_tool",
         "environment": "production", "tokens_used": 5, "tool_calls": 6, "files_changed": 7,
     }
+    assert (facts["sql"]["types"], facts["sql"]["parsed"], facts["parse_error"]) == (["drop"], True, False)
+
+
+def test_context_facts_are_the_flat_fields_without_the_lists_of_records():
+    facts = cedar_request(from_call("run_shell", {"command": "sudo rm -fr /etc/*"}))["context"]["facts"]
+    assert "commands" not in facts["shell"] and "statements" not in facts["sql"]
+    assert (facts["shell"]["recursive_deletes"], facts["shell"]["deletes_system_path"]) == (["/etc"], True)
+    assert "rm -r" in facts["shell"]["program_flags"] and "sudo" in facts["shell"]["programs"]
 
 
 def test_context_task_id_defaults_to_session():
@@ -328,3 +338,12 @@ def test_property_request_with_catalog_params_fits_the_generated_schema(action):
     )
     result = cedarpy.is_authorized(cedar_request(action, CATALOG), policies, cedar_entities(action), TYPED_SCHEMA)
     assert result.diagnostics.errors == [] and result.decision in (cedarpy.Decision.Allow, cedarpy.Decision.Deny)
+
+
+@pytest.mark.parametrize("params", [
+    {"command": "sudo rm -fr /etc/* && dd if=/dev/zero of=/dev/sda"}, {"command": 'echo "unterminated'},
+    {"argv": ["mkfs.ext4", "/dev/sda1"]}, {"sql": "DELETE u FROM users u; DROP/**/TABLE t"}, {"sql": "DELETE FROM WHERE"},
+])
+def test_requests_with_facts_fit_the_bundled_schema(params):
+    decision = VALIDATING.evaluate(from_call("run_shell", params, agent=ALICE))
+    assert not decision.is_engine_error, [r.message for r in decision.reasons]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from agt.action import Action
 from agt.conformance import load_suite, open_engines
 from agt.conformance.fuzz import ActionGenerator, Vocabulary, fuzz, shrink, vocabulary_from_policy, write_cases
 from agt.decision import Decision, Effect, Reason, fail_closed
+from agt.errors import ActionError
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTER = load_suite(ROOT / "conformance" / "starter.yaml")
@@ -134,3 +136,29 @@ def test_generator_respells_commands_and_sql_by_grammar():
     assert len(rm_root - {"rm -rf /"}) >= 3, rm_root
     drops = {p["sql"] for p in params if isinstance(p.get("sql"), str) and "drop" in parse_sql(p["sql"]).to_dict()["types"]}
     assert len(drops - {"DROP TABLE users"}) >= 3, drops
+
+
+def test_money_mutator_draws_around_the_limit_in_every_form():
+    from decimal import Decimal
+
+    from agt.conformance.fuzz import money
+
+    rng = random.Random(3)
+    amounts = [money(rng, Decimal("100")) for _ in range(400)]
+    assert {Decimal("100.01"), Decimal("99.99"), Decimal("100.00001")} <= {a for a in amounts if isinstance(a, Decimal)}
+    assert {"100.01", "$100.01"} & {a for a in amounts if isinstance(a, str)}
+    assert any(isinstance(a, float) for a in amounts) and any(type(a) is int for a in amounts)
+
+
+def test_generated_actions_reach_the_starters_fact_and_money_rules():
+    from agt.engines import create_engine
+
+    engine = create_engine("yaml", STARTER.policies["yaml"], catalog=STARTER.catalog)
+    gen = ActionGenerator(vocabulary_from_policy(STARTER.policies["yaml"]), 2026)
+    hit: set[str] = set()
+    for _ in range(2000):
+        try:
+            hit.update(engine.evaluate(Action.from_dict(gen.document())).matched)
+        except ActionError:
+            continue
+    assert {"refund-approval", "block-recursive-delete", "block-destructive-sql", "block-disk-wipe"} <= hit

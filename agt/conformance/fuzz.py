@@ -7,6 +7,8 @@ case, whitespace, quotes, full-width forms, zero-width spaces, and paths with ``
 commands and SQL are also respelled the way a grammar allows (flag order and long forms, program paths,
 quotes, wrappers, pipelines; SQL comments, case, aliases, extra statements), by the meaning-preserving
 mutators of :mod:`agt.facts.spellings`, so a policy deciding on spelling rather than meaning shows up.
+Amounts are drawn around the policy's numeric limits by :func:`money`: at the limit, a cent or Cedar's
+smallest step either side, one digit past Cedar's four, as floats, with trailing zeros, and as strings.
 """
 
 from __future__ import annotations
@@ -36,12 +38,18 @@ class Vocabulary:
 
     strings: tuple[str, ...]
     ints: tuple[int, ...]
+    decimals: tuple[Decimal, ...] = ()
+    """Numeric limits the policy compares with, as decimals: the seeds of the money mutators."""
+    tools: tuple[str, ...] = ()
+    """Tool names the policy compares ``action.tool`` with, so generated amounts reach the rules on them."""
 
 
 def vocabulary_from_policy(path: str | Path) -> Vocabulary:
     policy = load_policy(path)
     strings: set[str] = set()
     ints: set[int] = set()
+    decimals: set[Decimal] = set()
+    tools: set[str] = set()
 
     def walk(node: ast.Node) -> None:
         if isinstance(node, ast.Literal):
@@ -49,10 +57,15 @@ def vocabulary_from_policy(path: str | Path) -> Vocabulary:
                 strings.add(node.value)
             elif type(node.value) is int:
                 ints.update({node.value - 1, node.value, node.value + 1})
+                decimals.add(Decimal(node.value))
+            elif isinstance(node.value, Decimal):
+                decimals.add(node.value)
         elif isinstance(node, (ast.ListExpr, ast.Concat)):
             for n in node.items if isinstance(node, ast.ListExpr) else node.parts:
                 walk(n)
         elif isinstance(node, ast.Compare):
+            if node.left == ast.Path(("action", "tool")) and isinstance(node.right, ast.Literal) and isinstance(node.right.value, str):
+                tools.add(node.right.value)
             walk(node.left)
             walk(node.right)
         elif isinstance(node, ast.Not):
@@ -63,7 +76,7 @@ def vocabulary_from_policy(path: str | Path) -> Vocabulary:
 
     for rule in policy.rules:
         walk(rule.condition)
-    return Vocabulary(tuple(sorted(strings)), tuple(sorted(i for i in ints if i >= 0)))
+    return Vocabulary(tuple(sorted(strings)), tuple(sorted(i for i in ints if i >= 0)), tuple(sorted(decimals)), tuple(sorted(tools)))
 
 
 _KINDS = [k.value for k in Kind]
@@ -75,6 +88,33 @@ _COMMANDS = ["rm -rf /", "rm -rf ~", "rm -rf *", "rm -rf /etc", "rm -f notes.txt
              "dd if=/dev/zero of=/dev/sda", "chmod -R 777 /", "cp -r src dst", "git status"]
 _SQL = ["DROP TABLE users", "DELETE FROM users", "DELETE FROM users WHERE id = 3", "TRUNCATE TABLE users",
         "UPDATE users SET a = 1", "UPDATE users SET a = 1 WHERE id = 2", "SELECT * FROM users", "GRANT ALL ON t TO bob"]
+
+
+_MONEY_STEPS = (Decimal("0"), Decimal("0.01"), Decimal("-0.01"), Decimal("0.0001"), Decimal("-0.0001"),
+                Decimal("0.00001"), Decimal("-0.00001"))
+"""Around a limit: at it, a cent and Cedar's smallest step either side, and one digit past Cedar's four."""
+
+
+def money(rng: random.Random, limit: Decimal) -> Any:
+    """An amount near ``limit`` the way money arrives: an exact decimal, an integer, a float, with trailing
+    zeros, negative, or as a string (plain, with a currency sign or a thousands separator)."""
+    value = limit + rng.choice(_MONEY_STEPS)
+    choice = rng.randrange(9)
+    if choice == 0:
+        return int(value) if value == value.to_integral_value() else value
+    if choice == 1:
+        return float(value)
+    if choice == 2:
+        return Decimal(f"{value:f}00") if "." in f"{value:f}" else Decimal(f"{value:f}.00")
+    if choice == 3:
+        return -value
+    if choice == 4:
+        return f"{value:f}"
+    if choice == 5:
+        return rng.choice(["$", "€", "USD "]) + f"{value:f}"
+    if choice == 6:
+        return f"{value:,f}"
+    return value
 
 
 def _respell(rng: random.Random, text: str) -> str:
@@ -147,8 +187,12 @@ class ActionGenerator:
         tool = self._string() if rng.random() < 0.7 else rng.choice(["read_file", "write_file", "run_shell", "send_email"])
         params: dict[str, Any] = {}
         for _ in range(rng.randrange(4)):
-            key = rng.choice(["command", "sql", "body", "path", "argv", "text", "n"])
-            if key == "argv":
+            key = rng.choice(["command", "sql", "body", "path", "argv", "text", "n", "amount"])
+            if key == "amount":
+                params[key] = money(rng, rng.choice(self.vocab.decimals)) if self.vocab.decimals else self._int()
+                if self.vocab.tools and rng.random() < 0.5:
+                    tool = rng.choice(self.vocab.tools)
+            elif key == "argv":
                 params[key] = [self._string() for _ in range(rng.randrange(1, 4))]
             elif key == "n":
                 params[key] = self._int()

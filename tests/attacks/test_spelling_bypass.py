@@ -48,22 +48,11 @@ def engines(opa_binary):
     made["opa"].close()
 
 
-def _decide(engines, tool, params):
+CASES = [(t, p, "block-recursive-delete") for t, p in SHELL] + [(t, p, "block-destructive-sql") for t, p in SQL]
+
+
+@pytest.mark.parametrize(("tool", "params", "rule"), CASES, ids=[str(p) for _, p, _ in CASES])
+def test_destructive_command_is_denied_with_one_rule_id_by_every_engine_however_it_is_spelt(engines, tool, params, rule):
     action = from_call(tool, params, agent=ALICE)
-    return {name: engine.evaluate(action) for name, engine in engines.items()}
-
-
-@pytest.mark.parametrize(("tool", "params"), SHELL, ids=[str(p) for _, p in SHELL])
-def test_recursive_delete_of_root_is_denied_however_it_is_spelt(engines, tool, params):
-    decisions = _decide(engines, tool, params)
-    assert {n: (d.effect, d.rule_ids) for n, d in decisions.items()} == {
-        n: (Effect.DENY, ("block-recursive-delete",)) for n in engines
-    }
-
-
-@pytest.mark.parametrize(("tool", "params"), SQL, ids=[p["sql"] for _, p in SQL])
-def test_destructive_sql_is_denied_however_it_is_spelt(engines, tool, params):
-    decisions = _decide(engines, tool, params)
-    assert {n: (d.effect, d.rule_ids) for n, d in decisions.items()} == {
-        n: (Effect.DENY, ("block-destructive-sql",)) for n in engines
-    }
+    decisions = {name: engine.evaluate(action) for name, engine in engines.items()}
+    assert {n: (d.effect, d.rule_ids) for n, d in decisions.items()} == {n: (Effect.DENY, (rule,)) for n in engines}
