@@ -128,6 +128,8 @@ class Catalog:
             self.check(action)
         except ActionError as exc:
             return fail_closed(f"catalog: {exc}", engine=engine, revision=revision)
+        except Exception as exc:  # noqa: BLE001 - not an Action, or one built around the checks: still a deny
+            return fail_closed(f"catalog: cannot check the action: {type(exc).__name__}: {exc}", engine=engine, revision=revision)
         return None
 
     # --- Cedar ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ STARTER_DIR = str(ROOT / "cedar")
 STARTER_IDS = {
     "block-destructive-db-tools", "block-destructive-patterns", "token-budget", "tool-call-limit", "files-changed-limit",
     "low-trust-no-shell", "workspace-write-only", "email-approval", "production-write-approval",
+    "block-recursive-delete", "block-disk-wipe", "block-destructive-sql", "block-unparsed-command", "refund-approval",
 }
 
 DEFAULT = '@id("default")\npermit (principal, action, resource);\n'
@@ -75,9 +76,13 @@ def test_revision_changes_with_policy_text(tmp_path, starter):
 
 DECISIONS = {
     "destructive db tool": (from_call("drop_table", {"table": "users"}), Effect.DENY, ("block-destructive-db-tools",)),
-    "destructive pattern": (from_call("run_sql", {"sql": "DROP TABLE users"}), Effect.DENY, ("block-destructive-patterns",)),
-    "full-width pattern": (from_call("run_sql", {"sql": "ＤＲＯＰ　ＴＡＢＬＥ users"}), Effect.DENY, ("block-destructive-patterns",)),
-    "argv pattern": (from_call("run_shell", {"argv": ["rm", "-rf", "/"]}), Effect.DENY, ("block-destructive-patterns",)),
+    "destructive sql": (from_call("run_sql", {"sql": "DROP TABLE users"}), Effect.DENY, ("block-destructive-sql",)),
+    "full-width sql is a parse error and a pattern": (from_call("run_sql", {"sql": "ＤＲＯＰ　ＴＡＢＬＥ users"}), Effect.DENY,
+                                                     ("block-destructive-patterns", "block-unparsed-command")),
+    "pattern in text no parser reads": (from_call("send_note", {"note": "DROP TABLE users"}), Effect.DENY,
+                                        ("block-destructive-patterns",)),
+    "argv recursive delete": (from_call("run_shell", {"argv": ["rm", "-rf", "/"]}), Effect.DENY, ("block-recursive-delete",)),
+    "refund over the limit": (from_call("refund", {"amount": 100.01}), Effect.REQUIRE_APPROVAL, ("refund-approval",)),
     "token budget": (from_call("read_file", {}, context=Context(tokens_used=8001)), Effect.DENY, ("token-budget",)),
     "token budget at limit": (from_call("read_file", {}, context=Context(tokens_used=8000)), Effect.ALLOW, (DEFAULT_RULE_ID,)),
     "two denies": (from_call("read_file", {}, context=Context(tokens_used=9000, tool_calls=21)), Effect.DENY,

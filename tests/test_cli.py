@@ -146,6 +146,7 @@ def test_conformance_run_exits_1_and_shows_the_disagreement(run, tmp_path):
     shutil.copy("conformance/starter.yaml", broken)
     text = broken.read_text().replace("../policies/starter.yaml", str(Path("policies/starter.yaml").resolve()))
     text = text.replace("../cedar", str(Path("cedar").resolve())).replace("../rego", str(Path("rego").resolve()))
+    text = text.replace("../policies/catalog.yaml", str(Path("policies/catalog.yaml").resolve()))
     text = text.replace("expect: {effect: allow, rules: [default]}}", "expect: {effect: deny, rules: [nope]}}", 1)
     broken.write_text(text)
     result = run("conformance", "run", str(broken), "-e", "yaml,cedar", "--no-coverage")

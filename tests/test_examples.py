@@ -14,8 +14,8 @@ def test_multi_agent_demo_blocks_the_misbehaving_agents():
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for agent, rule in [
-        ("rogue-rm", "block-destructive-patterns"),
-        ("rogue-sql", "block-destructive-patterns"),
+        ("rogue-rm", "block-recursive-delete"),
+        ("rogue-sql", "block-destructive-sql"),
         ("token-hog", "token-budget"),
         ("loop-bot", "tool-call-limit"),
         ("escaper", "workspace-write-only"),

@@ -594,7 +594,7 @@ def test_relaxed_mode_blocks_an_engine_error(modes_policy, mode):
 def test_permissive_mode_takes_critical_rules_from_the_starter_policy():
     gov = Governor("yaml", STARTER, mode="permissive")
     assert denied(lambda: gov.call(lambda sql: None, kwargs={"sql": "DROP TABLE x"}, tool="read_query")).rule_ids == (
-        "block-destructive-patterns",
+        "block-destructive-sql",
     )
 
 

@@ -269,7 +269,10 @@ def test_governance_block_rules_decide(tmp_path):
 
 STARTER_CASES = [
     ("drop_table", {}, {}, Effect.DENY, ("block-destructive-db-tools",)),
-    ("run_shell", {"cmd": "rm -rf /"}, {}, Effect.DENY, ("block-destructive-patterns",)),
+    ("run_shell", {"cmd": "rm -rf /"}, {}, Effect.DENY, ("block-recursive-delete",)),
+    ("run_shell", {"cmd": "rm -fr /"}, {}, Effect.DENY, ("block-recursive-delete",)),
+    ("run_sql", {"sql": "DELETE FROM users WHERE id = 3"}, {}, Effect.ALLOW, (DEFAULT_RULE_ID,)),
+    ("send_note", {"text": "rm -rf /"}, {}, Effect.DENY, ("block-destructive-patterns",)),
     ("read_file", {"path": "/ws/a1/x"}, {"tokens_used": 8001}, Effect.DENY, ("token-budget",)),
     ("send_email", {"to": "a@b.c"}, {}, Effect.REQUIRE_APPROVAL, ("email-approval",)),
     ("read_file", {"path": "/ws/a1/x"}, {}, Effect.ALLOW, (DEFAULT_RULE_ID,)),

@@ -120,7 +120,7 @@ def test_revision_is_stable_for_the_same_content(tmp_path):
 
 def test_starter_policy_loads(starter_yaml):
     policy = load_policy(starter_yaml)
-    assert (policy.name, policy.default, len(policy.rules)) == ("agt-starter", Effect.ALLOW, 9)
+    assert (policy.name, policy.default, len(policy.rules)) == ("agt-starter", Effect.ALLOW, 14)
 
 
 def test_name_defaults_to_the_file_stem(tmp_path):
