@@ -25,6 +25,7 @@ demo: venv opa
 
 test: venv opa
 	$(BIN)/python -m pytest
+	$(BIN)/python scripts/adapter_tests.py
 
 bench: venv opa
 	$(BIN)/python -m bench

@@ -64,6 +64,17 @@ class _Ticket:
     pending: ApprovalRequest | None = None
     approval: Terms | None = None
     warnings: list[tuple[str, Decision]] = field(default_factory=list)
+    closed: bool = False
+
+    @property
+    def action(self) -> Action:
+        """The action document the gates decided."""
+        return self.prepared.action
+
+
+Ticket = _Ticket
+"""What :meth:`Governor.begin` returns: a call every gate admitted, whose tool may run now. Hand it to
+exactly one of :meth:`Governor.finish`, :meth:`Governor.fail` or :meth:`Governor.abandon`."""
 
 
 class Governor:
@@ -140,6 +151,7 @@ class Governor:
         self._approval_lock = threading.Lock()
         self._issued: dict[str, Terms] = {}
         self._used: dict[str, float] = {}
+        self._by_call: dict[tuple[str, str, str], str] = {}  # (agent, session, framework call id) → request id
         self.rate_limits = {k: RateLimit.parse(v) for k, v in (rate_limits or {}).items()}
         self.output_engine = output_engine
         self.output_limit = output_limit
@@ -191,7 +203,10 @@ class Governor:
             return _deny("kill-switch", f"agent {agent.id!r} is stopped by the kill switch")
         r = ring(agent.trust_score)
         if kind not in RING_KINDS[r]:
-            return _deny("trust-ring", f"trust {agent.trust_score} (ring {r}) may not run {kind.value} tools")
+            allowed = ", ".join(sorted(k.value for k in RING_KINDS[r]))
+            return _deny("trust-ring", f"agt's trust-ring gate, before any policy rule: agent {agent.id!r} has trust "
+                                       f"{agent.trust_score} (ring {r}), and ring {r} may not run {kind.value} tools "
+                                       f"(it may run {allowed}); register the agent with a higher trust_score to allow them")
         return None
 
     def _identity_gate(self, op: Operation, agent_id: str, envelope: Any, delegation: Any) -> Decision | None:
@@ -337,11 +352,11 @@ class Governor:
         self, fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any], tool: str | None,
         params: Mapping[str, Any] | None, agent: Agent | str, session: str, task: str | None,
         kind: Kind | str | None, resource: Resource | None, approval_id: str | None,
-        envelope: Any = None, delegation: Any = None,
+        envelope: Any = None, delegation: Any = None, *, call_id: str | None = None, blocking: bool = True,
     ) -> _Ticket:
         """Trust, counters, rate, policy and approval. Raises GovernanceDenied or ApprovalRequired, or
         returns a ticket; ``ticket.pending`` is an approval request the caller must wait for."""
-        tool = tool or fn.__name__
+        tool = tool or getattr(fn, "__name__", "tool")
         agent_id = agent.id if isinstance(agent, Agent) else agent
         task = task or session
         warnings: list[tuple[str, Decision]] = []
@@ -371,14 +386,22 @@ class Governor:
             raise self._deny_now(p, decision, POLICY_GATE, who.id)
         ticket = _Ticket(p, decision, verdict, warnings=warnings)
         if verdict.effect is Effect.REQUIRE_APPROVAL:
-            ticket.pending = self._approval(ticket, approval_id)
+            ticket.pending = self._approval(ticket, approval_id, call_id, blocking)
         return ticket
 
-    def _approval(self, t: _Ticket, approval_id: str | None) -> ApprovalRequest | None:
+    def _approval(self, t: _Ticket, approval_id: str | None, call_id: str | None = None,
+                  blocking: bool = True) -> ApprovalRequest | None:
         """None when the call may go ahead now (``t.approval`` then holds the approval it uses up);
-        otherwise the new request to wait for."""
+        otherwise the request to wait for."""
         action, decision = t.prepared.action, t.decision
         agent_id, digest = action.agent.id, action_digest(action)
+        call_key = (agent_id, action.context.session_id, call_id) if call_id else None
+        resumed = False
+        if not approval_id and call_key is not None:
+            with self._approval_lock:
+                known = self._by_call.get(call_key)
+            if known is not None and known not in self._used:
+                approval_id, resumed = known, True
         if approval_id:
             try:
                 req = self.approvals.get(approval_id)
@@ -402,6 +425,9 @@ class Governor:
                 t.approval = terms
                 return None
             if state.status is ApprovalStatus.PENDING:
+                if resumed and blocking:
+                    t.approval = terms  # the same call, back again: wait on the request it opened
+                    return req
                 self._release(t.prepared)
                 raise ApprovalRequired(req.id, decision)
             raise self._deny_now(t.prepared, _approval_denial(req.id, state), APPROVAL_GATE, agent_id)
@@ -418,9 +444,12 @@ class Governor:
         with self._approval_lock:
             self._forget_old_requests(now)
             self._issued[req.id] = terms
+            if call_key is not None:
+                self._by_call[call_key] = req.id
         self.approvals.create(req)
-        self._record("approval", agent_id, result={"request": req.id, "status": "pending", "rules": list(decision.rule_ids)})
-        if not self.blocking_approvals:
+        self._record("approval", agent_id, result={"request": req.id, "status": "pending", "rules": list(decision.rule_ids),
+                                                   **({"call_id": safe_str(call_id)} if call_id else {})})
+        if not blocking:
             self._release(t.prepared)
             raise ApprovalRequired(req.id, decision)
         t.approval = terms
@@ -460,6 +489,8 @@ class Governor:
         horizon = self.approval_validity or 0.0
         for rid in [rid for rid, terms in self._issued.items() if terms.deadline + horizon < now]:
             del self._issued[rid]
+        for key in [key for key, rid in self._by_call.items() if rid not in self._issued]:
+            del self._by_call[key]
 
     def approval_status(self, request_id: str) -> Tally:
         """What this Governor makes of a request now, from the votes that verify against its registry."""
@@ -560,49 +591,127 @@ class Governor:
         tool: str | None = None, params: Mapping[str, Any] | None = None, agent: Agent | str = "agent",
         session: str = "default", task: str | None = None, kind: Kind | str | None = None,
         resource: Resource | None = None, approval_id: str | None = None, envelope: Any = None,
-        delegation: Any = None,
+        delegation: Any = None, call_id: str | None = None,
     ) -> Any:
         """Run ``fn(*args, **kwargs)`` if every gate allows; ``params`` defaults to the bound arguments.
-        ``envelope``/``delegation``: the caller's signed action envelope and delegation chain."""
+        ``envelope``/``delegation``: the caller's signed action envelope and delegation chain.
+        ``call_id``: the framework's id for this tool call; a call repeated with it finds its approval request."""
         kwargs = dict(kwargs or {})
-        self._gate_audit(agent, tool or fn.__name__)
-        t = self._gates_before_tool(fn, args, kwargs, tool, params, agent, session, task, kind, resource, approval_id,
-                                    envelope, delegation)
-        if t.pending is not None:
-            self._resolved(t, self._wait(t))
-        self._gate_audit(t.prepared.action.agent.id, t.prepared.action.action.tool, t.prepared)
-        self._consume_approval(t)
-        self._gate_reliability(t)
+        name = tool or fn.__name__
+        t = self.begin(name, params if params is not None else _bind(fn, args, kwargs), agent=agent, session=session,
+                       task=task, kind=kind, resource=resource, approval_id=approval_id, envelope=envelope,
+                       delegation=delegation, call_id=call_id)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            self._after_failure(t, exc)
+            self.fail(t, exc)
             raise
-        return self._after(t, result)
+        return self.finish(t, result)
 
     async def acall(
         self, fn: Callable[..., Awaitable[Any]], args: tuple = (), kwargs: Mapping[str, Any] | None = None, *,
         tool: str | None = None, params: Mapping[str, Any] | None = None, agent: Agent | str = "agent",
         session: str = "default", task: str | None = None, kind: Kind | str | None = None,
         resource: Resource | None = None, approval_id: str | None = None, envelope: Any = None,
-        delegation: Any = None,
+        delegation: Any = None, call_id: str | None = None,
     ) -> Any:
         """The asyncio form of :meth:`call`: waiting for an approval awaits instead of blocking the loop."""
         kwargs = dict(kwargs or {})
-        self._gate_audit(agent, tool or fn.__name__)
-        t = self._gates_before_tool(fn, args, kwargs, tool, params, agent, session, task, kind, resource, approval_id,
-                                    envelope, delegation)
-        if t.pending is not None:
-            self._resolved(t, await self._await(t))
-        self._gate_audit(t.prepared.action.agent.id, t.prepared.action.action.tool, t.prepared)
-        self._consume_approval(t)
-        self._gate_reliability(t)
+        name = tool or fn.__name__
+        t = await self.abegin(name, params if params is not None else _bind(fn, args, kwargs), agent=agent,
+                              session=session, task=task, kind=kind, resource=resource, approval_id=approval_id,
+                              envelope=envelope, delegation=delegation, call_id=call_id)
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            self._after_failure(t, exc)
+            self.fail(t, exc)
             raise
-        return self._after(t, result)
+        return self.finish(t, result)
+
+    # --- two phases, for hooks that see only "before" and "after" ----------------------------------
+    def begin(
+        self, tool: str, params: Mapping[str, Any] | None = None, *, agent: Agent | str = "agent",
+        session: str = "default", task: str | None = None, kind: Kind | str | None = None,
+        resource: Resource | None = None, approval_id: str | None = None, call_id: str | None = None,
+        envelope: Any = None, delegation: Any = None, wait: bool | None = None,
+    ) -> Ticket:
+        """Every gate :meth:`call` runs before the tool. Returns a :data:`Ticket` when the tool may run now;
+        raises :class:`GovernanceDenied`, or :class:`ApprovalRequired` when an approval is pending and this
+        call does not wait for it (``wait=False``, or a Governor built with ``blocking_approvals=False``).
+
+        ``call_id`` is the framework's id for this tool call (its idempotency key): a call that comes back
+        with the same id (a resumed run) finds the approval request it opened instead of opening another."""
+        t = self._begin(tool, params, agent, session, task, kind, resource, approval_id, call_id, envelope,
+                        delegation, wait)
+        if t.pending is not None:
+            self._resolved(t, self._wait(t))
+        self._admit(t)
+        return t
+
+    async def abegin(
+        self, tool: str, params: Mapping[str, Any] | None = None, *, agent: Agent | str = "agent",
+        session: str = "default", task: str | None = None, kind: Kind | str | None = None,
+        resource: Resource | None = None, approval_id: str | None = None, call_id: str | None = None,
+        envelope: Any = None, delegation: Any = None, wait: bool | None = None,
+    ) -> Ticket:
+        """The asyncio form of :meth:`begin`: waiting for an approval awaits instead of blocking the loop."""
+        t = self._begin(tool, params, agent, session, task, kind, resource, approval_id, call_id, envelope,
+                        delegation, wait)
+        if t.pending is not None:
+            self._resolved(t, await self._await(t))
+        self._admit(t)
+        return t
+
+    def finish(self, ticket: Ticket, result: Any) -> Any:
+        """The tool ran and returned ``result``: the output check and the audit record, as in :meth:`call`.
+        Returns ``result``, or raises :class:`GovernanceDenied` when the output check refuses it."""
+        self._close(ticket)
+        return self._after(ticket, result)
+
+    def fail(self, ticket: Ticket, exc: BaseException) -> None:
+        """The tool ran and raised ``exc``: the breakers count a failure and the audit records the error."""
+        self._close(ticket)
+        self._after_failure(ticket, exc)
+
+    def abandon(self, ticket: Ticket, reason: str) -> None:
+        """The tool never ran after all (the framework skipped it, or the run ended): the call stops counting
+        against the task's budget, and the audit records that it was admitted but not run."""
+        self._close(ticket)
+        self._release(ticket.prepared)
+        self._audit_decision(ticket.prepared, ticket.decision, POLICY_GATE, ticket.verdict,
+                             tool_error=f"not run: {safe_str(reason)}")
+
+    def _begin(
+        self, tool: str, params: Mapping[str, Any] | None, agent: Agent | str, session: str, task: str | None,
+        kind: Kind | str | None, resource: Resource | None, approval_id: str | None, call_id: str | None,
+        envelope: Any, delegation: Any, wait: bool | None,
+    ) -> _Ticket:
+        if not isinstance(tool, str) or not tool:
+            raise self._deny_now(None, fail_closed(f"invalid action: the tool name must be a non-empty string, not {tool!r}",
+                                                   engine="runtime"), POLICY_GATE, agent.id if isinstance(agent, Agent) else str(agent))
+        if params is not None and not isinstance(params, Mapping):
+            raise self._deny_now(None, fail_closed(f"invalid action: params must be a mapping of names to values, not "
+                                                   f"{type(params).__name__}", engine="runtime"), POLICY_GATE,
+                                 agent.id if isinstance(agent, Agent) else str(agent))
+        self._gate_audit(agent, tool)
+        blocking = self.blocking_approvals if wait is None else wait
+        return self._gates_before_tool(None, (), {}, tool, dict(params or {}), agent, session, task, kind, resource,
+                                       approval_id, envelope, delegation, call_id=call_id, blocking=blocking)
+
+    def _admit(self, t: _Ticket) -> None:
+        """The last gates, just before the tool runs: the audit can still record, the approval is used up,
+        and the breakers let the call through."""
+        self._gate_audit(t.prepared.action.agent.id, t.prepared.action.action.tool, t.prepared)
+        self._consume_approval(t)
+        self._gate_reliability(t)
+
+    @staticmethod
+    def _close(ticket: _Ticket) -> None:
+        if not isinstance(ticket, _Ticket):
+            raise TypeError(f"expected the Ticket begin() returned, not {type(ticket).__name__}")
+        if ticket.closed:
+            raise ValueError(f"this call to {ticket.action.action.tool} was already finished, failed or abandoned")
+        ticket.closed = True
 
     def _after_failure(self, t: _Ticket, exc: BaseException) -> None:
         self._record_breakers(t.prepared.action, False)
