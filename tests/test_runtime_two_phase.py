@@ -1,0 +1,234 @@
+"""Governor.begin / finish / fail / abandon: the two-phase form for hooks that see only before and after,
+and call_id, the approval idempotency key a resumed framework call carries."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from agt.errors import ApprovalRequired, GovernanceDenied
+from agt.runtime.audit import MemoryAuditSink
+from agt.runtime.breaker import BreakerPolicy
+from agt.runtime.governor import Governor, Ticket
+
+sys.path.insert(0, str(Path(__file__).parent / "adapters"))
+from scenario import POLICY  # noqa: E402
+from approval_helpers import Approvers  # noqa: E402
+
+APPROVERS = Approvers("cfo")
+
+
+def governor(**kw) -> Governor:
+    return Governor("yaml", POLICY, audit=MemoryAuditSink(), approvers=APPROVERS.registry, approval_timeout=30, **kw)
+
+
+def decisions(gov: Governor) -> list:
+    return [r for r in gov.audit.records if r.kind == "decision"]
+
+
+def vote(gov: Governor, request_id: str, approve: bool = True) -> None:
+    APPROVERS.vote(gov.approvals, request_id, "cfo", approve)
+
+
+# --- the phases ------------------------------------------------------------------------------------
+
+def test_begin_returns_a_ticket_for_an_allowed_call():
+    t = governor().begin("get_weather", {"city": "Paris"}, agent="a1")
+    assert isinstance(t, Ticket) and t.action.action.params == {"city": "Paris"}
+
+
+def test_finish_returns_the_result_and_writes_the_policy_record():
+    gov = governor()
+    t = gov.begin("get_weather", {"city": "Paris"}, agent="a1")
+    assert gov.finish(t, "sunny") == "sunny"
+    assert [r.path for r in decisions(gov)] == ["policy"]
+
+
+def test_begin_audits_nothing_until_the_call_ends():
+    gov = governor()
+    gov.begin("get_weather", {"city": "Paris"}, agent="a1")
+    assert decisions(gov) == []
+
+
+def test_begin_raises_denied_with_the_rule_id():
+    with pytest.raises(GovernanceDenied) as err:
+        governor().begin("send_email", {"to": "x@evil.example", "body": ""}, agent="a1")
+    assert err.value.rule_ids == ("block-external-email",)
+
+
+def test_a_denied_begin_does_not_count_the_call():
+    gov = governor()
+    with pytest.raises(GovernanceDenied):
+        gov.begin("send_email", {"to": "x@evil.example", "body": ""}, agent="a1", task="t")
+    assert gov.store.counters("t").tool_calls == 0
+
+
+def test_finishing_a_ticket_twice_is_refused():
+    gov = governor()
+    t = gov.begin("get_weather", {"city": "Paris"}, agent="a1")
+    gov.finish(t, "sunny")
+    with pytest.raises(ValueError, match="already finished"):
+        gov.finish(t, "again")
+
+
+def test_finish_refuses_what_is_not_a_ticket():
+    with pytest.raises(TypeError, match="Ticket"):
+        governor().finish("ticket", "result")  # type: ignore[arg-type]
+
+
+def test_fail_records_the_tool_error():
+    gov = governor()
+    t = gov.begin("get_weather", {"city": "Paris"}, agent="a1")
+    gov.fail(t, RuntimeError("upstream 500"))
+    assert decisions(gov)[-1].result["tool_error"] == "RuntimeError: upstream 500"
+
+
+def test_fail_counts_against_the_breaker():
+    gov = governor(breakers=BreakerPolicy(failures=1))
+    gov.fail(gov.begin("get_weather", {"city": "Paris"}, agent="a1"), RuntimeError("boom"))
+    with pytest.raises(GovernanceDenied) as err:
+        gov.begin("get_weather", {"city": "Paris"}, agent="a1")
+    assert err.value.gate == "reliability"
+
+
+def test_abandon_gives_the_call_back_to_the_budget():
+    gov = governor()
+    t = gov.begin("get_weather", {"city": "Paris"}, agent="a1", task="t")
+    assert gov.store.counters("t").tool_calls == 1
+    gov.abandon(t, "the framework skipped the tool")
+    assert gov.store.counters("t").tool_calls == 0
+
+
+def test_abandon_is_audited_as_not_run():
+    gov = governor()
+    gov.abandon(gov.begin("get_weather", {"city": "Paris"}, agent="a1"), "skipped")
+    assert decisions(gov)[-1].result["tool_error"] == "not run: skipped"
+
+
+def test_finish_denies_output_the_output_check_refuses():
+    gov = governor(output_limit=10)
+    t = gov.begin("get_weather", {"city": "Paris"}, agent="a1")
+    with pytest.raises(GovernanceDenied) as err:
+        gov.finish(t, "x" * 100)
+    assert err.value.gate == "output"
+
+
+def test_begin_denies_params_that_are_not_a_mapping():
+    with pytest.raises(GovernanceDenied, match="params must be a mapping"):
+        governor().begin("get_weather", ["Paris"], agent="a1")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tool", ["", None, 3])
+def test_begin_denies_a_tool_name_that_is_not_a_string(tool):
+    with pytest.raises(GovernanceDenied, match="tool name"):
+        governor().begin(tool, {}, agent="a1")  # type: ignore[arg-type]
+
+
+def test_begin_denies_when_the_audit_cannot_record():
+    class Broken(MemoryAuditSink):
+        def health(self):
+            return "disk full"
+
+    gov = Governor("yaml", POLICY, audit=Broken())
+    with pytest.raises(GovernanceDenied) as err:
+        gov.begin("get_weather", {"city": "Paris"}, agent="a1")
+    assert err.value.rule_ids == ("audit-unavailable",)
+
+
+def test_abegin_admits_an_allowed_call():
+    gov = governor()
+    t = asyncio.run(gov.abegin("get_weather", {"city": "Paris"}, agent="a1"))
+    assert gov.finish(t, "sunny") == "sunny"
+
+
+def test_call_and_begin_reach_the_same_decision():
+    gov = governor()
+    with pytest.raises(GovernanceDenied) as via_call:
+        gov.call(lambda to, body: None, kwargs={"to": "x@evil.example", "body": ""}, tool="send_email", agent="a1")
+    with pytest.raises(GovernanceDenied) as via_begin:
+        gov.begin("send_email", {"to": "x@evil.example", "body": ""}, agent="a1")
+    assert via_call.value.rule_ids == via_begin.value.rule_ids
+
+
+# --- call_id: a resumed call finds its request --------------------------------------------------
+
+def pending_id(gov: Governor, call_id: str | None, amount: int = 500, **kw) -> str:
+    with pytest.raises(ApprovalRequired) as err:
+        gov.begin("transfer_funds", {"amount": amount}, agent=kw.pop("agent", "a1"), call_id=call_id, wait=False, **kw)
+    return err.value.request_id
+
+
+def test_a_resumed_call_finds_its_pending_request():
+    gov = governor()
+    assert pending_id(gov, "call-1") == pending_id(gov, "call-1")
+
+
+def test_a_resumed_call_opens_no_second_request():
+    gov = governor()
+    pending_id(gov, "call-1")
+    pending_id(gov, "call-1")
+    assert len(gov.approvals.list()) == 1
+
+
+def test_without_call_id_each_call_opens_its_own_request():
+    gov = governor()
+    assert pending_id(gov, None) != pending_id(gov, None)
+
+
+def test_a_resumed_call_runs_once_approved():
+    gov = governor()
+    vote(gov, pending_id(gov, "call-1"))
+    t = gov.begin("transfer_funds", {"amount": 500}, agent="a1", call_id="call-1", wait=False)
+    assert gov.finish(t, "done") == "done"
+
+
+def test_a_resumed_call_is_denied_once_the_request_is_denied():
+    gov = governor()
+    vote(gov, pending_id(gov, "call-1"), approve=False)
+    with pytest.raises(GovernanceDenied) as err:
+        gov.begin("transfer_funds", {"amount": 500}, agent="a1", call_id="call-1", wait=False)
+    assert err.value.rule_ids == ("approval-denied",)
+
+
+def test_a_resumed_call_that_waits_waits_on_its_own_request():
+    gov = governor()
+    rid = pending_id(gov, "call-1")
+    threading.Timer(0.2, vote, (gov, rid)).start()
+    t = gov.begin("transfer_funds", {"amount": 500}, agent="a1", call_id="call-1", wait=True)
+    assert t.approval is not None and t.approval.request_id == rid
+
+
+def test_a_used_approval_is_not_used_again_by_the_same_call_id():
+    gov = governor()
+    rid = pending_id(gov, "call-1")
+    vote(gov, rid)
+    gov.finish(gov.begin("transfer_funds", {"amount": 500}, agent="a1", call_id="call-1", wait=False), "done")
+    assert pending_id(gov, "call-1") != rid
+
+
+def test_another_agents_call_id_does_not_find_the_request():
+    gov = governor()
+    assert pending_id(gov, "call-1", agent="a1") != pending_id(gov, "call-1", agent="a2")
+
+
+def test_another_sessions_call_id_does_not_find_the_request():
+    gov = governor()
+    assert pending_id(gov, "call-1", session="s1") != pending_id(gov, "call-1", session="s2")
+
+
+def test_a_resumed_call_with_other_arguments_is_denied():
+    gov = governor()
+    vote(gov, pending_id(gov, "call-1", amount=500))
+    with pytest.raises(GovernanceDenied) as err:
+        gov.begin("transfer_funds", {"amount": 50_000}, agent="a1", call_id="call-1", wait=False)
+    assert err.value.rule_ids == ("approval-mismatch",)
+
+
+def test_a_pending_request_is_audited_with_its_call_id():
+    gov = governor()
+    pending_id(gov, "call-1")
+    assert [r.result.get("call_id") for r in gov.audit.records if r.kind == "approval"] == ["call-1"]
