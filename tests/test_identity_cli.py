@@ -1,4 +1,4 @@
-"""agt.cli_identity: the ``identity`` command group, run through click's test runner."""
+"""agt.cli.identity: the ``identity`` command group, run through click's test runner."""
 
 import json
 import stat
@@ -6,7 +6,7 @@ import stat
 import pytest
 from click.testing import CliRunner
 
-from agt.cli_identity import EXIT_ERROR, identity
+from agt.cli.identity import EXIT_ERROR, identity
 from agt.identity import IdentityStore, public_key_from_did
 
 

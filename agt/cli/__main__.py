@@ -1,0 +1,5 @@
+"""``python -m agt.cli``."""
+
+from agt.cli import main
+
+main()

@@ -1,0 +1,183 @@
+"""What the ``agt`` commands share: consoles, exit codes, option decorators and small helpers.
+
+Exit codes of ``agt eval``: 0 allow, 3 deny, 4 require_approval; 1 when the policy or the action
+cannot be loaded; 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from agt.decision import Decision, Effect
+from agt.errors import AgtError
+
+EXIT_ALLOW, EXIT_ERROR, EXIT_DENY, EXIT_APPROVAL = 0, 1, 3, 4
+EXIT_BY_EFFECT = {Effect.ALLOW: EXIT_ALLOW, Effect.DENY: EXIT_DENY, Effect.REQUIRE_APPROVAL: EXIT_APPROVAL}
+EFFECT_STYLE = {Effect.ALLOW: "green", Effect.DENY: "bold red", Effect.REQUIRE_APPROVAL: "yellow"}
+
+out = Console()
+if not out.is_terminal:
+    # Piped or captured (CI, `make demo | tee`): do not squeeze tables into 80 columns.
+    out = Console(width=200)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def guess_engine(path: str) -> str:
+    """yaml for .yaml/.yml files and directories of them; cedar for .cedar files and directories of them."""
+    p = Path(path)
+    if p.is_dir():
+        names = {f.suffix for f in p.iterdir()}
+        if ".cedar" in names:
+            return "cedar"
+        if names & {".yaml", ".yml"}:
+            return "yaml"
+        raise click.UsageError(f"{path}: no .cedar or .yaml policies here; pass --engine")
+    if p.suffix == ".cedar":
+        return "cedar"
+    return "yaml"
+
+
+def _fail(exc: AgtError) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    sys.exit(EXIT_ERROR)
+
+
+def _effect_text(d: Decision) -> str:
+    return f"[{EFFECT_STYLE[d.effect]}]{d.effect.value}[/]"
+
+
+def _opa_options(
+    opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool, opa_container: bool = False
+) -> dict[str, Any]:
+    opts: dict[str, Any] = {"container": True} if opa_container else {}
+    if opa_url:
+        opts["url"] = opa_url
+    if opa_token:
+        opts["token"] = opa_token
+    if opa_timeout is not None:
+        opts["timeout"] = opa_timeout
+    if opa_unix:
+        opts["unix_socket"] = True
+    return opts
+
+
+def opa_flags(fn: Any) -> Any:
+    """--opa-url/--opa-token/--opa-timeout/--opa-unix-socket, shared by every command that may use OPA."""
+    fn = click.option("--opa-container", is_flag=True, help="Run OPA as the openpolicyagent/opa image (needs Docker and testcontainers).")(fn)
+    fn = click.option("--opa-unix-socket", "opa_unix", is_flag=True, help="Managed OPA listens on a unix socket instead of loopback TCP.")(fn)
+    fn = click.option("--opa-timeout", type=float, default=None, help="Seconds per OPA decision, a total deadline (default $AGT_OPA_TIMEOUT, else 2).")(fn)
+    fn = click.option("--opa-token", envvar="AGT_OPA_TOKEN", default=None, help="Bearer token for --opa-url [env AGT_OPA_TOKEN].")(fn)
+    fn = click.option("--opa-url", envvar="AGT_OPA_URL", default=None, help="Use this OPA instead of starting one [env AGT_OPA_URL].")(fn)
+    return fn
+
+
+
+
+DEFAULT_APPROVALS_DB = ".agt/approvals.db"
+
+
+def _approvals(db: str) -> Any:
+    from agt.runtime.approvals import SqliteApprovals
+
+    return SqliteApprovals(db)
+
+
+def db_option(fn: Any) -> Any:
+    return click.option(
+        "--db", envvar="AGT_APPROVALS_DB", default=DEFAULT_APPROVALS_DB, show_default=True,
+        help="The SQLite approvals store the governed agents use [env AGT_APPROVALS_DB].",
+    )(fn)
+
+
+def keys_option(fn: Any) -> Any:
+    from agt.runtime.approvers import DEFAULT_KEY_DIRECTORY, KEYS_ENV_VAR
+
+    return click.option(
+        "--keys", "keys_dir", envvar=KEYS_ENV_VAR, default=None, type=click.Path(file_okay=False),
+        help=f"The approver key store: private keys the governed agent must not be able to read "
+             f"(default {DEFAULT_KEY_DIRECTORY}) [env {KEYS_ENV_VAR}].",
+    )(fn)
+
+
+def registry_option(fn: Any) -> Any:
+    from agt.runtime.approvers import REGISTRY_ENV_VAR
+
+    return click.option(
+        "--registry", "registry_file", envvar=REGISTRY_ENV_VAR, default=None, type=click.Path(dir_okay=False),
+        help=f"The approver registry file (name -> did:key) the Governor verifies votes with; without it, the "
+             f"public keys in --keys are used [env {REGISTRY_ENV_VAR}].",
+    )(fn)
+
+
+def _registry(registry_file: str | None, keys_dir: str | None) -> Any:
+    """The registry to show statuses with: the file if given, else the key store's public halves, else none
+    (then no vote verifies and nothing shows as approved)."""
+    from agt.identity import IdentityError
+    from agt.runtime.approvers import ApproverRegistry, approver_key_store
+
+    if registry_file is not None:
+        try:
+            return ApproverRegistry.from_file(registry_file)
+        except AgtError as exc:
+            _fail(exc)
+    try:
+        return ApproverRegistry.from_store(approver_key_store(keys_dir))
+    except (IdentityError, OSError):
+        return None
+
+
+def _state(req: Any, registry: Any) -> Any:
+    import time as _time
+
+    from agt.runtime.approvals import Terms, tally
+
+    return tally(Terms.of(req), req.votes, registry, _time.time(), consumed=req.consumed_at is not None)
+
+
+DEFAULT_AUDIT_LOG = ".agt/audit"
+
+
+def log_argument(fn: Any) -> Any:
+    return click.option(
+        "--log", "log", envvar="AGT_AUDIT_LOG", default=DEFAULT_AUDIT_LOG, show_default=True,
+        help="The audit log: a directory of JSONL files, or a .db file [env AGT_AUDIT_LOG].",
+    )(fn)
+
+
+def key_option(fn: Any) -> Any:
+    return click.option(
+        "--key", "key_path", envvar="AGT_AUDIT_PUBLIC_KEY", type=click.Path(exists=True, dir_okay=False), default=None,
+        help="The checkpoint public key (PEM), kept where the log's writers cannot write [env AGT_AUDIT_PUBLIC_KEY]. "
+        "Without it, checkpoint.pub beside the log is used with a warning (--strict then fails): whoever can "
+        "rewrite the log can replace that file.",
+    )(fn)
+
+
+def audit_writer_options(fn: Any) -> Any:
+    """How a command that writes an audit log signs and witnesses its checkpoints."""
+    for opt in (
+        click.option("--audit-key", "audit_key", envvar="AGT_AUDIT_KEY", type=click.Path(dir_okay=False), required=True,
+                     help="The checkpoint signing key (Ed25519 PEM), created with its .pub if missing. It may not lie in "
+                     "the log directory [env AGT_AUDIT_KEY]."),
+        click.option("--audit-witness", "audit_witness", envvar="AGT_AUDIT_WITNESS", default=None, metavar="PATH|URL",
+                     help="Also copy every checkpoint to this file, or to an `agt bundle serve` URL [env AGT_AUDIT_WITNESS]."),
+        click.option("--witness-token", envvar="AGT_WITNESS_TOKEN", default=None,
+                     help="Bearer token of an HTTP witness [env AGT_WITNESS_TOKEN]."),
+    ):
+        fn = opt(fn)
+    return fn
+
+
+def _open_audit_log(log: str, audit_key: str, audit_witness: str | None, witness_token: str | None) -> Any:
+    from agt.audit import AuditLog
+
+    try:
+        return AuditLog(log, key_path=audit_key, witness=audit_witness, witness_token=witness_token)
+    except (AgtError, OSError) as exc:
+        _fail(exc if isinstance(exc, AgtError) else AgtError(str(exc)))
+
