@@ -14,6 +14,7 @@ inside governance itself becomes a denial: the adapter fails closed.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 import logging
@@ -93,7 +94,7 @@ def denial_text(tool: str, decision: Any, gate: str) -> str:
     """What the model reads when agt refuses a call: which gate, which rules, why, and not to retry."""
     reasons = tuple(getattr(decision, "reasons", ()) or ())
     ids = ", ".join(r.rule_id for r in reasons) or "no rule id"
-    why = "; ".join(f"{r.rule_id}: {r.message}" if r.message else r.rule_id for r in reasons) or "no reason given"
+    why = "; ".join(f"{r.rule_id}: {r.message.rstrip('. ')}" if r.message else r.rule_id for r in reasons) or "no reason given"
     return (f"agt governance denied the call to {tool!r} at the {gate} gate (rules: {ids}). Reasons: {why}. "
             "This is a policy decision, not a tool error: do not retry this call or rephrase it to get around the rule; "
             "tell the user what was refused and why, or choose an action the policy allows.")
@@ -202,8 +203,8 @@ class ToolGate:
         return {"agent": self.agent, "session": self.session, "task": self.task}
 
     def _refused(self, tool: str, exc: BaseException) -> Outcome:
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise exc
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError)):
+            raise exc  # not a decision: the run itself is ending, and the framework must see it end
         if isinstance(exc, ApprovalRequired):
             return Outcome("pending", tool, message=pending_text(tool, exc.request_id, exc.decision),
                            gate="approval", rule_ids=tuple(getattr(exc.decision, "rule_ids", ())),

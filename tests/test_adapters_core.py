@@ -228,3 +228,23 @@ def _decision(*ids):
 def test_a_missing_framework_names_its_extra():
     with pytest.raises(ImportError, match=r"pip install 'agt\[nothing\]'"):
         require("agt_no_such_framework", "nothing")
+
+
+def test_a_cancelled_wait_is_a_cancellation_not_a_denial(s):
+    gate = ToolGate(s.governor, agent="a1")
+
+    async def cancelled() -> None:
+        task = asyncio.ensure_future(gate.arun(*scenario.NEEDS_APPROVAL, lambda p: "ran"))
+        while not s.requests():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await task
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(cancelled())
+
+
+def test_denial_text_does_not_double_the_full_stop():
+    from agt.decision import Decision, Effect, Reason
+
+    assert ".." not in denial_text("t", Decision(Effect.DENY, (Reason("r1", "Mail is blocked."),)), "policy")

@@ -232,3 +232,18 @@ def test_a_pending_request_is_audited_with_its_call_id():
     gov = governor()
     pending_id(gov, "call-1")
     assert [r.result.get("call_id") for r in gov.audit.records if r.kind == "approval"] == ["call-1"]
+
+
+def test_a_wait_cancelled_gives_the_call_back_to_the_budget():
+    gov = governor()
+
+    async def cancelled() -> None:
+        task = asyncio.ensure_future(gov.abegin("transfer_funds", {"amount": 500}, agent="a1", task="t", wait=True))
+        while not gov.approvals.list():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled())
+    assert gov.store.counters("t").tool_calls == 0

@@ -644,7 +644,12 @@ class Governor:
         t = self._begin(tool, params, agent, session, task, kind, resource, approval_id, call_id, envelope,
                         delegation, wait)
         if t.pending is not None:
-            self._resolved(t, self._wait(t))
+            try:
+                state = self._wait(t)
+            except BaseException:
+                self._release(t.prepared)  # interrupted while waiting: the call never ran
+                raise
+            self._resolved(t, state)
         self._admit(t)
         return t
 
@@ -658,7 +663,12 @@ class Governor:
         t = self._begin(tool, params, agent, session, task, kind, resource, approval_id, call_id, envelope,
                         delegation, wait)
         if t.pending is not None:
-            self._resolved(t, await self._await(t))
+            try:
+                state = await self._await(t)
+            except BaseException:
+                self._release(t.prepared)  # cancelled while waiting (a tool timeout, the run ending): never ran
+                raise
+            self._resolved(t, state)
         self._admit(t)
         return t
 
