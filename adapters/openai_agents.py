@@ -96,24 +96,36 @@ class _Governance:
             if isinstance(held, Outcome):
                 return False  # denied: no human needs to approve it; the invocation hands over the denial
             # agt allows it now; the tool's own needs_approval (if any) may still want the SDK's pause.
-            if isinstance(theirs, bool):
-                return theirs
             try:
-                answer = theirs(run_context, params, call_id)
-                return bool(await answer if inspect.isawaitable(answer) else answer)
+                if isinstance(theirs, bool):
+                    pause = theirs
+                else:
+                    answer = theirs(run_context, params, call_id)
+                    pause = bool(await answer if inspect.isawaitable(answer) else answer)
             except BaseException:
-                self.held.pop(call_id, None)
-                self.gate.abandon(held, "the tool's own needs_approval raised")
+                self._drop(call_id, "the tool's own needs_approval raised")
                 raise
+            if pause:
+                # A human will take their time (or reject it in the SDK, which agt never sees): the
+                # invocation after the pause decides afresh, as agt does after any wait.
+                self._drop(call_id, "the SDK paused the call for its own approval; decided again when it runs")
+            return pause
 
         setattr(needs_approval, _GOVERNED, True)
         return needs_approval
+
+    def _drop(self, call_id: str, reason: str) -> None:
+        held = self.held.pop(call_id, None)
+        if isinstance(held, Ticket):
+            self.gate.abandon(held, reason)
 
     # --- every call: the SDK's on_invoke_tool ------------------------------------------------------
     async def invoke(self, tool: str, inner: Callable[[Any, str], Awaitable[Any]], ctx: Any, input_json: str) -> Any:
         try:
             call_id = getattr(ctx, "tool_call_id", None) or None
             ticket = await self._ticket(tool, input_json, call_id)
+            if call_id:
+                self.requests.pop(call_id, None)  # the SDK will not pause this call again
         except Exception as exc:  # noqa: BLE001 - ToolGate does not raise; this adapter fails closed if it does
             ticket = self.gate._refused(tool, exc)
         if isinstance(ticket, Outcome):

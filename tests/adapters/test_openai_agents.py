@@ -235,6 +235,7 @@ def test_native_mode_decides_an_allowed_call_once(scenario):
     run(native(scenario, model), "weather?", "async")
     assert RAN == [ALLOWED]
     assert [r["result"]["enforced"] for r in decisions(scenario, "get_weather")] == ["allow"]
+    assert scenario.governor.store.counters("default").tool_calls == 1  # one admission, not one per hook
 
 
 def test_native_mode_keeps_the_tools_own_needs_approval(scenario):
@@ -248,7 +249,9 @@ def test_native_mode_keeps_the_tools_own_needs_approval(scenario):
     state.approve(item)
     run(agent, state, "sync")
     assert RAN == [ALLOWED]
-    assert len(decisions(scenario, "get_weather")) == 1
+    first, second = decisions(scenario, "get_weather")  # not held across a human's pause: decided again
+    assert first["result"]["tool_error"].startswith("not run:") and second["result"]["enforced"] == "allow"
+    assert scenario.governor.store.counters("default").tool_calls == 1
 
 
 # --- engine error -----------------------------------------------------------------------------------
