@@ -14,7 +14,7 @@ model reads as the tool's result; the tool's body does not run. Any error inside
 Approvals:
 
 * ``approvals="wait"`` (default): the call waits, without blocking the event loop, on agt's approval store
-  (quorum, deadline, signed votes: ``agt approvals approve ID``), then runs or is denied.
+  (quorum, deadline, signed votes: ``agt approvals approve ID --as NAME``), then runs or is denied.
 * ``approvals="native"``: the SDK's own pause. Each governed tool's ``needs_approval`` asks agt (without
   waiting): a call agt holds for approval interrupts the run (``result.interruptions``); agt's request id is
   :func:`approval_request` ``(item)``. The human votes in agt, the application calls ``state.approve(item)``

@@ -327,3 +327,31 @@ def test_the_example_runs_offline_and_shows_each_outcome():
     assert any("send_email" in line and DENY_RULE in line for line in lines), out.stdout
     assert any("transfer_funds" in line and "paused" in line for line in lines), out.stdout
     assert any("transfer_funds" in line and "approved" in line and "transferred 500" in line for line in lines), out.stdout
+
+
+def test_a_tool_without_sdk_failure_handling_raises_as_before_and_agt_records_the_failure(scenario):
+    def strict_lookup(city: str) -> str:
+        """Look a city up."""
+        raise RuntimeError("backend down")
+
+    tool = function_tool(strict_lookup, failure_error_function=None)
+    agent = govern_agent(user_agent(script(("strict_lookup", {"city": "Paris"})), [tool]), scenario.governor, agent_id="bot")
+    with pytest.raises(agents.UserError, match="backend down"):  # the SDK's own way to end the run
+        run(agent, "?", "sync")
+    [record] = decisions(scenario, "strict_lookup")
+    assert record["result"]["tool_error"] == "RuntimeError: backend down"
+
+
+def test_native_mode_decides_again_from_the_exact_json_when_the_sdks_dict_differs(scenario):
+    def tip(amount: float) -> str:
+        """Leave a tip."""
+        RAN.append(("tip", {"amount": amount}))
+        return "tipped"
+
+    model = script(("tip", '{"amount": 0.10000000000000000001}'))  # the SDK's json.loads makes it 0.1
+    agent = govern_agent(user_agent(model, [function_tool(tip)]), scenario.governor, agent_id="bot", approvals="native")
+    run(agent, "tip", "sync")
+    assert RAN == [("tip", {"amount": 0.1})]
+    first, second = decisions(scenario, "tip")  # decided on needs_approval's float, then on agt's exact reading
+    assert "arguments differ" in first["result"]["tool_error"] and second["result"]["enforced"] == "allow"
+    assert scenario.governor.store.counters("default").tool_calls == 1
