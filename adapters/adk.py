@@ -12,8 +12,9 @@
 * The call's ADK ``function_call_id`` is agt's ``call_id``, so a resumed call finds its approval request.
 * Approvals: ``"wait"`` (default) holds the call until agt's approval store decides. ``"native"`` uses ADK's
   own tool-confirmation pause (``ToolContext.request_confirmation``): the run stops with an
-  ``adk_request_confirmation`` call carrying agt's request id; answering it resumes the original call,
-  which agt lets through only once its own store has approved.
+  ``adk_request_confirmation`` call carrying agt's request id; answering it resumes the original call
+  (same ``function_call_id``, so the same agt request), which then waits on agt's store if it has not
+  decided yet. agt's store decides; an answer of "not confirmed" denies the call.
 * Any error inside the plugin denies the call; the plugin never raises into the Runner.
 """
 
@@ -58,25 +59,30 @@ class GovernancePlugin(_plugins.BasePlugin):
                  task=task, approvals=approvals)
         self.governor, self.agent_id, self.session, self.approvals, self.task = governor, agent_id, session, approvals, task
         self._lock = threading.Lock()
-        self._gates: dict[tuple[str, str], ToolGate] = {}
+        self._gates: dict[tuple[str, str, str], ToolGate] = {}
         self._tickets: dict[tuple[str, str], tuple[ToolGate, Ticket, Any]] = {}
 
     # --- ADK's hooks -------------------------------------------------------------------------------
     async def before_tool_callback(self, *, tool: Any, tool_args: dict[str, Any], tool_context: Any) -> dict | None:
         name = _tool_name(tool)
         try:
-            gate = self._gate(tool_context)
             call_id = tool_context.function_call_id or None
             confirmation = getattr(tool_context, "tool_confirmation", None)
-            if self.approvals == "native" and confirmation is not None and not confirmation.confirmed:
+            resumed = self.approvals == "native" and confirmation is not None
+            if resumed and not confirmation.confirmed:
                 # The app answered ADK's pause with "no": the call does not run, whatever agt's store says.
-                return self._refuse(gate, name, "adapter-confirmation-rejected",
+                return self._refuse(self._gate(tool_context), name, "adapter-confirmation-rejected",
                                     "the call was rejected at ADK's tool confirmation")
+            # A resumed call cannot pause twice (ADK's resume path emits no second confirmation request),
+            # so once the app has said "resume", the call waits on agt's store for the request it opened.
+            gate = self._gate(tool_context, "wait" if resumed else self.approvals)
             begun = await gate.abegin(name, tool_args, call_id=call_id)
             if isinstance(begun, Outcome):
-                if begun.pending and self.approvals == "native":
+                if begun.pending:
                     tool_context.request_confirmation(hint=begun.message,
                                                       payload={APPROVAL_PAYLOAD_KEY: begun.approval_id})
+                    # As ADK's own confirmation gate does: the pause is not a result for the model to act on.
+                    tool_context.actions.skip_summarization = True
                 return {"error": begun.message}
             with self._lock:
                 self._tickets[_key(tool_context)] = (gate, begun, _snapshot(tool_args))
@@ -128,15 +134,16 @@ class GovernancePlugin(_plugins.BasePlugin):
         return None  # ADK handles the tool's error as it always does
 
     # --- helpers -----------------------------------------------------------------------------------
-    def _gate(self, tool_context: Any) -> ToolGate:
+    def _gate(self, tool_context: Any, approvals: ApprovalMode | None = None) -> ToolGate:
         agent = self.agent_id if self.agent_id is not None else (tool_context.agent_name or "agent")
         session = self.session if self.session is not None else str(tool_context.session.id)
-        key = (agent.id if isinstance(agent, Agent) else agent, session)
+        approvals = approvals or self.approvals
+        key = (agent.id if isinstance(agent, Agent) else agent, session, approvals)
         with self._lock:
             gate = self._gates.get(key)
             if gate is None:
                 gate = self._gates[key] = ToolGate(self.governor, agent=agent, session=session, task=self.task,
-                                                   approvals=self.approvals)
+                                                   approvals=approvals)
             return gate
 
     def _internal_error(self, tool: str, exc: BaseException, rule: str = "adapter-error",

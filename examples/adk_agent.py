@@ -20,6 +20,7 @@ from pathlib import Path
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
 from google.adk.agents import LlmAgent  # noqa: E402
+from google.adk.apps import App  # noqa: E402
 from google.adk.models.base_llm import BaseLlm  # noqa: E402
 from google.adk.models.llm_response import LlmResponse  # noqa: E402
 from google.adk.runners import InMemoryRunner  # noqa: E402
@@ -115,7 +116,8 @@ def main() -> None:
 
         llm = ScriptedLlm()
         agent = LlmAgent(name="assistant", model=llm, tools=[get_weather, send_email, transfer_funds])
-        runner = InMemoryRunner(agent=agent, plugins=[GovernancePlugin(governor)])  # <- the agt line
+        app = App(name="example", root_agent=agent, plugins=[GovernancePlugin(governor)])  # <- the agt line
+        runner = InMemoryRunner(app=app)
         session = runner.session_service.create_session_sync(app_name=runner.app_name, user_id="me")
 
         voter = cfo_approves_when_asked(governor, cfo, registry)

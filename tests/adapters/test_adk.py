@@ -11,6 +11,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
 from google.adk.agents import LlmAgent  # noqa: E402
+from google.adk.apps import App as AdkApp  # noqa: E402
 from google.adk.models.base_llm import BaseLlm  # noqa: E402
 from google.adk.models.llm_response import LlmResponse  # noqa: E402
 from google.adk.plugins import BasePlugin  # noqa: E402
@@ -32,6 +34,7 @@ from scenario import (  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIRM = "adk_request_confirmation"
+REJECTED = "approval-denied"  # the rule id agt gives a request the approvers refused
 
 
 class ScriptedLlm(BaseLlm):
@@ -64,7 +67,7 @@ class App:
         self.llm = ScriptedLlm(turns=list(turns))
         self.agent = LlmAgent(name=agent_name, model=self.llm, tools=list(TOOLS), **plugin_options.pop("agent", {}))
         self.plugin = GovernancePlugin(governor, **plugin_options)
-        self.runner = InMemoryRunner(agent=self.agent, plugins=[self.plugin])
+        self.runner = InMemoryRunner(app=AdkApp(name="scenario", root_agent=self.agent, plugins=[self.plugin]))
         self.session = self.runner.session_service.create_session_sync(app_name=self.runner.app_name, user_id="u")
 
     def run(self, message: types.Content | None = None) -> list:
@@ -179,7 +182,7 @@ def test_wait_mode_async_denies_the_call_when_the_cfo_rejects(scenario):
     asyncio.run(app.arun())
     voter.join(timeout=30)
     assert RAN == []
-    assert APPROVAL_RULE in app.responses_seen_by_model()["t1"]["error"]
+    assert REJECTED in app.responses_seen_by_model()["t1"]["error"]
 
 
 # --- approvals: ADK's native tool-confirmation pause -----------------------------------------------------------
@@ -203,13 +206,29 @@ def test_native_resume_after_agt_approval_runs_the_call_and_reuses_the_request(s
     assert app.responses_seen_by_model()["t1"] == {"result": "transferred 500"}
 
 
-def test_native_resume_before_agt_decides_pauses_again_on_the_same_request(scenario):
+def test_native_resume_before_agt_decides_waits_on_the_same_request(scenario):
     app = App(scenario.governor, [call(NEEDS_APPROVAL, "t1")], approvals="native")
     [fc] = confirmation_calls(app.run())
-    [again] = confirmation_calls(app.run(confirm(fc)))  # the app said yes; agt's store has not
-    assert RAN == []
+    [request] = scenario.requests()
+    resumed = threading.Event()
+    plugin_before = app.plugin.before_tool_callback
+
+    async def spy(**kwargs):  # noqa: ANN003 - tells the CFO the resumed call has reached agt
+        resumed.set()
+        return await plugin_before(**kwargs)
+
+    app.plugin.before_tool_callback = spy
+
+    def cfo() -> None:  # votes only once the resumed call is in agt's hands
+        resumed.wait(30)
+        scenario.vote(request.id, approve=True)
+
+    voter = threading.Thread(target=cfo, daemon=True)
+    voter.start()
+    app.run(confirm(fc))
+    voter.join(timeout=30)
+    assert RAN == [("transfer_funds", {"amount": 500})]
     assert len(scenario.requests()) == 1
-    assert again.args["toolConfirmation"]["payload"] == fc.args["toolConfirmation"]["payload"]
 
 
 def test_native_resume_after_agt_rejection_denies_with_the_rule(scenario):
@@ -218,7 +237,7 @@ def test_native_resume_after_agt_rejection_denies_with_the_rule(scenario):
     scenario.vote(scenario.requests()[0].id, approve=False)
     app.run(confirm(fc))
     assert RAN == []
-    assert APPROVAL_RULE in app.responses_seen_by_model()["t1"]["error"]
+    assert REJECTED in app.responses_seen_by_model()["t1"]["error"]
 
 
 def test_native_confirmation_answered_no_denies_even_though_agt_approved(scenario):
@@ -270,8 +289,8 @@ def test_a_tool_that_raises_is_recorded_and_adk_handles_the_error(scenario):
         raise ValueError("weather service down")
 
     llm = ScriptedLlm(turns=[[types.Part(function_call=types.FunctionCall(name="flaky", args={"city": "Oslo"}, id="f1"))]])
-    runner = InMemoryRunner(agent=LlmAgent(name="assistant", model=llm, tools=[flaky]),
-                            plugins=[GovernancePlugin(scenario.governor)])
+    runner = InMemoryRunner(app=AdkApp(name="scenario", root_agent=LlmAgent(name="assistant", model=llm, tools=[flaky]),
+                                       plugins=[GovernancePlugin(scenario.governor)]))
     s = runner.session_service.create_session_sync(app_name=runner.app_name, user_id="u")
     with pytest.raises(ValueError, match="weather service down"):  # ADK's own behaviour, unchanged by agt
         list(runner.run(user_id="u", session_id=s.id, new_message=user()))
