@@ -11,6 +11,8 @@ the model was told about each call. No network, no API key.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import tempfile
 import threading
@@ -18,6 +20,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+logging.getLogger("google_adk").setLevel(logging.ERROR)  # ADK logs that a scripted model reports no token usage
 
 from google.adk.agents import LlmAgent  # noqa: E402
 from google.adk.apps import App  # noqa: E402
@@ -118,7 +121,7 @@ def main() -> None:
         agent = LlmAgent(name="assistant", model=llm, tools=[get_weather, send_email, transfer_funds])
         app = App(name="example", root_agent=agent, plugins=[GovernancePlugin(governor)])  # <- the agt line
         runner = InMemoryRunner(app=app)
-        session = runner.session_service.create_session_sync(app_name=runner.app_name, user_id="me")
+        session = asyncio.run(runner.session_service.create_session(app_name=runner.app_name, user_id="me"))
 
         voter = cfo_approves_when_asked(governor, cfo, registry)
         for event in runner.run(user_id="me", session_id=session.id,

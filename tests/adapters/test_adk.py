@@ -68,7 +68,7 @@ class App:
         self.agent = LlmAgent(name=agent_name, model=self.llm, tools=list(TOOLS), **plugin_options.pop("agent", {}))
         self.plugin = GovernancePlugin(governor, **plugin_options)
         self.runner = InMemoryRunner(app=AdkApp(name="scenario", root_agent=self.agent, plugins=[self.plugin]))
-        self.session = self.runner.session_service.create_session_sync(app_name=self.runner.app_name, user_id="u")
+        self.session = asyncio.run(self.runner.session_service.create_session(app_name=self.runner.app_name, user_id="u"))
 
     def run(self, message: types.Content | None = None) -> list:
         return list(self.runner.run(user_id="u", session_id=self.session.id, new_message=message or user()))
@@ -291,7 +291,7 @@ def test_a_tool_that_raises_is_recorded_and_adk_handles_the_error(scenario):
     llm = ScriptedLlm(turns=[[types.Part(function_call=types.FunctionCall(name="flaky", args={"city": "Oslo"}, id="f1"))]])
     runner = InMemoryRunner(app=AdkApp(name="scenario", root_agent=LlmAgent(name="assistant", model=llm, tools=[flaky]),
                                        plugins=[GovernancePlugin(scenario.governor)]))
-    s = runner.session_service.create_session_sync(app_name=runner.app_name, user_id="u")
+    s = asyncio.run(runner.session_service.create_session(app_name=runner.app_name, user_id="u"))
     with pytest.raises(ValueError, match="weather service down"):  # ADK's own behaviour, unchanged by agt
         list(runner.run(user_id="u", session_id=s.id, new_message=user()))
     assert not app_tickets(runner)
