@@ -1103,8 +1103,10 @@ def schema_cmd() -> None:
 
 def _register_groups() -> None:
     from agt.cli_identity import identity
+    from agt.cli_mcp import mcp
 
     cli.add_command(identity)
+    cli.add_command(mcp)
 
 
 _register_groups()
