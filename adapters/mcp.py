@@ -109,6 +109,13 @@ class _Link:
         return call_id, key
 
 
+    def settle(self, key: str, call_id: str | None) -> None:
+        """The call was admitted (its approval, if any, is used up): a repeat is a new call."""
+        self.held.pop(key, None)
+        for approval in [a for a, c in self.by_approval.items() if c == call_id]:
+            del self.by_approval[approval]
+
+
 def _approval_in_state(state: str | None) -> str | None:
     if not state:
         return None
@@ -242,7 +249,7 @@ class GoverningProxy:
         ticket = await link.gate.abegin(tool, arguments, call_id=call_id)
         if isinstance(ticket, Outcome):
             return self._not_run(ctx, link, ticket, call_id, key)
-        link.held.pop(key, None)
+        link.settle(key, call_id)
         try:
             result = await link.upstream.call_tool(tool, arguments)
         except self._mcp.MCPError as exc:
