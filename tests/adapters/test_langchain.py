@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 os.environ["LANGSMITH_TRACING"] = "false"  # no tracing, no network
 os.environ["LANGCHAIN_TRACING_V2"] = "false"
@@ -21,6 +21,7 @@ from langchain.agents import create_agent  # noqa: E402
 from langchain.agents.middleware import AgentMiddleware  # noqa: E402
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel  # noqa: E402
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage  # noqa: E402
+from langchain_core.tools import InjectedToolCallId, tool  # noqa: E402
 from langgraph.checkpoint.memory import MemorySaver  # noqa: E402
 from langgraph.graph import END, START, MessagesState, StateGraph  # noqa: E402
 from langgraph.types import Command  # noqa: E402
@@ -192,6 +193,39 @@ def test_a_tool_that_raises_is_recorded_and_the_framework_handles_its_error(scen
     assert errors, "the tool's failure is in the audit log"
 
 
+def test_output_check_refusal_replaces_the_result_the_model_reads(tmp_path):
+    scenario = Scenario(tmp_path, output_limit=8)  # "sunny in Paris" is longer
+    model = model_for(calls(ALLOWED))
+    agent = create_agent(model, list(TOOLS), middleware=[GovernanceMiddleware(scenario.governor, agent="bot")])
+    agent.invoke(ask())
+    scenario.close()
+    refusal = tool_messages(model.inputs[1])["get_weather"]
+    assert refusal.status == "error" and "output-too-large" in refusal.content and "sunny" not in refusal.content
+    assert "output-too-large" in scenario.audited_rules()
+
+
+def note_tool():
+    @tool
+    def remember(note: str, tool_call_id: Annotated[str, InjectedToolCallId]) -> Command:
+        """Remember a note."""
+        RAN.append(("remember", {"note": note}))
+        return Command(update={"messages": [ToolMessage(f"noted {note}", tool_call_id=tool_call_id, name="remember")]})
+
+    return remember
+
+
+def test_a_command_result_is_checked_by_what_its_messages_say(tmp_path):
+    scenario = Scenario(tmp_path, output_limit=40)  # the Command's repr is far longer; its message is not
+    model = model_for(AIMessage("", tool_calls=[{"name": "remember", "args": {"note": "milk"}, "id": "c1"}]),
+                      AIMessage("", tool_calls=[{"name": "remember", "args": {"note": "x" * 60}, "id": "c2"}]))
+    agent = create_agent(model, [note_tool()], middleware=[GovernanceMiddleware(scenario.governor, agent="bot")])
+    agent.invoke(ask())
+    scenario.close()
+    assert tool_messages(model.inputs[1])["remember"].content == "noted milk"
+    refusal = tool_messages(model.inputs[2][-1:])["remember"]
+    assert refusal.status == "error" and "output-too-large" in refusal.content
+
+
 def test_session_defaults_to_the_thread_id(scenario):
     seen: list[str] = []
     original = scenario.governor.begin
@@ -282,6 +316,17 @@ def test_async_interrupt_and_resume_reuse_the_one_request(scenario):
     done = asyncio.run(run())
     assert RAN == [("transfer_funds", {"amount": 500})] and "__interrupt__" not in done
     assert len(scenario.requests()) == 1
+
+
+def test_a_model_that_replays_a_spent_call_id_needs_a_new_approval(scenario):
+    config = {"configurable": {"thread_id": "t6"}}
+    agent = interrupting_agent(scenario, model_for(calls(NEEDS_APPROVAL), calls(NEEDS_APPROVAL)))  # same id twice
+    first = agt_interrupt(agent.invoke(ask(), config))
+    scenario.vote(first["approval_id"], approve=True)
+    second = agt_interrupt(agent.invoke(Command(resume="approved"), config))
+    assert second["tool_call_id"] == first["tool_call_id"] and second["approval_id"] != first["approval_id"]
+    assert RAN == [("transfer_funds", {"amount": 500})]  # once: the spent approval was not used again
+    assert len(scenario.requests()) == 2
 
 
 def test_interrupt_mode_still_denies_outright_without_pausing(scenario):
