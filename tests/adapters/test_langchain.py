@@ -329,6 +329,19 @@ def test_a_model_that_replays_a_spent_call_id_needs_a_new_approval(scenario):
     assert len(scenario.requests()) == 2
 
 
+def test_a_call_reusing_a_pending_call_id_with_other_arguments_is_denied(scenario):
+    governance = GovernanceMiddleware(scenario.governor, agent="bot", session="shared", approvals="interrupt")
+    saver = MemorySaver()
+    first = create_agent(model_for(calls(NEEDS_APPROVAL)), list(TOOLS), middleware=[governance], checkpointer=saver)
+    agt_interrupt(first.invoke(ask(), {"configurable": {"thread_id": "a"}}))
+    model = model_for(calls(("transfer_funds", {"amount": 9000})))  # the same id, call_0, in the same agt session
+    second = create_agent(model, list(TOOLS), middleware=[governance], checkpointer=saver)
+    result = second.invoke(ask(), {"configurable": {"thread_id": "b"}})
+    assert "__interrupt__" not in result and RAN == []
+    assert "approval-mismatch" in tool_messages(model.inputs[1])["transfer_funds"].content
+    assert len(scenario.requests()) == 1
+
+
 def test_interrupt_mode_still_denies_outright_without_pausing(scenario):
     config = {"configurable": {"thread_id": "t5"}}
     model = model_for(calls(DENIED))
