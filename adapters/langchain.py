@@ -25,6 +25,7 @@ error re-raised, so the framework's own tool error handling (``handle_tool_error
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Awaitable, Callable, Literal, Sequence
 
@@ -40,12 +41,14 @@ _middleware = require("langchain.agents.middleware", EXTRA)
 _messages = require("langchain_core.messages", EXTRA)
 _types = require("langgraph.types", EXTRA)
 _prebuilt = require("langgraph.prebuilt", EXTRA)
+_errors = require("langgraph.errors", EXTRA)
 ToolMessage, BaseMessage, Command = _messages.ToolMessage, _messages.BaseMessage, _types.Command
 
 __all__ = ["APPROVAL_INTERRUPT", "GovernanceMiddleware", "LangChainGovernance", "governed_tool_node"]
 
 APPROVAL_INTERRUPT = "agt_approval"  # the "type" of the value agt's interrupt() surfaces
 Approvals = Literal["wait", "interrupt"]
+_log = logging.getLogger("agt.adapters.langchain")
 
 
 class LangChainGovernance:
@@ -73,7 +76,8 @@ class LangChainGovernance:
         gate = self._gate(session, call_id)
         ticket = gate.begin(tool, args, call_id=call_id)
         while isinstance(ticket, Outcome) and ticket.pending:
-            _pause(ticket, call_id, args)  # raises GraphInterrupt until resumed; the resume value is not trusted
+            if not _pause(ticket, call_id, args):  # raises GraphInterrupt until resumed; the resume value is not trusted
+                return _refusal(ticket, call_id)
             ticket = gate.begin(tool, args, call_id=call_id)  # agt's store decides
         if isinstance(ticket, Outcome):
             return _refusal(ticket, call_id)
@@ -89,8 +93,9 @@ class LangChainGovernance:
         gate = self._gate(session, call_id)
         ticket = await gate.abegin(tool, args, call_id=call_id)
         while isinstance(ticket, Outcome) and ticket.pending:
-            _pause(ticket, call_id, args)
-            ticket = await gate.abegin(tool, args, call_id=call_id)
+            if not _pause(ticket, call_id, args):  # raises GraphInterrupt until resumed; the resume value is not trusted
+                return _refusal(ticket, call_id)
+            ticket = await gate.abegin(tool, args, call_id=call_id)  # agt's store decides
         if isinstance(ticket, Outcome):
             return _refusal(ticket, call_id)
         try:
@@ -132,8 +137,20 @@ def _call_of(request: Any) -> tuple[str, Any, str | None, str | None]:
     return (name if isinstance(name, str) else ""), call.get("args"), call_id, (str(thread) if thread else None)
 
 
-def _pause(outcome: Outcome, call_id: str | None, args: Any) -> None:
-    """LangGraph's native pause, carrying agt's approval request. Returns only on a resume."""
+def _pause(outcome: Outcome, call_id: str | None, args: Any) -> bool:
+    """LangGraph's native pause, carrying agt's approval request: raises GraphInterrupt, and returns True
+    only on a resume. False when the graph cannot pause here (the call then does not run)."""
+    try:
+        _interrupt(outcome, call_id, args)
+    except _errors.GraphBubbleUp:
+        raise
+    except Exception:  # noqa: BLE001 - no pause, no run: the model reads that the call is held
+        _log.exception("agt could not pause the graph for approval %s", outcome.approval_id)
+        return False
+    return True
+
+
+def _interrupt(outcome: Outcome, call_id: str | None, args: Any) -> None:
     _types.interrupt({
         "type": APPROVAL_INTERRUPT,
         "approval_id": outcome.approval_id,
@@ -159,7 +176,11 @@ def _after(gate: ToolGate, ticket: Any, result: Any, call_id: str | None) -> Any
     if isinstance(result, ToolMessage) and result.status == "error":
         gate.fail(ticket, ToolCallError(_text(result.content)))
         return result
-    outcome = gate.finish(ticket, _visible(result))
+    try:
+        seen = _visible(result)
+    except Exception:  # noqa: BLE001 - the output check then reads the result as it is
+        seen = result
+    outcome = gate.finish(ticket, seen)
     if outcome.denied:
         return _refusal(outcome, call_id)
     return result
@@ -217,7 +238,8 @@ def governed_tool_node(tools: Sequence[Any], governor: Governor, *, agent: Agent
     ``tool_node_options`` go to ``ToolNode`` (``name=``, ``handle_tool_errors=``, ``messages_key=`` ...)."""
     for taken in ("wrap_tool_call", "awrap_tool_call"):
         if taken in tool_node_options:
-            raise TypeError(f"governed_tool_node sets {taken}; compose your wrapper inside a LangChain middleware instead")
+            raise TypeError(f"governed_tool_node sets {taken}; to combine it with your own wrapper, call "
+                            "LangChainGovernance(...).wrap_tool_call from inside yours (innermost)")
     governance = LangChainGovernance(governor, agent=agent, session=session, task=task, approvals=approvals)
-    return _prebuilt.ToolNode(tools, wrap_tool_call=governance.wrap_tool_call, awrap_tool_call=governance.awrap_tool_call,
-                     **tool_node_options)
+    return _prebuilt.ToolNode(tools, wrap_tool_call=governance.wrap_tool_call,
+                              awrap_tool_call=governance.awrap_tool_call, **tool_node_options)

@@ -342,6 +342,14 @@ def test_a_call_reusing_a_pending_call_id_with_other_arguments_is_denied(scenari
     assert len(scenario.requests()) == 1
 
 
+def test_interrupt_mode_without_a_checkpointer_never_runs_the_tool(scenario):
+    governance = GovernanceMiddleware(scenario.governor, agent="bot", approvals="interrupt")
+    agent = create_agent(model_for(calls(NEEDS_APPROVAL)), list(TOOLS), middleware=[governance])
+    result = agent.invoke(ask())
+    assert agt_interrupt(result)["approval_id"] == scenario.requests()[0].id
+    assert RAN == []
+
+
 def test_interrupt_mode_still_denies_outright_without_pausing(scenario):
     config = {"configurable": {"thread_id": "t5"}}
     model = model_for(calls(DENIED))
