@@ -51,8 +51,9 @@ CREW_TOOLS = [tool(f.__name__)(f) for f in TOOLS]
 class ScriptedLLM(BaseLLM):
     """Replies with the next scripted text; ``seen`` holds every message list CrewAI sent."""
 
-    replies: list[str] = []
+    replies: list[Any] = []
     seen: list[Any] = []
+    function_calling: bool = False  # False: the ReAct text loop; True: native tool calls (OpenAI-style)
 
     def call(self, messages, tools=None, callbacks=None, available_functions=None, from_task=None,
              from_agent=None, response_model=None):  # noqa: ANN001
@@ -66,7 +67,7 @@ class ScriptedLLM(BaseLLM):
         return self.call(messages, tools, callbacks, available_functions, from_task, from_agent, response_model)
 
     def supports_function_calling(self) -> bool:
-        return False  # the ReAct text loop: tool calls are parsed from the model's text
+        return self.function_calling
 
     def next_input_after(self, call_index: int) -> str:
         """Everything the model was sent on the call after ``call_index`` (its next input)."""
@@ -78,12 +79,18 @@ def act(call: tuple[str, dict]) -> str:
     return f"Thought: I should use {name}.\nAction: {name}\nAction Input: {json.dumps(args)}"
 
 
+def tool_calls(*calls: tuple[str, dict]) -> list[dict]:
+    """One model turn asking for these tools at once, as OpenAI-style tool calls."""
+    return [{"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+            for i, (name, args) in enumerate(calls)]
+
+
 def final(text: str = "done") -> str:
     return f"Thought: I now know the final answer.\nFinal Answer: {text}"
 
 
-def crew_with(*replies: str, role: str = ROLE) -> tuple[Crew, ScriptedLLM]:
-    llm = ScriptedLLM(model="scripted", replies=list(replies), seen=[])
+def crew_with(*replies: Any, role: str = ROLE, function_calling: bool = False) -> tuple[Crew, ScriptedLLM]:
+    llm = ScriptedLLM(model="scripted", replies=list(replies), seen=[], function_calling=function_calling)
     agent = Agent(role=role, goal="Help with mail, weather and money", backstory="A careful assistant.",
                   llm=llm, tools=CREW_TOOLS, allow_delegation=False, verbose=False, max_iter=5)
     task = Task(description="Do what the user asked.", expected_output="One sentence.", agent=agent)
@@ -204,6 +211,26 @@ def test_async_kickoff_is_governed(scenario):
         asyncio.run(crew.akickoff())
     assert ran("send_email") == [] and ran("get_weather") == [{"city": "Paris"}]
     assert DENY_RULE in llm.next_input_after(0) and "sunny in Paris" in llm.next_input_after(1)
+
+
+def test_native_tool_calls_in_one_turn_are_each_governed(scenario):
+    """CrewAI's other loop: the model returns tool calls (CrewAI may run them in parallel threads)."""
+    crew, llm = crew_with(tool_calls(DENIED, ALLOWED), "It is sunny; the mail was refused.", function_calling=True)
+    with agt_crewai.install(scenario.governor):
+        crew.kickoff()
+    assert ran("send_email") == [] and ran("get_weather") == [{"city": "Paris"}]
+    seen = llm.next_input_after(0)
+    assert f"rules: {DENY_RULE}" in seen and "sunny in Paris" in seen and "Tool execution blocked by hook" not in seen
+
+
+def test_native_tool_call_approval_waits_for_the_vote(scenario):
+    crew, llm = crew_with(tool_calls(NEEDS_APPROVAL), "Transferred.", function_calling=True)
+    voter = scenario.vote_when_pending(approve=True)
+    with agt_crewai.install(scenario.governor):
+        crew.kickoff()
+    voter.join(30)
+    assert ran("transfer_funds") == [{"amount": 500}] and "transferred 500" in llm.next_input_after(0)
+    assert len(scenario.requests()) == 1
 
 
 # --- CrewAI's fail-open trap -----------------------------------------------------------------------------
