@@ -233,6 +233,22 @@ def test_native_tool_call_approval_waits_for_the_vote(scenario):
     assert len(scenario.requests()) == 1
 
 
+def test_crewai_delegation_is_a_governed_tool_call_refused_at_default_trust(scenario):
+    """CrewAI's built-in "Delegate work to coworker" reaches the hooks as ``delegate_work_to_coworker``: a
+    delegate-kind tool, which the trust-ring gate refuses an unregistered agent (default trust, ring 2)."""
+    helper_llm = ScriptedLLM(model="scripted", replies=[final("the coworker did it")], seen=[])
+    coworker = Agent(role="Coworker", goal="Help", backstory="Helpful.", llm=helper_llm, allow_delegation=False)
+    delegation = ("Delegate work to coworker", {"task": "send the numbers", "context": "to boss", "coworker": "Coworker"})
+    crew, llm = crew_with(act(delegation), final())
+    crew.agents[0].allow_delegation = True
+    crew.agents.append(coworker)
+    with agt_crewai.install(scenario.governor):
+        crew.kickoff()
+    seen = llm.next_input_after(0)
+    assert "agt governance denied the call to 'delegate_work_to_coworker' at the trust gate" in seen
+    assert helper_llm.seen == []
+
+
 # --- CrewAI's fail-open trap -----------------------------------------------------------------------------
 
 def test_crewai_itself_runs_the_tool_when_a_hook_raises(scenario):
