@@ -139,6 +139,8 @@ class CrewAIGovernance:
     def _before(self, ctx: Any) -> None:
         """CrewAI's before_tool_call hook. Allows by returning None; blocks by raising ``HookAborted``."""
         aborted = self.hooks.HookAborted
+        gate: ToolGate | None = None
+        got: Ticket | Outcome | None = None
         try:
             tool, arguments = ctx.tool_name, ctx.tool_input
             gate = self._gate_for(getattr(ctx, "agent", None))
@@ -146,6 +148,8 @@ class CrewAIGovernance:
             got = gate.begin(tool, arguments, call_id=call_id)
             self._remember(arguments, gate, got)
         except BaseException as exc:  # noqa: BLE001 - CrewAI runs the tool on anything but HookAborted
+            if gate is not None and isinstance(got, Ticket):  # admitted, then this adapter failed: it will not run
+                gate.abandon(got, f"agt's CrewAI hook failed: {type(exc).__name__}")
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             got = self._internal_denial(ctx, exc)
