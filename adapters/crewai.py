@@ -79,6 +79,12 @@ def install(governor: Governor, *, agent_id: Agent | str | None = None, session:
             raise AlreadyInstalled("agt governance is already installed in CrewAI's process-global tool hooks; "
                                    "call uninstall() on the installed handle first (installing twice would govern "
                                    "every call twice)")
+        stale = _active
+    if stale is not None:  # its hooks were cleared from CrewAI's lists: remove what is left of it
+        stale.uninstall()
+    with _install_lock:
+        if _active is not None:
+            raise AlreadyInstalled("agt governance was installed by another thread meanwhile")
         handle._register()
         _active = handle
     return handle

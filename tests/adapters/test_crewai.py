@@ -28,6 +28,7 @@ crewai = pytest.importorskip("crewai")
 from crewai import Agent, BaseLLM, Crew, Task  # noqa: E402
 from crewai.hooks import (  # noqa: E402
     clear_all_tool_call_hooks,
+    clear_before_tool_call_hooks,
     get_after_tool_call_hooks,
     get_before_tool_call_hooks,
     register_before_tool_call_hook,
@@ -332,6 +333,14 @@ def test_install_again_after_crewai_cleared_the_hooks(scenario):
     assert not first.active
     second = agt_crewai.install(scenario.governor)
     assert second.active
+    second.uninstall()
+
+
+def test_install_again_after_half_the_pair_was_cleared_removes_the_other_half(scenario):
+    first = agt_crewai.install(scenario.governor)
+    clear_before_tool_call_hooks()
+    second = agt_crewai.install(scenario.governor)
+    assert first._after not in get_after_tool_call_hooks() and get_after_tool_call_hooks() == [second._after]
     second.uninstall()
 
 
