@@ -18,7 +18,9 @@ import asyncio
 import dataclasses
 import inspect
 import logging
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Literal, Mapping
 
@@ -29,7 +31,7 @@ from agt.errors import ApprovalRequired, GovernanceDenied
 from agt.runtime.audit import AuditRecord, new_decision_id
 from agt.runtime.governor import Governor, Ticket
 
-__all__ = ["ADAPTER_GATE", "ApprovalMode", "Outcome", "ToolGate", "denial_text", "params_of", "pending_text"]
+__all__ = ["ADAPTER_GATE", "ApprovalMode", "Gates", "Outcome", "ToolGate", "denial_text", "params_of", "pending_text"]
 
 ADAPTER_GATE = "adapter"
 ApprovalMode = Literal["wait", "native"]
@@ -231,3 +233,27 @@ class ToolGate:
             ))
         except Exception:  # noqa: BLE001 - the call is denied either way
             _log.exception("agt could not audit the denial of %s", tool)
+
+
+class Gates:
+    """The ToolGates of one Governor by (agent, session, approval mode), for frameworks that say per call who is
+    calling and in which session (ADK, PydanticAI, LangGraph threads, CrewAI roles). The most recently used
+    ``limit`` are kept: session ids come from the run, and an unbounded map would grow with every one."""
+
+    def __init__(self, governor: Governor, *, task: str | None = None, limit: int = 1024) -> None:
+        self.governor, self.task, self.limit = governor, task, limit
+        self._gates: OrderedDict[tuple[str, str, str], ToolGate] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, agent: Agent | str, session: str, approvals: ApprovalMode = "wait") -> ToolGate:
+        key = (agent.id if isinstance(agent, Agent) else agent, session, approvals)
+        with self._lock:
+            gate = self._gates.get(key)
+            if gate is None:
+                gate = self._gates[key] = ToolGate(self.governor, agent=agent, session=session, task=self.task,
+                                                   approvals=approvals)
+                while len(self._gates) > self.limit:
+                    self._gates.popitem(last=False)
+            else:
+                self._gates.move_to_end(key)
+            return gate

@@ -28,7 +28,7 @@ from typing import Any
 
 from agt.action import Agent
 from agt.adapters import require
-from agt.adapters._core import ADAPTER_GATE, ApprovalMode, Outcome, ToolGate, denial_text
+from agt.adapters._core import ADAPTER_GATE, ApprovalMode, Gates, Outcome, ToolGate, denial_text
 from agt.decision import Decision, Effect, Reason
 from agt.runtime.governor import Governor, Ticket
 
@@ -59,7 +59,7 @@ class GovernancePlugin(_plugins.BasePlugin):
                  task=task, approvals=approvals)
         self.governor, self.agent_id, self.session, self.approvals, self.task = governor, agent_id, session, approvals, task
         self._lock = threading.Lock()
-        self._gates: dict[tuple[str, str, str], ToolGate] = {}
+        self._gates = Gates(governor, task=task)
         self._tickets: dict[tuple[str, str], tuple[ToolGate, Ticket, Any]] = {}
 
     # --- ADK's hooks -------------------------------------------------------------------------------
@@ -138,13 +138,7 @@ class GovernancePlugin(_plugins.BasePlugin):
         agent = self.agent_id if self.agent_id is not None else (tool_context.agent_name or "agent")
         session = self.session if self.session is not None else str(tool_context.session.id)
         approvals = approvals or self.approvals
-        key = (agent.id if isinstance(agent, Agent) else agent, session, approvals)
-        with self._lock:
-            gate = self._gates.get(key)
-            if gate is None:
-                gate = self._gates[key] = ToolGate(self.governor, agent=agent, session=session, task=self.task,
-                                                   approvals=approvals)
-            return gate
+        return self._gates.get(agent, session, approvals)
 
     def _internal_error(self, tool: str, exc: BaseException, rule: str = "adapter-error",
                         gate: ToolGate | None = None) -> dict:

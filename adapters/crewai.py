@@ -37,7 +37,7 @@ from agt.decision import Decision, Effect, Reason
 from agt.runtime.governor import Governor, Ticket
 
 from . import require
-from ._core import ADAPTER_GATE, ApprovalMode, Outcome, ToolGate, denial_text
+from ._core import ADAPTER_GATE, ApprovalMode, Gates, Outcome, ToolGate, denial_text
 
 __all__ = ["AlreadyInstalled", "CrewAIGovernance", "install"]
 
@@ -103,7 +103,7 @@ class CrewAIGovernance:
             if agent_id is not None else None
         if self._fixed is None:  # check the arguments now, not at the first tool call
             ToolGate(governor, agent=_FALLBACK_AGENT, session=self.session, approvals=approvals)
-        self._gates: dict[str, ToolGate] = {}
+        self._gates = Gates(governor)
         self._open: dict[int, tuple[Any, ToolGate, Ticket | Outcome]] = {}
         self._lock = threading.Lock()
         self._registered = False
@@ -197,12 +197,7 @@ class CrewAIGovernance:
             return self._fixed
         role = getattr(crew_agent, "role", None)
         agent = role.strip() if isinstance(role, str) and role.strip() else _FALLBACK_AGENT
-        with self._lock:
-            gate = self._gates.get(agent)
-            if gate is None:
-                gate = self._gates[agent] = ToolGate(self.governor, agent=agent, session=self.session,
-                                                     approvals=self.approvals)
-        return gate
+        return self._gates.get(agent, self.session, self.approvals)
 
     def _remember(self, arguments: Any, gate: ToolGate | None, got: Ticket | Outcome) -> None:
         stale: list[tuple[Any, ToolGate | None, Ticket | Outcome]] = []

@@ -26,12 +26,11 @@ error re-raised, so the framework's own tool error handling (``handle_tool_error
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Awaitable, Callable, Literal, Sequence
 
 from agt.action import Agent
 from agt.adapters import require
-from agt.adapters._core import Outcome, ToolGate
+from agt.adapters._core import Gates, Outcome, ToolGate
 from agt.runtime.governor import Governor
 
 # The framework is imported here, when this adapter is imported (never by `import agt`); without it the
@@ -67,8 +66,7 @@ class LangChainGovernance:
         # Built once, so a bad governor or agent fails here and not at the first tool call.
         ToolGate(governor, agent=agent, session=session or "default", task=task)
         self.governor, self.agent, self.session, self.task, self.approvals = governor, agent, session, task, approvals
-        self._gates: dict[tuple[str, str], ToolGate] = {}
-        self._lock = threading.Lock()
+        self._gates = Gates(governor, task=task)
 
     # --- the hook ----------------------------------------------------------------------------------
     def wrap_tool_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
@@ -111,13 +109,7 @@ class LangChainGovernance:
         request again on resume; a call without one waits on agt's store instead (never a second request)."""
         session = self.session or session or "default"
         mode = "native" if self.approvals == "interrupt" and call_id else "wait"
-        key = (session, mode)
-        with self._lock:
-            gate = self._gates.get(key)
-            if gate is None:
-                gate = self._gates[key] = ToolGate(self.governor, agent=self.agent, session=session, task=self.task,
-                                                   approvals=mode)  # type: ignore[arg-type]
-        return gate
+        return self._gates.get(self.agent, session, mode)  # type: ignore[arg-type]
 
 
 def _call_of(request: Any) -> tuple[str, Any, str | None, str | None]:

@@ -31,7 +31,7 @@ from typing import Any
 
 from agt.action import Agent
 from agt.adapters import require
-from agt.adapters._core import ADAPTER_GATE, ApprovalMode, Outcome, ToolGate, denial_text
+from agt.adapters._core import ADAPTER_GATE, ApprovalMode, Gates, Outcome, ToolGate, denial_text
 from agt.decision import Decision, Effect, Reason
 from agt.runtime.governor import Governor
 
@@ -63,7 +63,7 @@ class GovernanceCapability(_caps.AbstractCapability):
                  task=task, approvals=approvals)  # validates the arguments now, not on the first call
         self.governor, self.agent_id, self.session, self.approvals, self.task = governor, agent_id, session, approvals, task
         self._lock = threading.Lock()
-        self._gates: dict[tuple[str, str, str], ToolGate] = {}
+        self._gates = Gates(governor, task=task)
 
     async def wrap_tool_execute(self, ctx: Any, *, call: Any, tool_def: Any, args: dict[str, Any], handler: Any) -> Any:
         name = str(getattr(call, "tool_name", None) or "<unknown tool>")
@@ -103,13 +103,7 @@ class GovernanceCapability(_caps.AbstractCapability):
         if agent is None:
             agent = getattr(getattr(ctx, "agent", None), "name", None) or "agent"
         session = self.session if self.session is not None else str(getattr(ctx, "conversation_id", None) or "default")
-        key = (agent.id if isinstance(agent, Agent) else agent, session, approvals)
-        with self._lock:
-            gate = self._gates.get(key)
-            if gate is None:
-                gate = self._gates[key] = ToolGate(self.governor, agent=agent, session=session, task=self.task,
-                                                   approvals=approvals)
-            return gate
+        return self._gates.get(agent, session, approvals)
 
     def _refuse(self, tool: str, rule: str, why: str) -> str:
         """A denial the Governor never decided (the adapter's own): audited; returns the model's text."""

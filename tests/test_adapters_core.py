@@ -248,3 +248,22 @@ def test_denial_text_does_not_double_the_full_stop():
     from agt.decision import Decision, Effect, Reason
 
     assert ".." not in denial_text("t", Decision(Effect.DENY, (Reason("r1", "Mail is blocked."),)), "policy")
+
+
+# --- Gates ---------------------------------------------------------------------------------------
+
+def test_gates_give_one_gate_per_agent_session_and_mode(s):
+    from agt.adapters._core import Gates
+
+    gates = Gates(s.governor)
+    assert gates.get("a1", "s1") is gates.get("a1", "s1") and gates.get("a1", "s1") is not gates.get("a1", "s2")
+
+
+def test_gates_keep_only_the_most_recently_used(s):
+    from agt.adapters._core import Gates
+
+    gates = Gates(s.governor, limit=2)
+    first = gates.get("a1", "s1")
+    gates.get("a1", "s2")
+    gates.get("a1", "s3")
+    assert gates.get("a1", "s1") is not first
