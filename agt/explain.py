@@ -12,7 +12,8 @@
 How much an engine can tell about matching differs, and the report says which (``complete``):
 
 * ``yaml`` lists every rule that matched, audit and warn rules included;
-* ``cedar`` lists only the determining policies (Cedar's diagnostics name the policies that decided, nothing else);
+* ``cedar`` lists only the policies on the side that decided: Cedar's diagnostics name the satisfied forbids of a
+  deny (approval forbids included) or the permits of an allow, never a permit that matched under a deny;
 * ``opa`` lists the determining rules with their messages (the library's ``reasons``) and the ids of the other
   matching rules (its ``matched``), whose effect and message the library does not return (``effect: matched``);
   an entry point of your own (``--decision-path``) gives only the determining reason.
