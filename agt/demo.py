@@ -76,8 +76,12 @@ class DemoRow:
 
 
 def default_policy(engine: str, root: Path | None = None) -> str:
-    """Where the starter policy for ``engine`` lives in a checkout."""
-    root = root or Path.cwd()
+    """The starter policy for ``engine``: the copy agt ships (agt.resources), whatever the current directory;
+    with ``root``, the one in that checkout instead."""
+    if root is None:
+        from agt.resources import starter_policy
+
+        return str(starter_policy(engine))
     return str(root / {"yaml": "policies/starter.yaml", "cedar": "cedar", "opa": "rego"}[engine])
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agt.cli import EXIT_ALLOW, EXIT_APPROVAL, EXIT_DENY, EXIT_ERROR, cli
+from agt.cli import EXIT_ALLOW, EXIT_APPROVAL, EXIT_DENY, EXIT_ENGINE_ERROR, EXIT_ERROR, cli
 
 EMAIL = json.dumps({"agent": {"id": "a"}, "action": {"tool": "send_email", "kind": "message"}})
 READ = json.dumps({"agent": {"id": "a"}, "action": {"tool": "read_file", "kind": "read"}})
@@ -122,11 +122,11 @@ def test_eval_with_opa_engine(run, opa_binary):
     assert json.loads(result.output)["engine"] == "opa"
 
 
-def test_eval_opa_unreachable_url_denies(run):
+def test_eval_opa_unreachable_url_denies_with_the_engine_error_exit_code(run):
     from agt.opa.server import free_port
 
     result = run("eval", "--engine", "opa", "--opa-url", f"http://127.0.0.1:{free_port()}", "--json", "-", input=READ)
-    assert result.exit_code == EXIT_DENY
+    assert result.exit_code == EXIT_ENGINE_ERROR
     assert json.loads(result.output)["reasons"][0]["id"] == "engine_error"
 
 

@@ -3,6 +3,9 @@
 The build is reproducible: entries sorted, owners and times zeroed, gzip without a timestamp, so the
 same inputs give the same bytes (and the same default revision, a content hash).
 
+A bundle whose policies use the agt Rego library but lack it gets the copy agt ships (agt.opa.library), unless
+``rego_library=False`` or the manifest roots leave ``agt`` to another bundle; a policy's own copy is kept.
+
 The Rego is compiled with the real OPA (``opa check``) before anything is packed: a bundle whose policy
 does not compile is never produced, so ``agt bundle serve`` keeps serving the last good one.
 """
@@ -17,14 +20,19 @@ import re
 import subprocess
 import tarfile
 import tempfile
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import yaml
 
 from agt import _yaml
 from agt.bundle.sign import SIGNATURES, sign_files
 from agt.errors import AgtError
+
+if TYPE_CHECKING:
+    from agt.opa.library import LibraryPlan
 
 DATA_FILES = ("data.json", "data.yaml")
 _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][\w.]*)", re.MULTILINE)
@@ -112,6 +120,25 @@ def default_roots(files: dict[str, bytes]) -> list[str]:
     return sorted(roots) or [""]
 
 
+def add_rego_library(files: dict[str, bytes], roots: Sequence[str] | None = None) -> "LibraryPlan":
+    """Add the packaged agt Rego library to ``files`` when its policies use it but lack it (in place).
+    Explicit ``roots`` that do not cover ``agt`` mean another bundle owns the library: nothing is added.
+    A policy's own copy that differs from the packaged one gives a RegoLibrarySkew warning."""
+    from agt.opa.library import LibraryPlan, RegoLibrarySkew, library_source, plan_library
+
+    plan = plan_library({n: c for n, c in files.items() if n.endswith(".rego")})
+    for message in plan.warnings():
+        warnings.warn(RegoLibrarySkew(message), stacklevel=3)
+    if roots is not None and not any(r.strip("/") in ("", "agt") for r in roots):
+        return LibraryPlan(plan.needed, (), plan.own, plan.skew)
+    for name in plan.add:
+        if name in files:
+            raise BundleError(f"{name} is in the bundle but does not define the agt library's rules; rename it, or "
+                              "pass rego_library=False (--no-rego-library)")
+        files[name] = library_source(name)
+    return plan
+
+
 def build_bundle(
     policy_dirs: Sequence[str | Path],
     *,
@@ -121,8 +148,43 @@ def build_bundle(
     signing_key: bytes | None = None,
     signing_alg: str = "RS256",
     keyid: str = "default",
+    rego_library: bool = True,
 ) -> bytes:
+    """The bundle's bytes. ``rego_library``: add the packaged agt Rego library when the policies need it
+    (:func:`add_rego_library`)."""
+    return assemble_bundle(policy_dirs, data_dir=data_dir, revision=revision, roots=roots, signing_key=signing_key,
+                 signing_alg=signing_alg, keyid=keyid, rego_library=rego_library).data
+
+
+@dataclass(frozen=True)
+class BuiltBundle:
+    data: bytes
+    """The .tar.gz bytes."""
+    files: tuple[str, ...]
+    """Every file inside, by path (.manifest and .signatures.json included)."""
+    revision: str
+    library: "LibraryPlan | None"
+    """What was done about the agt Rego library (None with rego_library=False)."""
+
+    def to_dict(self) -> dict:
+        return {"bytes": len(self.data), "files": list(self.files), "revision": self.revision,
+                "rego_library": self.library.to_dict() if self.library is not None else None}
+
+
+def assemble_bundle(
+    policy_dirs: Sequence[str | Path],
+    *,
+    data_dir: str | Path | None = None,
+    revision: str | None = None,
+    roots: Sequence[str] | None = None,
+    signing_key: bytes | None = None,
+    signing_alg: str = "RS256",
+    keyid: str = "default",
+    rego_library: bool = True,
+) -> BuiltBundle:
+    """:func:`build_bundle`, with what went into the bundle."""
     files = bundle_files(policy_dirs, data_dir)
+    library = add_rego_library(files, roots) if rego_library else None
     check_rego(files)
     if revision is None:
         digest = hashlib.sha256()
@@ -146,4 +208,4 @@ def build_bundle(
     out = io.BytesIO()
     with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as gz:
         gz.write(raw.getvalue())
-    return out.getvalue()
+    return BuiltBundle(out.getvalue(), tuple(sorted(files)), revision, library)

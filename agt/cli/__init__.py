@@ -1,20 +1,47 @@
 """The ``agt`` command line: a thin shell over library calls, one module per command group (as OPA's ``cmd/``).
 
-Exit codes of ``agt eval``: 0 allow, 3 deny, 4 require_approval; 1 when the policy or the action
-cannot be loaded; 2 for usage errors.
+Exit codes (docs/cli.md has the table for every command): 0 success or allow, 1 error, 2 usage error,
+3 deny, 4 require_approval, 5 a fail-closed deny because the engine could not decide (engine_error).
 """
 
 from __future__ import annotations
 
+import json
+import sys
+from typing import Any
+
 import click
 
 import agt
-from agt.cli._common import EXIT_ALLOW, EXIT_APPROVAL, EXIT_BY_EFFECT, EXIT_DENY, EXIT_ERROR, guess_engine
+from agt.cli._common import (
+    EXIT_ALLOW, EXIT_APPROVAL, EXIT_BY_EFFECT, EXIT_CODES_HELP, EXIT_DENY, EXIT_ENGINE_ERROR, EXIT_ERROR, EXIT_USAGE,
+    error_document, exit_code, guess_engine,
+)
 
-__all__ = ["EXIT_ALLOW", "EXIT_APPROVAL", "EXIT_BY_EFFECT", "EXIT_DENY", "EXIT_ERROR", "cli", "guess_engine", "main"]
+__all__ = ["EXIT_ALLOW", "EXIT_APPROVAL", "EXIT_BY_EFFECT", "EXIT_DENY", "EXIT_ENGINE_ERROR", "EXIT_ERROR", "EXIT_USAGE",
+           "cli", "exit_code", "guess_engine", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class AgtGroup(click.Group):
+    """The top-level group: a usage error on a command run with ``--json`` is a JSON object on stdout too."""
+
+    _raw_args: list[str] = []
+
+    def main(self, args: Any = None, *pargs: Any, **kwargs: Any) -> Any:
+        self._raw_args = list(args) if args is not None else sys.argv[1:]
+        return super().main(args, *pargs, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if "--json" not in self._raw_args:
+                raise
+            click.echo(json.dumps(error_document(exc, exc.exit_code), ensure_ascii=False))
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=AgtGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 @click.version_option(agt.__version__, prog_name="agt")
 def cli() -> None:
     """agt decides what an AI agent may do before it does it.

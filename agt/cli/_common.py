@@ -1,14 +1,21 @@
-"""What the ``agt`` commands share: consoles, exit codes, option decorators and small helpers.
+"""What the ``agt`` commands share: consoles, exit codes, option decorators, errors and small helpers.
 
-Exit codes of ``agt eval``: 0 allow, 3 deny, 4 require_approval; 1 when the policy or the action
-cannot be loaded; 2 for usage errors.
+Exit codes (docs/cli.md has the table for every command): 0 success or allow; 1 an error (the policy, the
+action or another input cannot be loaded; a check failed); 2 a usage error; 3 deny; 4 require_approval;
+5 a fail-closed deny because the engine could not decide (reason ``engine_error``: OPA unreachable, a timeout,
+an undefined result, a Cedar NoDecision, a condition that errors).
+
+With ``--json``, an error is one JSON object on stdout, ``{"ok": false, "error": <message>, "type": ...,
+"file", "line", "rule", "field" (when known), "exit_code"}``, and nothing else is printed there.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -16,8 +23,26 @@ from rich.console import Console
 from agt.decision import Decision, Effect
 from agt.errors import AgtError
 
-EXIT_ALLOW, EXIT_ERROR, EXIT_DENY, EXIT_APPROVAL = 0, 1, 3, 4
+EXIT_ALLOW, EXIT_ERROR, EXIT_USAGE, EXIT_DENY, EXIT_APPROVAL, EXIT_ENGINE_ERROR = 0, 1, 2, 3, 4, 5
 EXIT_BY_EFFECT = {Effect.ALLOW: EXIT_ALLOW, Effect.DENY: EXIT_DENY, Effect.REQUIRE_APPROVAL: EXIT_APPROVAL}
+
+EXIT_CODES_HELP = """\b
+Exit codes (every command; docs/cli.md):
+  0  success; agt eval: allow
+  1  error: a policy, action or other input cannot be loaded, or a check failed
+  2  usage error (a bad option or argument)
+  3  agt eval: deny
+  4  agt eval: require_approval
+  5  agt eval: deny because the engine could not decide (engine_error:
+     OPA unreachable, timeout, undefined result, Cedar NoDecision)
+With --json, errors are a JSON object on stdout: {"ok": false, "error": ..., "file", "line", "rule"}."""
+
+
+def exit_code(decision: Decision) -> int:
+    """The exit code for a decision: 0 allow, 3 deny, 4 require_approval, 5 a fail-closed engine error."""
+    if decision.is_engine_error:
+        return EXIT_ENGINE_ERROR
+    return EXIT_BY_EFFECT[decision.effect]
 EFFECT_STYLE = {Effect.ALLOW: "green", Effect.DENY: "bold red", Effect.REQUIRE_APPROVAL: "yellow"}
 
 out = Console()
@@ -42,9 +67,49 @@ def guess_engine(path: str) -> str:
     return "yaml"
 
 
-def _fail(exc: AgtError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False)
-    sys.exit(EXIT_ERROR)
+_LOCATION = re.compile(r"^(?P<file>[^:\s][^:]*):(?P<line>\d+):(?P<column>\d+): ")
+
+
+def json_mode() -> bool:
+    """Whether the running command was asked for JSON (``--json``, as a flag or a report path)."""
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("as_json") or ctx.params.get("json_path"):
+            return True
+        ctx = ctx.parent
+    return False
+
+
+def error_document(exc: BaseException, code: int = EXIT_ERROR) -> dict[str, Any]:
+    """An error as the JSON object ``--json`` prints: the message, its type and what it locates."""
+    message = getattr(exc, "message", None)
+    doc: dict[str, Any] = {"ok": False, "error": message if isinstance(message, str) and message else str(exc),
+                           "type": type(exc).__name__}
+    for key in ("file", "line", "rule", "field"):
+        value = getattr(exc, key, None)
+        if value not in (None, "") and not callable(value):
+            doc[key] = value
+    where = _LOCATION.match(doc["error"]) if "file" not in doc else None
+    if where:  # "<stdin>:2:1: not valid JSON" and the like
+        doc.update(file=where["file"], line=int(where["line"]), column=int(where["column"]))
+    if isinstance(exc, click.ClickException):
+        doc["error"] = exc.format_message()
+    doc["exit_code"] = code
+    return doc
+
+
+def json_option(help: str = "Print the result as JSON (errors too).") -> Any:
+    """``--json``: the flag every command has."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def _fail(exc: BaseException, code: int = EXIT_ERROR, *, label: str = "error") -> NoReturn:
+    """Report ``exc`` and exit with ``code``: a JSON object on stdout under --json, else a line on stderr."""
+    if json_mode():
+        click.echo(json.dumps(error_document(exc, code), ensure_ascii=False))
+    else:
+        err.print(f"[bold red]{label}:[/] {exc}", highlight=False)
+    sys.exit(code)
 
 
 def _effect_text(d: Decision) -> str:
@@ -52,9 +117,12 @@ def _effect_text(d: Decision) -> str:
 
 
 def _opa_options(
-    opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool, opa_container: bool = False
+    opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool, opa_container: bool = False,
+    decision_path: str | None = None,
 ) -> dict[str, Any]:
     opts: dict[str, Any] = {"container": True} if opa_container else {}
+    if decision_path:
+        opts["decision_path"] = decision_path
     if opa_url:
         opts["url"] = opa_url
     if opa_token:
@@ -73,6 +141,11 @@ def opa_flags(fn: Any) -> Any:
     fn = click.option("--opa-timeout", type=float, default=None, help="Seconds per OPA decision, a total deadline (default $AGT_OPA_TIMEOUT, else 2).")(fn)
     fn = click.option("--opa-token", envvar="AGT_OPA_TOKEN", default=None, help="Bearer token for --opa-url [env AGT_OPA_TOKEN].")(fn)
     fn = click.option("--opa-url", envvar="AGT_OPA_URL", default=None, help="Use this OPA instead of starting one [env AGT_OPA_URL].")(fn)
+    fn = click.option(
+        "--decision-path", default=None, metavar="REF",
+        help="The OPA rule that decides (default data.agt.decision): an entry point of your own, such as "
+             "data.authz.allow; a boolean or {allow, reasons} result is read as a decision (docs/rego-library.md).",
+    )(fn)
     return fn
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from agt import _json
 from agt.errors import AgtError
-from agt.cli._common import EXIT_ERROR, _approvals, _fail, _registry, _state, db_option, err, keys_option, out, registry_option
+from agt.cli._common import EXIT_ERROR, _approvals, _fail, _registry, _state, db_option, err, json_option, keys_option, out, registry_option
 
 
 @click.group("approvals")
@@ -65,7 +65,8 @@ def approvals_list(db: str, keys_dir: str | None, registry_file: str | None, sta
 @keys_option
 @registry_option
 @click.argument("request_id")
-def approvals_show(db: str, keys_dir: str | None, registry_file: str | None, request_id: str) -> None:
+@json_option("Accepted for uniformity: the request is always printed as JSON (errors too, with it).")
+def approvals_show(db: str, keys_dir: str | None, registry_file: str | None, request_id: str, as_json: bool) -> None:
     """Show one request: the action it is about, its verified status, and the votes cast on it."""
     try:
         req = _approvals(db).get(request_id)
@@ -78,11 +79,11 @@ def approvals_show(db: str, keys_dir: str | None, registry_file: str | None, req
     if tampered is not None:
         # What is shown is not what would be approved: say so loudly, and fail.
         err.print(f"[bold red]request {req.id} was edited in the store: {tampered}; do not approve it[/]")
-        sys.exit(EXIT_ERROR)
+        sys.exit(EXIT_ERROR)  # stdout already holds the JSON document, with "tampered" set
 
 
 def _vote(db: str, keys_dir: str | None, registry_file: str | None, request_id: str, approver: str, note: str,
-          valid_for: float, approve: bool) -> None:
+          valid_for: float, approve: bool, as_json: bool = False) -> None:
     from agt.identity import IdentityError, IdentityNotFoundError, IdentityStore
     from agt.runtime.approvals import cast_vote
     from agt.runtime.approvers import approver_key_store
@@ -104,6 +105,10 @@ def _vote(db: str, keys_dir: str | None, registry_file: str | None, request_id: 
     except AgtError as exc:
         _fail(exc)
     state = _state(req, registry)
+    if as_json:
+        click.echo(json.dumps({"id": req.id, "status": state.status.value, "approvals": len(state.approvals),
+                               "quorum": req.quorum, "voted_by": approver, "approve": approve}, indent=2))
+        return
     colour = {"approved": "green", "denied": "red"}.get(state.status.value, "yellow")
     out.print(f"{req.id}: [{colour}]{state.status.value}[/] ({len(state.approvals)}/{req.quorum} approvals); "
               f"vote signed by {approver}", emoji=False)
@@ -116,6 +121,7 @@ def _vote_options(fn: Any) -> Any:
         click.option("--note", default="", help="Why."),
         click.option("--valid-for", type=float, default=3600.0, show_default=True,
                      help="Seconds the vote counts for; the Governor may end the approval sooner."),
+        json_option("Print the request's status after the vote as JSON (errors too)."),
     )):
         fn = option(fn)
     return fn
@@ -124,17 +130,17 @@ def _vote_options(fn: Any) -> Any:
 @approvals_group.command("approve")
 @_vote_options
 def approvals_approve(db: str, keys_dir: str | None, registry_file: str | None, request_id: str, approver: str,
-                      note: str, valid_for: float) -> None:
+                      note: str, valid_for: float, as_json: bool) -> None:
     """Approve a request with a vote signed by your key; it is granted once its quorum of approvers agreed."""
-    _vote(db, keys_dir, registry_file, request_id, approver, note, valid_for, True)
+    _vote(db, keys_dir, registry_file, request_id, approver, note, valid_for, True, as_json)
 
 
 @approvals_group.command("deny")
 @_vote_options
 def approvals_deny(db: str, keys_dir: str | None, registry_file: str | None, request_id: str, approver: str,
-                   note: str, valid_for: float) -> None:
+                   note: str, valid_for: float, as_json: bool) -> None:
     """Deny a request with a vote signed by your key; one denial is final."""
-    _vote(db, keys_dir, registry_file, request_id, approver, note, valid_for, False)
+    _vote(db, keys_dir, registry_file, request_id, approver, note, valid_for, False, as_json)
 
 
 @approvals_group.command("keygen")
@@ -170,7 +176,8 @@ def approvals_keygen(name: str, keys_dir: str | None, registry_file: str | None,
 @approvals_group.command("registry")
 @keys_option
 @click.option("--out", "out_file", default=None, type=click.Path(dir_okay=False), help="Write it here instead of stdout.")
-def approvals_registry(keys_dir: str | None, out_file: str | None) -> None:
+@json_option("Accepted for uniformity: the registry is JSON (errors too, with it).")
+def approvals_registry(keys_dir: str | None, out_file: str | None, as_json: bool) -> None:
     """Print the approver registry (name -> did:key) for every key in the approver key store: the file the
     Governor is given with approvers=. Public keys only."""
     from agt.runtime.approvers import ApproverRegistry, approver_key_store

@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 
 from agt.errors import AgtError
-from agt.cli._common import EXIT_ERROR, _fail, _open_audit_log, audit_writer_options, err, key_option, log_argument, out
+from agt.cli._common import _fail, _open_audit_log, audit_writer_options, err, json_option, key_option, log_argument, out
 
 
 
@@ -68,22 +68,26 @@ def audit_verify(log: str, key_path: str | None, strict: bool, witness: str | No
 @audit_group.command("checkpoint")
 @log_argument
 @audit_writer_options
-def audit_checkpoint(log: str, audit_key: str, audit_witness: str | None, witness_token: str | None) -> None:
+@json_option("Print the checkpoint as JSON (errors too).")
+def audit_checkpoint(log: str, audit_key: str, audit_witness: str | None, witness_token: str | None, as_json: bool) -> None:
     """Sign the current tree head now (writers also do so every N records and when they close)."""
     with _open_audit_log(log, audit_key, audit_witness, witness_token) as writer:
         cp = writer.checkpoint()
         witness_error = writer.flush_witness() if audit_witness else None
-    out.print(f"checkpoint over {cp['size'] if cp else 0} records")
     if witness_error:
-        err.print(f"[bold red]not witnessed:[/] {witness_error}", highlight=False)
-        sys.exit(EXIT_ERROR)
+        _fail(AgtError(f"checkpoint over {cp['size'] if cp else 0} records written, but not witnessed: {witness_error}"))
+    if as_json:
+        click.echo(json.dumps({"ok": True, "checkpoint": cp}, indent=2, ensure_ascii=False, default=str))
+        return
+    out.print(f"checkpoint over {cp['size'] if cp else 0} records")
 
 
 @audit_group.command("prove")
 @log_argument
 @click.argument("decision_id")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the proof here (default: stdout).")
-def audit_prove(log: str, decision_id: str, out_path: str | None) -> None:
+@json_option("Accepted for uniformity: the proof is JSON (errors too, with it).")
+def audit_prove(log: str, decision_id: str, out_path: str | None, as_json: bool) -> None:
     """A Merkle inclusion proof that the record DECISION_ID is in the log, against a signed checkpoint."""
     from agt.audit import prove
 
@@ -102,7 +106,8 @@ def audit_prove(log: str, decision_id: str, out_path: str | None) -> None:
 @audit_group.command("verify-proof")
 @click.argument("proof_file", type=click.File("r"))
 @click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False), required=True, help="The checkpoint public key (PEM).")
-def audit_verify_proof(proof_file: Any, key_path: str) -> None:
+@json_option("Print the result as JSON (errors too).")
+def audit_verify_proof(proof_file: Any, key_path: str, as_json: bool) -> None:
     """Check an inclusion proof on its own: record hash, Merkle path and checkpoint signature."""
     from agt.audit import load_public_key, verify_proof
 
@@ -110,8 +115,11 @@ def audit_verify_proof(proof_file: Any, key_path: str) -> None:
         proof = json.load(proof_file)
         verify_proof(proof, load_public_key(key_path))
     except (AgtError, ValueError, KeyError) as exc:
-        err.print(f"[bold red]invalid proof:[/] {exc}", highlight=False)
-        sys.exit(EXIT_ERROR)
+        _fail(exc, label="invalid proof")
+    if as_json:
+        click.echo(json.dumps({"ok": True, "decision_id": proof["decision_id"], "leaf_index": proof["leaf_index"],
+                               "tree_size": proof["tree_size"], "signed_at": proof["checkpoint"]["time"]}, indent=2))
+        return
     out.print(f"[green]valid[/]: {proof['decision_id']} is record {proof['leaf_index']} of the {proof['tree_size']} "
               f"signed at {proof['checkpoint']['time']}")
 
@@ -168,20 +176,31 @@ def audit_query(log: str, agent: str | None, effect: str | None, rule: str | Non
 @log_argument
 @click.option("-n", "count", default=20, show_default=True, help="How many of the newest records.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new records until interrupted.")
-def audit_tail(log: str, count: int, follow: bool) -> None:
+@json_option("JSON lines, one record each (errors as one JSON object).")
+def audit_tail(log: str, count: int, follow: bool, as_json: bool) -> None:
     """The newest records."""
     import time as _time
 
     from agt.audit import select
 
-    recs = select(log)
-    out.print(_records_table(recs[-count:], f"last {min(count, len(recs))} of {len(recs)} records"))
+    def show(batch: list[dict], title: str) -> None:
+        if as_json:
+            for r in batch:
+                click.echo(json.dumps(r, ensure_ascii=False))
+        else:
+            out.print(_records_table(batch, title))
+
+    try:
+        recs = select(log)
+    except AgtError as exc:
+        _fail(exc)
+    show(recs[-count:], f"last {min(count, len(recs))} of {len(recs)} records")
     seen = len(recs)
     while follow:
         _time.sleep(0.5)
         recs = select(log)
         if len(recs) > seen:
-            out.print(_records_table(recs[seen:], "new"))
+            show(recs[seen:], "new")
             seen = len(recs)
 
 
@@ -189,8 +208,9 @@ def audit_tail(log: str, count: int, follow: bool) -> None:
 @log_argument
 @_filters
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), required=True, help="JSON lines file to write.")
+@json_option("Print the summary as JSON (errors too).")
 def audit_export(log: str, agent: str | None, effect: str | None, rule: str | None, kind: str | None,
-                 since: str | None, until: str | None, out_path: str) -> None:
+                 since: str | None, until: str | None, out_path: str, as_json: bool) -> None:
     """Export matching records as JSON lines (readable by tools that read OPA decision logs)."""
     from agt.audit import select
 
@@ -198,4 +218,7 @@ def audit_export(log: str, agent: str | None, effect: str | None, rule: str | No
     with open(out_path, "w", encoding="utf-8") as f:
         for r in recs:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    if as_json:
+        click.echo(json.dumps({"ok": True, "records": len(recs), "out": out_path}))
+        return
     out.print(f"{len(recs)} records written to {out_path}")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from agt.errors import AgtError
-from agt.cli._common import EXIT_ERROR, _fail, _open_audit_log, audit_writer_options, err, log_argument, out
+from agt.cli._common import _fail, _open_audit_log, audit_writer_options, err, log_argument, out
 
 
 @click.group("bundle")
@@ -26,26 +25,45 @@ def bundle_group() -> None:
 @click.option("--signing-key", type=click.Path(exists=True, dir_okay=False), default=None, help="PEM private key (RSA or EC) to sign with.")
 @click.option("--signing-alg", default="RS256", show_default=True, help="RS256, RS384, RS512, PS256, ES256, ES384 or ES512.")
 @click.option("--keyid", default="default", show_default=True, help="The key id OPA's verification config names.")
+@click.option("--rego-library/--no-rego-library", default=True, show_default=True,
+              help="Add the agt Rego library agt ships when the policies use it but lack it (a policy's own copy is kept).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was built as JSON.")
 def bundle_build(policy_dirs: tuple[str, ...], data_dir: str | None, out_path: str, revision: str | None,
-                 roots: tuple[str, ...], signing_key: str | None, signing_alg: str, keyid: str) -> None:
+                 roots: tuple[str, ...], signing_key: str | None, signing_alg: str, keyid: str, rego_library: bool,
+                 as_json: bool) -> None:
     """Build a standard OPA bundle from Rego directories (test files left out).
 
     \b
+    Policies under agt.policies that lack the agt Rego library get the copy agt ships
+    (agt/decision.rego, agt/compare.rego); a policy directory's own copy is kept, with a
+    warning if it differs from the packaged one. Exit 0 built, 1 error.
     Example:
       agt bundle build rego/ --out bundle.tar.gz --signing-key key.pem
       opa run --server --bundle bundle.tar.gz --verification-key pub.pem
     """
-    from agt.bundle import build_bundle
+    import warnings
+
+    from agt.bundle import assemble_bundle
 
     try:
-        data = build_bundle(
-            policy_dirs, data_dir=data_dir, revision=revision, roots=roots or None,
-            signing_key=Path(signing_key).read_bytes() if signing_key else None, signing_alg=signing_alg, keyid=keyid,
-        )
-    except AgtError as exc:
-        _fail(exc)
-    Path(out_path).write_bytes(data)
-    out.print(f"{out_path}: {len(data):,} bytes" + (f", signed ({signing_alg}, keyid {keyid})" if signing_key else ", unsigned"))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            built = assemble_bundle(
+                policy_dirs, data_dir=data_dir, revision=revision, roots=roots or None,
+                signing_key=Path(signing_key).read_bytes() if signing_key else None, signing_alg=signing_alg, keyid=keyid,
+                rego_library=rego_library,
+            )
+        Path(out_path).write_bytes(built.data)
+    except (AgtError, OSError) as exc:
+        _fail(exc if isinstance(exc, AgtError) else AgtError(str(exc)))
+    for w in caught:
+        err.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+    if as_json:
+        click.echo(json.dumps({"ok": True, "out": out_path, "signed": bool(signing_key), **built.to_dict()}, indent=2))
+        return
+    out.print(f"{out_path}: {len(built.data):,} bytes" + (f", signed ({signing_alg}, keyid {keyid})" if signing_key else ", unsigned"))
+    if built.library is not None and built.library.add:
+        out.print(f"added the agt Rego library: {', '.join(built.library.add)}", highlight=False)
 
 
 @bundle_group.command("verify")
@@ -59,8 +77,7 @@ def bundle_verify(bundle_path: str, verification_key: str, as_json: bool) -> Non
     try:
         payload = verify_bundle(Path(bundle_path).read_bytes(), Path(verification_key).read_bytes())
     except AgtError as exc:
-        err.print(f"[bold red]invalid bundle:[/] {exc}", highlight=False)
-        sys.exit(EXIT_ERROR)
+        _fail(exc, label="invalid bundle")
     if as_json:
         click.echo(json.dumps(payload, indent=2))
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
@@ -11,7 +10,7 @@ from rich.table import Table
 
 from agt.engines import create_engine
 from agt.errors import PolicyLoadError
-from agt.cli._common import EXIT_ERROR, _fail, guess_engine, out
+from agt.cli._common import _fail, guess_engine, out
 
 
 @click.command("check")
@@ -24,10 +23,7 @@ def check_cmd(engine: str | None, as_json: bool, path: str) -> None:
     try:
         eng = create_engine(engine, path)
     except PolicyLoadError as exc:
-        if as_json:
-            click.echo(json.dumps({"ok": False, "error": exc.message, "file": exc.file, "line": exc.line, "rule": exc.rule}))
-            sys.exit(EXIT_ERROR)
-        _fail(exc)
+        _fail(exc)  # with --json: {"ok": false, "error", "file", "line", "rule", ...} on stdout
     rules = _rule_summary(eng)
     if as_json:
         click.echo(json.dumps({"ok": True, "engine": engine, "revision": eng.revision, "rules": rules}, indent=2))

@@ -55,6 +55,7 @@ def _engine_names(engines: str | None, suite: Any, opa_url: str | None) -> list[
 def conformance_run(
     suites: tuple[str, ...], engines: str | None, json_path: str | None, junit_path: str | None,
     show_failures: int, coverage: bool, opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool, opa_container: bool,
+    decision_path: str | None,
 ) -> None:
     """Decide every case of each SUITE on every engine; exit 1 on any disagreement.
 
@@ -73,7 +74,7 @@ def conformance_run(
         try:
             suite = load_suite(path)
             names = _engine_names(engines, suite, opa_url)
-            opened = open_engines(suite, names, {"opa": _opa_options(opa_url, opa_token, opa_timeout, opa_unix, opa_container)})
+            opened = open_engines(suite, names, {"opa": _opa_options(opa_url, opa_token, opa_timeout, opa_unix, opa_container, decision_path)})
         except (SuiteError, PolicyLoadError, AgtError) as exc:
             _fail(exc)
         try:
@@ -150,6 +151,7 @@ def _print_report(report: Any, show_failures: int, coverage: bool) -> None:
 def conformance_fuzz(
     suite_path: str, count: int, seed: int, engines: str | None, out_dir: str, as_json: bool,
     opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool, opa_container: bool,
+    decision_path: str | None,
 ) -> None:
     """Differential fuzzing: generate actions from the policy's fields and literals, decide each on every
     engine, shrink any disagreement and write it out as a case file. Exit 1 on any disagreement."""
@@ -163,7 +165,7 @@ def conformance_fuzz(
     try:
         suite = load_suite(suite_path)
         names = _engine_names(engines, suite, opa_url)
-        opened = open_engines(suite, names, {"opa": _opa_options(opa_url, opa_token, opa_timeout, opa_unix, opa_container)})
+        opened = open_engines(suite, names, {"opa": _opa_options(opa_url, opa_token, opa_timeout, opa_unix, opa_container, decision_path)})
     except (SuiteError, AgtError) as exc:
         _fail(exc)
     started = time.perf_counter()

@@ -34,6 +34,10 @@ def _dir_option(fn: Any) -> Any:
 
 
 def _fail(exc: IdentityError) -> NoReturn:
+    from agt.cli._common import _fail as fail, json_mode
+
+    if json_mode():
+        fail(exc)  # the JSON error object on stdout
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     sys.exit(EXIT_ERROR)
 

@@ -9,7 +9,8 @@ import click
 
 
 @click.command("schema")
-def schema_cmd() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Accepted for uniformity: the schema is JSON.")
+def schema_cmd(as_json: bool) -> None:
     """Print the JSON Schema of the action document."""
     from agt._schema import action_schema
 

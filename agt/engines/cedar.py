@@ -320,6 +320,15 @@ class CedarEngine:
             request["context"] = {k: v for k, v in request["context"].items() if k in self._context_keys}
         return request
 
+    def explain_input(self, action: Action) -> dict[str, Any]:
+        """What Cedar is asked for ``action`` (agt.explain): the request as sent (its context pruned to the
+        attributes the policies read, unless requests are validated) and every entity, the Action hierarchy included."""
+        return {
+            "request": self._cedar_request(action),
+            "entities": [*ACTION_ENTITIES, *cedar_entities(action)],
+            "context_pruned_to_read_attributes": not self.validate_requests and self._context_keys is not None,
+        }
+
     @property
     def revision(self) -> str:
         return self._revision

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,14 +23,16 @@ from typing import Any, Iterable
 from agt import _json
 from agt.action import Action
 from agt.catalog import Catalog, resolve_catalog, with_catalog
-from agt.decision import Decision, Effect, Reason, fail_closed
+from agt.decision import Decision, fail_closed
 from agt.engines import base
 from agt.errors import PolicyLoadError
 from agt.opa._http import DeadlineClient, DeadlineExceeded, HttpError, Unreachable
+from agt.opa.decision_path import DecisionPathError, Interpreted, decision_ref, decision_url_path, interpret
+from agt.opa.library import LibraryPlan, RegoLibrarySkew, plan_library, rego_sources
 from agt.opa.server import DECISION_PATH, ManagedOpa, OpaStartError
+from agt.resources import rego_dir
 
 __all__ = ["DECISION_PATH", "OpaEngine"]
-_EFFECTS = {e.value: e for e in Effect}
 
 
 class OpaEngine:
@@ -49,16 +52,28 @@ class OpaEngine:
         decision_path: str = DECISION_PATH,
         container: bool = False,
         catalog: Catalog | str | Path | None = None,
+        rego_library: bool = True,
     ) -> None:
         """``policy`` is a Rego directory for a managed OPA; ignored when ``url`` points at your own.
         ``container=True`` runs the managed OPA as the openpolicyagent/opa image (testcontainers, Docker).
         ``timeout`` (seconds, a total per decision) defaults to ``AGT_OPA_TIMEOUT``, else 2.
-        ``catalog``: the tool catalog checked before OPA is asked; by default the catalog.yaml beside the policy."""
+        ``catalog``: the tool catalog checked before OPA is asked; by default the catalog.yaml beside the policy.
+        ``decision_path``: the rule that decides, ``data.agt.decision`` by default; an entry point of your own
+        (``data.authz.allow`` or ``/v1/data/authz/allow``) may return a boolean or a bridge object
+        (agt.opa.decision_path).
+        ``rego_library``: load the agt Rego library agt ships beside a managed OPA's policy when the policy uses it
+        but lacks it (agt.opa.library); a policy's own copy is always kept."""
+        try:
+            self.decision_path = decision_url_path(decision_path)
+            self.decision_ref = decision_ref(decision_path)
+        except DecisionPathError as exc:
+            raise PolicyLoadError(str(exc)) from None
+        self.library: LibraryPlan | None = None
+        """What the managed OPA loaded of the packaged Rego library (None for your own OPA or a container)."""
         self.catalog = resolve_catalog(catalog, policy)
         url = url or os.environ.get("AGT_OPA_URL") or None
         timeout = timeout if timeout is not None else _env_timeout()
         token = token or os.environ.get("AGT_OPA_TOKEN") or None
-        self.decision_path = decision_path
         self.timeout = timeout
         self.concurrency = concurrency
         self.server: ManagedOpa | None = None
@@ -79,9 +94,14 @@ class OpaEngine:
             for path in paths:
                 if not path.exists():
                     raise PolicyLoadError("Rego policy path does not exist", file=str(path))
+            if rego_library:
+                self.library = plan_library(rego_sources(paths))
+                for message in self.library.warnings():
+                    warnings.warn(RegoLibrarySkew(message), stacklevel=2)
+                paths = paths + [rego_dir() / name for name in self.library.add]
             self._revision = _tree_revision(paths)
             try:
-                self.server = ManagedOpa(paths, unix_socket=unix_socket, decision_path=decision_path).start()
+                self.server = ManagedOpa(paths, unix_socket=unix_socket, decision_path=self.decision_path).start()
             except OpaStartError as exc:
                 # OPA refuses Rego that does not compile; its message names the file and line.
                 raise PolicyLoadError(f"opa could not load the policy: {exc}", file=str(policy)) from None
@@ -106,6 +126,14 @@ class OpaEngine:
     @property
     def revision(self) -> str:
         return self._revision
+
+    def explain_input(self, action: Action) -> dict[str, Any]:
+        """What OPA is asked for ``action`` (agt.explain): the query and its ``input``, the action document."""
+        out: dict[str, Any] = {"query": f"POST {self.decision_path}", "decision_path": self.decision_ref,
+                               "input": action.document}
+        if self.library is not None:
+            out["rego_library"] = self.library.to_dict()
+        return out
 
     # one decision ---------------------------------------------------------------------------------
     def evaluate(self, action: Action) -> Decision:
@@ -160,39 +188,27 @@ class OpaEngine:
         return fail_closed(f"opa: {cause}", engine=self.name, revision=self._revision)
 
     def parse_result(self, payload: Any) -> Decision:
-        """Turn OPA's response body into a Decision, or a fail-closed deny saying what is wrong with it."""
+        """Turn OPA's response body into a Decision, or a fail-closed deny saying what is wrong with it.
+        The result may be the agt decision object, a boolean, or a bridge object (agt.opa.decision_path)."""
         if not isinstance(payload, dict) or "result" not in payload:
-            return self._fail(f"undefined result for {self.decision_path} (is the agt Rego library loaded?)")
-        result = payload["result"]
-        if not isinstance(result, dict):
-            return self._fail(f"result has the wrong shape: expected an object, got {type(result).__name__}")
-        effect_raw = result.get("effect")
-        effect = _EFFECTS.get(effect_raw) if isinstance(effect_raw, str) else None
-        if effect is None:
-            return self._fail(f"result has the wrong shape: effect {result.get('effect')!r}")
-        reasons_raw = result.get("reasons")
-        if not isinstance(reasons_raw, list) or not reasons_raw or not all(
-            isinstance(r, dict) and isinstance(r.get("id"), str) and isinstance(r.get("message", ""), str)
-            for r in reasons_raw
-        ):
-            return self._fail("result has the wrong shape: reasons must be a non-empty list of {id, message}")
-        approvers = result.get("approvers", [])
-        if not isinstance(approvers, list) or not all(isinstance(a, str) for a in approvers):
-            return self._fail("result has the wrong shape: approvers must be a list of strings")
-        matched = result.get("matched", [])
-        if not isinstance(matched, list) or not all(isinstance(m, str) for m in matched):
-            return self._fail("result has the wrong shape: matched must be a list of strings")
-        by_id: dict[str, str] = {}
-        for r in reasons_raw:
-            by_id.setdefault(r["id"], r.get("message", ""))
-        return Decision(
-            effect=effect,
-            reasons=tuple(Reason(i, by_id[i]) for i in sorted(by_id)),
-            approvers=tuple(sorted(set(approvers))) if effect is Effect.REQUIRE_APPROVAL else (),
-            matched=tuple(sorted(set(matched))),
-            engine=self.name,
-            revision=self._revision,
-        )
+            return self._fail(f"undefined result for {self.decision_ref}{self._undefined_hint()}")
+        got = interpret(payload["result"], self.decision_ref)
+        if isinstance(got, str):
+            return self._fail(got)
+        return self._decision(got)
+
+    def _decision(self, got: Interpreted) -> Decision:
+        return Decision(effect=got.effect, reasons=got.reasons, approvers=got.approvers, matched=got.matched,
+                        engine=self.name, revision=self._revision)
+
+    def _undefined_hint(self) -> str:
+        if self.decision_path != DECISION_PATH:
+            return (" (no rule defined it for this input; give the rule a default, e.g. `default allow := false`, "
+                    "or check the path)")
+        if self.library is not None and not self.library.needed:
+            return (" (the policy has no package under agt.policies; for an entry point of your own pass "
+                    "decision_path=, on the CLI --decision-path data.<package>.<rule>)")
+        return " (is the agt Rego library loaded?)"
 
     # many decisions -------------------------------------------------------------------------------
     def evaluate_many(self, actions: Iterable[Action]) -> list[Decision]:
