@@ -99,7 +99,7 @@ def test_an_invalid_bundle_under_json_is_a_json_error(tmp_path):
 # --- one table, and --json everywhere ----------------------------------------------------------------
 
 
-LONG_RUNNING = {"agt bundle serve"}  # a server: nothing to print as JSON
+LONG_RUNNING = {"agt bundle serve", "agt mcp proxy"}  # servers (mcp proxy speaks MCP on stdout): nothing to print as JSON
 
 
 def test_every_command_has_a_json_option():
