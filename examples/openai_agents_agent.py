@@ -7,14 +7,14 @@ The model asks for three tools. agt lets get_weather run, denies send_email to a
 reads agt's reason as the tool's result), and holds transfer_funds for the CFO: with approvals="native" the
 run pauses (result.interruptions), the CFO's signed vote goes to agt's approval store, and the resumed run
 executes the transfer on that one request. No network, no API key, no tracing.
+
+The policy (examples/offline_policy.yaml), the plain tools and the CFO's keys come from examples/_offline.py.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from pathlib import Path
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 os.environ.setdefault("OPENAI_API_KEY", "sk-offline-example")  # never sent: the model is scripted
@@ -22,49 +22,11 @@ os.environ.setdefault("OPENAI_API_KEY", "sk-offline-example")  # never sent: the
 from agents import Agent, Runner, function_tool, set_tracing_disabled  # noqa: E402
 from agents.testing import ScriptedModel, assistant_message, function_call  # noqa: E402
 
-from agt.audit import AuditLog  # noqa: E402
+from _offline import get_weather, offline_governor, send_email, transfer_funds  # noqa: E402
 from agt.adapters.openai_agents import approval_request, govern_agent  # noqa: E402
-from agt.identity import IdentityKeys  # noqa: E402
-from agt.runtime import Governor  # noqa: E402
 from agt.runtime.approvals import cast_vote  # noqa: E402
-from agt.runtime.approvers import ApproverRegistry  # noqa: E402
 
 set_tracing_disabled(True)
-
-POLICY = """\
-apiVersion: governance.toolkit/v1
-name: openai-agents-example
-default_action: allow
-rules:
-  - name: block-external-email
-    condition: "tool_name == 'send_email' and action.params.to endswith '@evil.example'"
-    action: deny
-    message: Mail to outside domains is blocked.
-  - name: large-transfer-approval
-    condition: "tool_name == 'transfer_funds' and action.params.amount > 100"
-    action: require_approval
-    approvers: [cfo]
-    message: Transfers over 100 need the CFO.
-"""
-
-
-@function_tool
-def get_weather(city: str) -> str:
-    """Get the weather for a city."""
-    return f"sunny in {city}"
-
-
-@function_tool
-def send_email(to: str, body: str) -> str:
-    """Send an email."""
-    print(f"  !! send_email body ran: mail to {to}")  # never printed: agt denies it first
-    return f"sent to {to}"
-
-
-@function_tool
-def transfer_funds(amount: int) -> str:
-    """Transfer money."""
-    return f"transferred {amount}"
 
 
 def tool_results(model: ScriptedModel) -> dict[str, str]:
@@ -74,40 +36,34 @@ def tool_results(model: ScriptedModel) -> dict[str, str]:
 
 
 def main() -> int:
-    work = Path(tempfile.mkdtemp(prefix="agt-openai-agents-"))
-    (work / "policy.yaml").write_text(POLICY)
-    cfo = IdentityKeys.generate("cfo")  # in a deployment, the CFO's own key, used from `agt approvals approve`
-    approvers = ApproverRegistry({"cfo": cfo.identity}, source="<example>")
-    governor = Governor("yaml", str(work / "policy.yaml"), audit=AuditLog(work / "audit", key_path=work / "audit.key"),
-                        approvers=approvers, approval_timeout=60)
+    with offline_governor("openai-agents") as env:  # examples/offline_policy.yaml, a signed audit log, the CFO's keys
+        governor = env.governor
+        model = ScriptedModel([
+            [function_call("get_weather", {"city": "Paris"}, call_id="call_weather"),
+             function_call("send_email", {"to": "boss@evil.example", "body": "Q3 numbers"}, call_id="call_email"),
+             function_call("transfer_funds", {"amount": 500}, call_id="call_transfer")],
+            [assistant_message("Paris is sunny; I may not mail outside; the transfer is done.")],
+        ])
+        agent = Agent(name="assistant", instructions="Help the user.", model=model,
+                      tools=[function_tool(f) for f in (get_weather, send_email, transfer_funds)])
 
-    model = ScriptedModel([
-        [function_call("get_weather", {"city": "Paris"}, call_id="call_weather"),
-         function_call("send_email", {"to": "boss@evil.example", "body": "Q3 numbers"}, call_id="call_email"),
-         function_call("transfer_funds", {"amount": 500}, call_id="call_transfer")],
-        [assistant_message("Paris is sunny; I may not mail outside; the transfer is done.")],
-    ])
-    agent = Agent(name="assistant", instructions="Help the user.", model=model,
-                  tools=[get_weather, send_email, transfer_funds])
+        # The lines a user adds:
+        agent = govern_agent(agent, governor, agent_id="assistant", approvals="native")
 
-    # The lines a user adds:
-    agent = govern_agent(agent, governor, agent_id="assistant", approvals="native")
-
-    result = Runner.run_sync(agent, "Weather in Paris, mail the numbers to my boss, and pay the invoice.")
-    for item in result.interruptions:
-        request_id = approval_request(item)
-        print(f"{item.tool_name}: paused for agt approval request {request_id} (the run is interrupted)")
-        cast_vote(governor.approvals, request_id, cfo, True, registry=approvers, note="invoice checked")
-        state = result.to_state()
-        state.approve(item)  # the SDK side; agt's store, where the CFO just voted, is what decides
-        result = Runner.run_sync(agent, state)
-    seen = tool_results(model)  # what the model read back, call by call
-    print(f"get_weather: ran -> {seen['call_weather']}")
-    print(f"send_email: denied -> the model reads: {seen['call_email']}")
-    print(f"transfer_funds: approved by cfo in agt, resumed -> {seen['call_transfer']}")
-    print(f"final answer: {result.final_output}")
-    print(f"agt approval requests opened: {len(governor.approvals.list())}")
-    governor.close()
+        result = Runner.run_sync(agent, "Weather in Paris, mail the numbers to my boss, and pay the invoice.")
+        for item in result.interruptions:
+            request_id = approval_request(item)
+            print(f"{item.tool_name}: paused for agt approval request {request_id} (the run is interrupted)")
+            cast_vote(governor.approvals, request_id, env.cfo, True, registry=env.approvers, note="invoice checked")
+            state = result.to_state()
+            state.approve(item)  # the SDK side; agt's store, where the CFO just voted, is what decides
+            result = Runner.run_sync(agent, state)
+        seen = tool_results(model)  # what the model read back, call by call
+        print(f"get_weather: ran -> {seen['call_weather']}")
+        print(f"send_email: denied -> the model reads: {seen['call_email']}")
+        print(f"transfer_funds: approved by cfo in agt, resumed -> {seen['call_transfer']}")
+        print(f"final answer: {result.final_output}")
+        print(f"agt approval requests opened: {len(governor.approvals.list())}")
     return 0
 
 
