@@ -23,6 +23,7 @@ from agt.catalog import CATALOG_FILE, Catalog, resolve_catalog
 from agt.decision import DEFAULT_RULE_ID, Decision, Effect, RuleAction, RuleMatch, combine, fail_closed
 from agt.engines import base
 from agt.engines._cedar_guard import check_cedar_text
+from agt.engines.cedar_diagnostics import statement_line, validation_diagnostics
 from agt.engines.cedar_request import ACTION_ENTITIES, CedarEntity, cedar_entities, cedar_request, entities_key
 from agt.errors import PolicyLoadError
 
@@ -163,6 +164,12 @@ def _id_line(text: str, rule_id: str, occurrence: int = 0) -> int | None:
     return text.count("\n", 0, m.start()) + 1
 
 
+def _validation_hint(message: str) -> str:
+    if "but saw decimal" in message:
+        return '; Cedar orders decimals with methods: context.params.amount.greaterThan(decimal("100.00"))'
+    return ""
+
+
 class CedarEngine:
     name = "cedar"
 
@@ -223,20 +230,20 @@ class CedarEngine:
         self._check_params_declared(f, text, est)
         result = cedarpy.validate_policies(text, self._schema)
         if not result.validation_passed:
-            err = result.errors[0]
-            rid = result.id_annotations_by_policy_id.get(err.policy_id)
-            hint = ""
-            if "but saw decimal" in err.error:
-                hint = '; Cedar orders decimals with methods: context.params.amount.greaterThan(decimal("100.00"))'
+            # Every error, named by @id and located (agt.engines.cedar_diagnostics); the first is the headline.
+            found = validation_diagnostics(text, str(f), result.errors, result.id_annotations_by_policy_id, _validation_hint)
+            first = found[0]
+            rest = "".join(f"\n  {d.location()}: rule {d.rule!r}: {d.message}" for d in found[1:])
             raise PolicyLoadError(
-                f"fails schema validation: {err.error}{hint}" + (f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""),
-                file=str(f), line=_id_line(text, rid) if rid else None, rule=rid or err.policy_id or None,
+                f"fails schema validation: {first.message}" + (f"\n{len(found) - 1} more:{rest}" if rest else ""),
+                file=str(f), line=first.line, rule=first.rule, diagnostics=tuple(found),
             )
         for pid, body in est.get("staticPolicies", {}).items():
             ann = body.get("annotations") or {}
             rid = ann.get("id")
             if not rid:
-                raise PolicyLoadError(f"every policy needs an @id annotation (the rule id); {pid} has none", file=str(f))
+                raise PolicyLoadError(f"every policy needs an @id annotation (the rule id); the policy here has none",
+                                      file=str(f), line=statement_line(text, pid))
             line = _id_line(text, rid)
             if rid in self.rules or (rid == DEFAULT_RULE_ID and self._has_default_permit):
                 first = self.rules[rid] if rid in self.rules else None
