@@ -110,3 +110,16 @@ def test_cli_check_cedar_json_has_errors_and_warnings(tmp_path):
     result = CliRunner().invoke(cli, ["check", "--json", str(_file(tmp_path, TYPO_ANNOTATION))])
     data = json.loads(result.output)
     assert result.exit_code == 0 and data["ok"] and data["warnings"][0]["code"] == "unknown_annotation"
+
+
+def test_a_runtime_cedar_error_names_the_rule_by_id(tmp_path):
+    from agt.action import Action
+    from agt.engines import create_engine
+
+    p = _file(tmp_path, '@id("overflow-rule")\nforbid (principal, action, resource)\n'
+                        'when { context.tokens_used + 9223372036854775807 > 0 };\n')
+    engine = create_engine("cedar", str(p))
+    decision = engine.evaluate(Action.from_dict({"agent": {"id": "a"}, "action": {"tool": "x", "kind": "read"},
+                                                 "context": {"tokens_used": 5}}))
+    assert decision.is_engine_error
+    assert "rule `overflow-rule`" in decision.reasons[0].message and "policy0" not in decision.reasons[0].message

@@ -210,7 +210,13 @@ class CedarEngine:
             digest.update(f.name.encode() + b"\0" + text.encode())
             ests.append(self._load_file(f, text))
             texts.append(text)
-        self._policies = cedarpy.PolicySet.from_str("\n".join(texts))
+        joined = "\n".join(texts)
+        self._policies = cedarpy.PolicySet.from_str(joined)
+        # Cedar's runtime diagnostics name positional ids (policy0); errors are reported by @id instead.
+        self._rule_of_policy = {
+            pid: str((body.get("annotations") or {}).get("id") or pid)
+            for pid, body in json.loads(cedarpy.policies_to_json_str(joined)).get("staticPolicies", {}).items()
+        }
         self._context_keys = _context_attributes(ests)
         self._base_entities = cedarpy.Entities.from_json_str(json.dumps(ACTION_ENTITIES))
         self._entities_for_key: dict[tuple[Any, ...], Any] = {}
@@ -287,6 +293,10 @@ class CedarEngine:
                     file=str(f), line=_id_line(text, rid) if rid else None, rule=rid or pid,
                 )
 
+    def _by_rule_id(self, message: str) -> str:
+        """``policy `policy3``` in a Cedar message becomes ``rule `<its @id>```."""
+        return re.sub(r"policy `(policy\d+)`", lambda m: f"rule `{self._rule_of_policy.get(m.group(1), m.group(1))}`", message)
+
     @property
     def _eval_schema(self) -> cedarpy.Schema | None:
         return self._schema if self.validate_requests else None
@@ -341,7 +351,7 @@ class CedarEngine:
     def _decide(self, result: cedarpy.AuthzResult) -> Decision:
         diagnostics = result.diagnostics
         if diagnostics.errors:
-            return self._fail("; ".join(map(str, diagnostics.errors)))
+            return self._fail("; ".join(self._by_rule_id(str(e)) for e in diagnostics.errors))
         if result.decision is cedarpy.Decision.NoDecision:
             return self._fail("NoDecision")
         ids = diagnostics.id_annotations_by_reason
