@@ -123,3 +123,10 @@ def test_a_runtime_cedar_error_names_the_rule_by_id(tmp_path):
                                                  "context": {"tokens_used": 5}}))
     assert decision.is_engine_error
     assert "rule `overflow-rule`" in decision.reasons[0].message and "policy0" not in decision.reasons[0].message
+
+
+def test_validation_errors_of_every_file_in_a_directory_are_shown(tmp_path):
+    (tmp_path / "a.cedar").write_text('@id("a")\nforbid (principal, action, resource) when { context.nope > 1 };\n')
+    (tmp_path / "b.cedar").write_text('@id("b")\nforbid (principal, action, resource) when { context.nada > 1 };\n')
+    result = check_policy(tmp_path, "cedar")
+    assert [(Path(d.file).name, d.rule) for d in result.errors] == [("a.cedar", "a"), ("b.cedar", "b")]

@@ -11,7 +11,7 @@ so it never passes by accident.
 
 Every key is checked: a case needs ``name``, ``action`` and ``expect`` with ``effect`` and ``rules``; a missing
 one, or one the loader does not know (a typo such as ``expected:``), is a :class:`SuiteError` naming the file,
-the case and the key, never a silent expectation.
+the case and the key, never a silent expectation. ``observed`` and ``note`` are informational and ignored.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ class SuiteError(AgtError):
 
 
 SUITE_KEYS = frozenset({"suite", "description", "policies", "catalog", "defaults", "cases"})
-CASE_KEYS = frozenset({"name", "action", "expect", "not_portable"})
+CASE_KEYS = frozenset({"name", "action", "expect", "not_portable", "observed", "note"})
+"""``observed`` (what each engine decided, written by ``agt conformance fuzz``) and ``note`` are for people."""
 REQUIRED_CASE_KEYS = ("name", "action", "expect")
 EXPECT_KEYS = frozenset({"effect", "rules", "approvers"})
 REQUIRED_EXPECT_KEYS = ("effect", "rules")

@@ -164,6 +164,17 @@ def _id_line(text: str, rule_id: str, occurrence: int = 0) -> int | None:
     return text.count("\n", 0, m.start()) + 1
 
 
+def _combined(errors: list[PolicyLoadError]) -> PolicyLoadError:
+    """One error for the validation errors of several files: the first file's headline, every finding listed."""
+    if len(errors) == 1:
+        return errors[0]
+    found = tuple(d for e in errors for d in e.diagnostics)
+    first = found[0]
+    rest = "".join(f"\n  {d.location()}: rule {d.rule!r}: {d.message}" for d in found[1:])
+    return PolicyLoadError(f"fails schema validation: {first.message}\n{len(found) - 1} more:{rest}",
+                           file=first.file, line=first.line, rule=first.rule, diagnostics=found)
+
+
 def _validation_hint(message: str) -> str:
     if "but saw decimal" in message:
         return '; Cedar orders decimals with methods: context.params.amount.greaterThan(decimal("100.00"))'
@@ -205,11 +216,19 @@ class CedarEngine:
         texts: list[str] = []
         ests: list[dict[str, Any]] = []
         digest = hashlib.sha256(schema_text.encode())
+        invalid: list[PolicyLoadError] = []
         for f in files:
             text = _read(f)
             digest.update(f.name.encode() + b"\0" + text.encode())
-            ests.append(self._load_file(f, text))
+            try:
+                ests.append(self._load_file(f, text))
+            except PolicyLoadError as exc:
+                if not exc.diagnostics:
+                    raise
+                invalid.append(exc)  # schema validation: go on, so every file's errors are reported at once
             texts.append(text)
+        if invalid:
+            raise _combined(invalid)
         joined = "\n".join(texts)
         self._policies = cedarpy.PolicySet.from_str(joined)
         # Cedar's runtime diagnostics name positional ids (policy0); errors are reported by @id instead.
