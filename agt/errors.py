@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class AgtError(Exception):
     """Base class of every error agt raises on purpose."""
@@ -19,8 +21,37 @@ class ActionError(AgtError, ValueError):
         super().__init__(f"{field}: {message}" if field else message)
 
 
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding about a policy file, located as precisely as the engine allows: ``file:line:column`` and
+    the rule id. ``severity`` is ``error`` or ``warning``; ``code`` names the kind (``rego_type_error``,
+    ``cedar_validation``, ``unknown_annotation``, ...)."""
+
+    severity: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    rule: str | None = None
+    code: str = ""
+
+    def location(self) -> str:
+        return ":".join(str(x) for x in (self.file, self.line, self.column) if x is not None)
+
+    def __str__(self) -> str:
+        where = self.location()
+        rule = f"rule {self.rule!r}: " if self.rule else ""
+        return f"{where + ': ' if where else ''}{self.severity}: {rule}{self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"severity": self.severity, "message": self.message, "file": self.file, "line": self.line,
+                "column": self.column, "rule": self.rule, "code": self.code}
+
+
 class PolicyLoadError(AgtError):
-    """A policy cannot be loaded. Carries the location so a CLI can point at it."""
+    """A policy cannot be loaded. Carries the location so a CLI can point at it; ``diagnostics`` holds every
+    finding when there are several (Cedar schema validation reports them all), the first being the one the
+    message and location describe."""
 
     def __init__(
         self,
@@ -29,11 +60,13 @@ class PolicyLoadError(AgtError):
         file: str | None = None,
         line: int | None = None,
         rule: str | None = None,
+        diagnostics: tuple[Diagnostic, ...] = (),
     ) -> None:
         self.message = message
         self.file = file
         self.line = line
         self.rule = rule
+        self.diagnostics = diagnostics
         super().__init__(self.location_prefix() + message)
 
     def location_prefix(self) -> str:

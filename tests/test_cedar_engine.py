@@ -209,7 +209,9 @@ when { context.tokens_usd > 5 };
 
 def test_schema_validation_failure_names_file_line_and_rule(tmp_path):
     err = load_error(tmp_path, SCHEMA_TYPO)
-    assert (Path(err.file).name, err.line, err.rule) == ("p.cedar", 4, "b")
+    # The line of the failing span (the misspelt attribute), not of the @id.
+    assert (Path(err.file).name, err.line, err.rule) == ("p.cedar", 6, "b")
+    assert (err.diagnostics[0].line, err.diagnostics[0].column) == (6, 16)
 
 
 def test_schema_validation_failure_message_names_the_attribute(tmp_path):

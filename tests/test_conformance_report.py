@@ -67,4 +67,39 @@ def test_junit_has_one_testcase_per_case_and_engine_with_skips_and_failures(tmp_
     path = tmp_path / "j.xml"
     write_junit([build_report("s", ["yaml", "cedar"], results)], str(path))
     suite = ET.parse(path).getroot().find("testsuite")
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("6", "2", "1")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("6", "1", "1")
+
+
+def _junit_failed(tmp_path: Path, engines: list[str], results: list[CaseResult]) -> set[tuple[str, str]]:
+    path = tmp_path / "j.xml"
+    write_junit([build_report("s", engines, results)], str(path))
+    return {(tc.get("classname"), tc.get("name")) for tc in ET.parse(path).getroot().iter("testcase") if tc.find("failure") is not None}
+
+
+def test_junit_marks_only_the_engine_that_missed_the_expectation(tmp_path: Path):
+    case = _case("c", Effect.DENY, ("x",))
+    right = _d(Effect.DENY, ("x",))
+    results = [CaseResult(case, {"yaml": right, "cedar": _d(Effect.ALLOW, ("default",)), "opa": right})]
+    assert _junit_failed(tmp_path, ["yaml", "cedar", "opa"], results) == {("s.cedar", "c")}
+
+
+def test_junit_one_engine_bug_across_cases_is_one_red_testcase_per_case(tmp_path: Path):
+    cases = [_case(f"c{i}", Effect.DENY, ("x",)) for i in range(3)]
+    results = [CaseResult(c, {"yaml": _d(Effect.DENY, ("x",)), "cedar": _d(Effect.ALLOW, ("default",))}) for c in cases]
+    assert _junit_failed(tmp_path, ["yaml", "cedar"], results) == {("s.cedar", f"c{i}") for i in range(3)}
+
+
+def _approval(approvers: tuple[str, ...]) -> Decision:
+    return Decision(Effect.REQUIRE_APPROVAL, (Reason("a"),), approvers=approvers, matched=("a",))
+
+
+def test_junit_disagreement_the_expectation_leaves_open_marks_the_minority(tmp_path: Path):
+    case = _case("c", Effect.REQUIRE_APPROVAL, ("a",))  # no approvers expected: each engine meets it
+    results = [CaseResult(case, {"yaml": _approval(("lead",)), "cedar": _approval(("ops",)), "opa": _approval(("lead",))})]
+    assert _junit_failed(tmp_path, ["yaml", "cedar", "opa"], results) == {("s.cedar", "c")}
+
+
+def test_junit_disagreement_without_a_majority_marks_every_engine(tmp_path: Path):
+    case = _case("c", Effect.REQUIRE_APPROVAL, ("a",))
+    results = [CaseResult(case, {"yaml": _approval(("lead",)), "cedar": _approval(("ops",))})]
+    assert _junit_failed(tmp_path, ["yaml", "cedar"], results) == {("s.yaml", "c"), ("s.cedar", "c")}

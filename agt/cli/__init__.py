@@ -65,13 +65,15 @@ def _register() -> None:
     from agt.cli.demo import demo_cmd
     from agt.cli.doctor import doctor_cmd
     from agt.cli.eval import eval_cmd
+    from agt.cli.fmt import fmt_cmd
     from agt.cli.identity import identity
     from agt.cli.mcp import mcp
     from agt.cli.opa import opa_group
     from agt.cli.schema import schema_cmd
+    from agt.cli.test import test_cmd
 
     for command in (eval_cmd, check_cmd, doctor_cmd, demo_cmd, conformance_group, approvals_group, audit_group,
-                    bundle_group, opa_group, schema_cmd, identity, mcp):
+                    bundle_group, opa_group, schema_cmd, identity, mcp, test_cmd, fmt_cmd):
         cli.add_command(command)
 
 

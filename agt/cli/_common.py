@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -53,18 +52,14 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def guess_engine(path: str) -> str:
-    """yaml for .yaml/.yml files and directories of them; cedar for .cedar files and directories of them."""
-    p = Path(path)
-    if p.is_dir():
-        names = {f.suffix for f in p.iterdir()}
-        if ".cedar" in names:
-            return "cedar"
-        if names & {".yaml", ".yml"}:
-            return "yaml"
-        raise click.UsageError(f"{path}: no .cedar or .yaml policies here; pass --engine")
-    if p.suffix == ".cedar":
-        return "cedar"
-    return "yaml"
+    """yaml, cedar or opa from the policy's files (agt.authoring.check.guess_engine)."""
+    from agt.authoring.check import guess_engine as _guess
+    from agt.errors import PolicyLoadError
+
+    try:
+        return _guess(path)
+    except PolicyLoadError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 _LOCATION = re.compile(r"^(?P<file>[^:\s][^:]*):(?P<line>\d+):(?P<column>\d+): ")

@@ -1,45 +1,68 @@
-"""``agt check``: validate a policy, with locations."""
+"""``agt check``: validate a policy for any engine, with locations."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import sys
 
 import click
 from rich.table import Table
 
-from agt.engines import create_engine
-from agt.errors import PolicyLoadError
-from agt.cli._common import _fail, guess_engine, out
+from agt.cli._common import EXIT_ERROR, _fail, err, out
 
 
 @click.command("check")
-@click.option("--engine", "-e", type=click.Choice(["yaml", "cedar"]), default=None, help="Engine; guessed from PATH when omitted.")
+@click.option("--engine", "-e", type=click.Choice(["yaml", "cedar", "opa", "rego"]), default=None,
+              help="Engine (rego is opa); guessed from PATH when omitted: .cedar, .rego or .yaml files.")
+@click.option("--strict", is_flag=True, help="Warnings are errors (Cedar: an annotation agt does not read).")
+@click.option("--data", "-d", "data", multiple=True, type=click.Path(exists=True),
+              help="Rego only: more Rego or data paths to load with the policy (the agt library, say); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.argument("path", type=click.Path(exists=True))
-def check_cmd(engine: str | None, as_json: bool, path: str) -> None:
-    """Load and validate a policy. Errors name the file, line and rule."""
-    engine = engine or guess_engine(path)
+def check_cmd(engine: str | None, strict: bool, data: tuple[str, ...], as_json: bool, path: str) -> None:
+    """Load and validate a policy. Every finding names the file, line and rule.
+
+    \b
+    yaml   the YAML engine's loader
+    cedar  schema validation against agt's schema (every error, named by @id, at its span);
+           an annotation agt does not read (@aproval) is a warning, an error with --strict
+    rego   opa check --strict with agt's action JSON Schema as the input schema, so a misspelt
+           field (input.context.token_used) is a type error at file:line
+
+    \b
+    Exit codes: 0 the policy is valid (warnings aside), 1 it is not.
+
+    \b
+    Examples:
+      agt check cedar/
+      agt check --strict cedar/starter.cedar
+      agt check rego/ --json
+      agt check -e rego my-policy/ --data rego/agt
+    """
+    from agt.authoring.check import check_policy
+    from agt.errors import AgtError
+
     try:
-        eng = create_engine(engine, path)
-    except PolicyLoadError as exc:
+        result = check_policy(path, engine, strict=strict, data=data)
+    except AgtError as exc:
         _fail(exc)  # with --json: {"ok": false, "error", "file", "line", "rule", ...} on stdout
-    rules = _rule_summary(eng)
     if as_json:
-        click.echo(json.dumps({"ok": True, "engine": engine, "revision": eng.revision, "rules": rules}, indent=2))
-        return
-    table = Table(title=f"{path}: {len(rules)} rules ({engine}, {eng.revision})")
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        sys.exit(0 if result.ok else EXIT_ERROR)
+    for d in result.diagnostics:
+        style = "bold red" if d.severity == "error" else "yellow"
+        where = d.location()
+        rule = f"rule {d.rule!r}: " if d.rule else ""
+        err.print(f"{where + ': ' if where else ''}[{style}]{d.severity}:[/] {rule}{d.message}", highlight=False)
+    if not result.ok:
+        err.print(f"[bold red]{len(result.errors)} error(s)[/]" + (f", {len(result.warnings)} warning(s)" if result.warnings else ""),
+                  highlight=False)
+        sys.exit(EXIT_ERROR)
+    revision = f", {result.revision}" if result.revision else ""
+    table = Table(title=f"{path}: {len(result.rules)} rules ({result.engine}{revision})")
     for col in ("rule id", "action", "approvers", "message"):
         table.add_column(col)
-    for r in rules:
+    for r in result.rules:
         table.add_row(r["id"], r["action"], ", ".join(r["approvers"]), r["message"])
     out.print(table)
-    out.print("[green]ok[/]")
-
-
-def _rule_summary(eng: Any) -> list[dict[str, Any]]:
-    if eng.name == "yaml":
-        rules = [(r.id, r.action.value, r.approvers, r.message) for r in eng.policy.rules]
-    else:
-        rules = [(r.id, r.action.value, r.approvers, r.message) for r in eng.rules.values()]
-    return [{"id": i, "action": a, "approvers": list(ap), "message": m} for i, a, ap, m in rules]
+    out.print("[green]ok[/]" + (f" ({len(result.warnings)} warning(s))" if result.warnings else ""))

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from agt import _json
 from agt.conformance.runner import CaseResult
 from agt.decision import DEFAULT_RULE_ID, ENGINE_ERROR_ID
 
@@ -82,7 +83,7 @@ def _failure(r: CaseResult, engines: Sequence[str]) -> dict[str, Any]:
         "expected": {"effect": exp.effect.value, "rules": list(exp.rules), "approvers": list(exp.approvers or [])},
         "decisions": {e: r.decisions[e].to_dict() for e in engines if e in r.decisions},
         "engines_agree": r.engines_agree,
-        "wrong_engines": [e for e in engines if e in r.decisions and not r.matches_expectation(e)],
+        "wrong_engines": [e for e in engines if e in r.wrong_engines()],
     }
 
 
@@ -113,31 +114,57 @@ def write_json(reports: Sequence[Report], path: str) -> None:
         json.dump({"passed": all(r.passed for r in reports), "suites": [r.to_dict() for r in reports]}, f, indent=2, ensure_ascii=False)
 
 
+def junit_testcase(
+    parent: ET.Element, classname: str, name: str, *, failure: str | None = None, detail: str = "", skipped: str | None = None
+) -> ET.Element:
+    """One ``<testcase>``: red with ``failure`` (its message; ``detail`` as the text), or skipped with the reason."""
+    tc = ET.SubElement(parent, "testcase", classname=classname, name=name)
+    if skipped is not None:
+        ET.SubElement(tc, "skipped", message=skipped)
+    elif failure is not None:
+        ET.SubElement(tc, "failure", message=failure).text = detail
+    return tc
+
+
+def finish_junit_suite(suite: ET.Element) -> None:
+    """Set the counts CI systems read on a ``<testsuite>`` from its testcases."""
+    cases = suite.findall("testcase")
+    suite.set("tests", str(len(cases)))
+    suite.set("failures", str(sum(tc.find("failure") is not None for tc in cases)))
+    suite.set("errors", "0")
+    suite.set("skipped", str(sum(tc.find("skipped") is not None for tc in cases)))
+
+
 def write_junit(reports: Sequence[Report], path: str) -> None:
-    """One testsuite per suite, one testcase per case and engine; non-portable cases are skipped, with the reason."""
+    """One testsuite per suite, one testcase per case and engine; non-portable cases are skipped, with the reason.
+
+    Only the engine to blame is red (:meth:`CaseResult.wrong_engines`): the engine whose decision misses the
+    expectation, never the engines that decided it right. When every engine meets the expectation and they
+    still disagree (only possible on what the expectation leaves open, such as approvers), the engines outside
+    the majority are red, or every engine when there is no majority."""
     root = ET.Element("testsuites", name="agt conformance")
     for report in reports:
         cases = ET.SubElement(root, "testsuite", name=report.suite)
-        tests = failures = skipped = 0
         for r in report.results:
+            wrong = set(r.wrong_engines())
+            others = {e: x.to_dict() for e, x in r.decisions.items()}
+            exp = r.case.expect
             for engine in report.engines:
-                tests += 1
-                tc = ET.SubElement(cases, "testcase", classname=f"{report.suite}.{engine}", name=r.case.name)
+                classname = f"{report.suite}.{engine}"
                 if engine in r.case.not_portable:
-                    skipped += 1
-                    ET.SubElement(tc, "skipped", message=f"not portable to {engine}: {r.case.not_portable[engine]}")
+                    junit_testcase(cases, classname, r.case.name, skipped=f"not portable to {engine}: {r.case.not_portable[engine]}")
                     continue
                 d = r.decisions[engine]
-                if not r.matches_expectation(engine) or not r.engines_agree:
-                    failures += 1
-                    exp = r.case.expect
-                    others = {e: (x.effect.value, list(x.rule_ids)) for e, x in r.decisions.items()}
-                    fail = ET.SubElement(
-                        tc, "failure",
-                        message=f"{engine}: {d.effect.value} {list(d.rule_ids)}; expected {exp.effect.value} {list(exp.rules)}",
-                    )
-                    fail.text = json.dumps({"action": r.case.action.document, "decisions": others}, ensure_ascii=False, indent=2)
-        cases.set("tests", str(tests))
-        cases.set("failures", str(failures))
-        cases.set("skipped", str(skipped))
+                if engine not in wrong:
+                    junit_testcase(cases, classname, r.case.name)
+                    continue
+                why = (f"expected {exp.effect.value} {list(exp.rules)}" if not r.matches_expectation(engine)
+                       else "meets the expectation but disagrees with the other engines")
+                junit_testcase(
+                    cases, classname, r.case.name,
+                    failure=f"{engine}: {d.effect.value} {list(d.rule_ids)}"
+                    + (f" approvers={list(d.approvers)}" if d.approvers else "") + f"; {why}",
+                    detail=_json.dumps({"action": r.case.action.document, "decisions": others}, ensure_ascii=False, indent=2),
+                )
+        finish_junit_suite(cases)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

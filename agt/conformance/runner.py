@@ -23,6 +23,23 @@ class CaseResult:
             return False
         return exp.approvers is None or tuple(sorted(d.approvers)) == exp.approvers
 
+    def wrong_engines(self) -> tuple[str, ...]:
+        """The engines to blame for this case, in decision order. Those whose decision misses the expectation;
+        when every engine meets it and they still disagree (on what the expectation leaves open, such as
+        approvers when none are expected), the engines outside the largest group of identical decisions, or all
+        of them when no group is larger than the others. Empty when the case passed."""
+        wrong = tuple(e for e in self.decisions if not self.matches_expectation(e))
+        if wrong or self.engines_agree:
+            return wrong
+        groups: dict[object, list[str]] = {}
+        for e, d in self.decisions.items():
+            groups.setdefault(d.parity_key, []).append(e)
+        sizes = sorted((len(g) for g in groups.values()), reverse=True)
+        if len(sizes) > 1 and sizes[0] == sizes[1]:
+            return tuple(self.decisions)
+        majority = max(groups.values(), key=len)
+        return tuple(e for e in self.decisions if e not in majority)
+
     @property
     def engines_agree(self) -> bool:
         return len({d.parity_key for d in self.decisions.values()}) <= 1

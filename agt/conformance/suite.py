@@ -8,6 +8,10 @@ A suite may name a tool ``catalog`` (agt.catalog), given to every engine. Cedar 
 catalog declares, so a case whose params include one that a YAML rule reads but the catalog does not declare
 for the case's tool is marked not portable to Cedar automatically, with the reason: it is never run there,
 so it never passes by accident.
+
+Every key is checked: a case needs ``name``, ``action`` and ``expect`` with ``effect`` and ``rules``; a missing
+one, or one the loader does not know (a typo such as ``expected:``), is a :class:`SuiteError` naming the file,
+the case and the key, never a silent expectation. ``observed`` and ``note`` are informational and ignored.
 """
 
 from __future__ import annotations
@@ -32,6 +36,24 @@ from agt.errors import ActionError, AgtError, PolicyLoadError
 
 class SuiteError(AgtError):
     """A suite file is malformed; the message names the file and the case."""
+
+
+SUITE_KEYS = frozenset({"suite", "description", "policies", "catalog", "defaults", "cases"})
+CASE_KEYS = frozenset({"name", "action", "expect", "not_portable", "observed", "note"})
+"""``observed`` (what each engine decided, written by ``agt conformance fuzz``) and ``note`` are for people."""
+REQUIRED_CASE_KEYS = ("name", "action", "expect")
+EXPECT_KEYS = frozenset({"effect", "rules", "approvers"})
+REQUIRED_EXPECT_KEYS = ("effect", "rules")
+
+
+def _check_keys(where: str, what: str, raw: Mapping[Any, Any], known: frozenset[str], required: tuple[str, ...]) -> None:
+    """A missing required key or an unknown key is an error naming it; unknown ones list the known keys."""
+    for key in required:
+        if key not in raw:
+            raise SuiteError(f"{where}: {what} lacks the required key {key!r}")
+    unknown = sorted(str(k) for k in raw if k not in known)
+    if unknown:
+        raise SuiteError(f"{where}: {what} has an unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
 
 
 @dataclass(frozen=True)
@@ -104,6 +126,7 @@ def load_suite(path: str | Path) -> Suite:
         raise SuiteError(f"{p}: YAML nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         raise SuiteError(f"{p}: a suite is a mapping with a 'cases' list")
+    _check_keys(str(p), "the suite", data, SUITE_KEYS, ("policies", "cases"))
     policies_raw = data.get("policies") or {}
     if not isinstance(policies_raw, dict) or not policies_raw:
         raise SuiteError(f"{p}: 'policies' must map engine names to policy paths")
@@ -120,26 +143,35 @@ def load_suite(path: str | Path) -> Suite:
     seen: set[str] = set()
     for i, raw in enumerate(data["cases"]):
         where = f"{p}: case #{i + 1}"
-        if not isinstance(raw, dict) or "name" not in raw:
-            raise SuiteError(f"{where}: a case needs a name")
+        if not isinstance(raw, dict):
+            raise SuiteError(f"{where}: a case is a mapping with {', '.join(map(repr, REQUIRED_CASE_KEYS))}")
+        if "name" in raw:
+            where = f"{p}: case {str(raw['name'])!r}"
+        _check_keys(where, "the case", raw, CASE_KEYS, REQUIRED_CASE_KEYS)
         name = str(raw["name"])
-        where = f"{p}: case {name!r}"
         if name in seen:
             raise SuiteError(f"{where}: duplicate case name")
         seen.add(name)
+        if not isinstance(raw["action"], dict):
+            raise SuiteError(f"{where}: 'action' must be a mapping (merged onto the suite's defaults)")
         try:
-            action = Action.from_dict(deep_merge(defaults, raw.get("action") or {}))
+            action = Action.from_dict(deep_merge(defaults, raw["action"]))
         except ActionError as exc:
             raise SuiteError(f"{where}: invalid action: {exc}") from None
-        expect = raw.get("expect")
-        if not isinstance(expect, dict) or "effect" not in expect:
-            raise SuiteError(f"{where}: 'expect' needs an effect")
+        expect = raw["expect"]
+        if not isinstance(expect, dict):
+            raise SuiteError(f"{where}: 'expect' must be a mapping with 'effect' and 'rules'")
+        _check_keys(where, "'expect'", expect, EXPECT_KEYS, REQUIRED_EXPECT_KEYS)
         try:
             effect = Effect(expect["effect"])
-        except ValueError:
-            raise SuiteError(f"{where}: unknown effect {expect['effect']!r}") from None
-        rules = expect.get("rules") or []
+        except (ValueError, TypeError):
+            raise SuiteError(f"{where}: unknown effect {expect['effect']!r} (one of: allow, deny, require_approval)") from None
+        rules = expect["rules"]
+        if not isinstance(rules, list) or not rules or not all(isinstance(r, str) for r in rules):
+            raise SuiteError(f"{where}: 'expect.rules' must be a non-empty list of rule ids ([default] when no rule matches)")
         approvers = expect.get("approvers")
+        if approvers is not None and (not isinstance(approvers, list) or not all(isinstance(a, str) for a in approvers)):
+            raise SuiteError(f"{where}: 'expect.approvers' must be a list of names")
         not_portable = raw.get("not_portable") or {}
         if not isinstance(not_portable, dict):
             raise SuiteError(f"{where}: not_portable maps engine names to a reason")

@@ -23,6 +23,7 @@ from agt.catalog import CATALOG_FILE, Catalog, resolve_catalog
 from agt.decision import DEFAULT_RULE_ID, Decision, Effect, RuleAction, RuleMatch, combine, fail_closed
 from agt.engines import base
 from agt.engines._cedar_guard import check_cedar_text
+from agt.engines.cedar_diagnostics import statement_line, validation_diagnostics
 from agt.engines.cedar_request import ACTION_ENTITIES, CedarEntity, cedar_entities, cedar_request, entities_key
 from agt.errors import PolicyLoadError
 
@@ -163,6 +164,23 @@ def _id_line(text: str, rule_id: str, occurrence: int = 0) -> int | None:
     return text.count("\n", 0, m.start()) + 1
 
 
+def _combined(errors: list[PolicyLoadError]) -> PolicyLoadError:
+    """One error for the validation errors of several files: the first file's headline, every finding listed."""
+    if len(errors) == 1:
+        return errors[0]
+    found = tuple(d for e in errors for d in e.diagnostics)
+    first = found[0]
+    rest = "".join(f"\n  {d.location()}: rule {d.rule!r}: {d.message}" for d in found[1:])
+    return PolicyLoadError(f"fails schema validation: {first.message}\n{len(found) - 1} more:{rest}",
+                           file=first.file, line=first.line, rule=first.rule, diagnostics=found)
+
+
+def _validation_hint(message: str) -> str:
+    if "but saw decimal" in message:
+        return '; Cedar orders decimals with methods: context.params.amount.greaterThan(decimal("100.00"))'
+    return ""
+
+
 class CedarEngine:
     name = "cedar"
 
@@ -198,12 +216,26 @@ class CedarEngine:
         texts: list[str] = []
         ests: list[dict[str, Any]] = []
         digest = hashlib.sha256(schema_text.encode())
+        invalid: list[PolicyLoadError] = []
         for f in files:
             text = _read(f)
             digest.update(f.name.encode() + b"\0" + text.encode())
-            ests.append(self._load_file(f, text))
+            try:
+                ests.append(self._load_file(f, text))
+            except PolicyLoadError as exc:
+                if not exc.diagnostics:
+                    raise
+                invalid.append(exc)  # schema validation: go on, so every file's errors are reported at once
             texts.append(text)
-        self._policies = cedarpy.PolicySet.from_str("\n".join(texts))
+        if invalid:
+            raise _combined(invalid)
+        joined = "\n".join(texts)
+        self._policies = cedarpy.PolicySet.from_str(joined)
+        # Cedar's runtime diagnostics name positional ids (policy0); errors are reported by @id instead.
+        self._rule_of_policy = {
+            pid: str((body.get("annotations") or {}).get("id") or pid)
+            for pid, body in json.loads(cedarpy.policies_to_json_str(joined)).get("staticPolicies", {}).items()
+        }
         self._context_keys = _context_attributes(ests)
         self._base_entities = cedarpy.Entities.from_json_str(json.dumps(ACTION_ENTITIES))
         self._entities_for_key: dict[tuple[Any, ...], Any] = {}
@@ -223,20 +255,20 @@ class CedarEngine:
         self._check_params_declared(f, text, est)
         result = cedarpy.validate_policies(text, self._schema)
         if not result.validation_passed:
-            err = result.errors[0]
-            rid = result.id_annotations_by_policy_id.get(err.policy_id)
-            hint = ""
-            if "but saw decimal" in err.error:
-                hint = '; Cedar orders decimals with methods: context.params.amount.greaterThan(decimal("100.00"))'
+            # Every error, named by @id and located (agt.engines.cedar_diagnostics); the first is the headline.
+            found = validation_diagnostics(text, str(f), result.errors, result.id_annotations_by_policy_id, _validation_hint)
+            first = found[0]
+            rest = "".join(f"\n  {d.location()}: rule {d.rule!r}: {d.message}" for d in found[1:])
             raise PolicyLoadError(
-                f"fails schema validation: {err.error}{hint}" + (f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""),
-                file=str(f), line=_id_line(text, rid) if rid else None, rule=rid or err.policy_id or None,
+                f"fails schema validation: {first.message}" + (f"\n{len(found) - 1} more:{rest}" if rest else ""),
+                file=str(f), line=first.line, rule=first.rule, diagnostics=tuple(found),
             )
         for pid, body in est.get("staticPolicies", {}).items():
             ann = body.get("annotations") or {}
             rid = ann.get("id")
             if not rid:
-                raise PolicyLoadError(f"every policy needs an @id annotation (the rule id); {pid} has none", file=str(f))
+                raise PolicyLoadError(f"every policy needs an @id annotation (the rule id); the policy here has none",
+                                      file=str(f), line=statement_line(text, pid))
             line = _id_line(text, rid)
             if rid in self.rules or (rid == DEFAULT_RULE_ID and self._has_default_permit):
                 first = self.rules[rid] if rid in self.rules else None
@@ -279,6 +311,10 @@ class CedarEngine:
                     f"{where}: tools: {{<tool>: {{params: {{{missing[0]}: <type>}}}}}}",
                     file=str(f), line=_id_line(text, rid) if rid else None, rule=rid or pid,
                 )
+
+    def _by_rule_id(self, message: str) -> str:
+        """``policy `policy3``` in a Cedar message becomes ``rule `<its @id>```."""
+        return re.sub(r"policy `(policy\d+)`", lambda m: f"rule `{self._rule_of_policy.get(m.group(1), m.group(1))}`", message)
 
     @property
     def _eval_schema(self) -> cedarpy.Schema | None:
@@ -343,7 +379,7 @@ class CedarEngine:
     def _decide(self, result: cedarpy.AuthzResult) -> Decision:
         diagnostics = result.diagnostics
         if diagnostics.errors:
-            return self._fail("; ".join(map(str, diagnostics.errors)))
+            return self._fail("; ".join(self._by_rule_id(str(e)) for e in diagnostics.errors))
         if result.decision is cedarpy.Decision.NoDecision:
             return self._fail("NoDecision")
         ids = diagnostics.id_annotations_by_reason
