@@ -31,6 +31,8 @@ from agt.errors import ApprovalRequired, GovernanceDenied
 from agt.runtime.audit import AuditRecord, new_decision_id
 from agt.runtime.governor import Governor, Ticket
 
+from ._schema import SchemaMismatch, conform
+
 __all__ = ["ADAPTER_GATE", "ApprovalMode", "Gates", "Outcome", "ToolGate", "denial_text", "params_of", "pending_text"]
 
 ADAPTER_GATE = "adapter"
@@ -136,17 +138,22 @@ class ToolGate:
         return self.agent.id if isinstance(self.agent, Agent) else self.agent
 
     # --- before ------------------------------------------------------------------------------------
-    def begin(self, tool: str, arguments: Any, *, call_id: str | None = None) -> Ticket | Outcome:
-        """The gates before the tool: a Ticket when the tool may run now, else a denied or pending Outcome."""
+    def begin(self, tool: str, arguments: Any, *, call_id: str | None = None,
+              schema: Mapping[str, Any] | None = None) -> Ticket | Outcome:
+        """The gates before the tool: a Ticket when the tool may run now, else a denied or pending Outcome.
+
+        ``schema`` is the tool's own JSON Schema for its arguments: they must match it strictly, and its
+        defaults are filled in, so the policy decides what the tool will actually get (adapters._schema)."""
         try:
-            params = params_of(arguments)
+            params = conform(params_of(arguments), schema)
             return self.governor.begin(tool, params, call_id=call_id, wait=self.approvals == "wait", **self._who())
         except BaseException as exc:  # noqa: BLE001 - every failure to govern is a denial
             return self._refused(tool, exc)
 
-    async def abegin(self, tool: str, arguments: Any, *, call_id: str | None = None) -> Ticket | Outcome:
+    async def abegin(self, tool: str, arguments: Any, *, call_id: str | None = None,
+                     schema: Mapping[str, Any] | None = None) -> Ticket | Outcome:
         try:
-            params = params_of(arguments)
+            params = conform(params_of(arguments), schema)
             return await self.governor.abegin(tool, params, call_id=call_id, wait=self.approvals == "wait", **self._who())
         except BaseException as exc:  # noqa: BLE001
             return self._refused(tool, exc)
@@ -174,9 +181,11 @@ class ToolGate:
             _log.exception("agt could not record that %s did not run", ticket.action.action.tool)
 
     # --- both, for frameworks that let the adapter wrap the tool ------------------------------------
-    def run(self, tool: str, arguments: Any, fn: Callable[[dict[str, Any]], Any], *, call_id: str | None = None) -> Outcome:
-        """Govern and run ``fn(params)``. A tool that raises is recorded and its error re-raised."""
-        ticket = self.begin(tool, arguments, call_id=call_id)
+    def run(self, tool: str, arguments: Any, fn: Callable[[dict[str, Any]], Any], *, call_id: str | None = None,
+            schema: Mapping[str, Any] | None = None) -> Outcome:
+        """Govern and run ``fn(params)`` with the params the policy decided. A tool that raises is recorded and
+        its error re-raised."""
+        ticket = self.begin(tool, arguments, call_id=call_id, schema=schema)
         if isinstance(ticket, Outcome):
             return ticket
         try:
@@ -187,8 +196,8 @@ class ToolGate:
         return self.finish(ticket, result)
 
     async def arun(self, tool: str, arguments: Any, fn: Callable[[dict[str, Any]], Awaitable[Any] | Any], *,
-                   call_id: str | None = None) -> Outcome:
-        ticket = await self.abegin(tool, arguments, call_id=call_id)
+                   call_id: str | None = None, schema: Mapping[str, Any] | None = None) -> Outcome:
+        ticket = await self.abegin(tool, arguments, call_id=call_id, schema=schema)
         if isinstance(ticket, Outcome):
             return ticket
         try:
@@ -214,8 +223,9 @@ class ToolGate:
         if isinstance(exc, GovernanceDenied):
             return Outcome("denied", tool, message=denial_text(tool, exc.decision, exc.gate), gate=exc.gate,
                            rule_ids=exc.rule_ids)
-        rule = "adapter-arguments" if isinstance(exc, ArgumentsError) else "adapter-error"
-        cause = str(exc) if isinstance(exc, ArgumentsError) else f"{type(exc).__name__}: {exc}"
+        readable = isinstance(exc, (ArgumentsError, SchemaMismatch))
+        rule = "adapter-arguments" if readable else "adapter-error"
+        cause = str(exc) if readable else f"{type(exc).__name__}: {exc}"
         decision = Decision(Effect.DENY, (Reason(rule, cause),), engine="adapter")
         if rule == "adapter-error":
             _log.exception("agt failed closed on %s", tool, exc_info=exc)

@@ -267,3 +267,16 @@ def test_gates_keep_only_the_most_recently_used(s):
     gates.get("a1", "s2")
     gates.get("a1", "s3")
     assert gates.get("a1", "s1") is not first
+
+
+def test_a_coerced_spelling_is_denied_before_the_policy(s):
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    out = ToolGate(s.governor, agent="a1").run("get_weather", {"city": 7}, lambda p: "x", schema=schema)
+    assert out.rule_ids == ("adapter-arguments",) and "city" in out.message
+
+
+def test_the_policy_and_the_tool_see_the_schema_defaults(s):
+    schema = {"type": "object", "properties": {"to": {"type": "string", "default": "boss@evil.example"},
+                                               "body": {"type": "string", "default": ""}}}
+    out = ToolGate(s.governor, agent="a1").run("send_email", {}, lambda p: scenario.send_email(**p), schema=schema)
+    assert out.rule_ids == (DENY_RULE,) and RAN == []

@@ -247,3 +247,10 @@ def test_a_wait_cancelled_gives_the_call_back_to_the_budget():
 
     asyncio.run(cancelled())
     assert gov.store.counters("t").tool_calls == 0
+
+
+def test_an_action_that_cannot_be_built_is_audited_with_its_tool():
+    gov = governor()
+    with pytest.raises(GovernanceDenied):
+        gov.begin("get_weather", ["Paris"], agent="a1")  # type: ignore[arg-type]
+    assert decisions(gov)[-1].input == {"action": {"tool": "get_weather"}}

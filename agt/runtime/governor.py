@@ -329,13 +329,16 @@ class Governor:
             self.store.release(p.action.context.task_id, p.reserved_calls, p.reserved_files)
             p.reserved_calls = p.reserved_files = 0
 
-    def _deny_now(self, p: _Prepared | None, decision: Decision, gate: str, agent_id: str) -> GovernanceDenied:
-        """Release the reservation, record, demote; the caller raises what this returns."""
+    def _deny_now(self, p: _Prepared | None, decision: Decision, gate: str, agent_id: str,
+                  tool: Any = None) -> GovernanceDenied:
+        """Release the reservation, record, demote; the caller raises what this returns. Without a prepared
+        action (it could not be built), the record still names the tool that was asked for."""
         if p is not None:
             self._release(p)
             self._audit_decision(p, decision, gate, Verdict(Effect.DENY))
         else:
-            self._record("decision", agent_id, path=gate, result=decision.to_dict())
+            asked = {"action": {"tool": safe_str(tool) if not isinstance(tool, str) else tool}} if tool is not None else None
+            self._record("decision", agent_id, path=gate, result={**decision.to_dict(), "enforced": "deny"}, input=asked)
         if gate != TRUST_GATE:
             self.trust.record_denied(agent_id)
         return GovernanceDenied(decision, gate)
@@ -369,7 +372,8 @@ class Governor:
             blocked = identity_blocked or self._trust_gate(who, op.kind)
             p = self._build(who, op, res, session, task, reserve=blocked is None)
         except (ActionError, ValueError) as exc:
-            raise self._deny_now(None, fail_closed(f"invalid action: {exc}", engine="runtime"), POLICY_GATE, agent_id) from None
+            raise self._deny_now(None, fail_closed(f"invalid action: {exc}", engine="runtime"), POLICY_GATE, agent_id,
+                                 tool) from None
         if identity_blocked is not None:
             # A failed identity check is never relaxed by a mode: nobody knows who is calling.
             raise self._deny_now(p, identity_blocked, TRUST_GATE, agent_id)
@@ -491,6 +495,10 @@ class Governor:
             del self._issued[rid]
         for key in [key for key, rid in self._by_call.items() if rid not in self._issued]:
             del self._by_call[key]
+        # A use forgotten here is still refused: an id this Governor neither issued nor used is approval-foreign.
+        kept = self.approval_timeout + horizon
+        for rid in [rid for rid, at in self._used.items() if at + kept < now]:
+            del self._used[rid]
 
     def approval_status(self, request_id: str) -> Tally:
         """What this Governor makes of a request now, from the votes that verify against its registry."""
@@ -698,11 +706,12 @@ class Governor:
     ) -> _Ticket:
         if not isinstance(tool, str) or not tool:
             raise self._deny_now(None, fail_closed(f"invalid action: the tool name must be a non-empty string, not {tool!r}",
-                                                   engine="runtime"), POLICY_GATE, agent.id if isinstance(agent, Agent) else str(agent))
+                                                   engine="runtime"), POLICY_GATE, agent.id if isinstance(agent, Agent) else str(agent),
+                                 tool)
         if params is not None and not isinstance(params, Mapping):
             raise self._deny_now(None, fail_closed(f"invalid action: params must be a mapping of names to values, not "
                                                    f"{type(params).__name__}", engine="runtime"), POLICY_GATE,
-                                 agent.id if isinstance(agent, Agent) else str(agent))
+                                 agent.id if isinstance(agent, Agent) else str(agent), tool)
         self._gate_audit(agent, tool)
         blocking = self.blocking_approvals if wait is None else wait
         return self._gates_before_tool(None, (), {}, tool, dict(params or {}), agent, session, task, kind, resource,
@@ -761,8 +770,10 @@ class Governor:
             {"latency_us": (time.perf_counter() - p.started) * 1e6},
         ))
 
-    def _record(self, kind: str, agent_id: str, *, path: str = "", result: dict | None = None) -> None:
-        self.audit.write(AuditRecord(new_decision_id(), time.time_ns(), kind, agent_id, path=path, result=result or {}))
+    def _record(self, kind: str, agent_id: str, *, path: str = "", result: dict | None = None,
+                input: dict | None = None) -> None:  # noqa: A002 - the audit record's field
+        self.audit.write(AuditRecord(new_decision_id(), time.time_ns(), kind, agent_id, path=path, input=input,
+                                     result=result or {}))
 
     def _audit_trust(self, change: TrustChange) -> None:
         self._record("trust", change.agent_id, result={"from": change.old_score, "to": change.new_score, "reason": change.reason})
