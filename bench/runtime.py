@@ -46,6 +46,21 @@ def run(quick: bool = False, progress: Callable[[str], None] = print, tmp: Path 
 
     figures.append(measure("runtime: through the @govern wrapper (positional arg bound to its name)", decorated, samples))
     figures.append(measure("baseline: the same tool called directly", lambda: read_file("/ws/alice/README.md"), samples))
+
+    from agt.adapters._core import ToolGate
+
+    gate = ToolGate(gov, agent="alice", session="bench-adapter")
+    schema = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
+
+    def adapter(arguments: str, **kw) -> None:
+        gate.run("read_file", arguments, lambda p: read_file(**p), **kw)
+        gov.store.release("bench-adapter", 1, 0)
+
+    progress("runtime: the adapters' shared core")
+    figures.append(measure("adapters: ToolGate.run, JSON-string arguments (what every adapter adds)",
+                           lambda: adapter('{"path": "/ws/alice/README.md"}'), samples))
+    figures.append(measure("adapters: ToolGate.run, arguments checked against the tool's JSON Schema",
+                           lambda: adapter('{"path": "/ws/alice/README.md"}', schema=schema), samples))
     if tmp is not None:
         progress("runtime: sqlite store")
         sgov = make(SqliteStore(tmp / "bench-state.db"))
