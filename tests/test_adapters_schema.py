@@ -66,3 +66,14 @@ def test_the_default_is_a_copy():
     schema = {"type": "object", "properties": {"tags": {"type": "array", "default": []}}}
     conform({}, schema)["tags"].append("x")
     assert schema["properties"]["tags"]["default"] == []
+
+
+def test_a_default_outside_its_own_type_is_still_filled_in():
+    schema = {"type": "object", "properties": {"tag": {"type": "string", "default": None}}}
+    assert conform({}, schema) == {"tag": None}
+
+
+def test_a_value_outside_the_type_is_refused_even_when_it_equals_the_default():
+    schema = {"type": "object", "properties": {"tag": {"type": "string", "default": None}}}
+    with pytest.raises(SchemaMismatch, match="tag"):
+        conform({"tag": None}, schema)
