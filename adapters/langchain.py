@@ -19,14 +19,22 @@ Every tool call goes through ``wrap_tool_call`` / ``awrap_tool_call`` (the hook 
   carrying agt's approval id (needs a checkpointer). LangGraph re-runs the hook on resume; the tool call's
   id finds the same approval request, and agt's store decides: the resume value is never an approval.
 
+The policy decides on the arguments the tool will get: they must match the tool's own argument schema
+(``tool.tool_call_schema``, the one the model was shown) strictly, and its defaults are filled in, before
+agt decides (``adapters._schema``). LangChain validates with pydantic after this hook, and pydantic coerces
+(``"true"`` → ``True``) and fills defaults; a coercible argument is refused here instead.
+
 Any error inside governance denies the call (fails closed). A tool that raises is recorded and its
 error re-raised, so the framework's own tool error handling (``handle_tool_errors``) applies as always.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
-from typing import Any, Awaitable, Callable, Literal, Sequence
+from typing import Any, Awaitable, Callable, Iterator, Literal, Mapping, Sequence
+
+from jsonschema import Draft202012Validator
 
 from agt.action import Agent
 from agt.adapters import require
@@ -71,12 +79,13 @@ class LangChainGovernance:
     # --- the hook ----------------------------------------------------------------------------------
     def wrap_tool_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
         tool, args, call_id, session = _call_of(request)
+        schema = _schema_of(request)
         gate = self._gate(session, call_id)
-        ticket = gate.begin(tool, args, call_id=call_id)
+        ticket = gate.begin(tool, args, call_id=call_id, schema=schema)
         while isinstance(ticket, Outcome) and ticket.pending:
             if not _pause(ticket, call_id, args):  # raises GraphInterrupt until resumed; the resume value is not trusted
                 return _refusal(ticket, call_id)
-            ticket = gate.begin(tool, args, call_id=call_id)  # agt's store decides
+            ticket = gate.begin(tool, args, call_id=call_id, schema=schema)  # agt's store decides
         if isinstance(ticket, Outcome):
             return _refusal(ticket, call_id)
         try:
@@ -88,12 +97,13 @@ class LangChainGovernance:
 
     async def awrap_tool_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
         tool, args, call_id, session = _call_of(request)
+        schema = _schema_of(request)
         gate = self._gate(session, call_id)
-        ticket = await gate.abegin(tool, args, call_id=call_id)
+        ticket = await gate.abegin(tool, args, call_id=call_id, schema=schema)
         while isinstance(ticket, Outcome) and ticket.pending:
             if not _pause(ticket, call_id, args):  # raises GraphInterrupt until resumed; the resume value is not trusted
                 return _refusal(ticket, call_id)
-            ticket = await gate.abegin(tool, args, call_id=call_id)  # agt's store decides
+            ticket = await gate.abegin(tool, args, call_id=call_id, schema=schema)  # agt's store decides
         if isinstance(ticket, Outcome):
             return _refusal(ticket, call_id)
         try:
@@ -127,6 +137,75 @@ def _call_of(request: Any) -> tuple[str, Any, str | None, str | None]:
     except Exception:  # noqa: BLE001 - no thread id: the session falls back to "default"
         thread = None
     return (name if isinstance(name, str) else ""), call.get("args"), call_id, (str(thread) if thread else None)
+
+
+def _schema_of(request: Any) -> Mapping[str, Any] | None:
+    """The JSON Schema of the arguments the tool takes from the model: its ``tool_call_schema`` (the schema
+    the model was shown, without the injected arguments — ``ToolRuntime``, ``InjectedState``,
+    ``InjectedToolArg``, ``InjectedToolCallId`` — which ToolNode supplies after this hook and strips from
+    the model's arguments). ``None`` only when the request has no tool (a name ToolNode does not know: it
+    answers with its own error and nothing runs). A tool whose schema cannot be read is denied (fails closed).
+
+    We do not hand the tool the arguments agt decided on (``request.override``): agt's params are normalized
+    for the policy (exact decimals, lists for tuples), and pydantic treats an argument given explicitly
+    differently from one left to its default. Strict matching already means pydantic has nothing to coerce,
+    and the defaults agt fills in are the ones the schema declares, which pydantic fills in the same way."""
+    tool = getattr(request, "tool", None)
+    if tool is None:
+        return None
+    try:
+        schema = tool.tool_call_schema
+        if not isinstance(schema, Mapping):
+            build = getattr(schema, "model_json_schema", None) or schema.schema  # pydantic v2, else v1
+            schema = build()
+        if not isinstance(schema, Mapping):
+            raise TypeError(f"{type(schema).__name__} is not a JSON Schema object")
+        return _with_unchecked_defaults(schema)
+    except Exception as exc:  # noqa: BLE001 - no schema, no call
+        _log.exception("agt could not read the argument schema of %r", getattr(tool, "name", tool))
+        return _Unreadable(exc)
+
+
+def _with_unchecked_defaults(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """pydantic does not validate a default (``def f(note: str = None)`` gets ``None``), but its schema
+    declares ``{"type": "string", "default": null}``, which would refuse every call that leaves the argument
+    out. Such a property also admits exactly its default value: the tool gets that value when the argument is
+    left out, so the policy should see it; given explicitly, pydantic still refuses it as before."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return schema
+    probe = {k: v for k, v in schema.items() if k not in ("required", "additionalProperties", "minProperties",
+                                                            "dependentRequired", "dependentSchemas")}
+    validator = Draft202012Validator(probe)
+    widened = {}
+    for name, prop in properties.items():
+        if isinstance(prop, Mapping) and "default" in prop:
+            if any(list(e.absolute_path)[:1] == [name] for e in validator.iter_errors({name: prop["default"]})):
+                rest = {k: v for k, v in prop.items() if k != "default"}
+                widened[name] = {"anyOf": [rest, {"const": copy.deepcopy(prop["default"])}],
+                                 "default": copy.deepcopy(prop["default"])}
+    if not widened:
+        return schema
+    return {**schema, "properties": {**properties, **widened}}
+
+
+class _Unreadable(Mapping):  # type: ignore[type-arg]
+    """The schema of a tool whose schema could not be read: reading it raises, so ToolGate denies the call."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def _fail(self) -> Any:
+        raise RuntimeError(f"the tool's argument schema cannot be read: {type(self.exc).__name__}: {self.exc}")
+
+    def __getitem__(self, key: str) -> Any:
+        return self._fail()
+
+    def __iter__(self) -> Iterator[str]:
+        return self._fail()
+
+    def __len__(self) -> int:
+        return self._fail()
 
 
 def _pause(outcome: Outcome, call_id: str | None, args: Any) -> bool:

@@ -21,12 +21,17 @@ from langchain.agents import create_agent  # noqa: E402
 from langchain.agents.middleware import AgentMiddleware  # noqa: E402
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel  # noqa: E402
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage  # noqa: E402
-from langchain_core.tools import InjectedToolCallId, tool  # noqa: E402
+from langchain.tools import ToolRuntime  # noqa: E402
+from langchain_core.tools import BaseTool, InjectedToolArg, InjectedToolCallId, tool  # noqa: E402
 from langgraph.checkpoint.memory import MemorySaver  # noqa: E402
 from langgraph.graph import END, START, MessagesState, StateGraph  # noqa: E402
+from langgraph.prebuilt import InjectedState  # noqa: E402
 from langgraph.types import Command  # noqa: E402
 
 from agt.adapters.langchain import APPROVAL_INTERRUPT, GovernanceMiddleware, governed_tool_node  # noqa: E402
+from agt import Agent  # noqa: E402
+from agt.audit import AuditLog  # noqa: E402
+from agt.runtime.governor import Governor  # noqa: E402
 from scenario import (  # noqa: E402
     ALLOWED, APPROVAL_RULE, DENIED, DENY_RULE, ENGINE_ERROR, NEEDS_APPROVAL, RAN, TOOLS, BrokenScenario, Scenario,
 )
@@ -424,6 +429,166 @@ def test_governed_tool_node_refuses_a_second_wrapper(scenario):
 def test_bad_approvals_mode_is_refused_at_construction(scenario):
     with pytest.raises(ValueError, match="approvals"):
         GovernanceMiddleware(scenario.governor, agent="bot", approvals="native")
+
+
+# --- the policy decides on what the tool gets, not on what pydantic will coerce --------------------------
+RECURSIVE_POLICY = """apiVersion: governance.toolkit/v1
+name: no-recursive-deletes
+default_action: allow
+rules:
+  - name: no-recursive-delete
+    condition: "tool_name in ['delete_path', 'delete_tree'] and action.params.recursive == true"
+    action: deny
+    priority: 100
+    message: recursive deletes are refused.
+"""
+RECURSIVE_RULE = "no-recursive-delete"
+TRUSTED = Agent("ops-bot", trust_score=900)  # trusted enough for destructive tools: only the policy refuses
+
+
+@pytest.fixture
+def deletes(tmp_path: Path):
+    """The scenario's audit log and RAN, with a policy that refuses ``recursive == true``."""
+    s = Scenario(tmp_path)
+    s.governor.close()  # it closes its audit log too: the new governor gets a new one, in the same place
+    s.audit = AuditLog(s.log_dir, key_path=tmp_path / "audit.key")
+    (tmp_path / "deletes.yaml").write_text(RECURSIVE_POLICY)
+    s.governor = Governor("yaml", str(tmp_path / "deletes.yaml"), audit=s.audit, approvers=s.approvers.registry)
+    yield s
+    s.close()
+
+
+@tool
+def delete_path(path: str, recursive: bool = False) -> str:
+    """Delete a path."""
+    RAN.append(("delete_path", {"path": path, "recursive": recursive}))
+    return f"deleted {path} recursive={recursive}"
+
+
+@tool
+def delete_tree(path: str, recursive: bool = True) -> str:
+    """Delete a tree (recursive unless told otherwise)."""
+    RAN.append(("delete_tree", {"path": path, "recursive": recursive}))
+    return f"deleted tree {path} recursive={recursive}"
+
+
+DELETES = [delete_path, delete_tree]
+COERCED = calls(("delete_path", {"path": "/home", "recursive": "true"}),  # pydantic: True
+                ("delete_path", {"path": "/home", "recursive": "yes"}),   # pydantic: True
+                ("delete_path", {"path": "/home", "recursive": 1}),       # pydantic: True
+                ("delete_tree", {"path": "/home"}),                       # the default: True
+                ("delete_path", {"path": "/tmp/x", "recursive": False}))  # the one honest call
+
+
+def by_id(messages: list) -> dict[str, ToolMessage]:
+    return {m.tool_call_id: m for m in messages if isinstance(m, ToolMessage)}
+
+
+def assert_only_the_honest_delete_ran(deletes: Scenario, model: ScriptedModel) -> None:
+    assert RAN == [("delete_path", {"path": "/tmp/x", "recursive": False})]
+    seen = by_id(model.inputs[1])
+    for coerced in ("call_0", "call_1", "call_2"):
+        assert seen[coerced].status == "error" and "adapter-arguments" in seen[coerced].content
+        assert "boolean" in seen[coerced].content  # the model reads which argument is wrong
+    assert seen["call_3"].status == "error" and RECURSIVE_RULE in seen["call_3"].content
+    assert seen["call_4"].content == "deleted /tmp/x recursive=False"
+    assert {"adapter-arguments", RECURSIVE_RULE} <= deletes.audited_rules()
+
+
+def test_arguments_pydantic_would_coerce_or_default_to_true_are_refused_in_create_agent(deletes):
+    model = model_for(COERCED)
+    agent = create_agent(model, DELETES, middleware=[GovernanceMiddleware(deletes.governor, agent=TRUSTED)])
+    agent.invoke(ask())
+    assert_only_the_honest_delete_ran(deletes, model)
+
+
+def test_async_create_agent_refuses_coerced_and_defaulted_arguments(deletes):
+    model = model_for(COERCED)
+    agent = create_agent(model, DELETES, middleware=[GovernanceMiddleware(deletes.governor, agent=TRUSTED)])
+    asyncio.run(agent.ainvoke(ask()))
+    assert_only_the_honest_delete_ran(deletes, model)
+
+
+def test_bare_tool_node_refuses_coerced_and_defaulted_arguments(deletes):
+    model = model_for(COERCED)
+    graph = tool_graph(model, governed_tool_node(DELETES, deletes.governor, agent=TRUSTED))
+    graph.invoke(ask())
+    assert_only_the_honest_delete_ran(deletes, model)
+
+
+def test_bare_tool_node_async_refuses_coerced_and_defaulted_arguments(deletes):
+    model = model_for(COERCED)
+    graph = tool_graph(model, governed_tool_node(DELETES, deletes.governor, agent=TRUSTED))
+    asyncio.run(graph.ainvoke(ask()))
+    assert_only_the_honest_delete_ran(deletes, model)
+
+
+def test_injected_arguments_are_neither_required_nor_refused_and_the_policy_sees_defaults(deletes):
+    seen: list[dict] = []
+    original = deletes.governor.begin
+
+    def spy(tool, params=None, **kw):  # noqa: ANN001 - records the params the policy decides on
+        seen.append(dict(params))
+        return original(tool, params, **kw)
+
+    deletes.governor.begin = spy  # type: ignore[method-assign]
+
+    @tool
+    def tidy(path: str, runtime: ToolRuntime, state: Annotated[dict, InjectedState],
+             call_id: Annotated[str, InjectedToolCallId], owner: Annotated[str, InjectedToolArg] = "ops",
+             dry_run: bool = True) -> str:
+        """Tidy a path."""
+        RAN.append(("tidy", {"path": path, "dry_run": dry_run, "call_id": call_id, "owner": owner,
+                             "runtime": runtime is not None, "messages": len(state["messages"])}))
+        return "tidied"
+
+    model = model_for(AIMessage("", tool_calls=[{"name": "tidy", "args": {"path": "/srv"}, "id": "t1"}]))
+    create_agent(model, [tidy], middleware=[GovernanceMiddleware(deletes.governor, agent=TRUSTED)]).invoke(ask())
+    assert tool_messages(model.inputs[1])["tidy"].content == "tidied"
+    assert RAN == [("tidy", {"path": "/srv", "dry_run": True, "call_id": "t1", "owner": "ops", "runtime": True,
+                             "messages": 2})]
+    assert seen == [{"path": "/srv", "dry_run": True}]  # the default the tool got; no injected value
+
+
+def test_a_default_pydantic_never_validates_does_not_refuse_the_call(deletes):
+    @tool
+    def note(text: str, tag: str = None) -> str:  # type: ignore[assignment] - a common, sloppy signature
+        """Take a note."""
+        RAN.append(("note", {"text": text, "tag": tag}))
+        return f"noted {text}"
+
+    model = model_for(AIMessage("", tool_calls=[{"name": "note", "args": {"text": "milk"}, "id": "n1"}]))
+    create_agent(model, [note], middleware=[GovernanceMiddleware(deletes.governor, agent=TRUSTED)]).invoke(ask())
+    assert RAN == [("note", {"text": "milk", "tag": None})]
+    assert tool_messages(model.inputs[1])["note"].content == "noted milk"
+
+
+def test_a_tool_whose_schema_cannot_be_read_is_denied_not_run(deletes):
+    class Opaque(BaseTool):
+        name: str = "opaque"
+        description: str = "A tool without a readable schema."
+
+        @property
+        def tool_call_schema(self):  # noqa: ANN201
+            raise RuntimeError("no schema here")
+
+        def _run(self, **kwargs: Any) -> str:
+            RAN.append(("opaque", kwargs))
+            return "ran"
+
+    node = governed_tool_node([Opaque()], deletes.governor, agent=TRUSTED)
+    model = model_for(AIMessage("", tool_calls=[{"name": "opaque", "args": {}, "id": "o1"}]))
+    tool_graph(model, node).invoke(ask())
+    assert RAN == []
+    refusal = tool_messages(model.inputs[1])["opaque"]
+    assert refusal.status == "error" and "adapter-error" in refusal.content and "no schema here" in refusal.content
+
+
+def test_an_unknown_tool_gets_langgraphs_own_error_and_nothing_runs(deletes):
+    model = model_for(AIMessage("", tool_calls=[{"name": "rm_rf", "args": {"path": "/"}, "id": "u1"}]))
+    create_agent(model, DELETES, middleware=[GovernanceMiddleware(deletes.governor, agent=TRUSTED)]).invoke(ask())
+    answer = tool_messages(model.inputs[1])["rm_rf"]
+    assert RAN == [] and answer.status == "error" and "not a valid tool" in answer.content
 
 
 # --- the example -----------------------------------------------------------------------------------------
