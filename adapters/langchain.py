@@ -30,11 +30,9 @@ error re-raised, so the framework's own tool error handling (``handle_tool_error
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any, Awaitable, Callable, Iterator, Literal, Mapping, Sequence
 
-from jsonschema import Draft202012Validator
 
 from agt.action import Agent
 from agt.adapters import require
@@ -160,33 +158,10 @@ def _schema_of(request: Any) -> Mapping[str, Any] | None:
             schema = build()
         if not isinstance(schema, Mapping):
             raise TypeError(f"{type(schema).__name__} is not a JSON Schema object")
-        return _with_unchecked_defaults(schema)
+        return schema  # its defaults are filled in unchecked by the core, as pydantic does
     except Exception as exc:  # noqa: BLE001 - no schema, no call
         _log.exception("agt could not read the argument schema of %r", getattr(tool, "name", tool))
         return _Unreadable(exc)
-
-
-def _with_unchecked_defaults(schema: Mapping[str, Any]) -> Mapping[str, Any]:
-    """pydantic does not validate a default (``def f(note: str = None)`` gets ``None``), but its schema
-    declares ``{"type": "string", "default": null}``, which would refuse every call that leaves the argument
-    out. Such a property also admits exactly its default value: the tool gets that value when the argument is
-    left out, so the policy should see it; given explicitly, pydantic still refuses it as before."""
-    properties = schema.get("properties")
-    if not isinstance(properties, Mapping):
-        return schema
-    probe = {k: v for k, v in schema.items() if k not in ("required", "additionalProperties", "minProperties",
-                                                            "dependentRequired", "dependentSchemas")}
-    validator = Draft202012Validator(probe)
-    widened = {}
-    for name, prop in properties.items():
-        if isinstance(prop, Mapping) and "default" in prop:
-            if any(list(e.absolute_path)[:1] == [name] for e in validator.iter_errors({name: prop["default"]})):
-                rest = {k: v for k, v in prop.items() if k != "default"}
-                widened[name] = {"anyOf": [rest, {"const": copy.deepcopy(prop["default"])}],
-                                 "default": copy.deepcopy(prop["default"])}
-    if not widened:
-        return schema
-    return {**schema, "properties": {**properties, **widened}}
 
 
 class _Unreadable(Mapping):  # type: ignore[type-arg]
