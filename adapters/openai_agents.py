@@ -7,7 +7,7 @@
 :func:`govern_agent` returns a clone of the agent (the user's agent and its tools are left as they were)
 whose every :class:`agents.FunctionTool` runs through agt: the SDK's own hook, ``FunctionTool.on_invoke_tool
 (ctx, input_json)``, is wrapped, so the policy sees exactly the JSON string of arguments the tool is about to
-parse, and the call id is the SDK's ``ToolContext.tool_call_id``. A refused call never raises through the
+parse (checked against the tool's own JSON Schema), and the call id is the SDK's ``ToolContext.tool_call_id``. A refused call never raises through the
 agent loop: the tool's output is agt's denial text (gate, rule ids, reasons, "do not retry"), which the
 model reads as the tool's result; the tool's body does not run. Any error inside governance is a denial.
 
@@ -20,7 +20,13 @@ Approvals:
   :func:`approval_request` ``(item)``. The human votes in agt, the application calls ``state.approve(item)``
   and ``Runner.run(agent, state)``. agt's store still decides: the resumed call (same call id) finds its one
   request, and runs only if agt's votes approve it; an SDK-side ``state.approve()`` alone runs nothing.
-  A decision ``needs_approval`` took is kept for the invocation that follows, so it is taken once.
+  A decision ``needs_approval`` took is kept for the invocation that follows, so it is taken once; it is
+  kept per (run, tool, call id), and abandoned when the SDK does not invoke it (a tool guardrail rejected the
+  call, the run ended).
+
+Arguments are checked strictly against each tool's own ``params_json_schema`` (defaults filled in) before
+the policy decides, so the policy decides what the tool receives, not what the SDK's pydantic model would
+coerce the model's arguments to.
 
 What is not governed, and what this module does about it (``ungoverned=``):
 
