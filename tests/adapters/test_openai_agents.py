@@ -18,6 +18,7 @@ import agents  # noqa: E402
 from agents import Agent, FunctionTool, Runner, WebSearchTool, function_tool  # noqa: E402
 from agents.testing import ScriptedModel, assistant_message, function_call  # noqa: E402
 
+from agt import Agent as AgtAgent  # noqa: E402
 from agt.audit.log import select  # noqa: E402
 from agt.adapters.openai_agents import approval_request, govern_agent  # noqa: E402
 
@@ -355,3 +356,279 @@ def test_native_mode_decides_again_from_the_exact_json_when_the_sdks_dict_differ
     first, second = decisions(scenario, "tip")  # decided on needs_approval's float, then on agt's exact reading
     assert "arguments differ" in first["result"]["tool_error"] and second["result"]["enforced"] == "allow"
     assert scenario.governor.store.counters("default").tool_calls == 1
+
+
+# --- red-team regressions (REDTEAM.md findings 1, 2, 6) -------------------------------------------
+REDTEAM_POLICY = """apiVersion: governance.toolkit/v1
+name: redteam
+default_action: allow
+rules:
+  - name: no-wipe
+    condition: "tool_name == 'wipe_disk'"
+    action: deny
+    priority: 100
+    message: never.
+  - name: no-recursive-delete
+    condition: "tool_name == 'delete_path' and action.params.recursive == true"
+    action: deny
+    priority: 100
+    message: recursive deletes are refused.
+  - name: large-transfer-approval
+    condition: "tool_name == 'transfer_funds' and action.params.amount > 100"
+    action: require_approval
+    approvers: [cfo]
+    priority: 50
+"""
+
+
+class RedTeam(Scenario):
+    """The scenario's audit and approvers on the red team's policy (wipe_disk denied, recursive deletes denied)."""
+
+    def __init__(self, tmp: Path) -> None:
+        from scenario import Approvers
+        from agt.audit import AuditLog
+        from agt.runtime.governor import Governor
+
+        RAN.clear()
+        (tmp / "redteam.yaml").write_text(REDTEAM_POLICY)
+        self.approvers = Approvers("cfo")
+        self.log_dir = tmp / "audit"
+        self.audit = AuditLog(self.log_dir, key_path=tmp / "audit.key")
+        self.governor = Governor("yaml", str(tmp / "redteam.yaml"), audit=self.audit,
+                                 approvers=self.approvers.registry, approval_timeout=30)
+
+
+@pytest.fixture
+def redteam(tmp_path):
+    s = RedTeam(tmp_path)
+    yield s
+    s.close()
+
+
+def _no_secrets():
+    from agents.tool_guardrails import ToolGuardrailFunctionOutput, tool_input_guardrail
+
+    @tool_input_guardrail
+    def no_secrets(data):  # noqa: ANN001, ANN202 - an app's content filter the model can trip on purpose
+        if "secret" in data.context.tool_arguments:
+            return ToolGuardrailFunctionOutput.reject_content("no secrets")
+        return ToolGuardrailFunctionOutput.allow()
+    return no_secrets
+
+
+def list_files(path: str) -> str:
+    """List files."""
+    RAN.append(("list_files", {"path": path}))
+    return "a b c"
+
+
+def wipe_disk(path: str) -> str:
+    """Wipe a disk."""
+    RAN.append(("wipe_disk", {"path": path}))
+    return "WIPED " + path
+
+
+def guarded_file_tools():
+    return [function_tool(list_files, tool_input_guardrails=[_no_secrets()]), function_tool(wipe_disk)]
+
+
+def held_tickets(agent) -> dict:
+    return dict(agent._agt_governance.held)
+
+
+def test_native_a_ticket_the_sdk_never_invoked_does_not_run_another_tool_later(redteam):
+    # oa_leak.py: a guardrail rejects list_files after needs_approval admitted it; a new run asks for
+    # wipe_disk with the same call id and the same arguments.
+    args = {"path": "/data/secret"}
+    model = ScriptedModel([[function_call("list_files", args, call_id="X")], [assistant_message("done")],
+                           [function_call("wipe_disk", args, call_id="X")], [assistant_message("done2")]])
+    agent = govern_agent(user_agent(model, guarded_file_tools()), redteam.governor, agent_id="bot", approvals="native")
+    run(agent, "go", "async")
+    run(agent, "a new conversation", "async")
+    assert RAN == []
+    assert [r["result"]["enforced"] for r in decisions(redteam, "wipe_disk")] == ["deny"]
+    assert "no-wipe" in tool_outputs(model)["X"]
+
+
+def test_native_a_ticket_a_guardrail_rejected_is_abandoned_when_the_turn_ends(redteam):
+    model = ScriptedModel([[function_call("list_files", {"path": "/data/secret"}, call_id="X")],
+                           [assistant_message("done")]])
+    agent = govern_agent(user_agent(model, guarded_file_tools()), redteam.governor, agent_id="bot", approvals="native")
+    run(agent, "go", "sync")
+    assert held_tickets(agent) == {}
+    [record] = decisions(redteam, "list_files")
+    assert record["result"]["tool_error"].startswith("not run: the turn ended")
+    assert redteam.governor.store.counters("default").tool_calls == 0  # its admission was given back
+
+
+def test_native_a_ticket_held_when_the_run_raised_is_not_usable_by_the_next_run_and_is_abandoned_on_collection(redteam):
+    import gc
+
+    args = {"path": "/data/secret"}
+    model = ScriptedModel([[function_call("list_files", args, call_id="X")], [assistant_message("never")],
+                           [function_call("list_files", {"path": "/data/secret2"}, call_id="X")],
+                           [assistant_message("done")]])
+    tools = [function_tool(list_files, tool_input_guardrails=[_no_secrets()])]
+    agent = govern_agent(user_agent(model, tools), redteam.governor, agent_id="bot", approvals="native")
+    with pytest.raises(agents.MaxTurnsExceeded) as raised:  # the run ends before any hook ends the turn
+        Runner.run_sync(agent, "go", max_turns=1)
+    assert len(held_tickets(agent)) == 1
+    # A new run with the same tool and call id (the guardrail rejects it too): decided afresh, not handed the
+    # first run's ticket.
+    other = ScriptedModel([[function_call("list_files", args, call_id="X")], [assistant_message("done")]])
+    run(govern_agent(user_agent(other, tools), redteam.governor, agent_id="bot", approvals="native"), "go", "sync")
+    assert RAN == []
+    del raised
+    gc.collect()
+    assert held_tickets(agent) == {}
+    first, second = decisions(redteam, "list_files")
+    assert {first["result"]["tool_error"][:8], second["result"]["tool_error"][:8]} == {"not run:"}
+    assert redteam.governor.store.counters("default").tool_calls == 0
+
+
+def test_native_held_tickets_are_capped_and_the_evicted_one_is_abandoned(redteam, monkeypatch):
+    import agt.adapters.openai_agents as module
+
+    monkeypatch.setattr(module, "_HELD_CAP", 2)
+    model = ScriptedModel([[function_call("list_files", {"path": f"/secret/{i}"}, call_id=f"c{i}") for i in range(3)],
+                           [assistant_message("never")]])
+    agent = govern_agent(user_agent(model, guarded_file_tools()), redteam.governor, agent_id="bot", approvals="native")
+    with pytest.raises(agents.MaxTurnsExceeded) as raised:
+        Runner.run_sync(agent, "go", max_turns=1)
+    assert len(held_tickets(agent)) == 2
+    errors = [r["result"]["tool_error"] for r in decisions(redteam, "list_files")]
+    assert errors == ["not run: held too long: the SDK did not invoke it"]
+    del raised
+
+
+def test_native_request_ids_are_capped(redteam, monkeypatch):
+    import agt.adapters.openai_agents as module
+
+    monkeypatch.setattr(module, "_REQUESTS_CAP", 2)
+    model = ScriptedModel([[function_call("transfer_funds", {"amount": 500 + i}, call_id=f"c{i}") for i in range(3)],
+                           [assistant_message("done")]])
+    agent = govern_agent(user_agent(model), redteam.governor, agent_id="bot", approvals="native")
+    result = run(agent, "pay", "sync")
+    assert len(result.interruptions) == 3 and len(redteam.requests()) == 3
+    assert len(agent._agt_governance.requests) == 2
+    assert [approval_request(i) is not None for i in result.interruptions] == [False, True, True]
+
+
+def test_a_reused_call_id_in_one_response_is_refused_by_the_sdk_and_nothing_runs(redteam):
+    # oa_collide.py: the SDK itself refuses two invocations with one call id in one response.
+    model = ScriptedModel([[function_call("list_files", {"path": "/data"}, call_id="X"),
+                            function_call("wipe_disk", {"path": "/data"}, call_id="X")], [assistant_message("done")]])
+    agent = govern_agent(user_agent(model, guarded_file_tools()), redteam.governor, agent_id="bot", approvals="native")
+    with pytest.raises(agents.ModelBehaviorError, match="reused a tool call ID"):
+        run(agent, "go", "sync")
+    assert RAN == [] and held_tickets(agent) == {}
+
+
+def test_native_a_call_id_reused_by_another_tool_after_a_pause_is_decided_for_that_tool(redteam):
+    # oa_collide2.py: list_files X runs beside a paused transfer; the app starts a new run, where the model
+    # asks for wipe_disk with the same call id X.
+    model = ScriptedModel([[function_call("list_files", {"path": "/data"}, call_id="X"),
+                            function_call("transfer_funds", {"amount": 500}, call_id="Y")],
+                           [function_call("wipe_disk", {"path": "/data"}, call_id="X")], [assistant_message("done")]])
+    tools = [function_tool(list_files), function_tool(wipe_disk), function_tool(TOOLS[2])]
+    agent = govern_agent(user_agent(model, tools), redteam.governor, agent_id="bot", approvals="native")
+    first = run(agent, "go", "sync")
+    assert [i.raw_item.call_id for i in first.interruptions] == ["Y"] and held_tickets(agent) == {}
+    run(agent, "again", "sync")
+    assert RAN == [("list_files", {"path": "/data"})]
+    assert [r["result"]["enforced"] for r in decisions(redteam, "wipe_disk")] == ["deny"]
+
+
+# --- finding 2: the policy decides what the tool receives ------------------------------------------
+TRUSTED = AgtAgent("bot", trust_score=900)  # agt's trust ring keeps delete_* from an unscored agent
+
+
+def delete_path(path: str, recursive: bool = False) -> str:
+    """Delete a path."""
+    RAN.append(("delete_path", {"path": path, "recursive": recursive}))
+    return "deleted"
+
+
+def delete_recursively(path: str, recursive: bool = True) -> str:
+    """Delete a path, recursively unless told otherwise."""
+    RAN.append(("delete_path", {"path": path, "recursive": recursive}))
+    return "deleted"
+
+
+def audited_params(scenario, tool: str) -> list[dict]:
+    return [(r.get("input") or {}).get("action", {}).get("params") for r in decisions(scenario, tool)]
+
+
+@pytest.mark.parametrize("approvals", ["wait", "native"])
+def test_a_boolean_sent_as_a_string_or_number_is_denied_before_the_tool_runs(redteam, approvals):
+    # oa_coerce.py: pydantic would turn "true", 1 and "yes" into True, which the policy denies.
+    model = script(("delete_path", {"path": "/home", "recursive": True}),
+                   ("delete_path", '{"path": "/home", "recursive": "true"}'),
+                   ("delete_path", '{"path": "/home", "recursive": 1}'),
+                   ("delete_path", '{"path": "/home", "recursive": "yes"}'))
+    agent = govern_agent(user_agent(model, [function_tool(delete_path)]), redteam.governor, agent_id=TRUSTED,
+                         approvals=approvals)
+    result = run(agent, "clean up", "async")
+    assert RAN == [] and result.interruptions == []
+    outputs = tool_outputs(model)
+    assert "no-recursive-delete" in outputs["c0"]
+    assert all("adapter-arguments" in outputs[c] for c in ("c1", "c2", "c3")), outputs
+
+
+@pytest.mark.parametrize("approvals", ["wait", "native"])
+def test_an_omitted_argument_is_decided_with_the_tools_default(redteam, approvals):
+    model = script(("delete_path", {"path": "/home"}))
+    agent = govern_agent(user_agent(model, [function_tool(delete_recursively, name_override="delete_path")]),
+                         redteam.governor, agent_id=TRUSTED, approvals=approvals)
+    run(agent, "clean up", "sync")
+    assert RAN == []
+    assert "no-recursive-delete" in tool_outputs(model)["c0"]
+    assert audited_params(redteam, "delete_path") == [{"path": "/home", "recursive": True}]
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_the_policy_sees_the_defaults_the_tool_gets_in_strict_and_lax_schemas(redteam, strict):
+    def archive(path: str, recursive: bool = False, note: str | None = None) -> str:
+        """Archive a path."""
+        RAN.append(("archive", {"path": path, "recursive": recursive, "note": note}))
+        return "archived"
+
+    model = script(("archive", {"path": "/tmp/x"}))
+    tool = function_tool(archive, strict_mode=strict)
+    assert ("note" in tool.params_json_schema["required"]) is strict  # strict mode requires it, without its default
+    run(govern_agent(user_agent(model, [tool]), redteam.governor, agent_id="bot"), "archive", "sync")
+    assert RAN == [("archive", {"path": "/tmp/x", "recursive": False, "note": None})]
+    assert audited_params(redteam, "archive") == [{"path": "/tmp/x", "recursive": False, "note": None}]
+
+
+def test_native_an_omitted_amount_is_paused_for_approval_on_its_default(redteam):
+    def transfer_funds(amount: int = 500) -> str:
+        """Transfer money."""
+        RAN.append(("transfer_funds", {"amount": amount}))
+        return f"transferred {amount}"
+
+    model = script(("transfer_funds", {}))
+    agent = govern_agent(user_agent(model, [function_tool(transfer_funds)]), redteam.governor, agent_id="bot",
+                         approvals="native")
+    result = run(agent, "pay", "sync")
+    [item] = result.interruptions
+    assert approval_request(item) == redteam.requests()[0].id and RAN == []
+
+
+def test_native_mode_keeps_the_agents_own_hooks(scenario):
+    seen = []
+
+    class Hooks(agents.AgentHooks):
+        async def on_llm_start(self, context, agent, system_prompt, input_items):  # noqa: ANN001, ANN201
+            seen.append("llm_start")
+
+        async def on_tool_end(self, context, agent, tool, result):  # noqa: ANN001, ANN201
+            seen.append(("tool_end", tool.name, result))
+
+        async def on_end(self, context, agent, output):  # noqa: ANN001, ANN201
+            seen.append(("end", output))
+
+    model = script(ALLOWED)
+    agent = govern_agent(user_agent(model).clone(hooks=Hooks()), scenario.governor, agent_id="bot", approvals="native")
+    run(agent, "weather?", "async")
+    assert seen == ["llm_start", ("tool_end", "get_weather", "sunny in Paris"), "llm_start", ("end", "done")]
