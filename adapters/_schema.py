@@ -41,19 +41,27 @@ _Validator = validators.extend(Draft202012Validator, type_checker=_TYPES)
 
 
 def conform(params: Mapping[str, Any], schema: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``params`` checked strictly against ``schema`` (a JSON Schema object), then the schema's top-level
-    defaults filled in for missing arguments (unchecked, as the framework leaves them). No schema: the params
-    as they are. Raises SchemaMismatch."""
+    """``params`` checked strictly against ``schema`` (a JSON Schema object), with the schema's top-level
+    defaults filled in for missing arguments (a default satisfies ``required`` and is not itself checked, as
+    the framework leaves it). No schema: the params as they are. Raises SchemaMismatch."""
     out = dict(params)
     if schema is None:
         return out
     if not isinstance(schema, Mapping):
         raise SchemaMismatch(f"the tool's argument schema is not a JSON Schema object ({type(schema).__name__})")
+    filled: set[str] = set()
+    properties = schema.get("properties")
+    if isinstance(properties, Mapping):
+        for name, prop in properties.items():
+            if name not in out and isinstance(prop, Mapping) and "default" in prop:
+                out[name] = copy.deepcopy(prop["default"])
+                filled.add(name)
     try:
         validator = _Validator(schema)
-        # What the model sent is checked; the defaults are the tool's own (pydantic does not validate them
-        # either: `tag: str = None` is common), so they are filled in after.
-        errors = sorted(validator.iter_errors(out), key=lambda e: list(e.absolute_path))
+        # What the model sent is checked; a filled-in default is the tool's own and is not (pydantic does not
+        # validate defaults either: `tag: str = None` is common), though it does count as given.
+        errors = sorted((e for e in validator.iter_errors(out) if not (e.absolute_path and e.absolute_path[0] in filled)),
+                        key=lambda e: list(e.absolute_path))
     except (jsonschema.SchemaError, jsonschema.exceptions.UnknownType, TypeError, ValueError) as exc:
         raise SchemaMismatch(f"the tool's argument schema cannot be applied: {exc}") from None
     if errors:
@@ -62,9 +70,4 @@ def conform(params: Mapping[str, Any], schema: Mapping[str, Any] | None) -> dict
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise SchemaMismatch(f"{where}: {first.message}{more}; the tool's schema allows no other form, so agt does not "
                              "guess what the framework would coerce it to")
-    properties = schema.get("properties")
-    if isinstance(properties, Mapping):
-        for name, prop in properties.items():
-            if name not in out and isinstance(prop, Mapping) and "default" in prop:
-                out[name] = copy.deepcopy(prop["default"])
     return out

@@ -77,3 +77,8 @@ def test_a_value_outside_the_type_is_refused_even_when_it_equals_the_default():
     schema = {"type": "object", "properties": {"tag": {"type": "string", "default": None}}}
     with pytest.raises(SchemaMismatch, match="tag"):
         conform({"tag": None}, schema)
+
+
+def test_a_filled_in_default_satisfies_required():
+    schema = {"type": "object", "properties": {"tag": {"type": ["string", "null"], "default": None}}, "required": ["tag"]}
+    assert conform({}, schema) == {"tag": None}

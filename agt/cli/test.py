@@ -31,6 +31,7 @@ def _engines(values: tuple[str, ...]) -> list[str] | None:
 def test_cmd(
     paths: tuple[str, ...], engines: tuple[str, ...], verbose: bool, coverage: bool, as_json: bool, junit_path: str | None,
     opa_url: str | None, opa_token: str | None, opa_timeout: float | None, opa_unix: bool, opa_container: bool,
+    decision_path: str | None,
 ) -> None:
     """Run policy unit tests: every case of each suite (conformance/*.yaml by default) on each engine.
 
@@ -53,7 +54,7 @@ def test_cmd(
 
     from agt.conformance.unit import EXIT_ERROR, run_tests
 
-    options = {"opa": _opa_options(opa_url, opa_token, opa_timeout, opa_unix, opa_container)}
+    options = {"opa": _opa_options(opa_url, opa_token, opa_timeout, opa_unix, opa_container, decision_path)}
     try:
         with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
                       console=err, transient=True, disable=as_json) as progress:
