@@ -18,6 +18,11 @@ or, from a shell (what an MCP client's config launches instead of the upstream s
   in ``_meta`` and in its (sealed) ``requestState``; the client's retry finds the same request. A
   client on an older protocol version gets an error result naming the approval id; retrying the same call
   (same tool, same arguments) also finds the same request. agt's store decides either way.
+* The arguments must match the upstream tool's own ``inputSchema`` (from its ``tools/list``) strictly, and
+  the schema's defaults are filled in, both for the policy and in what is forwarded: the policy decides
+  what the upstream gets. A call to a tool the upstream does not list is denied (``adapter-unknown-tool``).
+* The calls held for an approval are remembered per connection up to :data:`HELD_LIMIT` (least recently
+  used first out): the client picks the arguments, so nothing it sends may grow the proxy without bound.
 
 The low-level ``Server`` and ``mcp.Client`` of the MCP Python SDK 2.x are used; ``mcp`` is imported lazily
 (``pip install 'agt[mcp]'``).
@@ -32,23 +37,28 @@ import logging
 import os
 import sys
 import uuid
+from collections import OrderedDict
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Mapping, Sequence
 
 from agt.action import Action, Agent, Context, Operation, infer_kind
 from agt.adapters import require
-from agt.adapters._core import ApprovalMode, Outcome, ToolGate
+from agt.adapters._core import ADAPTER_GATE, ApprovalMode, Outcome, ToolGate, denial_text
 from agt.decision import Decision, Effect, Reason, RuleAction
 from agt.runtime.governor import Governor
 from agt.runtime.modes import apply_mode
 from agt.runtime.trust import RING_KINDS, ring
 
-__all__ = ["APPROVAL_META_KEY", "GoverningProxy", "UpstreamToolError", "build_governor", "serve_stdio"]
+__all__ = ["APPROVAL_META_KEY", "HELD_LIMIT", "GoverningProxy", "UpstreamToolError", "build_governor", "serve_stdio"]
 
 APPROVAL_META_KEY = "agt/approval"
 """The ``_meta`` key of a pending result: ``{"id", "tool", "rule_ids", "message"}``."""
 _STATE_KEY = "agt_approval"
+HELD_LIMIT = 1024
+"""How many calls awaiting an approval one connection remembers (least recently used first out). A call that
+falls out is not lost: the Governor still decides it; its retry opens a new approval request."""
+_LIST_PAGE_CAP = 100  # pages of an upstream tools/list the proxy reads to find one tool's schema
 _log = logging.getLogger("agt.adapters.mcp")
 
 # The fields a rule may read and still be a function of the tool name alone, for this proxy: the tool, its
@@ -79,15 +89,38 @@ def _content_key(tool: str, arguments: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+class _Bounded(OrderedDict):
+    """A dict that keeps its ``limit`` most recently used entries."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = max(1, int(limit))
+
+    def __getitem__(self, key: Any) -> Any:
+        value = super().__getitem__(key)
+        self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
 @dataclass
 class _Link:
-    """One downstream connection: its upstream client, its gate, and the calls held for an approval."""
+    """One downstream connection: its upstream client, its gate, the upstream's tool schemas, and the calls
+    held for an approval."""
 
     upstream: Any
     gate: ToolGate
     token: str
-    by_approval: dict[str, str] = field(default_factory=dict)  # agt approval id → the call id that opened it
-    held: dict[str, str] = field(default_factory=dict)  # content key → call id, while the call is not settled
+    # agt approval id → the call id that opened it; content key → call id, while the call is not settled.
+    # Both are written by what the client sends, so both are bounded.
+    by_approval: _Bounded = field(default_factory=lambda: _Bounded(HELD_LIMIT))
+    held: _Bounded = field(default_factory=lambda: _Bounded(HELD_LIMIT))
+    schemas: dict[str, Any] = field(default_factory=dict)  # tool name → inputSchema, from the upstream's tools/list
 
     def call_id(self, request_id: Any, tool: str, arguments: Any, request_state: str | None) -> tuple[str, str]:
         """The Governor's idempotency key for this call, and the call's content key.
@@ -108,12 +141,29 @@ class _Link:
         self.held[key] = call_id
         return call_id, key
 
-
     def settle(self, key: str, call_id: str | None) -> None:
         """The call was admitted (its approval, if any, is used up): a repeat is a new call."""
         self.held.pop(key, None)
         for approval in [a for a, c in self.by_approval.items() if c == call_id]:
             del self.by_approval[approval]
+
+    def remember(self, tools: Sequence[Any]) -> None:
+        """The schemas of a page of the upstream's tools/list (a later listing replaces a tool's schema)."""
+        for t in tools:
+            self.schemas[t.name] = t.input_schema
+
+    async def schema(self, tool: str) -> tuple[bool, Any]:
+        """(listed, inputSchema) of ``tool``. A tool not yet seen is looked for in a fresh listing, page by
+        page (a client may call without listing, and the upstream's tools may have changed)."""
+        if tool not in self.schemas:
+            cursor: str | None = None
+            for _ in range(_LIST_PAGE_CAP):
+                page = await self.upstream.list_tools(cursor=cursor, cache_mode="refresh")
+                self.remember(page.tools)
+                cursor = page.next_cursor
+                if cursor is None or tool in self.schemas:
+                    break
+        return (tool in self.schemas), self.schemas.get(tool)
 
 
 def _approval_in_state(state: str | None) -> str | None:
@@ -186,6 +236,7 @@ class GoverningProxy:
     async def _list_tools(self, ctx: Any, params: Any) -> Any:
         link: _Link = ctx.lifespan_context
         listed = await link.upstream.list_tools(cursor=getattr(params, "cursor", None), cache_mode="refresh")
+        link.remember(listed.tools)  # every tool, hidden or not: a hidden tool called anyway is still checked
         if not self.hide_denied:
             return listed
         shown = [t for t in listed.tools if self.always_denied(t.name) is None]
@@ -245,11 +296,21 @@ class GoverningProxy:
         tool = params.name
         # What the client sent is what is decided and what is forwarded: a private copy, taken once.
         arguments = copy.deepcopy(params.arguments) if params.arguments is not None else {}
+        try:
+            listed, schema = await link.schema(tool)
+        except Exception as exc:  # noqa: BLE001 - no schema to check the arguments against: not forwarded
+            return self._refuse(link, tool, "adapter-error", f"the upstream's tools/list failed: {type(exc).__name__}: {exc}")
+        if not listed:
+            # Its arguments cannot be checked against a schema the upstream never declared; an upstream that
+            # answers calls to tools it does not list would get them unchecked. (An unknown tool is refused
+            # by the upstream too, so a call that could have run is never lost.)
+            return self._refuse(link, tool, "adapter-unknown-tool", "the upstream MCP server does not list this tool")
         call_id, key = link.call_id(ctx.request_id, tool, arguments, params.request_state)
-        ticket = await link.gate.abegin(tool, arguments, call_id=call_id)
+        ticket = await link.gate.abegin(tool, arguments, call_id=call_id, schema=schema)
         if isinstance(ticket, Outcome):
             return self._not_run(ctx, link, ticket, call_id, key)
         link.settle(key, call_id)
+        arguments = _with_defaults(arguments, schema)  # what the policy was shown is what the upstream gets
         try:
             result = await link.upstream.call_tool(tool, arguments)
         except self._mcp.MCPError as exc:
@@ -269,6 +330,12 @@ class GoverningProxy:
             return _error_result(outcome.message, {"agt/denied": {"gate": outcome.gate, "rule_ids": list(outcome.rule_ids)}})
         return result
 
+    def _refuse(self, link: _Link, tool: str, rule: str, why: str) -> Any:
+        """A denial of the proxy's own (the Governor never saw the call): audited, and the tool's error result."""
+        decision = Decision(Effect.DENY, (Reason(rule, why),), engine="adapter")
+        link.gate._audit_refusal(tool, decision)  # noqa: SLF001 - the core's audit of an adapter refusal
+        return _error_result(denial_text(tool, decision, ADAPTER_GATE), {"agt/denied": {"gate": ADAPTER_GATE, "rule_ids": [rule]}})
+
     def _not_run(self, ctx: Any, link: _Link, outcome: Outcome, call_id: str | None, key: str) -> Any:
         if outcome.denied or outcome.approval_id is None:
             link.held.pop(key, None)
@@ -284,6 +351,17 @@ class GoverningProxy:
             return t.InputRequiredResult(request_state=json.dumps({_STATE_KEY: outcome.approval_id}), _meta=meta)
         return _error_result(f"{outcome.message} (approval id {outcome.approval_id}: call {outcome.tool!r} again with "
                              "the same arguments once it is approved)", meta)
+
+
+def _with_defaults(arguments: Mapping[str, Any], schema: Any) -> dict[str, Any]:
+    """``arguments`` with the schema's top-level defaults for the arguments left out (as the core gave the policy)."""
+    out = dict(arguments)
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    if isinstance(properties, Mapping):
+        for name, prop in properties.items():
+            if name not in out and isinstance(prop, Mapping) and "default" in prop:
+                out[name] = copy.deepcopy(prop["default"])
+    return out
 
 
 def _reads_only(node: Any, allowed: frozenset[tuple[str, ...]]) -> bool:

@@ -28,8 +28,11 @@ from google.genai import types  # noqa: E402
 
 from agt.adapters.adk import APPROVAL_PAYLOAD_KEY, GovernancePlugin  # noqa: E402
 from agt.audit.log import select  # noqa: E402
+from agt.audit import AuditLog  # noqa: E402
+from agt.runtime.governor import Governor  # noqa: E402
 from scenario import (  # noqa: E402
     ALLOWED, APPROVAL_RULE, DENIED, DENY_RULE, ENGINE_ERROR, NEEDS_APPROVAL, RAN, TOOLS, BrokenScenario, Scenario,
+    wait_until,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -303,6 +306,145 @@ def test_a_tool_that_raises_is_recorded_and_adk_handles_the_error(scenario):
 def app_tickets(runner) -> dict:  # noqa: ANN001
     [plugin] = [p for p in runner.plugin_manager.plugins if isinstance(p, GovernancePlugin)]
     return plugin._tickets
+
+
+# --- one function_call_id, one ticket ------------------------------------------------------------------------
+DUPLICATE_RULE = "adapter-duplicate-call-id"
+
+
+def run_tools(governor, tools: list, *turns: list[types.Part]) -> tuple[ScriptedLlm, GovernancePlugin]:
+    """A real InMemoryRunner with one LlmAgent on ``tools`` and agt's plugin, run once to the end."""
+    llm = ScriptedLlm(turns=list(turns))
+    plugin = GovernancePlugin(governor)
+    runner = InMemoryRunner(app=AdkApp(name="scenario", root_agent=LlmAgent(name="assistant", model=llm, tools=tools),
+                                       plugins=[plugin]))
+    s = asyncio.run(runner.session_service.create_session(app_name=runner.app_name, user_id="u"))
+    list(runner.run(user_id="u", session_id=s.id, new_message=user()))
+    return llm, plugin
+
+
+def responses_in(llm: ScriptedLlm, turn: int = -1) -> list[tuple[str, dict]]:
+    """(tool name, response) of every function response in the model's input on ``turn``, in order."""
+    return [(p.function_response.name, p.function_response.response)
+            for c in llm.requests[turn].contents for p in (c.parts or []) if p.function_response]
+
+
+def test_a_repeated_call_id_in_one_parallel_turn_is_refused_and_the_call_holding_it_is_still_closed(scenario):
+    async def read_note(name: str) -> str:
+        """Reads a note; holds the call open until agt has answered the other call with the same id."""
+        await asyncio.to_thread(wait_until, lambda: DUPLICATE_RULE in scenario.audited_rules(), 10)
+        RAN.append(("read_note", {"name": name}))
+        return f"note {name}"
+
+    llm, plugin = run_tools(scenario.governor, [read_note],
+                            [call(("read_note", {"name": "a"}), "dup"), call(("read_note", {"name": "b"}), "dup")])
+    assert len(RAN) == 1  # exactly one of the two calls ran
+    [(_, ran_args)] = RAN
+    seen = responses_in(llm)
+    assert {"result": f"note {ran_args['name']}"} in [r for _, r in seen]
+    [refused] = [r for _, r in seen if "error" in r]
+    assert DUPLICATE_RULE in refused["error"] and "do not retry" in refused["error"]
+    assert plugin._tickets == {}  # the call that ran was closed by its own after callback
+    scenario.audit.flush()
+    closed = [r for r in select(scenario.log_dir, kind="decision")
+              if (r.get("input") or {}).get("action", {}).get("tool") == "read_note"
+              and (r.get("input") or {}).get("action", {}).get("params") == ran_args]
+    assert len(closed) == 1 and closed[0]["result"]["enforced"] == "allow"
+
+
+def test_a_repeated_call_id_does_not_take_the_output_check_of_the_call_that_ran(tmp_path):
+    from agt.decision import Decision, Effect, Reason
+
+    class NoSecretsOut:  # an output engine: refuses any result with SECRET in it
+        name = "out"
+
+        def evaluate(self, action):  # noqa: ANN001
+            if "SECRET" in str(action.action.params.get("output", "")):
+                return Decision(Effect.DENY, (Reason("no-secret-output", "a secret in the output"),), engine="out")
+            return Decision(Effect.ALLOW, (), engine="out")
+
+        def close(self) -> None:
+            pass
+
+    s = Scenario(tmp_path, output_engine=NoSecretsOut())
+    try:
+        async def read_secret(name: str) -> str:
+            """Returns a secret once the other call with its id has been answered."""
+            await asyncio.to_thread(wait_until, lambda: DUPLICATE_RULE in s.audited_rules(), 10)
+            RAN.append(("read_secret", {"name": name}))
+            return "SECRET-TOKEN-abc123"
+
+        llm, _ = run_tools(s.governor, [read_secret, TOOLS[0]],
+                           [call(("read_secret", {"name": "db"}), "dup"), call(ALLOWED, "dup")])
+        seen = responses_in(llm)
+        assert "SECRET-TOKEN" not in str(seen)
+        assert RAN == [("read_secret", {"name": "db"})]
+        assert {"no-secret-output", DUPLICATE_RULE} <= s.audited_rules()
+    finally:
+        s.close()
+
+
+# --- the tool's own schema decides the arguments ----------------------------------------------------------------
+LIST_POLICY = """apiVersion: governance.toolkit/v1
+name: no-recursive-listing
+default_action: allow
+rules:
+  - name: no-recursive-listing
+    condition: "tool_name == 'list_files' and action.params.recursive == true"
+    action: deny
+    priority: 100
+    message: Recursive listings are refused.
+"""
+
+
+def list_files(folder: str, recursive: bool = True) -> str:
+    """Lists a folder; recursively unless told not to."""
+    RAN.append(("list_files", {"folder": folder, "recursive": recursive}))
+    return f"listed {folder} recursive={recursive!r}"
+
+
+@pytest.fixture
+def listing(tmp_path):
+    RAN.clear()
+    (tmp_path / "policy.yaml").write_text(LIST_POLICY)
+    governor = Governor("yaml", str(tmp_path / "policy.yaml"),
+                        audit=AuditLog(tmp_path / "audit", key_path=tmp_path / "audit.key"))
+    yield governor
+    governor.close()
+
+
+def test_a_string_for_a_boolean_argument_is_denied_before_the_tool_runs(listing):
+    llm, _ = run_tools(listing, [list_files], [call(("list_files", {"folder": "docs", "recursive": "true"}), "l1")])
+    assert RAN == []
+    [(_, seen)] = responses_in(llm)
+    assert "adapter-arguments" in seen["error"] and "recursive" in seen["error"]
+
+
+def test_an_omitted_defaulted_argument_is_decided_with_its_default(listing):
+    llm, _ = run_tools(listing, [list_files], [call(("list_files", {"folder": "docs"}), "l1")])
+    assert RAN == []
+    [(_, seen)] = responses_in(llm)
+    assert "no-recursive-listing" in seen["error"]
+
+
+def test_an_argument_that_matches_the_schema_runs_with_the_value_the_policy_saw(listing):
+    llm, _ = run_tools(listing, [list_files], [call(("list_files", {"folder": "docs", "recursive": False}), "l1")])
+    assert RAN == [("list_files", {"folder": "docs", "recursive": False})]
+
+
+def test_the_declared_genai_schema_is_applied_when_adk_declares_no_json_schema(listing):
+    from google.adk.features._feature_registry import FeatureName, temporary_feature_override
+
+    with temporary_feature_override(FeatureName.JSON_SCHEMA_FOR_FUNC_DECL, False):
+        from google.adk.tools import FunctionTool
+
+        declaration = FunctionTool(list_files)._get_declaration()
+        assert declaration.parameters_json_schema is None and declaration.parameters is not None
+        llm, _ = run_tools(listing, [list_files], [call(("list_files", {"folder": "docs"}), "l1")],
+                           [call(("list_files", {"folder": "docs", "recursive": "false"}), "l2")])
+    assert RAN == []
+    assert "no-recursive-listing" in responses_in(llm, 1)[0][1]["error"]
+    assert "adapter-arguments" in responses_in(llm, 2)[-1][1]["error"]  # the history holds the first answer too
 
 
 # --- the example --------------------------------------------------------------------------------------------

@@ -222,6 +222,102 @@ async def test_an_approval_granted_for_one_call_does_not_run_another(scenario):
     assert len(scenario.requests()) == 2  # the other call asks on its own
 
 
+# --- the upstream tool's own schema decides the arguments ------------------------------------------------
+LIST_POLICY = """\
+apiVersion: governance.toolkit/v1
+name: no-recursive-listing
+default_action: allow
+rules:
+  - name: no-recursive-listing
+    condition: "tool_name == 'list_files' and action.params.recursive == true"
+    action: deny
+    priority: 100
+    message: Recursive listings are refused.
+"""
+
+
+def listing_upstream() -> MCPServer:
+    server = MCPServer("listing")
+
+    @server.tool()
+    def list_files(folder: str, recursive: bool = True) -> str:
+        """Lists a folder; recursively unless told not to."""
+        RAN.append(("list_files", {"folder": folder, "recursive": recursive}))
+        return f"listed {folder} recursive={recursive!r}"
+
+    return server
+
+
+@pytest.fixture
+def listing(tmp_path):
+    RAN.clear()
+    (tmp_path / "policy.yaml").write_text(LIST_POLICY)
+    from agt.audit import AuditLog
+
+    governor = Governor("yaml", str(tmp_path / "policy.yaml"),
+                        audit=AuditLog(tmp_path / "audit", key_path=tmp_path / "audit.key"))
+    yield governor
+    governor.close()
+
+
+async def test_a_string_for_a_boolean_argument_is_denied_before_the_upstream_runs(listing):
+    proxy = GoverningProxy(listing, listing_upstream(), agent_id="bot")
+    async with mcp.Client(proxy.server) as client:
+        result = await client.call_tool("list_files", {"folder": "docs", "recursive": "true"})
+    assert result.is_error and "adapter-arguments" in text_of(result) and "recursive" in text_of(result)
+    assert RAN == []  # MCPServer would have coerced "true" to True and listed recursively
+
+
+async def test_an_omitted_defaulted_argument_is_decided_with_its_default(listing):
+    proxy = GoverningProxy(listing, listing_upstream(), agent_id="bot")
+    async with mcp.Client(proxy.server) as client:
+        await client.list_tools()
+        result = await client.call_tool("list_files", {"folder": "docs"})
+    assert result.is_error and "no-recursive-listing" in text_of(result)
+    assert RAN == []
+
+
+async def test_arguments_that_match_the_schema_are_forwarded_as_the_policy_saw_them(listing):
+    proxy = GoverningProxy(listing, listing_upstream(), agent_id="bot")
+    async with mcp.Client(proxy.server) as client:  # no tools/list first: the proxy fetches the schema itself
+        result = await client.call_tool("list_files", {"folder": "docs", "recursive": False})
+    assert not result.is_error and text_of(result) == "listed docs recursive=False"
+    assert RAN == [("list_files", {"folder": "docs", "recursive": False})]
+
+
+async def test_a_call_to_a_tool_the_upstream_does_not_list_is_denied_and_audited(scenario):
+    proxy = GoverningProxy(scenario.governor, upstream(), agent_id="bot")
+    async with mcp.Client(proxy.server) as client:
+        result = await client.call_tool("format_disk", {"device": "sda"})
+    assert result.is_error and "adapter-unknown-tool" in text_of(result)
+    assert result.meta["agt/denied"]["rule_ids"] == ["adapter-unknown-tool"]
+    assert "adapter-unknown-tool" in scenario.audited_rules()
+
+
+# --- what the client sends cannot grow the proxy without bound ------------------------------------------------
+async def test_the_calls_held_for_an_approval_are_bounded_per_connection(scenario, monkeypatch):
+    import agt.adapters.mcp as proxy_module
+
+    links: list = []
+
+    class RecordedLink(proxy_module._Link):
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            super().__init__(*args, **kwargs)
+            links.append(self)
+
+    monkeypatch.setattr(proxy_module, "HELD_LIMIT", 3)
+    monkeypatch.setattr(proxy_module, "_Link", RecordedLink)
+    proxy = GoverningProxy(scenario.governor, upstream(), agent_id="bot", approvals="native")
+    async with mcp.Client(proxy.server, mode="legacy") as client:
+        for amount in range(101, 109):  # eight calls, each waiting for the CFO
+            assert (await client.call_tool("transfer_funds", {"amount": amount})).is_error
+        [link] = links
+        assert len(link.held) == 3 and len(link.by_approval) == 3
+        assert (await client.call_tool("transfer_funds", {"amount": 108})).is_error  # the newest is still held:
+        assert len(scenario.requests()) == 8  # its retry found its request
+    assert RAN == []
+
+
 # --- hide_denied ---------------------------------------------------------------------------------------
 HIDE_POLICY = """\
 apiVersion: governance.toolkit/v1
