@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import jsonschema
 from jsonschema import Draft202012Validator, validators
 
-__all__ = ["SchemaMismatch", "conform"]
+__all__ = ["SchemaMismatch", "conform", "with_defaults"]
 
 
 class SchemaMismatch(ValueError):
@@ -49,13 +49,8 @@ def conform(params: Mapping[str, Any], schema: Mapping[str, Any] | None) -> dict
         return out
     if not isinstance(schema, Mapping):
         raise SchemaMismatch(f"the tool's argument schema is not a JSON Schema object ({type(schema).__name__})")
-    filled: set[str] = set()
-    properties = schema.get("properties")
-    if isinstance(properties, Mapping):
-        for name, prop in properties.items():
-            if name not in out and isinstance(prop, Mapping) and "default" in prop:
-                out[name] = copy.deepcopy(prop["default"])
-                filled.add(name)
+    out = with_defaults(out, schema)
+    filled = out.keys() - params.keys()
     try:
         validator = _Validator(schema)
         # What the model sent is checked; a filled-in default is the tool's own and is not (pydantic does not
@@ -70,4 +65,16 @@ def conform(params: Mapping[str, Any], schema: Mapping[str, Any] | None) -> dict
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise SchemaMismatch(f"{where}: {first.message}{more}; the tool's schema allows no other form, so agt does not "
                              "guess what the framework would coerce it to")
+    return out
+
+
+def with_defaults(arguments: Mapping[str, Any], schema: Any) -> dict[str, Any]:
+    """``arguments`` with the schema's top-level defaults for the arguments left out: what :func:`conform` gives
+    the policy, for an adapter to hand the tool as well."""
+    out = dict(arguments)
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    if isinstance(properties, Mapping):
+        for name, prop in properties.items():
+            if name not in out and isinstance(prop, Mapping) and "default" in prop:
+                out[name] = copy.deepcopy(prop["default"])
     return out

@@ -35,6 +35,7 @@ from typing import Any
 from agt.action import Agent
 from agt.adapters import require
 from agt.adapters._core import ADAPTER_GATE, ApprovalMode, Gates, Outcome, ToolGate, denial_text
+from agt.adapters._schema import with_defaults
 from agt.decision import Decision, Effect, Reason
 from agt.runtime.governor import Governor, Ticket
 
@@ -112,7 +113,7 @@ class GovernancePlugin(_plugins.BasePlugin):
                     tool_context.actions.skip_summarization = True
                 return {"error": begun.message}
             # The tool gets the defaults the policy was shown (the schema's, for every argument the model left out).
-            _fill_defaults(tool_args, schema)
+            tool_args.update(with_defaults(tool_args, schema))
             with self._lock:
                 self._tickets[key] = _Open(tool_context, gate, begun, _snapshot(tool_args))
             key = None  # open: closed by the after / error callback
@@ -274,16 +275,6 @@ def _from_genai(schema: Any) -> dict[str, Any]:
         if "anyOf" in out:
             out["anyOf"] = [*out["anyOf"], {"type": "null"}]
     return out
-
-
-def _fill_defaults(args: dict[str, Any], schema: Any) -> None:
-    """The schema's top-level defaults, for the arguments the model left out (as agt's core gave the policy)."""
-    properties = schema.get("properties") if isinstance(schema, dict) else None
-    if not isinstance(properties, dict):
-        return
-    for name, prop in properties.items():
-        if name not in args and isinstance(prop, dict) and "default" in prop:
-            args[name] = copy.deepcopy(prop["default"])
 
 
 def _tool_name(tool: Any) -> str:

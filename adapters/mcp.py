@@ -45,6 +45,7 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 from agt.action import Action, Agent, Context, Operation, infer_kind
 from agt.adapters import require
 from agt.adapters._core import ADAPTER_GATE, ApprovalMode, Outcome, ToolGate, denial_text
+from agt.adapters._schema import with_defaults
 from agt.decision import Decision, Effect, Reason, RuleAction
 from agt.runtime.governor import Governor
 from agt.runtime.modes import apply_mode
@@ -310,7 +311,7 @@ class GoverningProxy:
         if isinstance(ticket, Outcome):
             return self._not_run(ctx, link, ticket, call_id, key)
         link.settle(key, call_id)
-        arguments = _with_defaults(arguments, schema)  # what the policy was shown is what the upstream gets
+        arguments = with_defaults(arguments, schema)  # what the policy was shown is what the upstream gets
         try:
             result = await link.upstream.call_tool(tool, arguments)
         except self._mcp.MCPError as exc:
@@ -351,17 +352,6 @@ class GoverningProxy:
             return t.InputRequiredResult(request_state=json.dumps({_STATE_KEY: outcome.approval_id}), _meta=meta)
         return _error_result(f"{outcome.message} (approval id {outcome.approval_id}: call {outcome.tool!r} again with "
                              "the same arguments once it is approved)", meta)
-
-
-def _with_defaults(arguments: Mapping[str, Any], schema: Any) -> dict[str, Any]:
-    """``arguments`` with the schema's top-level defaults for the arguments left out (as the core gave the policy)."""
-    out = dict(arguments)
-    properties = schema.get("properties") if isinstance(schema, Mapping) else None
-    if isinstance(properties, Mapping):
-        for name, prop in properties.items():
-            if name not in out and isinstance(prop, Mapping) and "default" in prop:
-                out[name] = copy.deepcopy(prop["default"])
-    return out
 
 
 def _reads_only(node: Any, allowed: frozenset[tuple[str, ...]]) -> bool:
