@@ -138,11 +138,20 @@ class Operation:
     tool: str
     kind: Kind = Kind.EXECUTE
     params: Mapping[str, Any] = field(default_factory=dict)
+    type: str | None = None
+    """AGT's action type: the tool's own verb (``send_email``, ``drop``). The caller sets it; when it does not,
+    it is the tool name. Never agt's ``kind`` (docs/agt-compatibility.md, "action.type")."""
 
     def __post_init__(self) -> None:
         _require_str(self.tool, "action.tool", allow_empty=False)
+        if self.type is not None:
+            _require_str(self.type, "action.type", allow_empty=False)
         object.__setattr__(self, "kind", _enum(Kind, self.kind, "action.kind"))
         _set_mapping(self, "params", _normalize.normalize_mapping(self.params, "action.params"))
+
+    @property
+    def action_type(self) -> str:
+        return self.type if self.type is not None else self.tool
 
     @cached_property
     def params_text(self) -> str:
@@ -159,6 +168,7 @@ class Operation:
         return {
             "tool": self.tool,
             "kind": self.kind.value,
+            "type": self.action_type,
             "params": _normalize.copy_json(dict(self.params)),
             "params_text": self.params_text,
             "facts": _normalize.copy_json(self.facts),
@@ -205,8 +215,11 @@ class Context:
     tokens_used: int = 0
     tool_calls: int = 0
     files_changed: int = 0
-    environment: str = "development"
+    environment: str | None = None
+    """Absent unless the caller (or the Governor) sets one: a rule on it then matches nothing, and ``!=`` holds."""
     timestamp: str = ""
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    """Free-form caller context (AGT's flat context: ``message``, ``user.role``, ...), read by AGT-format rules."""
 
     def __post_init__(self) -> None:
         _require_str(self.session_id, "context.session_id")
@@ -214,20 +227,25 @@ class Context:
         object.__setattr__(self, "stage", _enum(Stage, self.stage, "context.stage"))
         for name in ("tokens_used", "tool_calls", "files_changed"):
             object.__setattr__(self, name, _require_count(getattr(self, name), f"context.{name}"))
-        _require_str(self.environment, "context.environment")
+        if self.environment is not None:
+            _require_str(self.environment, "context.environment")
         object.__setattr__(self, "timestamp", _require_str(self.timestamp, "context.timestamp") or _now())
+        _set_mapping(self, "attributes", _normalize.normalize_mapping(self.attributes, "context.attributes"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "session_id": self.session_id,
             "task_id": self.task_id or self.session_id,
             "stage": self.stage.value,
             "tokens_used": self.tokens_used,
             "tool_calls": self.tool_calls,
             "files_changed": self.files_changed,
-            "environment": self.environment,
             "timestamp": self.timestamp,
+            "attributes": _normalize.copy_json(dict(self.attributes)),
         }
+        if self.environment is not None:
+            out["environment"] = self.environment
+        return out
 
 
 @dataclass(frozen=True)
@@ -253,7 +271,7 @@ class Action:
         return {
             "agent": {"id": agent.id, "roles": list(agent.roles), "trust_score": agent.trust_score,
                       "attributes": agent._attributes_dict},  # type: ignore[attr-defined]
-            "action": {"tool": op.tool, "kind": op.kind.value, "params": op._params_dict,  # type: ignore[attr-defined]
+            "action": {"tool": op.tool, "kind": op.kind.value, "type": op.action_type, "params": op._params_dict,  # type: ignore[attr-defined]
                        "params_text": op.params_text, "facts": op.facts},
             "resource": {"type": res.type, "id": res.id, "attributes": res._attributes_dict} if res else None,  # type: ignore[attr-defined]
             "context": ctx.to_dict(),
@@ -283,6 +301,7 @@ class Action:
                 tool=op["tool"],
                 kind=op.get("kind") or infer_kind(op["tool"]),
                 params=op.get("params") or {},
+                type=op.get("type"),
             ),
             resource=Resource(res["type"], res["id"], res.get("attributes") or {}) if res else None,
             context=Context(**{k: v for k, v in ctx.items()}),
@@ -389,13 +408,14 @@ def from_call(
     kind: Kind | str | None = None,
     resource: Resource | None = None,
     context: Context | None = None,
+    action_type: str | None = None,
 ) -> Action:
     """Build an Action from a Python tool call: a function name and its keyword arguments.
 
     Kind and resource are inferred when not given (see :func:`infer_kind`, :func:`infer_resource`).
     """
     params = dict(kwargs or {})
-    op = Operation(tool=tool, kind=kind or infer_kind(tool), params=params)
+    op = Operation(tool=tool, kind=kind or infer_kind(tool), params=params, type=action_type)
     return Action(
         agent=agent if isinstance(agent, Agent) else Agent(id=agent),
         action=op,

@@ -28,6 +28,8 @@ FULL_DICT = copy.deepcopy(FULL_DOC)
 FULL_DICT["agent"]["roles"] = ["admin", "developer"]
 FULL_DICT["action"]["params_text"] = "to do\n1 2\n/ws/alice/notes.md"  # keys in sorted order; a list of scalars is one line
 FULL_DICT["action"]["facts"] = derive_facts("write_file", "write", {})  # no command or SQL param: the empty shape
+FULL_DICT["action"]["type"] = "write_file"  # AGT's action type: the tool name when the caller sets none
+FULL_DICT["context"]["attributes"] = {}  # free-form caller context, empty unless given
 
 
 def minimal(**parts) -> dict:
@@ -107,7 +109,22 @@ def test_to_dict_returns_a_copy_that_does_not_alias_the_action():
 def test_minimal_document_gets_defaults():
     d = Action.from_dict(minimal()).to_dict()
     assert (d["agent"]["trust_score"], d["agent"]["roles"], d["action"]["kind"], d["resource"], d["context"]["stage"],
-            d["context"]["task_id"], d["context"]["environment"]) == (500, [], "execute", None, "pre_tool", "default", "development")
+            d["context"]["task_id"], "environment" in d["context"]) == (500, [], "execute", None, "pre_tool", "default", False)
+
+
+def test_environment_is_absent_unless_set():
+    # No invented "development": a rule on environment must see a missing field (issue 12).
+    assert "environment" not in Action.from_dict(minimal()).document["context"]
+
+
+def test_action_type_is_the_callers_verb_else_the_tool_name():
+    assert Action.from_dict(minimal(action={"tool": "sql", "type": "drop"})).document["action"]["type"] == "drop"
+    assert Action.from_dict(minimal(action={"tool": "send_email"})).document["action"]["type"] == "send_email"
+
+
+def test_context_attributes_are_carried_in_the_document():
+    doc = Action.from_dict(minimal(context={"attributes": {"user": {"role": "admin"}}})).document
+    assert doc["context"]["attributes"] == {"user": {"role": "admin"}}
 
 
 def test_empty_timestamp_is_filled_with_utc_time():

@@ -7,7 +7,7 @@
   directory as a parent (the root ``/`` excluded); otherwise ``Resource::"<id>"`` with its ``type``;
   ``Resource::""`` of type ``""`` when the action has no resource.
 * context: tool, params (the called tool's params declared in the catalog, typed; ``{}`` without one),
-  params_text, facts (the flat fields of ``action.facts``: :data:`FACT_FIELDS`), session_id, task_id, stage, environment and the three counters.
+  params_text, facts (the flat fields of ``action.facts``: :data:`FACT_FIELDS`), session_id, task_id, stage, environment (only when set), action_type and the three counters.
 
 Agent and resource attributes beyond these are not visible to Cedar; the schema is closed.
 """
@@ -156,11 +156,13 @@ def cedar_request(action: Action, catalog: Catalog | None = None) -> dict[str, A
         "session_id": ctx.session_id,
         "task_id": ctx.task_id or ctx.session_id,
         "stage": ctx.stage.value,
-        "environment": ctx.environment,
+        "action_type": op.action_type,
         "tokens_used": ctx.tokens_used,
         "tool_calls": ctx.tool_calls,
         "files_changed": ctx.files_changed,
     }
+    if ctx.environment is not None:
+        context["environment"] = ctx.environment
     return {
         "principal": _uid("Agent", action.agent.id),
         "action": _uid("Action", op.kind.value),
