@@ -188,7 +188,7 @@ def test_context_mapping():
     facts = context.pop("facts")
     assert context == {
         "tool": "run_sql", "params": {}, "params_text": "drop table x", "session_id": "s", "task_id": "t", "stage": "post_tool",
-        "environment": "production", "tokens_used": 5, "tool_calls": 6, "files_changed": 7,
+        "environment": "production", "action_type": "run_sql", "tokens_used": 5, "tool_calls": 6, "files_changed": 7,
     }
     assert (facts["sql"]["types"], facts["sql"]["parsed"], facts["parse_error"]) == (["drop"], True, False)
 

@@ -138,6 +138,17 @@ def compile_condition(node: ast.Node, text: str = "") -> Evaluator:
         return lambda doc: value
     if isinstance(node, ast.Path):
         return field_getter(node.parts)
+    if isinstance(node, ast.FlatPath):
+        getters = [field_getter(c) for c in node.candidates]
+
+        def flat(doc: Mapping[str, Any]) -> Any:
+            for get in getters:
+                v = get(doc)
+                if v is not MISSING:
+                    return v
+            return MISSING
+
+        return flat
     if isinstance(node, ast.ListExpr):
         items = [compile_condition(i, text) for i in node.items]
         return lambda doc: [f(doc) for f in items]
