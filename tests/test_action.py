@@ -108,8 +108,14 @@ def test_to_dict_returns_a_copy_that_does_not_alias_the_action():
 
 def test_minimal_document_gets_defaults():
     d = Action.from_dict(minimal()).to_dict()
-    assert (d["agent"]["trust_score"], d["agent"]["roles"], d["action"]["kind"], d["resource"], d["context"]["stage"],
-            d["context"]["task_id"], "environment" in d["context"]) == (500, [], "execute", None, "pre_tool", "default", False)
+    assert ("trust_score" in d["agent"], d["agent"]["roles"], d["action"]["kind"], d["resource"], d["context"]["stage"],
+            d["context"]["task_id"], "environment" in d["context"]) == (False, [], "execute", None, "pre_tool", "default", False)
+
+
+def test_trust_score_is_absent_unless_set():
+    # No invented 500 (issue 12): the caller or the Governor's TrustManager sets it.
+    assert ("trust_score" in Action.from_dict(minimal()).document["agent"],
+            Action.from_dict(minimal(agent={"id": "a", "trust_score": 3})).document["agent"]["trust_score"]) == (False, 3)
 
 
 def test_environment_is_absent_unless_set():

@@ -156,10 +156,14 @@ class FieldError(ValueError):
     pass
 
 
+# Aliases that need a sub-path: bare ``args`` is AGT's argument text (flat context), ``args.path`` is a param.
+_PREFIX_ONLY = frozenset({"args", "arguments"})
+
+
 def resolve_alias(parts: tuple[str, ...]) -> tuple[str, ...] | None:
     """Map a written field path onto one of agt's document fields; None when it names none (flat context)."""
     head, rest = parts[0], parts[1:]
-    if head in ALIASES and not (rest and head in _WHOLE_ONLY):
+    if head in ALIASES and not (rest and head in _WHOLE_ONLY) and not (not rest and head in _PREFIX_ONLY):
         return ALIASES[head] + rest
     if head in ROOTS:
         # agt's document, as written (a path under a root that names no field of it is simply missing).

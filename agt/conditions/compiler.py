@@ -233,7 +233,11 @@ def compile_regex(pattern: str, text: str = "") -> Any:
         return re2.compile(pattern, _RE2_OPTIONS)
     except re2.error as exc:
         detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise ConditionSyntaxError(f"regular expression {pattern!r} does not compile as RE2 (the dialect OPA uses): {detail}",
+        hint = ""
+        if "(?=" in pattern or "(?!" in pattern or "(?<" in pattern:
+            hint = ("; RE2 has no lookaround: match the wider pattern in this rule and exclude the exceptions in the same "
+                    "condition with `and not (x matches '...')`, or with an allow rule of higher priority")
+        raise ConditionSyntaxError(f"regular expression {pattern!r} does not compile as RE2 (the dialect OPA uses): {detail}{hint}",
                                    text, 1) from None
 
 

@@ -267,6 +267,8 @@ def _near_miss(written: tuple[str, ...]) -> str | None:
     import difflib
 
     name = ".".join(written)
+    if name in _WELL_KNOWN:
+        return None
     if len(written) == 1 or written[0] in ast.ROOTS:
         close = difflib.get_close_matches(name, _WELL_KNOWN, n=1, cutoff=0.86)
         return close[0] if close else None

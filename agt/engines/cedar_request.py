@@ -81,7 +81,7 @@ def cedar_entities(action: Action) -> list[CedarEntity]:
     agent, res = action.agent, action.resource
     entities: dict[tuple[str, str], CedarEntity] = {}
 
-    agent_attrs: dict[str, Any] = {"trust_score": agent.trust_score}
+    agent_attrs: dict[str, Any] = {} if agent.trust_score is None else {"trust_score": agent.trust_score}
     workspace = agent.attributes.get("workspace")
     if isinstance(workspace, str) and workspace:
         agent_attrs["workspace"] = {"__entity": _uid("Directory", workspace)}

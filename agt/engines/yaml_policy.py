@@ -288,8 +288,14 @@ def _parse_document(data: Any, source: str) -> _Document:
             file=source, line=lines.get(unknown[0]),
         )
     api = data.get("apiVersion")
+    rules_raw = data.get("rules") if isinstance(data.get("rules"), list) else []
+    structured_only = bool(rules_raw) and all(isinstance(r, dict) and isinstance(r.get("condition"), dict) for r in rules_raw)
+    text_rules = any(isinstance(r, dict) and isinstance(r.get("condition"), str) for r in rules_raw)
     # agent_os's format: no apiVersion, version "1.0", structured conditions, a defaults block, first match by priority.
-    agent_os = api is None and (data.get("version") == AGENT_OS_VERSION or "defaults" in data)
+    agent_os = api is None and not text_rules and (data.get("version") == AGENT_OS_VERSION or "defaults" in data or structured_only)
+    if api in (None, "1.0") and text_rules:
+        # agentmesh reads a text-condition file without apiVersion, or with the deprecated "1.0", as governance.toolkit/v1.
+        api = API_VERSION
     if api is None and "version" in data and not isinstance(data["version"], str):
         raise PolicyLoadError(f"version must be text such as \"1.0\" (quoted), got {data['version']!r}",
                               file=source, line=lines.get("version"))
@@ -321,8 +327,10 @@ def _parse_document(data: Any, source: str) -> _Document:
                  "timeout_seconds", "network_default"}
         extra = sorted(set(map(str, d)) - known)
         if extra:
-            raise PolicyLoadError(f"unknown defaults key {extra[0]!r}; agent_os's defaults take {', '.join(sorted(known))}",
-                                  file=source, line=dl.get(extra[0], lines.get("defaults")))
+            raise PolicyLoadError(
+                f"defaults.{extra[0]} is not one of agent_os's defaults ({', '.join(sorted(known))}): AGT ignores it silently, "
+                f"agt refuses it; to enforce it write a rule, e.g. {{name: {extra[0]}, condition: {{field: ..., operator: ..., "
+                f"value: {d[extra[0]]!r}}}, action: deny}}", file=source, line=dl.get(extra[0], lines.get("defaults")))
         raw = d.get("action", "allow")
         if raw not in ("allow", "deny", "audit", "block"):
             raise PolicyLoadError(f"defaults.action must be allow, deny, audit or block, got {raw!r}",
