@@ -306,9 +306,10 @@ def test_comparison_outside_kinds_closed_set_is_a_load_error(tmp_path):
 
 
 def test_agents_limits_rules_to_the_named_agents(tmp_path):
-    path = write(tmp_path, 'apiVersion: governance.toolkit/v1\nname: t\nagents: [did:a]\ndefault_action: allow\nrules:\n'
-                           '  - {name: r, condition: "tool_name == \'x\'", action: deny}\n')
-    engine = YamlEngine(path)
+    (tmp_path / "a.yaml").write_text('apiVersion: governance.toolkit/v1\nname: a\nagents: [did:a]\ndefault_action: allow\n'
+                                     'rules:\n  - {name: r, condition: "tool_name == \'x\'", action: deny}\n', "utf-8")
+    (tmp_path / "b.yaml").write_text('apiVersion: governance.toolkit/v1\nname: b\ndefault_action: allow\nrules: []\n', "utf-8")
+    engine = YamlEngine(tmp_path)
     assert (engine.evaluate(from_agt_context({"tool_name": "x", "agent_did": "did:a"})).effect.value,
             engine.evaluate(from_agt_context({"tool_name": "x", "agent_did": "did:b"})).effect.value) == ("deny", "allow")
 
@@ -382,3 +383,61 @@ def test_no_trust_score_is_invented(tmp_path):
     engine = YamlEngine(path)
     assert (engine.evaluate(from_agt_context({"tool_name": "t"})).effect.value,
             engine.evaluate(from_agt_context({"tool_name": "t", "trust_score": 600})).effect.value) == ("deny", "allow")
+
+
+# --- AGT's cross-SDK policy-parity expectations (agent-governance-typescript/tests/policy-parity.test.ts, v4.1.0):
+# one allow rule, default deny; (condition, context, allowed).
+PARITY = [
+    ("action.type == 'read'", {"action": {"type": "read"}}, True),
+    ("action.type == 'read'", {"action": {"type": "write"}}, False),
+    ("count == 5", {"count": 5}, True),
+    ("count == 5", {"count": 6}, False),
+    ("data.is_pii == true", {"data": {"is_pii": True}}, True),
+    ("data.is_pii == true", {"data": {"is_pii": False}}, False),
+    ("role != 'admin'", {"role": "user"}, True),
+    ("role != 'admin'", {"role": "admin"}, False),
+    ("cost > 100", {"cost": 150}, True),
+    ("cost > 100", {"cost": 50}, False),
+    ("risk < 0.5", {"risk": 0.3}, True),
+    ("risk < 0.5", {"risk": 0.8}, False),
+    ("score >= 80", {"score": 80}, True),
+    ("score >= 80", {"score": 79}, False),
+    ("priority <= 3", {"priority": 3}, True),
+    ("priority <= 3", {"priority": 4}, False),
+    ("user.role in ['admin', 'operator']", {"user": {"role": "operator"}}, True),
+    ("user.role in ['admin', 'operator']", {"user": {"role": "viewer"}}, False),
+    ("env not in ['production', 'staging']", {"env": "development"}, True),
+    ("env not in ['production', 'staging']", {"env": "production"}, False),
+    ("data.contains_pii", {"data": {"contains_pii": True}}, True),
+    ("data.contains_pii", {"data": {"contains_pii": False}}, False),
+    ("data.contains_pii", {"data": {}}, False),
+    ("action.type == 'write' and user.role == 'admin'", {"action": {"type": "write"}, "user": {"role": "admin"}}, True),
+    ("action.type == 'write' and user.role == 'admin'", {"action": {"type": "write"}, "user": {"role": "user"}}, False),
+    ("user.role == 'admin' or user.role == 'superuser'", {"user": {"role": "superuser"}}, True),
+    ("user.role == 'admin' or user.role == 'superuser'", {"user": {"role": "viewer"}}, False),
+    ("name == 'foo or bar'", {"name": "foo or bar"}, True),
+    ("name == 'foo or bar'", {"name": "foo"}, False),
+    ('label == "ham or eggs"', {"label": "ham or eggs"}, True),
+    ("name == 'foo or bar' and role == 'admin'", {"name": "foo or bar", "role": "user"}, False),
+    ("request.metadata.source == 'internal'", {"request": {"metadata": {"source": "internal"}}}, True),
+    ("request.metadata.source == 'internal'", {"request": {"metadata": {"source": "external"}}}, False),
+    ("missing.deep.path == 'value'", {}, False),
+]
+
+
+@pytest.mark.parametrize("condition, context, allowed", PARITY, ids=[f"{c}|{v}" for c, _, v in PARITY])
+def test_agt_cross_sdk_parity_expression(tmp_path, condition, context, allowed):
+    path = write(tmp_path, "apiVersion: governance.toolkit/v1\nname: test\nagents: ['*']\ndefault_action: deny\nrules:\n"
+                           f"  - name: r1\n    condition: {condition!r}\n    action: allow\n".replace("\\'", "''"))
+    d = YamlEngine(path).evaluate(from_agt_context({"tool_name": "t", **context}))
+    assert d.effect.value == ("allow" if allowed else "deny")
+
+
+def test_agt_parity_agent_scoped_policy_denies_other_agents_whatever_its_default(tmp_path):
+    # policy-parity.test.ts: "fail closed when no policies apply".
+    path = write(tmp_path, "apiVersion: governance.toolkit/v1\nname: p\nagent: did:agentmesh:bot:abc\ndefault_action: allow\n"
+                           "rules:\n  - {name: r1, condition: \"tool_name == 'x'\", action: allow}\n")
+    engine = YamlEngine(path)
+    other = engine.evaluate(from_agt_context({"tool_name": "y", "agent_did": "did:agentmesh:other:xyz"}))
+    mine = engine.evaluate(from_agt_context({"tool_name": "y", "agent_did": "did:agentmesh:bot:abc"}))
+    assert ((other.effect.value, other.rule_ids), mine.effect.value) == (("deny", ("no-applicable-policy",)), "allow")

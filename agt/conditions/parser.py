@@ -270,8 +270,10 @@ def _near_miss(written: tuple[str, ...]) -> str | None:
     if name in _WELL_KNOWN:
         return None
     if len(written) == 1 or written[0] in ast.ROOTS:
-        close = difflib.get_close_matches(name, _WELL_KNOWN, n=1, cutoff=0.86)
-        return close[0] if close else None
+        close = difflib.get_close_matches(name, _WELL_KNOWN, n=1, cutoff=0.88)
+        # A singular or plural of a well-known name (`role` for `roles`) is a name of its own in AGT's flat context.
+        if close and not (close[0].startswith(name) or name.startswith(close[0])):
+            return close[0]
     return None
 
 

@@ -15,10 +15,10 @@ from agt.catalog import Catalog, resolve_catalog, with_catalog
 from agt.conditions import MISSING, EqualityKey, LowerBoundKey, field_getter, index_key
 from agt.decision import Decision, RuleAction, RuleMatch, combine, fail_closed
 from agt.engines import base
-from agt.engines.yaml_policy import GOVERNANCE_RULE_IDS, Rule, YamlPolicy, load_policy
+from agt.engines.yaml_policy import GOVERNANCE_RULE_IDS, NO_APPLICABLE_POLICY_ID, Rule, YamlPolicy, load_policy
 
 _ADVISORY = (RuleAction.AUDIT, RuleAction.WARN)
-_LIMIT_IDS = frozenset(GOVERNANCE_RULE_IDS.values())
+_LIMIT_IDS = frozenset((*GOVERNANCE_RULE_IDS.values(), NO_APPLICABLE_POLICY_ID))
 
 
 def resolve(matches: list[RuleMatch], rules: dict[str, tuple[int, Rule]], strategy: str) -> list[RuleMatch]:
@@ -30,7 +30,7 @@ def resolve(matches: list[RuleMatch], rules: dict[str, tuple[int, Rule]], strate
     * ``allow_overrides``: the highest-priority allow if any matched, else the highest-priority deciding rule.
 
     Advisory matches (audit, warn, log) are kept as notes and never decide. The governance block's limits are not
-    rules but limits: any of them that matched denies under every strategy.
+    rules but limits, and an agent no document applies to is denied: these deny under every strategy.
     """
     if strategy == "deny_overrides":
         return matches

@@ -59,7 +59,8 @@ _REFUSED_TOP = {
     "capabilities": "agt does not read a capability list from a policy; grant tools with rules on tool_name",
 }
 _REFUSED_RULE = {
-    "ruleAction": "AGT ignores 'ruleAction' and the rule then denies; write action: <allow|deny|require_approval|...>",
+    "ruleAction": "it is the key of AGT's TypeScript engine; AGT's Python loader ignores it and the rule then denies; "
+                  "write action: <allow|deny|require_approval|...>",
 }
 
 
@@ -185,6 +186,7 @@ def load_policy(path: str | Path) -> YamlPolicy:
     names: list[str] = []
     masks: list[str] = []
     strategies: list[tuple[str, str]] = []
+    scoped: list[tuple[str, ...] | None] = []
     digest = hashlib.sha256()
     for f in files:
         data, text = _read_yaml(f)
@@ -205,6 +207,7 @@ def load_policy(path: str | Path) -> YamlPolicy:
             doc.rules[:0] = [r for r in inherited if all(r.id != c.id for c in doc.rules)]
             digest.update(b"extends\0" + "\0".join(doc.parents).encode())
         strategies.append((doc.strategy, str(f)))
+        scoped.append(doc.agents)
         names.append(doc.name)
         if doc.default is not None:
             defaults.append((doc.default, str(f)))
@@ -227,6 +230,13 @@ def load_policy(path: str | Path) -> YamlPolicy:
             )
         seen[rule.id] = rule
     default = defaults[0][0] if defaults else Effect.DENY
+    if scoped and all(a is not None for a in scoped):
+        agents = sorted({a for group in scoped for a in group})  # type: ignore[union-attr]
+        text = f"agent_id not in {json.dumps(agents)}"
+        node = parse(text)
+        rules.append(Rule(id=NO_APPLICABLE_POLICY_ID, action=RuleAction.DENY, condition_text=text, condition=node,
+                          evaluate=compile_predicate(node, text), critical=True, source=str(files[0]),
+                          message=f"no policy applies to this agent (the policy names agents {', '.join(agents)})"))
     if len({st for st, _ in strategies}) > 1:
         where = ", ".join(f"{src}: {st}" for st, src in strategies)
         raise PolicyLoadError(f"files disagree on conflict_strategy ({where}); use one", file=str(path))
@@ -251,6 +261,12 @@ class _Document:
     audit_mask: tuple[str, ...] = ()
     strategy: str = "deny_overrides"
     parents: tuple[str, ...] = ()
+    agents: tuple[str, ...] | None = None
+
+
+NO_APPLICABLE_POLICY_ID = "no-applicable-policy"
+"""The rule a policy whose every document names its ``agents`` gets: deny any other agent, as AGT does when no
+policy applies to an agent (fail closed), whatever the documents' default."""
 
 
 def _load_parent(ref: str, child: Path, stack: tuple[Path, ...]) -> list[Rule]:
@@ -394,7 +410,7 @@ def _parse_document(data: Any, source: str) -> _Document:
         if not isinstance(audit, dict) or set(audit) - {"mask"} or not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
             raise PolicyLoadError("'audit' takes one key, mask: a list of param names to mask", file=source, line=lines.get("audit"))
         mask = tuple(raw)
-    return _Document(name, default, rules, governance, mask, strategy, tuple(parents))
+    return _Document(name, default, rules, governance, mask, strategy, tuple(parents), agents)
 
 
 def _agents(data: Any, source: str, lines: Mapping[str, int]) -> tuple[str, ...] | None:
