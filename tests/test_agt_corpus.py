@@ -441,3 +441,11 @@ def test_agt_parity_agent_scoped_policy_denies_other_agents_whatever_its_default
     other = engine.evaluate(from_agt_context({"tool_name": "y", "agent_did": "did:agentmesh:other:xyz"}))
     mine = engine.evaluate(from_agt_context({"tool_name": "y", "agent_did": "did:agentmesh:bot:abc"}))
     assert ((other.effect.value, other.rule_ids), mine.effect.value) == (("deny", ("no-applicable-policy",)), "allow")
+
+
+def test_comparing_a_counter_with_text_is_a_load_error(tmp_path):
+    path = write(tmp_path, 'apiVersion: governance.toolkit/v1\nname: t\nrules:\n'
+                           '  - {name: r, condition: "token_count > \'4096\'", action: deny}\n')
+    with pytest.raises(PolicyLoadError, match="whole number, never '4096'"):
+        load_policy(path)
+

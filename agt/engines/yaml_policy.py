@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -521,12 +522,25 @@ def _parse_rule(data: Any, source: str, index: int, list_line: int | None, *, ag
     )
 
 
+_WHOLE_NUMBER_FIELDS = frozenset({("context", "tokens_used"), ("context", "tool_calls"), ("context", "files_changed"),
+                                   ("agent", "trust_score")})
+
+
 def _check_closed_sets(node: Node) -> None:
-    """A comparison of a closed-set field (kind, stage) with a value outside the set can never match: refuse it."""
+    """A comparison that can never match is refused: a closed-set field (kind, stage) against a value outside the set,
+    or a counter or trust score (whole numbers) against a value that is not a number."""
     stack = [node]
     while stack:
         n = stack.pop()
         stack.extend(ast.children(n))
+        if (isinstance(n, ast.Compare) and isinstance(n.left, ast.Path) and n.left.parts in _WHOLE_NUMBER_FIELDS
+                and n.op in ("==", "in", "<", "<=", ">", ">=")):
+            lits = [n.right.value] if isinstance(n.right, ast.Literal) else (
+                [i.value for i in n.right.items if isinstance(i, ast.Literal)] if isinstance(n.right, ast.ListExpr) else [])
+            bad = [v for v in lits if isinstance(v, bool) or not isinstance(v, (int, Decimal))]
+            if bad:
+                raise _StructuredError(f"{'.'.join(n.left.parts)} is a whole number, never {bad[0]!r}: this comparison can "
+                                       f"never match; write a number, e.g. {'.'.join(n.left.parts)} {n.op} 100")
         if not (isinstance(n, ast.Compare) and isinstance(n.left, ast.Path) and n.left.parts in _CLOSED_SETS):
             continue
         allowed = _CLOSED_SETS[n.left.parts]
