@@ -461,3 +461,20 @@ def test_to_json_writes_a_decimal_as_a_json_number_with_its_digits():
     action = from_call("refund", {"amount": Decimal("100.0000000000000000001")})
     assert '"amount": 100.0000000000000000001' in action.to_json()
     assert Action.from_json(action.to_json()).action.params["amount"] == action.action.params["amount"]
+
+
+def test_from_agt_context_maps_well_known_names_and_keeps_the_rest_as_attributes():
+    from agt.action import from_agt_context
+
+    a = from_agt_context({"tool_name": "send_email", "agent_did": "did:x", "token_count": 7, "action": {"type": "send"},
+                          "message": "hi", "user": {"role": "admin"}})
+    doc = a.document
+    assert (doc["action"]["tool"], doc["action"]["type"], doc["agent"]["id"], doc["context"]["tokens_used"],
+            doc["context"]["attributes"]) == ("send_email", "send", "did:x", 7, {"message": "hi", "user": {"role": "admin"}})
+
+
+def test_from_agt_context_invents_no_environment_and_no_trust_score():
+    from agt.action import from_agt_context
+
+    doc = from_agt_context({"tool_name": "t"}).document
+    assert ("environment" in doc["context"], "trust_score" in doc["agent"]) == (False, False)
