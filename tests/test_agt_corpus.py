@@ -449,3 +449,9 @@ def test_comparing_a_counter_with_text_is_a_load_error(tmp_path):
     with pytest.raises(PolicyLoadError, match="whole number, never '4096'"):
         load_policy(path)
 
+
+
+def test_governance_block_beside_a_rules_file_keeps_the_rules_default(tmp_path):
+    (tmp_path / "limits.yaml").write_text("governance:\n  max_tool_calls_per_task: 3\n", "utf-8")
+    (tmp_path / "rules.yaml").write_text("apiVersion: governance.toolkit/v1\nname: r\nrules: []\n", "utf-8")
+    assert YamlEngine(tmp_path).evaluate(from_agt_context({"tool_name": "t"})).effect.value == "deny"

@@ -188,6 +188,7 @@ def load_policy(path: str | Path) -> YamlPolicy:
     masks: list[str] = []
     strategies: list[tuple[str, str]] = []
     scoped: list[tuple[str, ...] | None] = []
+    limits_only: list[bool] = []
     digest = hashlib.sha256()
     for f in files:
         data, text = _read_yaml(f)
@@ -209,6 +210,7 @@ def load_policy(path: str | Path) -> YamlPolicy:
             digest.update(b"extends\0" + "\0".join(doc.parents).encode())
         strategies.append((doc.strategy, str(f)))
         scoped.append(doc.agents)
+        limits_only.append(doc.limits_only)
         names.append(doc.name)
         if doc.default is not None:
             defaults.append((doc.default, str(f)))
@@ -230,7 +232,8 @@ def load_policy(path: str | Path) -> YamlPolicy:
                 file=rule.source, line=rule.line, rule=rule.id,
             )
         seen[rule.id] = rule
-    default = defaults[0][0] if defaults else Effect.DENY
+    # Only limits (the daemon's governance block, no rules anywhere): default allow, as in AGT's daemon.
+    default = defaults[0][0] if defaults else (Effect.ALLOW if limits_only and all(limits_only) else Effect.DENY)
     if scoped and all(a is not None for a in scoped):
         agents = sorted({a for group in scoped for a in group})  # type: ignore[union-attr]
         text = f"agent_id not in {json.dumps(agents)}"
@@ -263,6 +266,8 @@ class _Document:
     strategy: str = "deny_overrides"
     parents: tuple[str, ...] = ()
     agents: tuple[str, ...] | None = None
+    limits_only: bool = False
+    """A daemon ``governance:`` block standing alone: limits, not an allow-list."""
 
 
 NO_APPLICABLE_POLICY_ID = "no-applicable-policy"
@@ -401,9 +406,7 @@ def _parse_document(data: Any, source: str) -> _Document:
     if "governance" in data:
         governance = _parse_governance(data["governance"], source, lines.get("governance"))
         rules.extend(r for r in _governance_rules(governance, source, lines.get("governance")) if r.id not in rule_ids)
-        if "rules" not in data and default is None:
-            # The daemon's governance block standing alone holds limits, not an allow-list (AGT's daemon).
-            default = Effect.ALLOW
+    limits_only = "governance" in data and "rules" not in data and default is None
     mask: tuple[str, ...] = ()
     if "audit" in data:
         audit = data["audit"]
@@ -411,7 +414,7 @@ def _parse_document(data: Any, source: str) -> _Document:
         if not isinstance(audit, dict) or set(audit) - {"mask"} or not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
             raise PolicyLoadError("'audit' takes one key, mask: a list of param names to mask", file=source, line=lines.get("audit"))
         mask = tuple(raw)
-    return _Document(name, default, rules, governance, mask, strategy, tuple(parents), agents)
+    return _Document(name, default, rules, governance, mask, strategy, tuple(parents), agents, limits_only)
 
 
 def _agents(data: Any, source: str, lines: Mapping[str, int]) -> tuple[str, ...] | None:
