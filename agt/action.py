@@ -90,7 +90,8 @@ def _enum(cls: type[enum.Enum], value: Any, field: str) -> Any:
 class Agent:
     id: str
     roles: tuple[str, ...] = ()
-    trust_score: int = 500
+    trust_score: int | None = None
+    """Set by the caller or by the Governor's TrustManager; absent from the document otherwise (never invented)."""
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,7 +102,7 @@ class Agent:
         roles = tuple(sorted({_require_str(r, "agent.roles[]") for r in roles}))
         object.__setattr__(self, "roles", roles)
         score = self.trust_score
-        if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 1000:
+        if score is not None and (isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 1000):
             raise ActionError("agent.trust_score", f"must be a whole number from 0 to 1000, got {score!r}")
         attributes = _normalize.normalize_mapping(self.attributes, "agent.attributes")
         if "workspace" in attributes:
@@ -123,12 +124,10 @@ class Agent:
         return clone
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "roles": list(self.roles),
-            "trust_score": self.trust_score,
-            "attributes": _normalize.copy_json(dict(self.attributes)),
-        }
+        out = {"id": self.id, "roles": list(self.roles), "attributes": _normalize.copy_json(dict(self.attributes))}
+        if self.trust_score is not None:
+            out["trust_score"] = self.trust_score
+        return out
 
 
 @dataclass(frozen=True)
@@ -138,11 +137,20 @@ class Operation:
     tool: str
     kind: Kind = Kind.EXECUTE
     params: Mapping[str, Any] = field(default_factory=dict)
+    type: str | None = None
+    """AGT's action type: the tool's own verb (``send_email``, ``drop``). The caller sets it; when it does not,
+    it is the tool name. Never agt's ``kind`` (docs/agt-compatibility.md, "action.type")."""
 
     def __post_init__(self) -> None:
         _require_str(self.tool, "action.tool", allow_empty=False)
+        if self.type is not None:
+            _require_str(self.type, "action.type", allow_empty=False)
         object.__setattr__(self, "kind", _enum(Kind, self.kind, "action.kind"))
         _set_mapping(self, "params", _normalize.normalize_mapping(self.params, "action.params"))
+
+    @property
+    def action_type(self) -> str:
+        return self.type if self.type is not None else self.tool
 
     @cached_property
     def params_text(self) -> str:
@@ -159,6 +167,7 @@ class Operation:
         return {
             "tool": self.tool,
             "kind": self.kind.value,
+            "type": self.action_type,
             "params": _normalize.copy_json(dict(self.params)),
             "params_text": self.params_text,
             "facts": _normalize.copy_json(self.facts),
@@ -205,8 +214,11 @@ class Context:
     tokens_used: int = 0
     tool_calls: int = 0
     files_changed: int = 0
-    environment: str = "development"
+    environment: str | None = None
+    """Absent unless the caller (or the Governor) sets one: a rule on it then matches nothing, and ``!=`` holds."""
     timestamp: str = ""
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    """Free-form caller context (AGT's flat context: ``message``, ``user.role``, ...), read by AGT-format rules."""
 
     def __post_init__(self) -> None:
         _require_str(self.session_id, "context.session_id")
@@ -214,20 +226,25 @@ class Context:
         object.__setattr__(self, "stage", _enum(Stage, self.stage, "context.stage"))
         for name in ("tokens_used", "tool_calls", "files_changed"):
             object.__setattr__(self, name, _require_count(getattr(self, name), f"context.{name}"))
-        _require_str(self.environment, "context.environment")
+        if self.environment is not None:
+            _require_str(self.environment, "context.environment")
         object.__setattr__(self, "timestamp", _require_str(self.timestamp, "context.timestamp") or _now())
+        _set_mapping(self, "attributes", _normalize.normalize_mapping(self.attributes, "context.attributes"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "session_id": self.session_id,
             "task_id": self.task_id or self.session_id,
             "stage": self.stage.value,
             "tokens_used": self.tokens_used,
             "tool_calls": self.tool_calls,
             "files_changed": self.files_changed,
-            "environment": self.environment,
             "timestamp": self.timestamp,
+            "attributes": _normalize.copy_json(dict(self.attributes)),
         }
+        if self.environment is not None:
+            out["environment"] = self.environment
+        return out
 
 
 @dataclass(frozen=True)
@@ -250,10 +267,12 @@ class Action:
         It shares the action's own normalized params and attributes instead of copying them; use
         :meth:`to_dict` for a copy of your own."""
         agent, op, res, ctx = self.agent, self.action, self.resource, self.context
+        agent_doc = {"id": agent.id, "roles": list(agent.roles), "attributes": agent._attributes_dict}  # type: ignore[attr-defined]
+        if agent.trust_score is not None:
+            agent_doc["trust_score"] = agent.trust_score
         return {
-            "agent": {"id": agent.id, "roles": list(agent.roles), "trust_score": agent.trust_score,
-                      "attributes": agent._attributes_dict},  # type: ignore[attr-defined]
-            "action": {"tool": op.tool, "kind": op.kind.value, "params": op._params_dict,  # type: ignore[attr-defined]
+            "agent": agent_doc,
+            "action": {"tool": op.tool, "kind": op.kind.value, "type": op.action_type, "params": op._params_dict,  # type: ignore[attr-defined]
                        "params_text": op.params_text, "facts": op.facts},
             "resource": {"type": res.type, "id": res.id, "attributes": res._attributes_dict} if res else None,  # type: ignore[attr-defined]
             "context": ctx.to_dict(),
@@ -276,13 +295,14 @@ class Action:
             agent=Agent(
                 id=agent["id"],
                 roles=tuple(agent.get("roles", ())),
-                trust_score=agent.get("trust_score", 500),
+                trust_score=agent.get("trust_score"),
                 attributes=agent.get("attributes") or {},
             ),
             action=Operation(
                 tool=op["tool"],
                 kind=op.get("kind") or infer_kind(op["tool"]),
                 params=op.get("params") or {},
+                type=op.get("type"),
             ),
             resource=Resource(res["type"], res["id"], res.get("attributes") or {}) if res else None,
             context=Context(**{k: v for k, v in ctx.items()}),
@@ -389,16 +409,63 @@ def from_call(
     kind: Kind | str | None = None,
     resource: Resource | None = None,
     context: Context | None = None,
+    action_type: str | None = None,
 ) -> Action:
     """Build an Action from a Python tool call: a function name and its keyword arguments.
 
     Kind and resource are inferred when not given (see :func:`infer_kind`, :func:`infer_resource`).
     """
     params = dict(kwargs or {})
-    op = Operation(tool=tool, kind=kind or infer_kind(tool), params=params)
+    op = Operation(tool=tool, kind=kind or infer_kind(tool), params=params, type=action_type)
     return Action(
         agent=agent if isinstance(agent, Agent) else Agent(id=agent),
         action=op,
         resource=resource if resource is not None else infer_resource(op.params),
         context=context or Context(),
     )
+
+
+# --- AGT's flat context ------------------------------------------------------------------------
+
+_AGT_CONTEXT_FIELDS = {
+    "tool_name": "tool", "tool": "tool", "agent_id": "agent", "agent_did": "agent", "trust_score": "trust_score",
+    "roles": "roles", "environment": "environment", "session_id": "session_id", "task_id": "task_id", "stage": "stage",
+    "token_count": "tokens_used", "tokens_used": "tokens_used", "tool_call_count": "tool_calls", "tool_calls": "tool_calls",
+    "files_changed": "files_changed",
+}
+
+
+def from_agt_context(context: Mapping[str, Any], *, params: Mapping[str, Any] | None = None,
+                     kind: Kind | str | None = None) -> Action:
+    """An Action from the flat context dict an AGT engine is called with (``evaluate({"tool_name": ..., ...})``).
+
+    The well-known names become agt fields (docs/agt-compatibility.md, "Flat context"): ``tool_name``, ``agent_did``/
+    ``agent_id``, ``trust_score``, ``roles``, ``environment``, ``session_id``, ``task_id``, ``stage``,
+    ``token_count``/``tokens_used``, ``tool_call_count``/``tool_calls``, ``files_changed``; ``action`` (a verb) or
+    ``action: {type: ...}`` becomes ``action.type``. Everything else goes into ``context.attributes`` as given. A name
+    the context does not hold stays missing: no environment, no trust score is invented.
+    """
+    rest: dict[str, Any] = {}
+    known: dict[str, Any] = {}
+    action_type: str | None = None
+    for key, value in context.items():
+        if key == "action" and isinstance(value, str):
+            action_type = value
+        elif key == "action" and isinstance(value, Mapping) and isinstance(value.get("type"), str):
+            action_type = value["type"]
+            extra = {k: v for k, v in value.items() if k != "type"}
+            if extra:
+                rest["action"] = extra
+        elif key in _AGT_CONTEXT_FIELDS:
+            known[_AGT_CONTEXT_FIELDS[key]] = value
+        else:
+            rest[key] = value
+    tool = known.pop("tool", None) or action_type or "unknown"
+    agent_kw: dict[str, Any] = {"id": known.pop("agent", None) or "agent"}
+    if "roles" in known:
+        agent_kw["roles"] = tuple(known.pop("roles"))
+    if "trust_score" in known:
+        agent_kw["trust_score"] = known.pop("trust_score")
+    op = Operation(tool=tool, kind=kind or infer_kind(tool), params=dict(params or {}), type=action_type)
+    return Action(agent=Agent(**agent_kw), action=op, resource=infer_resource(op.params),
+                  context=Context(attributes=rest, **known))

@@ -28,6 +28,8 @@ FULL_DICT = copy.deepcopy(FULL_DOC)
 FULL_DICT["agent"]["roles"] = ["admin", "developer"]
 FULL_DICT["action"]["params_text"] = "to do\n1 2\n/ws/alice/notes.md"  # keys in sorted order; a list of scalars is one line
 FULL_DICT["action"]["facts"] = derive_facts("write_file", "write", {})  # no command or SQL param: the empty shape
+FULL_DICT["action"]["type"] = "write_file"  # AGT's action type: the tool name when the caller sets none
+FULL_DICT["context"]["attributes"] = {}  # free-form caller context, empty unless given
 
 
 def minimal(**parts) -> dict:
@@ -106,8 +108,29 @@ def test_to_dict_returns_a_copy_that_does_not_alias_the_action():
 
 def test_minimal_document_gets_defaults():
     d = Action.from_dict(minimal()).to_dict()
-    assert (d["agent"]["trust_score"], d["agent"]["roles"], d["action"]["kind"], d["resource"], d["context"]["stage"],
-            d["context"]["task_id"], d["context"]["environment"]) == (500, [], "execute", None, "pre_tool", "default", "development")
+    assert ("trust_score" in d["agent"], d["agent"]["roles"], d["action"]["kind"], d["resource"], d["context"]["stage"],
+            d["context"]["task_id"], "environment" in d["context"]) == (False, [], "execute", None, "pre_tool", "default", False)
+
+
+def test_trust_score_is_absent_unless_set():
+    # No invented 500 (issue 12): the caller or the Governor's TrustManager sets it.
+    assert ("trust_score" in Action.from_dict(minimal()).document["agent"],
+            Action.from_dict(minimal(agent={"id": "a", "trust_score": 3})).document["agent"]["trust_score"]) == (False, 3)
+
+
+def test_environment_is_absent_unless_set():
+    # No invented "development": a rule on environment must see a missing field (issue 12).
+    assert "environment" not in Action.from_dict(minimal()).document["context"]
+
+
+def test_action_type_is_the_callers_verb_else_the_tool_name():
+    assert Action.from_dict(minimal(action={"tool": "sql", "type": "drop"})).document["action"]["type"] == "drop"
+    assert Action.from_dict(minimal(action={"tool": "send_email"})).document["action"]["type"] == "send_email"
+
+
+def test_context_attributes_are_carried_in_the_document():
+    doc = Action.from_dict(minimal(context={"attributes": {"user": {"role": "admin"}}})).document
+    assert doc["context"]["attributes"] == {"user": {"role": "admin"}}
 
 
 def test_empty_timestamp_is_filled_with_utc_time():
@@ -438,3 +461,20 @@ def test_to_json_writes_a_decimal_as_a_json_number_with_its_digits():
     action = from_call("refund", {"amount": Decimal("100.0000000000000000001")})
     assert '"amount": 100.0000000000000000001' in action.to_json()
     assert Action.from_json(action.to_json()).action.params["amount"] == action.action.params["amount"]
+
+
+def test_from_agt_context_maps_well_known_names_and_keeps_the_rest_as_attributes():
+    from agt.action import from_agt_context
+
+    a = from_agt_context({"tool_name": "send_email", "agent_did": "did:x", "token_count": 7, "action": {"type": "send"},
+                          "message": "hi", "user": {"role": "admin"}})
+    doc = a.document
+    assert (doc["action"]["tool"], doc["action"]["type"], doc["agent"]["id"], doc["context"]["tokens_used"],
+            doc["context"]["attributes"]) == ("send_email", "send", "did:x", 7, {"message": "hi", "user": {"role": "admin"}})
+
+
+def test_from_agt_context_invents_no_environment_and_no_trust_score():
+    from agt.action import from_agt_context
+
+    doc = from_agt_context({"tool_name": "t"}).document
+    assert ("environment" in doc["context"], "trust_score" in doc["agent"]) == (False, False)

@@ -69,7 +69,17 @@ def test_workspace_directory_entity_has_ancestor_chain():
 
 
 def test_agent_without_workspace_has_only_trust_score():
-    assert entity(cedar_entities(from_call("t", {}, agent=Agent("bob"))), "Agent", "bob")["attrs"] == {"trust_score": 500}
+    assert entity(cedar_entities(from_call("t", {}, agent=Agent("bob", trust_score=500))), "Agent", "bob")["attrs"] == {"trust_score": 500}
+
+
+def test_agent_without_a_trust_score_sends_none_to_cedar():
+    # Never an invented 500 (issue 12): policies test `principal has trust_score`.
+    assert entity(cedar_entities(from_call("t", {}, agent=Agent("bob"))), "Agent", "bob")["attrs"] == {}
+
+
+def test_context_attributes_become_string_tags():
+    action = from_call("t", {}, context=Context(attributes={"user": {"role": "admin", "level": 3}, "message": "hi"}))
+    assert entity(cedar_entities(action), "Attributes", "")["tags"] == {"user.role": "admin", "message": "hi"}
 
 
 def test_other_agent_attributes_are_not_sent_to_cedar():
@@ -188,7 +198,7 @@ def test_context_mapping():
     facts = context.pop("facts")
     assert context == {
         "tool": "run_sql", "params": {}, "params_text": "drop table x", "session_id": "s", "task_id": "t", "stage": "post_tool",
-        "environment": "production", "tokens_used": 5, "tool_calls": 6, "files_changed": 7,
+        "environment": "production", "action_type": "run_sql", "attributes": {"__entity": {"type": "Attributes", "id": ""}}, "tokens_used": 5, "tool_calls": 6, "files_changed": 7,
     }
     assert (facts["sql"]["types"], facts["sql"]["parsed"], facts["parse_error"]) == (["drop"], True, False)
 

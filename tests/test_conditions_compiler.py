@@ -45,10 +45,11 @@ def ev(text: str, doc=DOC):
 
 MISSING_FIELDS = ["params.absent", "params.obj.absent.deeper", "context.absent", "resource.type", "params.text.length"]
 OPERATOR_CASES = [
-    "== 1", "!= 1", "== 'x'", "!= 'x'", "== null", "!= null", "< 1", "<= 1", "> 1", ">= 1",
-    "< 'a'", "in ['a', 1]", "not in ['a', 1]", "not in ['a']", "in 'abc'", "not in 'abc'",
+    "== 1", "== 'x'", "== null", "< 1", "<= 1", "> 1", ">= 1",
+    "< 'a'", "in ['a', 1]", "in 'abc'",
     "startswith 'a'", "endswith 'a'", "contains 'a'", "matches '.*'",
 ]
+NEGATED_CASES = ["!= 1", "!= 'x'", "!= null", "not in ['a', 1]", "not in ['a']", "not in 'abc'"]
 
 
 @pytest.mark.parametrize("field", MISSING_FIELDS)
@@ -58,12 +59,19 @@ def test_missing_field_makes_every_comparison_false(field, rest):
 
 
 @pytest.mark.parametrize("field", MISSING_FIELDS)
+@pytest.mark.parametrize("rest", NEGATED_CASES)
+def test_missing_field_makes_not_equal_and_not_in_true(field, rest):
+    # AGT's meaning (issue 12): a missing field equals nothing and is in nothing.
+    assert ev(f"{field} {rest}") is True
+
+
+@pytest.mark.parametrize("field", MISSING_FIELDS)
 @pytest.mark.parametrize("rest", OPERATOR_CASES)
 def test_not_inverts_a_comparison_on_a_missing_field(field, rest):
     assert ev(f"not ({field} {rest})") is True
 
 
-@pytest.mark.parametrize("text", ["1 == params.absent", "1 != params.absent", "'a' in params.absent", "params.one != context.absent"])
+@pytest.mark.parametrize("text", ["1 == params.absent", "'a' in params.absent", "params.one == context.absent"])
 def test_missing_field_on_the_right_makes_the_comparison_false(text):
     assert ev(text) is False
 
@@ -74,7 +82,7 @@ def test_missing_field_inside_a_list_literal_is_not_missing_the_list():
 
 
 def test_missing_field_in_concatenation_makes_the_comparison_false():
-    assert ev("'x' + params.absent != 'y'") is False
+    assert ev("'x' + params.absent == 'x'") is False
 
 
 def test_resource_null_is_present_and_equals_null():
@@ -86,7 +94,7 @@ def test_missing_root_is_missing():
 
 
 def test_root_that_is_not_an_object_makes_its_fields_missing():
-    assert ev("context.tokens_used != 1", {"context": "oops"}) is False
+    assert ev("context.tokens_used == 1", {"context": "oops"}) is False
 
 
 def test_not_on_a_bare_missing_field_is_true():
@@ -363,7 +371,7 @@ def _member(a, b):
 def reference(op: str, v, c):
     """The documented semantics, written out independently of the compiler."""
     if v is MISSING:
-        return False
+        return op in ("!=", "not in")  # a missing field equals nothing and is in nothing (issue 12)
     if op == "==":
         return _same(v, c)
     if op == "!=":

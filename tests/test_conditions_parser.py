@@ -71,9 +71,14 @@ def test_redundant_parentheses_leave_no_trace():
 # --- operators -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("op", ["==", "!=", "<", "<=", ">", ">="])
+@pytest.mark.parametrize("op", ["==", "<", "<=", ">", ">="])
 def test_symbol_operators_parse(op):
     assert parse(f"context.tokens_used {op} 3") == Compare(op, TOKENS, Literal(3))
+
+
+def test_not_equal_parses_as_not_equal_so_a_missing_field_is_unequal():
+    # AGT's meaning (issue 12): `x != 3` holds when x is missing; not(==) says so in every engine.
+    assert parse("context.tokens_used != 3") == Not(Compare("==", TOKENS, Literal(3)))
 
 
 @pytest.mark.parametrize("op", ["startswith", "endswith", "contains", "in"])
@@ -90,7 +95,8 @@ def test_in_list():
 
 
 def test_not_in_is_one_operator():
-    assert parse("tool_name not in ['a']") == Compare("not in", TOOL, ListExpr((Literal("a"),)))
+    # One operator, read as not(in): a missing field is in no list (AGT's meaning, issue 12).
+    assert parse("tool_name not in ['a']") == Not(Compare("in", TOOL, ListExpr((Literal("a"),))))
 
 
 def test_not_before_in_expression_negates_the_membership():
@@ -202,7 +208,8 @@ def test_list_items_may_be_fields():
         ("tool_name", ("action", "tool")),
         ("tool", ("action", "tool")),
         ("kind", ("action", "kind")),
-        ("action.type", ("action", "kind")),
+        ("action.type", ("action", "type")),  # AGT's action type, never agt's kind (issue 12)
+        ("action", ("action", "type")),
         ("params.path", ("action", "params", "path")),
         ("args.path", ("action", "params", "path")),
         ("arguments.path", ("action", "params", "path")),
@@ -318,9 +325,9 @@ def test_unknown_root_inside_a_list_is_caught():
     assert syntax_error("tool in [toolname]").column == 10
 
 
-def test_unknown_escape_points_at_the_backslash():
-    err = syntax_error(r"tool == 'a\qb'")
-    assert (err.column, r"\q" in err.message) == (11, True)
+def test_unknown_escape_keeps_the_backslash_for_regexes():
+    # AGT's quickstart writes "input_text matches '\\b\\d{3}\\b'": the escapes reach RE2 as written.
+    assert parse(r"tool == 'a\qb'") == Compare("==", Path(("action", "tool")), Literal(r"a\qb"))
 
 
 def test_unterminated_string_is_an_error():
@@ -368,7 +375,7 @@ INJECTIONS = [
     ("tool == 'a' # comment", 13),
     ("{'a': 1}", 1),
     ("tool == 'a' if true else true", 13),
-    ("[x for x in action]", 2),
+    ("[x for x in action]", 4),  # x is AGT flat context now; the comprehension's 'for' is the error
     ("action['tool'] == 'x'", 7),
     ("tool == 'a' @ 'b'", 13),
     ("tool == 'a' | true", 13),

@@ -466,15 +466,16 @@ def test_duplicate_top_level_key_points_at_the_second_key(tmp_path):
     assert where(load_error(path)) == (str(path), 2, None)
 
 
-@pytest.mark.parametrize("value", ["block", "Deny", "null", "[deny]"])
+@pytest.mark.parametrize("value", ["Deny", "null", "[deny]", "reject"])
 def test_unknown_action_value_points_at_the_action_key(tmp_path, value):
     path = write(tmp_path, HEADER + f"rules:\n  - name: r\n    condition: \"tool == 'a'\"\n    action: {value}\n")
     assert where(load_error(path)) == (str(path), 6, "r")
 
 
-def test_missing_action_points_at_the_rule(tmp_path):
+def test_rule_without_action_denies_as_in_agentmesh(tmp_path):
+    # agentmesh's PolicyRule.action defaults to deny (issue 12: a rule with no action).
     path = write(tmp_path, HEADER + "rules:\n  - name: r\n    condition: \"tool == 'a'\"\n")
-    assert where(load_error(path)) == (str(path), 4, "r")
+    assert load_policy(path).rules[0].action.value == "deny"
 
 
 def test_missing_condition_points_at_the_rule(tmp_path):

@@ -138,6 +138,17 @@ def compile_condition(node: ast.Node, text: str = "") -> Evaluator:
         return lambda doc: value
     if isinstance(node, ast.Path):
         return field_getter(node.parts)
+    if isinstance(node, ast.FlatPath):
+        getters = [field_getter(c) for c in node.candidates]
+
+        def flat(doc: Mapping[str, Any]) -> Any:
+            for get in getters:
+                v = get(doc)
+                if v is not MISSING:
+                    return v
+            return MISSING
+
+        return flat
     if isinstance(node, ast.ListExpr):
         items = [compile_condition(i, text) for i in node.items]
         return lambda doc: [f(doc) for f in items]
@@ -222,7 +233,11 @@ def compile_regex(pattern: str, text: str = "") -> Any:
         return re2.compile(pattern, _RE2_OPTIONS)
     except re2.error as exc:
         detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise ConditionSyntaxError(f"regular expression {pattern!r} does not compile as RE2 (the dialect OPA uses): {detail}",
+        hint = ""
+        if "(?=" in pattern or "(?!" in pattern or "(?<" in pattern:
+            hint = ("; RE2 has no lookaround: match the wider pattern in this rule and exclude the exceptions in the same "
+                    "condition with `and not (x matches '...')`, or with an allow rule of higher priority")
+        raise ConditionSyntaxError(f"regular expression {pattern!r} does not compile as RE2 (the dialect OPA uses): {detail}{hint}",
                                    text, 1) from None
 
 

@@ -76,8 +76,11 @@ def _unquote(token: Token, text: str) -> str:
         if ch == "\\":
             nxt = body[i + 1]
             if nxt not in _ESCAPES:
-                raise ConditionSyntaxError(f"unknown escape \\{nxt}", text, token.column + i + 1)
-            out.append(_ESCAPES[nxt])
+                # AGT's escapes: a backslash before any other character stays, so '\b\d{3}\b' reaches the
+                # regular expression as written (AGT's quickstart).
+                out.append(ch + nxt)
+            else:
+                out.append(_ESCAPES[nxt])
             i += 2
         else:
             out.append(ch)
@@ -170,6 +173,13 @@ class _Parser:
         if op is None:
             return left
         right = self.parse_sum()
+        if op in ("!=", "not in"):
+            # AGT's meaning: a missing field is not equal to anything, so `x != 'a'` holds when x is missing.
+            # Written as not(==) / not(in), the same in the Rego (`not x == "a"`) and Cedar (`!(has && ==)`) twins.
+            nxt = self.peek()
+            if (nxt.kind == "op" and nxt.text in _SYMBOL_OPERATORS) or (nxt.kind == "keyword" and nxt.text in _WORD_OPERATORS):
+                raise self.error("comparisons do not chain; use 'and'", nxt)
+            return ast.Not(ast.Compare("==" if op == "!=" else "in", left, right))
         if op == "matches" and not (isinstance(right, ast.Literal) and isinstance(right.value, str)):
             raise self.error("'matches' needs a quoted regular expression on its right", tok)
         nxt = self.peek()
@@ -236,14 +246,35 @@ class _Parser:
         if self.at("op", "("):
             raise self.error("function calls are not supported; use an operator such as 'startswith'")
         written = tuple(seg.text for seg in segments)
-        resolved = ast.resolve_alias(written)
-        if resolved is None:
-            roots = ", ".join(ast.ROOTS)
-            raise self.error(
-                f"unknown field {'.'.join(written)!r}: fields start with one of {roots}, or an alias such as tool_name",
-                first,
-            )
-        return ast.Path(resolved)
+        try:
+            node = ast.resolve_field(written)
+        except ast.FieldError as exc:
+            raise self.error(str(exc), first) from None
+        if isinstance(node, ast.FlatPath):
+            near = _near_miss(written)
+            if near:
+                raise self.error(
+                    f"unknown field {node.name!r}: did you mean {near!r}? (a name that is not one of agt's fields reads "
+                    f"AGT's flat context; write params.{node.name} or context.attributes.{node.name} to mean that)", first)
+        return node
+
+
+_WELL_KNOWN = sorted({*ast.ALIASES, *(f"{r}.{f}" for r, fs in ast.DOCUMENT_FIELDS.items() for f in fs)})
+
+
+def _near_miss(written: tuple[str, ...]) -> str | None:
+    """A well-known field one or two letters away from what was written (``tool_nme``): a typo, not flat context."""
+    import difflib
+
+    name = ".".join(written)
+    if name in _WELL_KNOWN:
+        return None
+    if len(written) == 1 or written[0] in ast.ROOTS:
+        close = difflib.get_close_matches(name, _WELL_KNOWN, n=1, cutoff=0.88)
+        # A singular or plural of a well-known name (`role` for `roles`) is a name of its own in AGT's flat context.
+        if close and not (close[0].startswith(name) or name.startswith(close[0])):
+            return close[0]
+    return None
 
 
 def _number(text: str) -> int | Decimal:

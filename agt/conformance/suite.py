@@ -137,6 +137,7 @@ def load_suite(path: str | Path) -> Suite:
     }
     catalog_path = str((p.parent / str(data["catalog"])).resolve()) if data.get("catalog") else None
     params_read = _params_yaml_rules_read(p, policies.get("yaml"))
+    attributes_read = [(path[2:], rule) for path, rule in _yaml_paths(p, policies.get("yaml")) if path[:2] == ("context", "attributes")]
     cedar_catalog = _cedar_catalog(p, catalog_path, policies.get("cedar")) if params_read else None
     defaults = data.get("defaults") or {}
     cases = []
@@ -179,6 +180,10 @@ def load_suite(path: str | Path) -> Suite:
             reason = _undeclared_for_cedar(action, params_read, cedar_catalog)
             if reason:
                 not_portable = {**not_portable, "cedar": reason}
+        if attributes_read and "cedar" in policies and "cedar" not in not_portable:
+            reason = _non_string_attribute(action, attributes_read)
+            if reason:
+                not_portable = {**not_portable, "cedar": reason}
         cases.append(Case(
             name=name,
             action=action,
@@ -209,9 +214,37 @@ def _params_yaml_rules_read(suite: Path, yaml_policy: str | None) -> list[tuple[
     return read
 
 
+def _yaml_paths(suite: Path, yaml_policy: str | None) -> list[tuple[tuple[str, ...], str]]:
+    """(path, rule id) for every document path a YAML rule reads (a flat name: each path it may read)."""
+    if yaml_policy is None:
+        return []
+    from agt.engines.yaml_policy import load_policy
+
+    try:
+        rules = load_policy(yaml_policy).rules
+    except PolicyLoadError as exc:
+        raise SuiteError(f"{suite}: the YAML policy does not load: {exc}") from None
+    return [(path, rule.id) for rule in rules for path in _paths(rule.condition)]
+
+
+def _non_string_attribute(action: Action, read: list[tuple[tuple[str, ...], str]]) -> str | None:
+    """Cedar carries context.attributes as String tags only: a case whose attribute a rule reads holds something
+    else there (a number, a boolean, a list) is not portable to Cedar."""
+    for parts, rule in read:
+        v: Any = action.context.attributes
+        for part in parts:
+            v = v.get(part) if isinstance(v, Mapping) else None
+        if v is not None and not isinstance(v, str):
+            return (f"rule {rule!r} reads context.attributes.{'.'.join(parts)}, a {type(v).__name__} here; Cedar carries "
+                    "context.attributes as String tags only")
+    return None
+
+
 def _paths(node: Any) -> list[tuple[str, ...]]:
     if isinstance(node, ast.Path):
         return [node.parts]
+    if isinstance(node, ast.FlatPath):
+        return list(node.candidates)
     if isinstance(node, tuple):
         return [p for item in node for p in _paths(item)]
     if dataclasses.is_dataclass(node):

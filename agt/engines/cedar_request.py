@@ -7,7 +7,7 @@
   directory as a parent (the root ``/`` excluded); otherwise ``Resource::"<id>"`` with its ``type``;
   ``Resource::""`` of type ``""`` when the action has no resource.
 * context: tool, params (the called tool's params declared in the catalog, typed; ``{}`` without one),
-  params_text, facts (the flat fields of ``action.facts``: :data:`FACT_FIELDS`), session_id, task_id, stage, environment and the three counters.
+  params_text, facts (the flat fields of ``action.facts``: :data:`FACT_FIELDS`), session_id, task_id, stage, environment (only when set), action_type and the three counters.
 
 Agent and resource attributes beyond these are not visible to Cedar; the schema is closed.
 """
@@ -67,6 +67,19 @@ def to_cedar(action: Action, catalog: Catalog | None = None) -> tuple[dict[str, 
     return cedar_request(action, catalog), cedar_entities(action)
 
 
+def attribute_tags(attributes: Any, prefix: str = "") -> dict[str, str]:
+    """``context.attributes`` as Cedar tags: one tag per string leaf, named by its dotted path (``user.role``).
+    Cedar tags have one type, so a leaf that is not a string is not carried: a rule on it is not portable to Cedar."""
+    tags: dict[str, str] = {}
+    for key, value in attributes.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, str):
+            tags[name] = value
+        elif isinstance(value, dict):
+            tags.update(attribute_tags(value, name + "."))
+    return tags
+
+
 def entities_key(action: Action) -> tuple[Any, ...]:
     """Everything :func:`cedar_entities` reads: equal keys give equal entity sets."""
     agent, res = action.agent, action.resource
@@ -74,6 +87,7 @@ def entities_key(action: Action) -> tuple[Any, ...]:
     return (
         agent.id, agent.trust_score, agent.roles, workspace if isinstance(workspace, str) else None,
         (res.type, res.id) if res is not None else None,
+        tuple(sorted(attribute_tags(action.context.attributes).items())) if action.context.attributes else (),
     )
 
 
@@ -81,13 +95,15 @@ def cedar_entities(action: Action) -> list[CedarEntity]:
     agent, res = action.agent, action.resource
     entities: dict[tuple[str, str], CedarEntity] = {}
 
-    agent_attrs: dict[str, Any] = {"trust_score": agent.trust_score}
+    agent_attrs: dict[str, Any] = {} if agent.trust_score is None else {"trust_score": agent.trust_score}
     workspace = agent.attributes.get("workspace")
     if isinstance(workspace, str) and workspace:
         agent_attrs["workspace"] = {"__entity": _uid("Directory", workspace)}
         _directory_chain(workspace, entities)
     for role in agent.roles:
         entities[("Role", role)] = {"uid": _uid("Role", role), "attrs": {}, "parents": []}
+    entities[("Attributes", "")] = {"uid": _uid("Attributes", ""), "attrs": {}, "parents": [],
+                                    "tags": attribute_tags(action.context.attributes)}
     principal = _uid("Agent", agent.id)
     entities[("Agent", agent.id)] = {
         "uid": principal,
@@ -156,11 +172,14 @@ def cedar_request(action: Action, catalog: Catalog | None = None) -> dict[str, A
         "session_id": ctx.session_id,
         "task_id": ctx.task_id or ctx.session_id,
         "stage": ctx.stage.value,
-        "environment": ctx.environment,
+        "action_type": op.action_type,
+        "attributes": {"__entity": _uid("Attributes", "")},
         "tokens_used": ctx.tokens_used,
         "tool_calls": ctx.tool_calls,
         "files_changed": ctx.files_changed,
     }
+    if ctx.environment is not None:
+        context["environment"] = ctx.environment
     return {
         "principal": _uid("Agent", action.agent.id),
         "action": _uid("Action", op.kind.value),

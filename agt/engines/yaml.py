@@ -13,9 +13,42 @@ from typing import Any, Iterable
 from agt.action import Action
 from agt.catalog import Catalog, resolve_catalog, with_catalog
 from agt.conditions import MISSING, EqualityKey, LowerBoundKey, field_getter, index_key
-from agt.decision import Decision, RuleMatch, combine, fail_closed
+from agt.decision import Decision, RuleAction, RuleMatch, combine, fail_closed
 from agt.engines import base
-from agt.engines.yaml_policy import Rule, YamlPolicy, load_policy
+from agt.engines.yaml_policy import GOVERNANCE_RULE_IDS, NO_APPLICABLE_POLICY_ID, Rule, YamlPolicy, load_policy
+
+_ADVISORY = (RuleAction.AUDIT, RuleAction.WARN)
+_LIMIT_IDS = frozenset((*GOVERNANCE_RULE_IDS.values(), NO_APPLICABLE_POLICY_ID))
+
+
+def resolve(matches: list[RuleMatch], rules: dict[str, tuple[int, Rule]], strategy: str) -> list[RuleMatch]:
+    """The matches that decide under ``strategy`` (then combined by :func:`agt.decision.combine`).
+
+    * ``deny_overrides``: all of them (agt's contract: deny > approval > allow).
+    * ``priority_first_match``: the deciding rule of highest priority, ties to the earlier rule (AGT's default).
+    * ``most_specific_wins``: the same, ranking the document's scope (agent > organization > tenant > global) first.
+    * ``allow_overrides``: the highest-priority allow if any matched, else the highest-priority deciding rule.
+
+    Advisory matches (audit, warn, log) are kept as notes and never decide. The governance block's limits are not
+    rules but limits, and an agent no document applies to is denied: these deny under every strategy.
+    """
+    if strategy == "deny_overrides":
+        return matches
+    advisory = [m for m in matches if m.action in _ADVISORY]
+    limits = [m for m in matches if m.rule_id in _LIMIT_IDS]
+    if limits:
+        return limits + advisory
+    deciding = [m for m in matches if m.action not in _ADVISORY]
+    if not deciding:
+        return advisory
+
+    def rank(m: RuleMatch) -> tuple[int, int, int]:
+        order, rule = rules[m.rule_id]
+        return (-rule.specificity if strategy == "most_specific_wins" else 0, -rule.priority, order)
+
+    if strategy == "allow_overrides" and any(m.action is RuleAction.ALLOW for m in deciding):
+        deciding = [m for m in deciding if m.action is RuleAction.ALLOW]
+    return [min(deciding, key=rank)] + advisory
 from agt.errors import AgtError, ConditionEvalError
 
 
@@ -74,6 +107,7 @@ class YamlEngine:
         self.catalog = resolve_catalog(catalog, None if isinstance(policy, YamlPolicy) else policy)
         self._revision = with_catalog(self.policy.revision, self.catalog)
         self._index = _RuleIndex(self.policy.rules)
+        self._by_id = {r.id: (i, r) for i, r in enumerate(self.policy.rules)}
         # The most common outcome, no rule matched, shares one immutable Decision.
         self._default_decision = combine((), self.policy.default, engine=self.name, revision=self.revision)
 
@@ -106,6 +140,7 @@ class YamlEngine:
             return fail_closed(f"{type(exc).__name__}: {exc}", engine=self.name, revision=self.revision)
         if not matched:
             return self._default_decision
+        matched = resolve(matched, self._by_id, self.policy.conflict_strategy)
         return combine(matched, self.policy.default, engine=self.name, revision=self.revision)
 
     def evaluate_many(self, actions: Iterable[Action]) -> list[Decision]:

@@ -85,7 +85,10 @@ class TrustManager:
         with self._lock:
             return self._decayed(agent_id)
 
-    def set_score(self, agent_id: str, score: int, reason: str = "set") -> None:
+    def set_score(self, agent_id: str, score: int | None, reason: str = "set") -> None:
+        """``None`` (an agent declared without a score) sets the manager's initial score."""
+        if score is None:
+            score = self.initial
         with self._lock:
             self._change(agent_id, float(max(0, min(1000, score))), reason)
 
