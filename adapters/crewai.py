@@ -285,6 +285,7 @@ class CrewAIGovernance:
         aborted = self.hooks.HookAborted
         gate: ToolGate | None = None
         got: Ticket | Outcome | None = None
+        call: _Call | None = None
         try:
             tool, arguments = ctx.tool_name, ctx.tool_input
             crew_tool = getattr(ctx, "tool", None)
@@ -300,6 +301,8 @@ class CrewAIGovernance:
                     slot.grant(self, call)
             self._remember(call)
         except BaseException as exc:  # noqa: BLE001 - CrewAI runs the tool on anything but HookAborted
+            if call is not None and call.slot is not None:  # its grant must not admit a later invocation
+                call.slot.release(call)
             if gate is not None and isinstance(got, Ticket):  # admitted, then this adapter failed: it will not run
                 gate.abandon(got, f"agt's CrewAI hook failed: {type(exc).__name__}")
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
