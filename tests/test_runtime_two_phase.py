@@ -254,3 +254,18 @@ def test_an_action_that_cannot_be_built_is_audited_with_its_tool():
     with pytest.raises(GovernanceDenied):
         gov.begin("get_weather", ["Paris"], agent="a1")  # type: ignore[arg-type]
     assert decisions(gov)[-1].input == {"action": {"tool": "get_weather"}}
+
+
+def test_begin_carries_the_action_type():
+    t = governor().begin("get_weather", {"city": "Paris"}, agent="a1", action_type="lookup")
+    assert t.action.action.type == "lookup"
+
+
+def test_begin_carries_the_callers_attributes():
+    t = governor().begin("get_weather", {"city": "Paris"}, agent="a1", attributes={"user.role": "admin"})
+    assert dict(t.action.context.attributes) == {"user.role": "admin"}
+
+
+def test_without_an_environment_the_context_has_none():
+    t = governor().begin("get_weather", {"city": "Paris"}, agent="a1")
+    assert t.action.context.environment is None

@@ -97,7 +97,7 @@ class Governor:
         output_engine: Engine | None = None,
         output_limit: int = 65_536,
         audit: AuditSink | None = None,
-        environment: str = "development",
+        environment: str | None = None,
         engine_options: Mapping[str, Any] | None = None,
         identity: Any | None = None,
         trusted_roots: Mapping[str, str] | None = None,
@@ -120,6 +120,8 @@ class Governor:
         ``approval_validity`` (seconds) ends an approval that long after it was granted; by default it ends
         at the request's deadline (``approval_timeout`` after the request).
         ``catalog`` is the tool catalog (agt.catalog) the engine checks params with; it goes with an engine name.
+        ``environment`` (say ``"production"``) goes into every action's context; without it the field is missing,
+        never a guessed value, so a rule on ``context.environment`` does not match (docs/agt-compatibility.md).
         """
         if isinstance(engine, str):
             if policy is None:
@@ -311,7 +313,8 @@ class Governor:
             return fail_closed(f"{type(exc).__name__}: {exc}", engine=getattr(self.engine, "name", "engine"))
 
     # --- the pipeline ----------------------------------------------------------------------------
-    def _build(self, who: Agent, op: Operation, res: Resource | None, session: str, task: str, reserve: bool) -> _Prepared:
+    def _build(self, who: Agent, op: Operation, res: Resource | None, session: str, task: str, reserve: bool,
+               attributes: Mapping[str, Any] | None = None) -> _Prepared:
         files = 1 if op.kind in (Kind.WRITE, Kind.DELETE) and res is not None and res.type == "file" else 0
         if reserve:
             counters = self.store.reserve(task, 1, files)
@@ -321,6 +324,7 @@ class Governor:
         ctx = Context(
             session_id=session, task_id=task, stage=Stage.PRE_TOOL, tokens_used=counters.tokens_used,
             tool_calls=counters.tool_calls, files_changed=counters.files_changed, environment=self.environment,
+            attributes=dict(attributes or {}),
         )
         return _Prepared(Action(who, op, res, ctx), 1 if reserve else 0, files if reserve else 0, time.perf_counter())
 
@@ -356,6 +360,7 @@ class Governor:
         params: Mapping[str, Any] | None, agent: Agent | str, session: str, task: str | None,
         kind: Kind | str | None, resource: Resource | None, approval_id: str | None,
         envelope: Any = None, delegation: Any = None, *, call_id: str | None = None, blocking: bool = True,
+        action_type: str | None = None, attributes: Mapping[str, Any] | None = None,
     ) -> _Ticket:
         """Trust, counters, rate, policy and approval. Raises GovernanceDenied or ApprovalRequired, or
         returns a ticket; ``ticket.pending`` is an approval request the caller must wait for."""
@@ -366,11 +371,11 @@ class Governor:
         try:
             who = self._agent(agent)
             kind = Kind(kind) if kind else infer_kind(tool)
-            op = Operation(tool, kind, params if params is not None else _bind(fn, args, kwargs))
+            op = Operation(tool, kind, params if params is not None else _bind(fn, args, kwargs), type=action_type)
             res = resource if resource is not None else infer_resource(op.params)
             identity_blocked = self._identity_gate(op, who.id, envelope, delegation)
             blocked = identity_blocked or self._trust_gate(who, op.kind)
-            p = self._build(who, op, res, session, task, reserve=blocked is None)
+            p = self._build(who, op, res, session, task, reserve=blocked is None, attributes=attributes)
         except (ActionError, ValueError) as exc:
             raise self._deny_now(None, fail_closed(f"invalid action: {exc}", engine="runtime"), POLICY_GATE, agent_id,
                                  tool) from None
@@ -380,7 +385,7 @@ class Governor:
         if blocked is not None:
             self._enforce(p, blocked, TRUST_GATE, warnings)
             # The mode let a ring refusal through: the call now counts like any other.
-            p = self._build(who, op, res, session, task, reserve=True)
+            p = self._build(who, op, res, session, task, reserve=True, attributes=attributes)
         blocked = self._rate_gate(who, tool)
         if blocked is not None:
             self._enforce(p, blocked, RATE_GATE, warnings)
@@ -599,7 +604,8 @@ class Governor:
         tool: str | None = None, params: Mapping[str, Any] | None = None, agent: Agent | str = "agent",
         session: str = "default", task: str | None = None, kind: Kind | str | None = None,
         resource: Resource | None = None, approval_id: str | None = None, envelope: Any = None,
-        delegation: Any = None, call_id: str | None = None,
+        delegation: Any = None, call_id: str | None = None, action_type: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> Any:
         """Run ``fn(*args, **kwargs)`` if every gate allows; ``params`` defaults to the bound arguments.
         ``envelope``/``delegation``: the caller's signed action envelope and delegation chain.
@@ -608,7 +614,7 @@ class Governor:
         name = tool or fn.__name__
         t = self.begin(name, params if params is not None else _bind(fn, args, kwargs), agent=agent, session=session,
                        task=task, kind=kind, resource=resource, approval_id=approval_id, envelope=envelope,
-                       delegation=delegation, call_id=call_id)
+                       delegation=delegation, call_id=call_id, action_type=action_type, attributes=attributes)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
@@ -621,14 +627,16 @@ class Governor:
         tool: str | None = None, params: Mapping[str, Any] | None = None, agent: Agent | str = "agent",
         session: str = "default", task: str | None = None, kind: Kind | str | None = None,
         resource: Resource | None = None, approval_id: str | None = None, envelope: Any = None,
-        delegation: Any = None, call_id: str | None = None,
+        delegation: Any = None, call_id: str | None = None, action_type: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> Any:
         """The asyncio form of :meth:`call`: waiting for an approval awaits instead of blocking the loop."""
         kwargs = dict(kwargs or {})
         name = tool or fn.__name__
         t = await self.abegin(name, params if params is not None else _bind(fn, args, kwargs), agent=agent,
                               session=session, task=task, kind=kind, resource=resource, approval_id=approval_id,
-                              envelope=envelope, delegation=delegation, call_id=call_id)
+                              envelope=envelope, delegation=delegation, call_id=call_id, action_type=action_type,
+                              attributes=attributes)
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
@@ -641,16 +649,19 @@ class Governor:
         self, tool: str, params: Mapping[str, Any] | None = None, *, agent: Agent | str = "agent",
         session: str = "default", task: str | None = None, kind: Kind | str | None = None,
         resource: Resource | None = None, approval_id: str | None = None, call_id: str | None = None,
-        envelope: Any = None, delegation: Any = None, wait: bool | None = None,
+        envelope: Any = None, delegation: Any = None, wait: bool | None = None, action_type: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> Ticket:
         """Every gate :meth:`call` runs before the tool. Returns a :data:`Ticket` when the tool may run now;
         raises :class:`GovernanceDenied`, or :class:`ApprovalRequired` when an approval is pending and this
         call does not wait for it (``wait=False``, or a Governor built with ``blocking_approvals=False``).
 
         ``call_id`` is the framework's id for this tool call (its idempotency key): a call that comes back
-        with the same id (a resumed run) finds the approval request it opened instead of opening another."""
+        with the same id (a resumed run) finds the approval request it opened instead of opening another.
+        ``action_type`` is AGT's action type (the tool's own verb; default the tool name) and ``attributes`` the
+        free-form context an AGT policy reads by name (docs/agt-compatibility.md)."""
         t = self._begin(tool, params, agent, session, task, kind, resource, approval_id, call_id, envelope,
-                        delegation, wait)
+                        delegation, wait, action_type, attributes)
         if t.pending is not None:
             try:
                 state = self._wait(t)
@@ -665,11 +676,12 @@ class Governor:
         self, tool: str, params: Mapping[str, Any] | None = None, *, agent: Agent | str = "agent",
         session: str = "default", task: str | None = None, kind: Kind | str | None = None,
         resource: Resource | None = None, approval_id: str | None = None, call_id: str | None = None,
-        envelope: Any = None, delegation: Any = None, wait: bool | None = None,
+        envelope: Any = None, delegation: Any = None, wait: bool | None = None, action_type: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> Ticket:
         """The asyncio form of :meth:`begin`: waiting for an approval awaits instead of blocking the loop."""
         t = self._begin(tool, params, agent, session, task, kind, resource, approval_id, call_id, envelope,
-                        delegation, wait)
+                        delegation, wait, action_type, attributes)
         if t.pending is not None:
             try:
                 state = await self._await(t)
@@ -702,7 +714,8 @@ class Governor:
     def _begin(
         self, tool: str, params: Mapping[str, Any] | None, agent: Agent | str, session: str, task: str | None,
         kind: Kind | str | None, resource: Resource | None, approval_id: str | None, call_id: str | None,
-        envelope: Any, delegation: Any, wait: bool | None,
+        envelope: Any, delegation: Any, wait: bool | None, action_type: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> _Ticket:
         if not isinstance(tool, str) or not tool:
             raise self._deny_now(None, fail_closed(f"invalid action: the tool name must be a non-empty string, not {tool!r}",
@@ -715,7 +728,8 @@ class Governor:
         self._gate_audit(agent, tool)
         blocking = self.blocking_approvals if wait is None else wait
         return self._gates_before_tool(None, (), {}, tool, dict(params or {}), agent, session, task, kind, resource,
-                                       approval_id, envelope, delegation, call_id=call_id, blocking=blocking)
+                                       approval_id, envelope, delegation, call_id=call_id, blocking=blocking,
+                                       action_type=action_type, attributes=attributes)
 
     def _admit(self, t: _Ticket) -> None:
         """The last gates, just before the tool runs: the audit can still record, the approval is used up,
