@@ -286,10 +286,7 @@ class GoverningProxy:
         return None
 
     def _agent(self) -> Agent:
-        gov, agent = self.governor, self.agent
-        base = agent if isinstance(agent, Agent) else gov._agents.get(agent) or Agent(agent)  # noqa: SLF001
-        score = gov.trust.score(base.id) if gov.trust.known(base.id) else base.trust_score
-        return base if score == base.trust_score else base.with_trust_score(score)
+        return self.governor.agent_now(self.agent)
 
     # --- tools/call ------------------------------------------------------------------------------
     async def _call_tool(self, ctx: Any, params: Any) -> Any:

@@ -178,6 +178,11 @@ class Governor:
             self.trust.set_score(agent.id, agent.trust_score, "registered")
         return agent
 
+    def agent_now(self, agent: Agent | str) -> Agent:
+        """The agent as the gates see it now: its registered roles and attributes, and the score the
+        TrustManager holds (an agent not seen before is registered with the default, as a call would)."""
+        return self._agent(agent)
+
     def mode_for(self, agent_id: str) -> Mode:
         return self.agent_modes.get(agent_id, self.mode)
 
