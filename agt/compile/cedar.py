@@ -206,14 +206,24 @@ class CedarWriter:
                 op, left, right = _FLIP[op], right, left
         if op == "in":
             return self._in(left, right)
+        if op == "not in":
+            # agent_os's not_in (spec 5.2): false when the field is missing, else not a member.
+            if not isinstance(right, ast.ListExpr) or not all(isinstance(i, ast.Literal) for i in right.items):
+                raise Unportable("membership", "not_in on something other than a list of literals")
+            values = [i.value for i in right.items]  # type: ignore[union-attr]
+            return self._over(left, lambda alt: f"!({self._in_list(alt, values)})")
         if not isinstance(right, ast.Literal):
             raise Unportable("field-comparison", f"{op!r} between two fields (Cedar compares a field with a literal here)")
         value = right.value
         return self._over(left, lambda alt: self._against(alt, op, value))
 
     def _against(self, alt: _Alt, op: str, value: Any) -> str:
-        lt = literal_type(value)
+        lt = literal_type(value) or type(value).__name__
         special = alt.type in ("kind", "agent", "rtype", "roles")
+        if op == "!=":
+            # agent_os's ne (spec 5.2): false when the field is missing, else not equal.
+            eq = self._against(alt, "==", value)
+            return "true" if eq == "false" else f"!({eq})"
         if op == "==":
             if special:
                 return self._special_eq(alt.type, value)

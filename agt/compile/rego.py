@@ -55,7 +55,7 @@ member_error(a, b) if {
 	not is_string(a)
 }
 
-member_error(a, b) if {
+member_error(_, b) if {
 	not is_array(b)
 	not is_string(b)
 	not is_object(b)
@@ -87,6 +87,8 @@ def rego_literal(v: Any) -> str:
         return str(v)
     if isinstance(v, Decimal):
         return format(v, "f")
+    if isinstance(v, float) and v == v and v not in (float("inf"), float("-inf")):
+        return repr(v)
     raise Unportable("literal", f"a literal {v!r} has no Rego form")
 
 
@@ -254,10 +256,19 @@ class RegoWriter:
             return self._member(right, left)
         if op == "in":
             return self._member(left, right)
+        if op == "not in":
+            # agent_os's not_in (spec 5.2): false on a missing field, else not a member (erroring where `in` does).
+            t, errs = self._member(left, right)
+            x, y = self._fresh(), self._fresh()
+            bind = [f"{x} := {self.value(left)}", f"{y} := {self.value(right)}"]
+            held = self.helper([t]) if len(t) != 1 or ":=" in t[0] or t[0].startswith("not ") else t[0]
+            return bind + [f"not {held}"] + ([f"not {self.helper(errs)}"] if errs else []), errs
         a, b = self.value(left), self.value(right)
         lt, rt = value_type(left), value_type(right)
         if op == "==":
             return [f"{a} == {b}"], []
+        if op == "!=":
+            return [f"{a} != {b}"], []
         if op in ("<", "<=", ">", ">="):
             if (is_number_type(lt) and is_number_type(rt)) or (lt == STR and rt == STR):
                 return [f"{a} {op} {b}"], []
