@@ -24,6 +24,7 @@ from typing import Any
 from agt.conditions import ast
 from agt.compile._walk import BOOL, INT, LIST_STR, STR, Plan, PlannedRule, Unportable, is_number_type, value_type
 
+_PLAIN_EQ = re.compile(r'input(\.[A-Za-z_][A-Za-z0-9_]*|\["[^"\\]*"\])* == ("[^"\\]*"|-?[0-9.]+|true|false|null)')
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KEYWORDS = {"as", "contains", "default", "else", "every", "false", "if", "import", "in", "not", "null", "package",
              "some", "true", "with", "input", "data"}
@@ -183,18 +184,18 @@ class RegoWriter:
     def e(self, node: ast.Node) -> list[list[str]]:
         return self.te(node)[1]
 
-    def _single(self, body: list[str]) -> str:
-        """One statement for ``body``: itself, or a helper rule."""
-        if len(body) == 1 and ":=" not in body[0]:
+    def _negatable(self, body: list[str]) -> str:
+        """One statement that ``not`` can negate for ``body``: a plain equality itself, anything else a helper rule.
+        OPA lifts a call's arguments out of a negation, so ``not startswith(input.x, y)`` is *undefined* (not true)
+        when ``input.x`` is missing; behind a helper rule the missing field makes the helper undefined, and
+        ``not helper`` true, which is the yaml engine's meaning."""
+        if len(body) == 1 and _PLAIN_EQ.fullmatch(body[0]):
             return body[0]
         return self.helper([body])
 
     def not_true(self, node: ast.Node) -> list[str]:
         """Holds when ``node`` is not true (false, or erroring)."""
-        s = self._single(self.t(node))
-        if s.startswith("not "):
-            s = self.helper([self.t(node)])
-        return [f"not {s}"]
+        return [f"not {self._negatable(self.t(node))}"]
 
     def false(self, node: ast.Node) -> list[str]:
         """Holds when ``node`` is false without an error."""
@@ -261,7 +262,7 @@ class RegoWriter:
             t, errs = self._member(left, right)
             x, y = self._fresh(), self._fresh()
             bind = [f"{x} := {self.value(left)}", f"{y} := {self.value(right)}"]
-            held = self.helper([t]) if len(t) != 1 or ":=" in t[0] or t[0].startswith("not ") else t[0]
+            held = self._negatable(t)
             return bind + [f"not {held}"] + ([f"not {self.helper(errs)}"] if errs else []), errs
         a, b = self.value(left), self.value(right)
         lt, rt = value_type(left), value_type(right)
@@ -281,7 +282,11 @@ class RegoWriter:
                 return [f"{op}({a}, {b})"], []
             x, y = self._fresh(), self._fresh()
             bind = [f"{x} := {a}", f"{y} := {b}"]
-            errs = [bind + [f"not is_string({v})"] for v, vt in ((x, lt), (y, rt)) if vt != STR]
+            errs = []
+            if lt != STR:
+                errs.append([f"_ = {b}", f"{x} := {a}", f"not is_string({x})"])
+            if rt != STR:
+                errs.append([f"_ = {a}", f"{y} := {b}", f"not is_string({y})"])
             return bind + [f"is_string({x})", f"is_string({y})", f"{op}({x}, {y})"], errs
         if op == "matches":
             assert isinstance(right, ast.Literal)
