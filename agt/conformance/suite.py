@@ -259,7 +259,7 @@ def _compiled_not_portable(suite: Path, policies: Mapping[str, str]) -> dict[str
             for n in m.not_portable:
                 if n.rule not in rules:
                     raise SuiteError(f"{suite}: {m.path} names rule {n.rule!r}, which the yaml policy does not have")
-                found.setdefault(engine, []).append((rules[n.rule], f"{n.reason} ({n.file}:{n.line})"))
+                found.setdefault(engine, []).append((rules[n.rule], n.reason))
     return found
 
 
