@@ -57,12 +57,14 @@ def test_generated_files_are_already_formatted(tmp_path, opa_binary):
         assert format_text(text, language, str(f)) == text
 
 
-def test_generated_rego_passes_opa_check_strict_with_the_agt_library(tmp_path, opa_binary):
+def test_the_rego_directory_carries_the_agt_library_and_passes_opa_check_strict(tmp_path, opa_binary):
     from agt.authoring.check import check_policy
     from agt.resources import rego_library_files
 
     compile_policy(ROOT / "conformance" / "policies" / "money" / "money.yaml", tmp_path)
-    assert check_policy(tmp_path / "rego", "opa", data=list(rego_library_files())).ok
+    for lib in rego_library_files():
+        assert (tmp_path / "rego" / "agt" / lib.name).read_bytes() == lib.read_bytes()
+    assert check_policy(tmp_path / "rego", "opa").ok
 
 
 def test_a_priority_policy_keeps_its_strategy_rule_by_rule(tmp_path, opa_binary):

@@ -54,7 +54,8 @@ def compile_policy(
     """Compile the YAML policy at ``policy`` (a file, or a directory of files: one policy) into ``out_dir/<target>/``.
 
     * ``rego``: ``out_dir/rego/<name>.rego``, package ``agt.policies.<name>`` (or ``package``), formatted by
-      ``opa fmt`` and checked with ``opa check --strict`` against agt's action schema, with the agt Rego library.
+      ``opa fmt``, beside a copy of the agt Rego library (``out_dir/rego/agt/``), and checked with
+      ``opa check --strict`` against agt's action schema.
     * ``cedar``: ``out_dir/cedar/<name>.cedar``, formatted by Cedar's formatter and validated against agt's schema
       by the cedar engine's loader (with the policy's ``catalog.yaml``, copied beside it).
 
@@ -122,15 +123,24 @@ def _rego(p: Plan, tdir: Path, name: str, package: str, source: str, check: bool
         path.write_text(text, "utf-8")
         raise CompileError(f"{path}: opa fmt refused the generated Rego (a bug in agt compile): {exc}") from None
     path.write_text(text, "utf-8")
+    # The agt Rego library the package uses, as this agt ships it: the directory is complete for `opa run`,
+    # `opa check`, `agt check` and `agt bundle build` (the opa engine keeps a policy's own copy).
+    from agt.resources import REGO_LIBRARY_FILES, rego_dir
+
+    written = [path]
+    for rel in REGO_LIBRARY_FILES:
+        dest = tdir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(rego_dir() / rel, dest)
+        written.append(dest)
     if check:
         from agt.authoring.check import check_policy
-        from agt.resources import rego_library_files
 
-        res = check_policy(path, "opa", data=list(rego_library_files()))
+        res = check_policy(tdir, "opa")
         if res.errors:
             raise CompileError("opa check --strict refused the generated Rego (a bug in agt compile): "
                                + "; ".join(f"{d.file}:{d.line}: {d.message}" for d in res.errors))
-    return [path], refused
+    return written, refused
 
 
 def _cedar(p: Plan, tdir: Path, name: str, catalog: Any, catalog_file: Path | None, source: str,
