@@ -61,6 +61,7 @@ def _register() -> None:
     from agt.cli.audit import audit_group
     from agt.cli.bundle import bundle_group
     from agt.cli.check import check_cmd
+    from agt.cli.compile import compile_cmd
     from agt.cli.conformance import conformance_group
     from agt.cli.demo import demo_cmd
     from agt.cli.doctor import doctor_cmd
@@ -73,7 +74,7 @@ def _register() -> None:
     from agt.cli.test import test_cmd
 
     for command in (eval_cmd, check_cmd, doctor_cmd, demo_cmd, conformance_group, approvals_group, audit_group,
-                    bundle_group, opa_group, schema_cmd, identity, mcp, test_cmd, fmt_cmd):
+                    bundle_group, opa_group, schema_cmd, identity, mcp, test_cmd, fmt_cmd, compile_cmd):
         cli.add_command(command)
 
 

@@ -248,14 +248,17 @@ class FuzzResult:
     generated: int = 0
     skipped_invalid: int = 0
     disagreements: list[Disagreement] = field(default_factory=list)
+    not_portable: dict[str, int] = field(default_factory=dict)
+    """engine -> generated actions left out of its comparison, as not portable to it (Suite.portability)."""
 
 
-def _disagree(doc: dict[str, Any], engines: Mapping[str, Engine]) -> dict[str, Decision] | None:
+def _disagree(doc: dict[str, Any], engines: Mapping[str, Engine], portability: Any = None) -> dict[str, Decision] | None:
     try:
         action = Action.from_dict(doc)
     except ActionError:
         return None
-    decisions = {n: e.evaluate(action) for n, e in engines.items()}
+    skip = portability.reasons(action) if portability is not None else {}
+    decisions = {n: e.evaluate(action) for n, e in engines.items() if n not in skip}
     return decisions if len({d.parity_key for d in decisions.values()}) > 1 else None
 
 
@@ -297,17 +300,19 @@ def _simplifications(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield d
 
 
-def shrink(doc: dict[str, Any], engines: Mapping[str, Engine], budget: int = 400) -> tuple[dict[str, Any], dict[str, Decision]]:
-    """Greedy shrinking: keep taking the first simplification that still disagrees."""
+def shrink(doc: dict[str, Any], engines: Mapping[str, Engine], budget: int = 400,
+           portability: Any = None) -> tuple[dict[str, Any], dict[str, Decision]]:
+    """Greedy shrinking: keep taking the first simplification that still disagrees (among the engines the
+    simplified action is portable to)."""
     current = doc
-    decisions = _disagree(doc, engines) or {}
+    decisions = _disagree(doc, engines, portability) or {}
     tries = 0
     improved = True
     while improved and tries < budget:
         improved = False
         for candidate in _simplifications(current):
             tries += 1
-            found = _disagree(candidate, engines)
+            found = _disagree(candidate, engines, portability)
             if found is not None:
                 current, decisions, improved = candidate, found, True
                 break
@@ -329,6 +334,7 @@ def fuzz(
     if yaml_policy is None:
         raise ValueError(f"suite {suite.name!r} has no yaml policy to take a vocabulary from")
     gen = iter(ActionGenerator(vocabulary_from_policy(yaml_policy), seed))
+    portability = suite.portability
     result = FuzzResult()
     seen: set[tuple[Any, ...]] = set()
     done = 0
@@ -345,9 +351,15 @@ def fuzz(
                 result.skipped_invalid += 1
         per_engine = {name: e.evaluate_many(actions) for name, e in engines.items()}
         for i, doc in enumerate(docs):
-            sigs = {name: ds[i].parity_key for name, ds in per_engine.items()}
+            # The suite's automatic not-portable marks (undeclared params for Cedar, rules `agt compile` could not
+            # express): an engine the action is not portable to is left out of the comparison, and counted.
+            skip = portability.reasons(actions[i]) if portability is not None else {}
+            for name in skip:
+                if name in per_engine:
+                    result.not_portable[name] = result.not_portable.get(name, 0) + 1
+            sigs = {name: ds[i].parity_key for name, ds in per_engine.items() if name not in skip}
             if len(set(sigs.values())) > 1 and len(result.disagreements) < max_disagreements:
-                small, decisions = shrink(doc, engines)
+                small, decisions = shrink(doc, engines, portability=portability)
                 key = tuple(sorted((k, v) for k, v in sigs.items()))
                 if key not in seen:
                     seen.add(key)

@@ -82,6 +82,8 @@ class Suite:
     description: str = ""
     catalog: str | None = None
     """The tool catalog every engine is given, when the suite names one."""
+    portability: "Portability | None" = field(default=None, compare=False, repr=False)
+    """The automatic not-portable marks (applied to the cases; the fuzzer applies them to generated actions)."""
 
 
 def deep_merge(base: Any, override: Any) -> Any:
@@ -139,6 +141,7 @@ def load_suite(path: str | Path) -> Suite:
     params_read = _params_yaml_rules_read(p, policies.get("yaml"))
     attributes_read = [(path[2:], rule) for path, rule in _yaml_paths(p, policies.get("yaml")) if path[:2] == ("context", "attributes")]
     cedar_catalog = _cedar_catalog(p, catalog_path, policies.get("cedar")) if params_read else None
+    portability = Portability(policies, params_read, cedar_catalog, attributes_read, _compiled_not_portable(p, policies))
     defaults = data.get("defaults") or {}
     cases = []
     seen: set[str] = set()
@@ -176,21 +179,88 @@ def load_suite(path: str | Path) -> Suite:
         not_portable = raw.get("not_portable") or {}
         if not isinstance(not_portable, dict):
             raise SuiteError(f"{where}: not_portable maps engine names to a reason")
-        if params_read and "cedar" in policies and "cedar" not in not_portable:
-            reason = _undeclared_for_cedar(action, params_read, cedar_catalog)
-            if reason:
-                not_portable = {**not_portable, "cedar": reason}
-        if attributes_read and "cedar" in policies and "cedar" not in not_portable:
-            reason = _non_string_attribute(action, attributes_read)
-            if reason:
-                not_portable = {**not_portable, "cedar": reason}
+        not_portable = {**portability.reasons(action), **not_portable}
         cases.append(Case(
             name=name,
             action=action,
             expect=Expectation(effect, tuple(sorted(rules)), tuple(sorted(approvers)) if approvers is not None else None),
             not_portable={str(k): str(v) for k, v in not_portable.items()},
         ))
-    return Suite(str(data.get("suite", p.stem)), p, policies, tuple(cases), str(data.get("description", "")), catalog_path)
+    return Suite(str(data.get("suite", p.stem)), p, policies, tuple(cases), str(data.get("description", "")), catalog_path,
+                 portability)
+
+
+@dataclass(frozen=True)
+class Portability:
+    """Which engines an action is not portable to, and why: the automatic marks of a suite (applied to its cases,
+    and by the fuzzer to every generated action). An explicit ``not_portable`` in a case file comes on top.
+
+    * Cedar sees declared params only: an action carrying a param a YAML rule reads that the catalog does not
+      declare for its tool; and String tags only: an attribute a rule reads holding something else.
+    * A rule ``agt compile`` could not express in an engine (its ``agt-compile.manifest``): an action on which the
+      YAML rule matches, or its condition errors, is decided differently by the twin without it.
+    """
+
+    policies: Mapping[str, str]
+    params_read: list[tuple[str, str, frozenset[str] | None]]
+    cedar_catalog: Catalog | None
+    attributes_read: list[tuple[tuple[str, ...], str]]
+    compiled: Mapping[str, list[tuple[Any, str]]] = field(default_factory=dict)
+    """engine -> [(the YAML rule, the reason from the manifest)]."""
+
+    def reasons(self, action: Action) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if "cedar" in self.policies:
+            reason = None
+            if self.params_read:
+                reason = _undeclared_for_cedar(action, self.params_read, self.cedar_catalog)
+            if reason is None and self.attributes_read:
+                reason = _non_string_attribute(action, self.attributes_read)
+            if reason:
+                out["cedar"] = reason
+        if self.compiled:
+            doc = action.document
+            for engine, rules in self.compiled.items():
+                if engine in out:
+                    continue
+                for rule, why in rules:
+                    try:
+                        decided = bool(rule.evaluate(doc))
+                    except AgtError:
+                        decided = True
+                    if decided:
+                        out[engine] = f"rule {rule.id!r} ({rule.source}:{rule.line}) is not portable to {engine}: {why}"
+                        break
+        return out
+
+
+def _compiled_not_portable(suite: Path, policies: Mapping[str, str]) -> dict[str, list[tuple[Any, str]]]:
+    """The rules ``agt compile`` left out of an engine's twin, from the manifest in that engine's policy paths."""
+    from agt.compile.manifest import find_manifests
+
+    found: dict[str, list[tuple[Any, str]]] = {}
+    rules = None
+    for engine, policy in policies.items():
+        if engine == "yaml":
+            continue
+        try:
+            manifests = find_manifests(policy)
+        except (OSError, ValueError) as exc:
+            raise SuiteError(f"{suite}: {exc}") from None
+        for m in manifests:
+            if not m.not_portable:
+                continue
+            if rules is None:
+                if "yaml" not in policies:
+                    raise SuiteError(f"{suite}: {m.path} lists rules not portable to {engine}; the suite needs the yaml policy")
+                from agt.engines.yaml_policy import load_policy
+
+                rules = {r.id: r for r in load_policy(policies["yaml"]).rules}
+            for n in m.not_portable:
+                if n.rule not in rules:
+                    raise SuiteError(f"{suite}: {m.path} names rule {n.rule!r}, which the yaml policy does not have")
+                found.setdefault(engine, []).append((rules[n.rule], n.reason))
+    return found
 
 
 def _params_yaml_rules_read(suite: Path, yaml_policy: str | None) -> list[tuple[str, str, frozenset[str] | None]]:
