@@ -419,8 +419,10 @@ def test_indexed_decisions_equal_brute_force_on_the_starter_policy(starter_yaml)
 
 def test_rule_index_leaves_out_rules_whose_key_cannot_match(tmp_path):
     # The index must actually narrow: otherwise the comparisons above prove nothing about it.
-    e = engine_for(tmp_path, [r("x", ON_X, "deny"), r("budget", "tokens_used > 100", "deny"), r("scan", "params_text contains 'a'", "deny")])
-    assert [rule.id for rule in e._index.candidates(call("y", tokens_used=5).document)] == ["scan"]
+    e = engine_for(tmp_path, [r("x", ON_X, "deny"), r("budget", "tokens_used > 100", "deny"), r("scan", "params_text contains 'a'", "deny"),
+                              r("unless", "not (params_text contains 'a')", "deny")])
+    assert [rule.id for rule in e._index.candidates(call("y", {"q": "bcd"}, tokens_used=5).document)] == ["unless"]
+    assert [rule.id for rule in e._index.candidates(call("y", {"q": "xay"}, tokens_used=5).document)] == ["scan", "unless"]
 
 
 def test_rule_index_keeps_non_integer_values_for_bound_rules(tmp_path):

@@ -6,13 +6,12 @@ decision only evaluates the rules that could match. Combining is :func:`agt.deci
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from pathlib import Path
 from typing import Any, Iterable
 
 from agt.action import Action
 from agt.catalog import Catalog, resolve_catalog, with_catalog
-from agt.conditions import MISSING, EqualityKey, LowerBoundKey, field_getter, index_key
+from agt.conditions.prefilter import Prefilter
 from agt.decision import Decision, RuleAction, RuleMatch, combine, fail_closed
 from agt.engines import base
 from agt.engines.yaml_policy import GOVERNANCE_RULE_IDS, NO_APPLICABLE_POLICY_ID, Rule, YamlPolicy, load_policy
@@ -53,49 +52,21 @@ from agt.errors import AgtError, ConditionEvalError
 
 
 class _RuleIndex:
-    """Rules looked up by a necessary condition instead of scanned (see conditions.index_key).
+    """Rules looked up by a necessary condition instead of scanned (see agt.conditions.prefilter).
 
-    Equality keys: a hash lookup on the field's value. Lower bounds: a bisect over the sorted bounds,
-    so budget rules cost nothing until a counter nears them. The index only narrows the candidates;
-    every candidate's whole condition is still evaluated.
+    Equality on a field is a hash lookup; every substring and pattern rule on a field is one RE2 set run once;
+    integer lower bounds are a bisect, so budget rules cost nothing until a counter nears them. The index only
+    narrows the candidates, kept in policy order: every candidate's whole condition is still evaluated.
     """
 
     def __init__(self, rules: Iterable[Rule]) -> None:
-        self.always: list[Rule] = []
-        equal: dict[tuple[str, ...], dict[Any, list[Rule]]] = {}
-        bounded: dict[tuple[str, ...], list[tuple[int, int, Rule]]] = {}
-        for order, rule in enumerate(rules):
-            key = index_key(rule.condition)
-            if isinstance(key, EqualityKey):
-                table = equal.setdefault(key.path, {})
-                for v in key.values:
-                    table.setdefault(v, []).append(rule)
-            elif isinstance(key, LowerBoundKey):
-                bounded.setdefault(key.path, []).append((key.bound, order, rule))
-            else:
-                self.always.append(rule)
-        self._equal = [(field_getter(path), table) for path, table in equal.items()]
-        self._bounded = []
-        for path, entries in bounded.items():
-            entries.sort(key=lambda e: (e[0], e[1]))
-            self._bounded.append((field_getter(path), [e[0] for e in entries], [e[2] for e in entries]))
+        self._rules = tuple(rules)
+        self._prefilter = Prefilter([r.condition for r in self._rules])
+        self.always = [self._rules[k] for k in self._prefilter.always]
 
     def candidates(self, doc: dict) -> list[Rule]:
-        found = list(self.always)
-        for get, table in self._equal:
-            v = get(doc)
-            if type(v) is str:
-                hit = table.get(v)
-                if hit:
-                    found.extend(hit)
-        for get, bounds, rules in self._bounded:
-            v = get(doc)
-            if type(v) is int:
-                found.extend(rules[: bisect_right(bounds, v)])
-            elif v is not MISSING:
-                # Not an integer: let every rule's comparison run, so a type error still fails closed.
-                found.extend(rules)
-        return found
+        rules = self._rules
+        return [rules[k] for k in self._prefilter.candidates(doc)]
 
 
 class YamlEngine:
