@@ -312,6 +312,7 @@ def summary(d: agt.Decision):
 TOOLS = ["read_file", "write_file", "send_email", "drop_table", "run_shell"]
 ENVS = ["development", "staging", "production"]
 WORDS = ["secret", "rm -rf", "hello"]
+PATTERN_WORDS = [*WORDS, "", "Été", "été", "lo", "SECRET"]
 
 
 def conjuncts():
@@ -334,6 +335,15 @@ def conjuncts():
         st.sampled_from(["admin", "dev"]).map(lambda x: f"roles contains '{x}'"),
         tool.map(lambda t: f"not tool_name == '{t}'"),
         st.tuples(tool, n).map(lambda p: f"(tool_name == '{p[0]}' or tokens_used > {p[1]})"),
+        # Pattern rules, which the index runs as one RE2 set per field: negated, OR-ed, case-insensitive, unicode,
+        # empty, and one that raises on an integer (the fail-closed path).
+        st.sampled_from(PATTERN_WORDS).map(lambda w: f"params.q startswith '{w}'"),
+        st.sampled_from(PATTERN_WORDS).map(lambda w: f"params.q endswith '{w}'"),
+        st.sampled_from(PATTERN_WORDS).map(lambda w: f"'{w}' in params_text"),
+        st.sampled_from(PATTERN_WORDS).map(lambda w: f"not (params_text contains '{w}')"),
+        st.sampled_from(["(?i)SECRET", "^rm\\\\s", "(?i)ÉTÉ", "o$", "^$", "x*"]).map(lambda x: f"params.q matches '{x}'"),
+        st.tuples(st.sampled_from(PATTERN_WORDS), tool).map(lambda p: f"(params_text contains '{p[0]}' or tool_name == '{p[1]}')"),
+        st.just("params.count contains 'x'"),
     )
 
 
@@ -353,7 +363,7 @@ ACTIONS = st.builds(
         roles=roles, trust=trust, tokens_used=tokens, tool_calls=calls, environment=env,
     ),
     st.sampled_from(TOOLS), st.sampled_from(ENVS), st.integers(0, 30), st.integers(0, 30),
-    st.one_of(st.none(), st.integers(-3, 30)), st.sampled_from(WORDS + ["nothing"]),
+    st.one_of(st.none(), st.integers(-3, 30)), st.sampled_from(WORDS + ["nothing", "Été à Paris", "a SECRET"]),
     st.sampled_from([(), ("admin",), ("dev", "admin")]), st.integers(0, 1000),
 )
 
