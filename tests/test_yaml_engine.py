@@ -482,3 +482,9 @@ def test_bare_field_condition_matches_when_the_field_is_true(tmp_path):
 def test_bare_field_condition_does_not_match_when_the_field_is_false(tmp_path):
     e = engine_for(tmp_path, [r("dangerous", "params.dangerous", "deny")])
     assert e.evaluate(call("read_file", {"dangerous": False})).effect is Effect.ALLOW
+
+
+def test_one_decision_is_shared_by_every_action_that_matches_the_same_rules(tmp_path):
+    e = engine_for(tmp_path, [r("x", ON_X, "deny"), r("big", "params.n > 5", "require_approval", approvers=["ops"])])
+    first, again, other = e.evaluate(call("x", {"n": 1})), e.evaluate(call("x", {"n": 2})), e.evaluate(call("y", {"n": 9}))
+    assert first is again and (other.effect, other.rule_ids) == (Effect.REQUIRE_APPROVAL, ("big",))

@@ -60,13 +60,21 @@ class _RuleIndex:
     """
 
     def __init__(self, rules: Iterable[Rule]) -> None:
-        self._rules = tuple(rules)
-        self._prefilter = Prefilter([r.condition for r in self._rules])
-        self.always = [self._rules[k] for k in self._prefilter.always]
+        self.rules = tuple(rules)
+        self._prefilter = Prefilter([r.condition for r in self.rules])
+        self.always = [self.rules[k] for k in self._prefilter.always]
+
+    def positions(self, doc: dict) -> list[int]:
+        """The positions (in policy order) of the rules that could be true, or raise, for ``doc``."""
+        return self._prefilter.candidates(doc)
 
     def candidates(self, doc: dict) -> list[Rule]:
-        rules = self._rules
+        rules = self.rules
         return [rules[k] for k in self._prefilter.candidates(doc)]
+
+
+_DECIDED_CAP = 4096
+"""Decisions kept per engine, one per distinct set of matching rules (see YamlEngine.evaluate)."""
 
 
 class YamlEngine:
@@ -79,6 +87,11 @@ class YamlEngine:
         self._revision = with_catalog(self.policy.revision, self.catalog)
         self._index = _RuleIndex(self.policy.rules)
         self._by_id = {r.id: (i, r) for i, r in enumerate(self.policy.rules)}
+        # What a rule reports when it matches never varies: one immutable RuleMatch per rule.
+        self._match_of = tuple(RuleMatch(r.id, r.action, r.message, r.approvers) for r in self.policy.rules)
+        # A decision is a function of which rules matched and nothing else (combine reads the matches, the policy's
+        # default and strategy, the engine and revision, all fixed here): one immutable Decision per set of matches.
+        self._decided: dict[tuple[int, ...], Decision] = {}
         # The most common outcome, no rule matched, shares one immutable Decision.
         self._default_decision = combine((), self.policy.default, engine=self.name, revision=self.revision)
 
@@ -86,33 +99,45 @@ class YamlEngine:
     def revision(self) -> str:
         return self._revision
 
-    def matches(self, action: Action) -> list[RuleMatch]:
-        """Every rule that matches, before combining. Raises on a condition that errors."""
-        doc = action.document
-        out: list[RuleMatch] = []
-        for rule in self._index.candidates(doc):  # type: ignore[arg-type]
+    def _hits(self, doc: dict) -> tuple[int, ...]:
+        """The positions of the rules that match ``doc``. Raises on a condition that errors (the first, in policy order)."""
+        rules = self._index.rules
+        hits: list[int] = []
+        for k in self._index.positions(doc):
+            rule = rules[k]
             try:
                 hit = rule.evaluate(doc)
             except ConditionEvalError as exc:
                 raise ConditionEvalError(f"rule {rule.id!r} ({rule.source}:{rule.line}): {exc}") from None
             if hit:
-                out.append(RuleMatch(rule.id, rule.action, rule.message, rule.approvers))
-        return out
+                hits.append(k)
+        return tuple(hits)
+
+    def matches(self, action: Action) -> list[RuleMatch]:
+        """Every rule that matches, before combining. Raises on a condition that errors."""
+        match_of = self._match_of
+        return [match_of[k] for k in self._hits(action.document)]  # type: ignore[arg-type]
 
     def evaluate(self, action: Action) -> Decision:
         try:
             # Inside the try: a value that is not an Action must deny here too, never raise.
             if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self.revision)) is not None:
                 return denied
-            matched = self.matches(action)
+            hits = self._hits(action.document)
         except AgtError as exc:
             return fail_closed(f"condition error: {exc}", engine=self.name, revision=self.revision)
         except Exception as exc:  # noqa: BLE001 - any fault must still deny
             return fail_closed(f"{type(exc).__name__}: {exc}", engine=self.name, revision=self.revision)
-        if not matched:
+        if not hits:
             return self._default_decision
-        matched = resolve(matched, self._by_id, self.policy.conflict_strategy)
-        return combine(matched, self.policy.default, engine=self.name, revision=self.revision)
+        decided = self._decided.get(hits)
+        if decided is None:
+            match_of = self._match_of
+            matched = resolve([match_of[k] for k in hits], self._by_id, self.policy.conflict_strategy)
+            decided = combine(matched, self.policy.default, engine=self.name, revision=self.revision)
+            if len(self._decided) < _DECIDED_CAP:
+                self._decided[hits] = decided
+        return decided
 
     def evaluate_many(self, actions: Iterable[Action]) -> list[Decision]:
         return [self.evaluate(a) for a in actions]
