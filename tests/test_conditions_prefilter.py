@@ -108,45 +108,45 @@ def doc(text=None, tool="t", **params):
 
 def test_a_pattern_rule_is_a_candidate_only_where_its_pattern_is_found():
     pf = Prefilter([parse("params_text contains 'drop table'"), parse("params_text matches '(?i)^rm\\\\s'")])
-    assert pf.candidates(doc("please drop table users")) == [0]
-    assert pf.candidates(doc("RM  -rf /")) == [1]
-    assert pf.candidates(doc("hello")) == []
+    assert list(pf.candidates(doc("please drop table users"))) == [0]
+    assert list(pf.candidates(doc("RM  -rf /"))) == [1]
+    assert list(pf.candidates(doc("hello"))) == []
 
 
 def test_a_missing_field_fires_no_pattern():
-    assert Prefilter([parse("params_text contains 'a'")]).candidates(doc(None)) == []
+    assert list(Prefilter([parse("params_text contains 'a'")]).candidates(doc(None))) == []
 
 
 def test_a_field_that_is_not_text_fires_every_pattern_on_it():
     # A list's membership or a type error: the condition decides (and an error denies).
     pf = Prefilter([parse("params.q contains 'a'"), parse("params.q startswith 'b'"), parse("params.n > 3")])
-    assert pf.candidates(doc(q=["a"])) == [0, 1]
-    assert pf.candidates(doc(q=5)) == [0, 1]
+    assert list(pf.candidates(doc(q=["a"]))) == [0, 1]
+    assert list(pf.candidates(doc(q=5))) == [0, 1]
 
 
 def test_an_empty_pattern_fires_on_every_text():
-    assert Prefilter([parse("params_text contains ''")]).candidates(doc("")) == [0]
+    assert list(Prefilter([parse("params_text contains ''")]).candidates(doc(""))) == [0]
 
 
 def test_a_negated_pattern_is_always_a_candidate():
-    assert Prefilter([parse("not (params_text contains 'a')")]).candidates(doc("bbb")) == [0]
+    assert list(Prefilter([parse("not (params_text contains 'a')")]).candidates(doc("bbb"))) == [0]
 
 
 def test_candidates_are_distinct_and_in_order():
     pf = Prefilter([parse("params_text contains 'b' or params_text contains 'a'"), parse("tool_name == 't'"),
                     parse("params_text contains 'a'")])
-    assert pf.candidates(doc("ab")) == [0, 1, 2]
+    assert list(pf.candidates(doc("ab"))) == [0, 1, 2]
 
 
 def test_text_re2_cannot_take_fires_every_pattern():
     pf = Prefilter([parse("params_text contains 'a'")])
-    assert pf.candidates(doc("\udc80")) == [0]
+    assert list(pf.candidates(doc("\udc80"))) == [0]
 
 
 def test_sets_too_large_for_one_re2_set_are_split():
     many = [parse(f"params_text matches 'p[a-z]+ern_{i}\\\\b'") for i in range(3000)]
     pf = Prefilter(many)
-    assert pf.candidates(doc("pattern_7 pattern_2999")) == [7, 2999]
+    assert list(pf.candidates(doc("pattern_7 pattern_2999"))) == [7, 2999]
 
 
 # --- property: the prefilter never drops a condition that is true or raises ------------------------
@@ -236,7 +236,7 @@ def test_prefiltered_evaluation_equals_full_evaluation(conditions, docs):
 @given(conditions=st.lists(CONDITIONS, min_size=1, max_size=8), d=documents())
 def test_candidates_are_sorted_and_distinct(conditions, d):
     found = Prefilter(conditions).candidates(d)
-    assert found == sorted(set(found))
+    assert list(found) == sorted(set(found))
 
 
 @settings(max_examples=400, deadline=None)

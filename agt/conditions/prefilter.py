@@ -233,7 +233,7 @@ class Prefilter:
                     else:
                         patterns[atom.field].setdefault(regex, []).append(key)
         self.always = always
-        self._equal = [(_getter(f), table) for f, table in equal.items()]
+        self._equal = [(_getter(f), {v: tuple(ks) for v, ks in table.items()}) for f, table in equal.items()]
         self._bounded: list[tuple[Callable[[Mapping[str, Any]], Any], list[int], list[int]]] = []
         for f, entries in bounded.items():
             entries.sort()
@@ -242,7 +242,18 @@ class Prefilter:
             (_getter(f), _PatternSet(list(table.items()), on_string.get(f, []))) for f, table in patterns.items()
         ]
 
-    def candidates(self, doc: Mapping[str, Any]) -> list[int]:
+        if len(self._equal) == 1 and not (always or self._bounded or self._patterns):
+            # Only equality rules on one field (say, every rule keyed by tool name): one lookup, nothing to merge.
+            self.candidates = self._one_lookup  # type: ignore[method-assign]
+
+    def _one_lookup(self, doc: Mapping[str, Any]) -> Sequence[int]:
+        get, table = self._equal[0]
+        v = get(doc)
+        return table.get(v, ()) if type(v) is str else ()
+
+    def candidates(self, doc: Mapping[str, Any]) -> Sequence[int]:
+        """The positions, ascending and distinct, of the conditions that could be true or raise for ``doc``
+        (a sequence to read, not to change)."""
         found = list(self.always)
         for get, table in self._equal:
             v = get(doc)

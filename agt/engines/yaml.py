@@ -63,10 +63,8 @@ class _RuleIndex:
         self.rules = tuple(rules)
         self._prefilter = Prefilter([r.condition for r in self.rules])
         self.always = [self.rules[k] for k in self._prefilter.always]
-
-    def positions(self, doc: dict) -> list[int]:
-        """The positions (in policy order) of the rules that could be true, or raise, for ``doc``."""
-        return self._prefilter.candidates(doc)
+        self.positions = self._prefilter.candidates
+        """The positions (ascending: policy order) of the rules that could be true, or raise, for a document."""
 
     def candidates(self, doc: dict) -> list[Rule]:
         rules = self.rules
@@ -86,6 +84,7 @@ class YamlEngine:
         self.catalog = resolve_catalog(catalog, None if isinstance(policy, YamlPolicy) else policy)
         self._revision = with_catalog(self.policy.revision, self.catalog)
         self._index = _RuleIndex(self.policy.rules)
+        self._positions = self._index.positions
         self._by_id = {r.id: (i, r) for i, r in enumerate(self.policy.rules)}
         # What a rule reports when it matches never varies: one immutable RuleMatch per rule.
         self._match_of = tuple(RuleMatch(r.id, r.action, r.message, r.approvers) for r in self.policy.rules)
@@ -101,9 +100,12 @@ class YamlEngine:
 
     def _hits(self, doc: dict) -> tuple[int, ...]:
         """The positions of the rules that match ``doc``. Raises on a condition that errors (the first, in policy order)."""
+        positions = self._positions(doc)
+        if not positions:
+            return ()
         rules = self._index.rules
         hits: list[int] = []
-        for k in self._index.positions(doc):
+        for k in positions:
             rule = rules[k]
             try:
                 hit = rule.evaluate(doc)
