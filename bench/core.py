@@ -163,6 +163,7 @@ class Scaled:
     figures: Figures
     target_p99_us: float | None
     growth: float | None  # p99 ÷ the 10-rule p99 of the same shape and case
+    reference: Figures | None = None  # sum(range(100)) measured just before this shape's rows: the p99 floor
 
     @property
     def ratio(self) -> float | None:
@@ -176,6 +177,7 @@ def scaling(quick: bool = False, progress: Callable[[str], None] = print) -> lis
     with tempfile.TemporaryDirectory() as tmp:
         for shape in ("tool-keyed", "pattern"):
             base: dict[bool, float] = {}
+            reference = measure("sum(range(100))", lambda: sum(range(100)), samples)
             for n in SCALING_SIZES:
                 progress(f"yaml scaling: {n} {shape} rules")
                 path = Path(tmp) / f"{shape}-{n}.yaml"
@@ -191,7 +193,7 @@ def scaling(quick: bool = False, progress: Callable[[str], None] = print) -> lis
                                 lambda: engine.evaluate(action), samples)
                     base.setdefault(match, f.p99_us)
                     target = TOOL_KEYED_P99_US if shape == "tool-keyed" else (None if match else PATTERN_NO_MATCH_P99_US)
-                    rows.append(Scaled(shape, n, match, f, target, f.p99_us / base[match]))
+                    rows.append(Scaled(shape, n, match, f, target, f.p99_us / base[match], reference))
     return rows
 
 
@@ -200,6 +202,10 @@ def scaling_table(rows: list[Scaled]):
     from rich.table import Table
 
     table = Table(title="yaml engine scaling (targets: issue 14; ratio = p99 ÷ target, ≤ 1 meets it)")
+    refs = {r.shape: r.reference for r in rows if r.reference is not None}
+    if refs:
+        table.caption = "machine reference sum(range(100)) in the same run, p50 / p99 µs: " + ", ".join(
+            f"before {shape} {ref.p50_us:.2f} / {ref.p99_us:.2f}" for shape, ref in refs.items())
     for col in ("rules", "shape", "action", "p50 µs", "p99 µs", "target p99 µs", "ratio", "p99 ÷ 10 rules"):
         table.add_column(col, justify="left" if col in ("shape", "action") else "right")
     for r in rows:
