@@ -36,7 +36,7 @@ def _cedar_condition(i: int, shape: str) -> str:
         return f'context.tool == "tool_{i}" && context.tokens_used > {i}'
     if shape == "budget":
         return f'context.tokens_used > {100_000 + i} && context.params_text like "*pattern_{i}*"'
-    return f'context.params_text like "*pattern_{i}*" || context.environment == "env_{i}"'
+    return f'context.params_text like "*pattern_{i}*" || (context has environment && context.environment == "env_{i}")'
 
 
 def _yaml_policy(n: int, shape: str) -> str:
