@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from bench import audit, bundles, core, facts, opa, runtime
+from bench.stats import machine_reference_us
 
 
 def main(argv: list[str]) -> int:
@@ -27,12 +28,15 @@ def main(argv: list[str]) -> int:
     console = Console(stderr=True)
     figures = []
     extra: dict[str, float] = {}
+    scaled: list[core.Scaled] = []
+    reference_us = machine_reference_us()
     with console.status("benchmarking") as status:
         def progress(msg: str) -> None:
             status.update(f"benchmarking: {msg}")
 
         if only in (None, "core"):
             figures += core.run(quick=quick, progress=progress)
+            scaled = core.scaling(quick=quick, progress=progress)
         if only in (None, "facts"):
             figures += facts.run(quick=quick, progress=progress)
         if only in (None, "runtime"):
@@ -49,15 +53,19 @@ def main(argv: list[str]) -> int:
             figures += bundle_figures
             extra.update(bundle_extra)
     if as_json:
-        print(json.dumps({"figures": [asdict(f) for f in figures], "extra": extra}, indent=2))
+        print(json.dumps({"reference_us": reference_us, "figures": [asdict(f) for f in figures], "extra": extra,
+                          "scaling": [{**asdict(r), "ratio": r.ratio} for r in scaled]}, indent=2))
         return 0
     out = Console(width=max(Console().width, 120))
+    out.print(f"machine-speed reference: sum(range(100)) = {reference_us:.2f} µs p50")
     table = Table(title=f"agt on {os.cpu_count()} cores, Python {platform.python_version()}")
     for col in ("benchmark", "p50 µs", "p99 µs", "mean µs", "per second", "samples"):
         table.add_column(col, justify="left" if col == "benchmark" else "right")
     for f in figures:
         table.add_row(*f.row())
     out.print(table)
+    if scaled:
+        out.print(core.scaling_table(scaled))
     if "naive_over_engine_p50" in extra:
         out.print(f"opa eval subprocess vs the opa engine (p50): {extra['naive_over_engine_p50']:.0f}× slower")
         out.print(f"differential fuzz: {int(extra['fuzz_actions']):,} actions × 3 engines in {extra['fuzz_seconds']:.1f} s, "

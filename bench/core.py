@@ -1,9 +1,13 @@
 """Engine latency: YAML and Cedar on policies of 10, 100 and 1,000 rules where no rule matches, and on
-the starter policy. Also the cost of building an Action, which every governed call pays once."""
+the starter policy. Also the cost of building an Action, which every governed call pays once.
+
+:func:`scaling` adds the yaml engine's scaling tables (issue 14): 10, 100, 1k and 10k rules, tool-keyed and
+pattern, an action that matches one rule and one that matches none, each figure beside its target."""
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -32,7 +36,7 @@ def _cedar_condition(i: int, shape: str) -> str:
         return f'context.tool == "tool_{i}" && context.tokens_used > {i}'
     if shape == "budget":
         return f'context.tokens_used > {100_000 + i} && context.params_text like "*pattern_{i}*"'
-    return f'context.params_text like "*pattern_{i}*" || context.environment == "env_{i}"'
+    return f'context.params_text like "*pattern_{i}*" || (context has environment && context.environment == "env_{i}")'
 
 
 def _yaml_policy(n: int, shape: str) -> str:
@@ -80,7 +84,8 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> list[Fi
                 ypath.write_text(_yaml_policy(n, shape))
                 y = agt.create_engine("yaml", str(ypath))
                 assert y.evaluate(action).effect is agt.Effect.ALLOW
-                figures.append(measure(f"yaml {n:>5} rules, no match ({shape})", lambda: y.evaluate(action), samples_yaml))
+                if shape == "budget":  # tool-keyed and pattern rules: see scaling()
+                    figures.append(measure(f"yaml {n:>5} rules, no match ({shape})", lambda: y.evaluate(action), samples_yaml))
                 progress(f"cedar {n} rules {shape}")
                 cdir = Path(tmp) / f"c{n}{shape}"
                 cdir.mkdir()
@@ -107,3 +112,107 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> list[Fi
         figures.append(measure("cedar starter policy, request re-validated by Cedar", lambda: cv.evaluate(action), samples_cedar))
     assert bundled_schema_text()
     return figures
+
+
+# --- scaling tables ------------------------------------------------------------------------------
+
+SCALING_SIZES = (10, 100, 1_000, 10_000)
+TOOL_KEYED_P99_US = 3.0
+PATTERN_NO_MATCH_P99_US = 10.0
+PATTERN_GROWTH = 1.5  # the 1k-rule figure within this factor of the 10-rule one
+
+
+def _scaling_condition(i: int, shape: str) -> str:
+    if shape == "tool-keyed":  # equality and membership on the tool name, each with a second condition
+        if i % 2:
+            return f"tool_name in ['tool_{i}', 'alias_{i}'] and context.tokens_used > {i % 1000}"
+        return f"tool_name == 'tool_{i}' and context.tokens_used > {i % 1000}"
+    lit = f"pattern-{i}-x"  # delimited, so no rule's literal is inside another's
+    return [
+        f"params_text contains '{lit}' or context.environment == 'env_{i}'",
+        f"params_text matches '(?i)pat+ern-{i}-x\\\\b'",
+        f"params_text startswith '{lit}'",
+        f"params_text endswith '{lit}' and context.tokens_used > {i % 1000}",
+    ][i % 4]
+
+
+def _scaling_policy(n: int, shape: str) -> str:
+    lines = ["apiVersion: governance.toolkit/v1", f"name: scaling-{n}", "default_action: allow", "rules:"]
+    for i in range(n):
+        lines += [f"  - name: rule-{i}", f'    condition: "{_scaling_condition(i, shape)}"', "    action: deny"]
+    return "\n".join(lines) + "\n"
+
+
+def _scaling_action(n: int, shape: str, match: bool) -> agt.Action:
+    hit = (n // 2) & ~3  # a rule of the first form of its shape
+    if shape == "tool-keyed":
+        tool, params = (f"tool_{hit}" if match else "read_file"), {"path": "/ws/alice/README.md", "encoding": "utf-8"}
+    else:
+        tool, params = "run_shell", {"cmd": f"echo pattern-{hit}-x > out.txt" if match else "echo hello > out.txt"}
+    return agt.from_call(tool, params, agent=agt.Agent("alice", roles=("developer",), trust_score=720),
+                         context=agt.Context(session_id="s", tokens_used=5000, tool_calls=4, files_changed=1))
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """One row of a scaling table: a figure, the target it is held to (None: none stated), and its growth."""
+
+    shape: str
+    rules: int
+    match: bool
+    figures: Figures
+    target_p99_us: float | None
+    growth: float | None  # p99 ÷ the 10-rule p99 of the same shape and case
+    reference: Figures | None = None  # sum(range(100)) measured just before this shape's rows: the p99 floor
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.target_p99_us is None else self.figures.p99_us / self.target_p99_us
+
+
+def scaling(quick: bool = False, progress: Callable[[str], None] = print) -> list[Scaled]:
+    """The yaml engine at 10 … 10k rules: tool-keyed (indexed by tool name) and pattern rules (one RE2 set)."""
+    samples = 3_000 if quick else 20_000
+    rows: list[Scaled] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for shape in ("tool-keyed", "pattern"):
+            base: dict[bool, float] = {}
+            reference = measure("sum(range(100))", lambda: sum(range(100)), samples)
+            for n in SCALING_SIZES:
+                progress(f"yaml scaling: {n} {shape} rules")
+                path = Path(tmp) / f"{shape}-{n}.yaml"
+                path.write_text(_scaling_policy(n, shape))
+                engine = agt.create_engine("yaml", str(path))
+                for match in (False, True):
+                    action = _scaling_action(n, shape, match)
+                    action.document
+                    d = engine.evaluate(action)
+                    want = (agt.Effect.DENY, (f"rule-{(n // 2) & ~3}",)) if match else (agt.Effect.ALLOW, ("default",))
+                    assert (d.effect, d.rule_ids) == want, (shape, n, match, d)
+                    f = measure(f"yaml {n:>6,} {shape} rules, {'match' if match else 'no match'}",
+                                lambda: engine.evaluate(action), samples)
+                    base.setdefault(match, f.p99_us)
+                    target = TOOL_KEYED_P99_US if shape == "tool-keyed" else (None if match else PATTERN_NO_MATCH_P99_US)
+                    rows.append(Scaled(shape, n, match, f, target, f.p99_us / base[match], reference))
+    return rows
+
+
+def scaling_table(rows: list[Scaled]):
+    """The rows as one rich table: each figure beside its target, with the ratio and the growth from 10 rules."""
+    from rich.table import Table
+
+    table = Table(title="yaml engine scaling (targets: issue 14; ratio = p99 ÷ target, ≤ 1 meets it)")
+    refs = {r.shape: r.reference for r in rows if r.reference is not None}
+    if refs:
+        table.caption = "machine reference sum(range(100)) in the same run, p50 / p99 µs: " + ", ".join(
+            f"before {shape} {ref.p50_us:.2f} / {ref.p99_us:.2f}" for shape, ref in refs.items())
+    for col in ("rules", "shape", "action", "p50 µs", "p99 µs", "target p99 µs", "ratio", "p99 ÷ 10 rules"):
+        table.add_column(col, justify="left" if col in ("shape", "action") else "right")
+    for r in rows:
+        growth = f"{r.growth:.2f}×"
+        if r.shape == "pattern" and not r.match and r.rules == 1_000:
+            growth += f" (target ≤ {PATTERN_GROWTH}×)"
+        table.add_row(f"{r.rules:,}", r.shape, "match" if r.match else "no match", f"{r.figures.p50_us:,.2f}",
+                      f"{r.figures.p99_us:,.2f}", "-" if r.target_p99_us is None else f"{r.target_p99_us:g}",
+                      "-" if r.ratio is None else f"{r.ratio:.2f}×", growth)
+    return table

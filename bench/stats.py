@@ -66,3 +66,9 @@ def measure_batch(name: str, fn: Callable[[], object], batch_size: int, rounds: 
         name, rounds * batch_size, percentile(per_decision, 0.5), percentile(per_decision, 0.99),
         sum(per_decision) / len(per_decision), rounds * batch_size / total_s,
     )
+
+
+def machine_reference_us(samples: int = 20_000) -> float:
+    """The machine-speed reference every run prints first: ``sum(range(100))``, p50 in µs (about 1.0 when issue 14
+    was measured), so figures from different machines or loads can be read against each other."""
+    return measure("sum(range(100))", lambda: sum(range(100)), samples).p50_us

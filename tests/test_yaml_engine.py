@@ -312,6 +312,7 @@ def summary(d: agt.Decision):
 TOOLS = ["read_file", "write_file", "send_email", "drop_table", "run_shell"]
 ENVS = ["development", "staging", "production"]
 WORDS = ["secret", "rm -rf", "hello"]
+PATTERN_WORDS = [*WORDS, "", "Été", "été", "lo", "SECRET"]
 
 
 def conjuncts():
@@ -334,6 +335,15 @@ def conjuncts():
         st.sampled_from(["admin", "dev"]).map(lambda x: f"roles contains '{x}'"),
         tool.map(lambda t: f"not tool_name == '{t}'"),
         st.tuples(tool, n).map(lambda p: f"(tool_name == '{p[0]}' or tokens_used > {p[1]})"),
+        # Pattern rules, which the index runs as one RE2 set per field: negated, OR-ed, case-insensitive, unicode,
+        # empty, and one that raises on an integer (the fail-closed path).
+        st.sampled_from(PATTERN_WORDS).map(lambda w: f"params.q startswith '{w}'"),
+        st.sampled_from(PATTERN_WORDS).map(lambda w: f"params.q endswith '{w}'"),
+        st.sampled_from(PATTERN_WORDS).map(lambda w: f"'{w}' in params_text"),
+        st.sampled_from(PATTERN_WORDS).map(lambda w: f"not (params_text contains '{w}')"),
+        st.sampled_from(["(?i)SECRET", "^rm\\\\s", "(?i)ÉTÉ", "o$", "^$", "x*"]).map(lambda x: f"params.q matches '{x}'"),
+        st.tuples(st.sampled_from(PATTERN_WORDS), tool).map(lambda p: f"(params_text contains '{p[0]}' or tool_name == '{p[1]}')"),
+        st.just("params.count contains 'x'"),
     )
 
 
@@ -353,7 +363,7 @@ ACTIONS = st.builds(
         roles=roles, trust=trust, tokens_used=tokens, tool_calls=calls, environment=env,
     ),
     st.sampled_from(TOOLS), st.sampled_from(ENVS), st.integers(0, 30), st.integers(0, 30),
-    st.one_of(st.none(), st.integers(-3, 30)), st.sampled_from(WORDS + ["nothing"]),
+    st.one_of(st.none(), st.integers(-3, 30)), st.sampled_from(WORDS + ["nothing", "Été à Paris", "a SECRET"]),
     st.sampled_from([(), ("admin",), ("dev", "admin")]), st.integers(0, 1000),
 )
 
@@ -419,8 +429,10 @@ def test_indexed_decisions_equal_brute_force_on_the_starter_policy(starter_yaml)
 
 def test_rule_index_leaves_out_rules_whose_key_cannot_match(tmp_path):
     # The index must actually narrow: otherwise the comparisons above prove nothing about it.
-    e = engine_for(tmp_path, [r("x", ON_X, "deny"), r("budget", "tokens_used > 100", "deny"), r("scan", "params_text contains 'a'", "deny")])
-    assert [rule.id for rule in e._index.candidates(call("y", tokens_used=5).document)] == ["scan"]
+    e = engine_for(tmp_path, [r("x", ON_X, "deny"), r("budget", "tokens_used > 100", "deny"), r("scan", "params_text contains 'a'", "deny"),
+                              r("unless", "not (params_text contains 'a')", "deny")])
+    assert [rule.id for rule in e._index.candidates(call("y", {"q": "bcd"}, tokens_used=5).document)] == ["unless"]
+    assert [rule.id for rule in e._index.candidates(call("y", {"q": "xay"}, tokens_used=5).document)] == ["scan", "unless"]
 
 
 def test_rule_index_keeps_non_integer_values_for_bound_rules(tmp_path):
@@ -470,3 +482,9 @@ def test_bare_field_condition_matches_when_the_field_is_true(tmp_path):
 def test_bare_field_condition_does_not_match_when_the_field_is_false(tmp_path):
     e = engine_for(tmp_path, [r("dangerous", "params.dangerous", "deny")])
     assert e.evaluate(call("read_file", {"dangerous": False})).effect is Effect.ALLOW
+
+
+def test_one_decision_is_shared_by_every_action_that_matches_the_same_rules(tmp_path):
+    e = engine_for(tmp_path, [r("x", ON_X, "deny"), r("big", "params.n > 5", "require_approval", approvers=["ops"])])
+    first, again, other = e.evaluate(call("x", {"n": 1})), e.evaluate(call("x", {"n": 2})), e.evaluate(call("y", {"n": 9}))
+    assert first is again and (other.effect, other.rule_ids) == (Effect.REQUIRE_APPROVAL, ("big",))

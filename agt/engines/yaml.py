@@ -6,13 +6,12 @@ decision only evaluates the rules that could match. Combining is :func:`agt.deci
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from pathlib import Path
 from typing import Any, Iterable
 
 from agt.action import Action
 from agt.catalog import Catalog, resolve_catalog, with_catalog
-from agt.conditions import MISSING, EqualityKey, LowerBoundKey, field_getter, index_key
+from agt.conditions.prefilter import Prefilter
 from agt.decision import Decision, RuleAction, RuleMatch, combine, fail_closed
 from agt.engines import base
 from agt.engines.yaml_policy import GOVERNANCE_RULE_IDS, NO_APPLICABLE_POLICY_ID, Rule, YamlPolicy, load_policy
@@ -53,49 +52,27 @@ from agt.errors import AgtError, ConditionEvalError
 
 
 class _RuleIndex:
-    """Rules looked up by a necessary condition instead of scanned (see conditions.index_key).
+    """Rules looked up by a necessary condition instead of scanned (see agt.conditions.prefilter).
 
-    Equality keys: a hash lookup on the field's value. Lower bounds: a bisect over the sorted bounds,
-    so budget rules cost nothing until a counter nears them. The index only narrows the candidates;
-    every candidate's whole condition is still evaluated.
+    Equality on a field is a hash lookup; every substring and pattern rule on a field is one RE2 set run once;
+    integer lower bounds are a bisect, so budget rules cost nothing until a counter nears them. The index only
+    narrows the candidates, kept in policy order: every candidate's whole condition is still evaluated.
     """
 
     def __init__(self, rules: Iterable[Rule]) -> None:
-        self.always: list[Rule] = []
-        equal: dict[tuple[str, ...], dict[Any, list[Rule]]] = {}
-        bounded: dict[tuple[str, ...], list[tuple[int, int, Rule]]] = {}
-        for order, rule in enumerate(rules):
-            key = index_key(rule.condition)
-            if isinstance(key, EqualityKey):
-                table = equal.setdefault(key.path, {})
-                for v in key.values:
-                    table.setdefault(v, []).append(rule)
-            elif isinstance(key, LowerBoundKey):
-                bounded.setdefault(key.path, []).append((key.bound, order, rule))
-            else:
-                self.always.append(rule)
-        self._equal = [(field_getter(path), table) for path, table in equal.items()]
-        self._bounded = []
-        for path, entries in bounded.items():
-            entries.sort(key=lambda e: (e[0], e[1]))
-            self._bounded.append((field_getter(path), [e[0] for e in entries], [e[2] for e in entries]))
+        self.rules = tuple(rules)
+        self._prefilter = Prefilter([r.condition for r in self.rules])
+        self.always = [self.rules[k] for k in self._prefilter.always]
+        self.positions = self._prefilter.candidates
+        """The positions (ascending: policy order) of the rules that could be true, or raise, for a document."""
 
     def candidates(self, doc: dict) -> list[Rule]:
-        found = list(self.always)
-        for get, table in self._equal:
-            v = get(doc)
-            if type(v) is str:
-                hit = table.get(v)
-                if hit:
-                    found.extend(hit)
-        for get, bounds, rules in self._bounded:
-            v = get(doc)
-            if type(v) is int:
-                found.extend(rules[: bisect_right(bounds, v)])
-            elif v is not MISSING:
-                # Not an integer: let every rule's comparison run, so a type error still fails closed.
-                found.extend(rules)
-        return found
+        rules = self.rules
+        return [rules[k] for k in self._prefilter.candidates(doc)]
+
+
+_DECIDED_CAP = 4096
+"""Decisions kept per engine, one per distinct set of matching rules (see YamlEngine.evaluate)."""
 
 
 class YamlEngine:
@@ -107,7 +84,13 @@ class YamlEngine:
         self.catalog = resolve_catalog(catalog, None if isinstance(policy, YamlPolicy) else policy)
         self._revision = with_catalog(self.policy.revision, self.catalog)
         self._index = _RuleIndex(self.policy.rules)
+        self._positions = self._index.positions
         self._by_id = {r.id: (i, r) for i, r in enumerate(self.policy.rules)}
+        # What a rule reports when it matches never varies: one immutable RuleMatch per rule.
+        self._match_of = tuple(RuleMatch(r.id, r.action, r.message, r.approvers) for r in self.policy.rules)
+        # A decision is a function of which rules matched and nothing else (combine reads the matches, the policy's
+        # default and strategy, the engine and revision, all fixed here): one immutable Decision per set of matches.
+        self._decided: dict[tuple[int, ...], Decision] = {}
         # The most common outcome, no rule matched, shares one immutable Decision.
         self._default_decision = combine((), self.policy.default, engine=self.name, revision=self.revision)
 
@@ -115,33 +98,48 @@ class YamlEngine:
     def revision(self) -> str:
         return self._revision
 
-    def matches(self, action: Action) -> list[RuleMatch]:
-        """Every rule that matches, before combining. Raises on a condition that errors."""
-        doc = action.document
-        out: list[RuleMatch] = []
-        for rule in self._index.candidates(doc):  # type: ignore[arg-type]
+    def _hits(self, doc: dict) -> tuple[int, ...]:
+        """The positions of the rules that match ``doc``. Raises on a condition that errors (the first, in policy order)."""
+        positions = self._positions(doc)
+        if not positions:
+            return ()
+        rules = self._index.rules
+        hits: list[int] = []
+        for k in positions:
+            rule = rules[k]
             try:
                 hit = rule.evaluate(doc)
             except ConditionEvalError as exc:
                 raise ConditionEvalError(f"rule {rule.id!r} ({rule.source}:{rule.line}): {exc}") from None
             if hit:
-                out.append(RuleMatch(rule.id, rule.action, rule.message, rule.approvers))
-        return out
+                hits.append(k)
+        return tuple(hits)
+
+    def matches(self, action: Action) -> list[RuleMatch]:
+        """Every rule that matches, before combining. Raises on a condition that errors."""
+        match_of = self._match_of
+        return [match_of[k] for k in self._hits(action.document)]  # type: ignore[arg-type]
 
     def evaluate(self, action: Action) -> Decision:
         try:
             # Inside the try: a value that is not an Action must deny here too, never raise.
             if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self.revision)) is not None:
                 return denied
-            matched = self.matches(action)
+            hits = self._hits(action.document)
         except AgtError as exc:
             return fail_closed(f"condition error: {exc}", engine=self.name, revision=self.revision)
         except Exception as exc:  # noqa: BLE001 - any fault must still deny
             return fail_closed(f"{type(exc).__name__}: {exc}", engine=self.name, revision=self.revision)
-        if not matched:
+        if not hits:
             return self._default_decision
-        matched = resolve(matched, self._by_id, self.policy.conflict_strategy)
-        return combine(matched, self.policy.default, engine=self.name, revision=self.revision)
+        decided = self._decided.get(hits)
+        if decided is None:
+            match_of = self._match_of
+            matched = resolve([match_of[k] for k in hits], self._by_id, self.policy.conflict_strategy)
+            decided = combine(matched, self.policy.default, engine=self.name, revision=self.revision)
+            if len(self._decided) < _DECIDED_CAP:
+                self._decided[hits] = decided
+        return decided
 
     def evaluate_many(self, actions: Iterable[Action]) -> list[Decision]:
         return [self.evaluate(a) for a in actions]

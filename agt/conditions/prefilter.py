@@ -1,0 +1,290 @@
+"""Which conditions could hold for a document, found without evaluating them: the YAML engine's rule index.
+
+Each condition gets a **trigger set**: atoms of which at least one fires whenever the condition is true *or
+raises*. A condition none of whose atoms fires is false for that document, so it need not be evaluated; a
+condition without a trigger set (``None``) is always evaluated. The index only narrows the candidates: every
+candidate's whole condition still decides, and a condition that errors is always a candidate (fail closed).
+
+Atoms, each over one field (a path, or AGT flat context):
+
+* :class:`Equals` ``field == 'v'``, ``field in ['v', ...]``: fires when the value is that string (these never raise).
+* :class:`Pattern` ``contains``/``startswith``/``endswith`` a string, ``matches`` a regex, ``'v' in field``: fires
+  when the value is a string the pattern finds, or is present and not a string (a list's membership, a type error).
+  All the patterns on one field are compiled into one RE2 set, run once per decision.
+* :class:`AtLeast` ``field > n``, ``field >= n`` (integer ``n``): fires unless the value is missing or an integer
+  below the bound (a non-integer may compare or raise).
+
+Trigger sets compose by the condition language's logic (see compiler._logical): a conjunction holds or raises
+only if every part does, so one part's set serves; a disjunction, only if some part does, so the union of all
+parts' sets; ``not x`` holds or raises exactly when ``x`` is false or raises, which no atom describes (so
+``not (x contains 'y')`` is always evaluated), unless ``x`` is itself a negation or a logic of them.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+
+import re2
+
+from agt.conditions import ast
+from agt.conditions.compiler import MISSING, compile_condition, compile_regex
+
+_FIELDS = (ast.Path, ast.FlatPath)
+
+
+@dataclass(frozen=True)
+class Equals:
+    field: ast.Node
+    value: str
+
+
+@dataclass(frozen=True)
+class Pattern:
+    field: ast.Node
+    op: str  # contains | startswith | endswith | matches
+    text: str
+
+    def regex(self) -> str:
+        """The RE2 source that finds this pattern wherever the condition's own operator does."""
+        if self.op == "matches":
+            return self.text
+        lit = re2.escape(self.text)
+        if self.op == "startswith":
+            return rf"\A(?:{lit})"
+        if self.op == "endswith":
+            return rf"(?:{lit})\z"
+        return lit
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    field: ast.Node
+    bound: int
+
+
+Atom = Union[Equals, Pattern, AtLeast]
+Triggers = frozenset  # of Atom
+
+
+def triggers(node: ast.Node) -> frozenset[Atom] | None:
+    """Atoms of which one fires whenever ``node`` is true or raises; None when no such set is known."""
+    return _true_or_error(node)
+
+
+def _true_or_error(node: ast.Node) -> frozenset[Atom] | None:
+    if isinstance(node, ast.Compare):
+        return _compare(node)
+    if isinstance(node, ast.Not):
+        return _false_or_error(node.operand)
+    if isinstance(node, ast.And):
+        return _best(_true_or_error(o) for o in node.operands)
+    if isinstance(node, ast.Or):
+        return _union(_true_or_error(o) for o in node.operands)
+    return None
+
+
+def _false_or_error(node: ast.Node) -> frozenset[Atom] | None:
+    if isinstance(node, ast.Not):
+        return _true_or_error(node.operand)
+    if isinstance(node, ast.And):
+        return _union(_false_or_error(o) for o in node.operands)
+    if isinstance(node, ast.Or):
+        return _best(_false_or_error(o) for o in node.operands)
+    return None
+
+
+def _union(sets: Iterable[frozenset[Atom] | None]) -> frozenset[Atom] | None:
+    out: set[Atom] = set()
+    for s in sets:
+        if s is None:
+            return None
+        out |= s
+    return frozenset(out)
+
+
+def _rank(s: frozenset[Atom]) -> tuple[int, int, int]:
+    """Cheaper and narrower first: the tool name, another equality, a pattern, a lower bound (tightest first)."""
+    worst = -1
+    for a in s:
+        if isinstance(a, Equals):
+            cls = 0 if a.field == ast.Path(("action", "tool")) else 1
+        else:
+            cls = 2 if isinstance(a, Pattern) else 3
+        worst = max(worst, cls)
+    tightest = min((a.bound for a in s if isinstance(a, AtLeast)), default=0)
+    return (worst, len(s), -tightest)
+
+
+def _best(sets: Iterable[frozenset[Atom] | None]) -> frozenset[Atom] | None:
+    known = [s for s in sets if s is not None]
+    return min(known, key=_rank) if known else None
+
+
+def _compare(node: ast.Compare) -> frozenset[Atom] | None:
+    op, left, right = node.op, node.left, node.right
+    if isinstance(right, _FIELDS) and isinstance(left, ast.Literal) and type(left.value) is str:
+        # 'v' == field is field == 'v'; 'v' in field is field contains 'v' (a substring, a member, a key).
+        if op == "==":
+            return frozenset({Equals(right, left.value)})
+        if op == "in":
+            return frozenset({Pattern(right, "contains", left.value)})
+        return None
+    if not isinstance(left, _FIELDS):
+        return None
+    if isinstance(right, ast.Literal):
+        c = right.value
+        if op == "==" and type(c) is str:
+            return frozenset({Equals(left, c)})
+        if op in ("contains", "startswith", "endswith", "matches") and type(c) is str:
+            return frozenset({Pattern(left, op, c)})
+        if op in (">", ">=") and type(c) is int:
+            return frozenset({AtLeast(left, c + 1 if op == ">" else c)})
+        return None
+    if op == "in" and isinstance(right, ast.ListExpr) and all(
+        isinstance(i, ast.Literal) and type(i.value) is str for i in right.items
+    ):
+        return frozenset(Equals(left, i.value) for i in right.items)  # type: ignore[union-attr]
+    return None
+
+
+# --- the index -------------------------------------------------------------------------------------
+
+_SET_OPTIONS = re2.Options()
+_SET_OPTIONS.log_errors = False  # same dialect and options as compiler.compile_regex, quiet
+
+
+class _PatternSet:
+    """Every pattern on one field in RE2 sets (one unless RE2 cannot compile so many at once).
+
+    Pattern 0 of each set is the empty pattern, which matches any text: a set that reports nothing has failed
+    (RE2's DFA out of memory), and then every pattern on the field counts as found.
+    """
+
+    def __init__(self, patterns: Sequence[tuple[str, list[int]]], on_string: list[int]) -> None:
+        self.sets: list[tuple[Any, list[list[int]]]] = []
+        self.on_string = list(on_string)  # keys of patterns that match any string (or would not compile in a set)
+        self.everything = sorted({k for _, keys in patterns for k in keys} | set(on_string))
+        self._build(list(patterns))
+
+    def _build(self, patterns: list[tuple[str, list[int]]]) -> None:
+        if not patterns:
+            return
+        s = re2.Set.SearchSet(_SET_OPTIONS)
+        s.Add("")
+        keys: list[list[int]] = [[]]
+        try:
+            for regex, ks in patterns:
+                s.Add(regex)
+                keys.append(ks)
+            s.Compile()
+        except re2.error:
+            if len(patterns) == 1:
+                self.on_string.extend(patterns[0][1])
+                return
+            half = len(patterns) // 2
+            self._build(patterns[:half])
+            self._build(patterns[half:])
+            return
+        self.sets.append((s, keys))
+
+    def found(self, text: str, out: list[int]) -> None:
+        out.extend(self.on_string)
+        for s, keys in self.sets:
+            try:
+                hits = s.Match(text)
+            except Exception:  # noqa: BLE001 - text RE2 cannot take (a lone surrogate): let the conditions decide
+                hits = None
+            if not hits:
+                for ks in keys:
+                    out.extend(ks)
+                continue
+            for h in hits:
+                if h:
+                    out.extend(keys[h])
+
+
+class Prefilter:
+    """Conditions looked up by their trigger sets: ``candidates(doc)`` is, in order, the positions of the
+    conditions that could be true or raise for ``doc``; every other condition is false for it."""
+
+    def __init__(self, conditions: Sequence[ast.Node]) -> None:
+        always: list[int] = []
+        equal: dict[ast.Node, dict[str, list[int]]] = {}
+        bounded: dict[ast.Node, list[tuple[int, int]]] = {}
+        patterns: dict[ast.Node, dict[str, list[int]]] = {}
+        on_string: dict[ast.Node, list[int]] = {}
+        for key, node in enumerate(conditions):
+            atoms = triggers(node)
+            if atoms is None:
+                always.append(key)
+                continue
+            for atom in atoms:
+                if isinstance(atom, Equals):
+                    equal.setdefault(atom.field, {}).setdefault(atom.value, []).append(key)
+                elif isinstance(atom, AtLeast):
+                    bounded.setdefault(atom.field, []).append((atom.bound, key))
+                else:
+                    regex = atom.regex()
+                    patterns.setdefault(atom.field, {})
+                    if _matches_empty(regex):
+                        on_string.setdefault(atom.field, []).append(key)
+                    else:
+                        patterns[atom.field].setdefault(regex, []).append(key)
+        self.always = always
+        self._equal = [(_getter(f), {v: tuple(ks) for v, ks in table.items()}) for f, table in equal.items()]
+        self._bounded: list[tuple[Callable[[Mapping[str, Any]], Any], list[int], list[int]]] = []
+        for f, entries in bounded.items():
+            entries.sort()
+            self._bounded.append((_getter(f), [b for b, _ in entries], [k for _, k in entries]))
+        self._patterns = [
+            (_getter(f), _PatternSet(list(table.items()), on_string.get(f, []))) for f, table in patterns.items()
+        ]
+
+        if len(self._equal) == 1 and not (always or self._bounded or self._patterns):
+            # Only equality rules on one field (say, every rule keyed by tool name): one lookup, nothing to merge.
+            self.candidates = self._one_lookup  # type: ignore[method-assign]
+
+    def _one_lookup(self, doc: Mapping[str, Any]) -> Sequence[int]:
+        get, table = self._equal[0]
+        v = get(doc)
+        return table.get(v, ()) if type(v) is str else ()
+
+    def candidates(self, doc: Mapping[str, Any]) -> Sequence[int]:
+        """The positions, ascending and distinct, of the conditions that could be true or raise for ``doc``
+        (a sequence to read, not to change)."""
+        found = list(self.always)
+        for get, table in self._equal:
+            v = get(doc)
+            if type(v) is str:
+                hit = table.get(v)
+                if hit:
+                    found.extend(hit)
+        for get, bounds, keys in self._bounded:
+            v = get(doc)
+            if type(v) is int:
+                found.extend(keys[: bisect_right(bounds, v)])
+            elif v is not MISSING:
+                found.extend(keys)  # not an integer: the comparison decides, or raises (fail closed)
+        for get, pset in self._patterns:
+            v = get(doc)
+            if type(v) is str:
+                pset.found(v, found)
+            elif v is not MISSING:
+                found.extend(pset.everything)  # a list, an object, a type error: the condition decides
+        if len(found) > 1:
+            return sorted(set(found))
+        return found
+
+
+def _getter(field: ast.Node) -> Callable[[Mapping[str, Any]], Any]:
+    return compile_condition(field)
+
+
+def _matches_empty(regex: str) -> bool:
+    """A pattern found in the empty text is found in every text: no set needed to know it fires."""
+    try:
+        return compile_regex(regex).search("") is not None
+    except Exception:  # noqa: BLE001 - cannot tell: treat it as found everywhere (evaluated on every string)
+        return True

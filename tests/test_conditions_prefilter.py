@@ -1,0 +1,259 @@
+"""agt.conditions.prefilter: trigger sets and the index that narrows conditions to candidates.
+
+The index is a prefilter: it may keep a condition that turns out false, never drop one that is true or raises.
+The property tests compare it with evaluating every condition on random documents and random condition sets.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agt.conditions import ast, compile_predicate, parse
+from agt.conditions.compiler import compile_regex
+from agt.conditions.prefilter import AtLeast, Equals, Pattern, Prefilter, triggers
+from agt.errors import ConditionEvalError, ConditionSyntaxError
+
+TEXT = ast.Path(("action", "params_text"))
+TOOL = ast.Path(("action", "tool"))
+Q = ast.Path(("action", "params", "q"))
+N = ast.Path(("action", "params", "n"))
+ENV = ast.Path(("context", "environment"))
+FLAT = ast.FlatPath("q", (("action", "params", "q"), ("context", "attributes", "q")))
+
+
+# --- trigger sets ----------------------------------------------------------------------------------
+
+
+def test_tool_equality_is_an_equality_atom():
+    assert triggers(parse("tool_name == 'x'")) == {Equals(TOOL, "x")}
+
+
+def test_tool_membership_is_one_atom_per_member():
+    assert triggers(parse("tool_name in ['x', 'y']")) == {Equals(TOOL, "x"), Equals(TOOL, "y")}
+
+
+def test_a_conjunction_takes_the_tool_name_over_a_pattern():
+    assert triggers(parse("params_text contains 'a' and tool_name == 'x'")) == {Equals(TOOL, "x")}
+
+
+def test_a_conjunction_takes_a_pattern_over_a_lower_bound():
+    assert triggers(parse("context.tokens_used > 5 and params_text contains 'a'")) == {Pattern(TEXT, "contains", "a")}
+
+
+def test_a_conjunction_takes_the_tightest_lower_bound():
+    assert triggers(parse("tokens_used > 10 and tokens_used >= 50")) == {AtLeast(ast.Path(("context", "tokens_used")), 50)}
+
+
+def test_a_disjunction_is_the_union_of_its_parts():
+    assert triggers(parse("params_text contains 'a' or environment == 'prod'")) == {
+        Pattern(TEXT, "contains", "a"), Equals(ENV, "prod")}
+
+
+def test_a_disjunction_with_an_unknown_part_has_no_triggers():
+    assert triggers(parse("params_text contains 'a' or context.tokens_used < 5")) is None
+
+
+@pytest.mark.parametrize("text", ["not (params_text contains 'a')", "params_text contains 'a' or not (tool_name == 'x')",
+                                  "tool_name != 'x'", "tool_name not in ['x']"])
+def test_a_negated_comparison_has_no_triggers(text):
+    assert triggers(parse(text)) is None
+
+
+def test_a_double_negation_is_its_operand():
+    assert triggers(parse("not (not (params_text contains 'a'))")) == {Pattern(TEXT, "contains", "a")}
+
+
+def test_a_negated_disjunction_of_negations_is_the_union():
+    # not (not a or not b) is a and b: its part a's set serves.
+    assert triggers(parse("not (not (params_text contains 'a') or not (tool_name == 'x'))")) == {Equals(TOOL, "x")}
+
+
+@pytest.mark.parametrize("op", ["contains", "startswith", "endswith", "matches"])
+def test_each_string_operator_is_a_pattern_atom(op):
+    assert triggers(parse(f"params.q {op} 'a'")) == {Pattern(Q, op, "a")}
+
+
+def test_a_literal_in_a_field_is_that_field_containing_it():
+    assert triggers(parse("'a' in params_text")) == {Pattern(TEXT, "contains", "a")}
+
+
+def test_flat_context_fields_have_atoms_too():
+    assert triggers(parse("q contains 'a'")) == {Pattern(FLAT, "contains", "a")}
+
+
+def test_an_empty_membership_list_never_fires():
+    assert triggers(parse("tool_name in []")) == frozenset()
+
+
+@pytest.mark.parametrize("op", ["startswith", "endswith", "contains"])
+def test_pattern_regexes_escape_their_literal(op):
+    atom = Pattern(TEXT, op, "a.*(")
+    assert compile_regex(atom.regex()).search("xxa.*(" if op != "startswith" else "a.*(xx")
+    assert not compile_regex(atom.regex()).search("abbb(")
+
+
+# --- the index -------------------------------------------------------------------------------------
+
+
+def doc(text=None, tool="t", **params):
+    action: dict = {"tool": tool, "params": params}
+    if text is not None:
+        action["params_text"] = text
+    return {"action": action, "context": {}, "agent": {}, "resource": {}}
+
+
+def test_a_pattern_rule_is_a_candidate_only_where_its_pattern_is_found():
+    pf = Prefilter([parse("params_text contains 'drop table'"), parse("params_text matches '(?i)^rm\\\\s'")])
+    assert list(pf.candidates(doc("please drop table users"))) == [0]
+    assert list(pf.candidates(doc("RM  -rf /"))) == [1]
+    assert list(pf.candidates(doc("hello"))) == []
+
+
+def test_a_missing_field_fires_no_pattern():
+    assert list(Prefilter([parse("params_text contains 'a'")]).candidates(doc(None))) == []
+
+
+def test_a_field_that_is_not_text_fires_every_pattern_on_it():
+    # A list's membership or a type error: the condition decides (and an error denies).
+    pf = Prefilter([parse("params.q contains 'a'"), parse("params.q startswith 'b'"), parse("params.n > 3")])
+    assert list(pf.candidates(doc(q=["a"]))) == [0, 1]
+    assert list(pf.candidates(doc(q=5))) == [0, 1]
+
+
+def test_an_empty_pattern_fires_on_every_text():
+    assert list(Prefilter([parse("params_text contains ''")]).candidates(doc(""))) == [0]
+
+
+def test_a_negated_pattern_is_always_a_candidate():
+    assert list(Prefilter([parse("not (params_text contains 'a')")]).candidates(doc("bbb"))) == [0]
+
+
+def test_candidates_are_distinct_and_in_order():
+    pf = Prefilter([parse("params_text contains 'b' or params_text contains 'a'"), parse("tool_name == 't'"),
+                    parse("params_text contains 'a'")])
+    assert list(pf.candidates(doc("ab"))) == [0, 1, 2]
+
+
+def test_text_re2_cannot_take_fires_every_pattern():
+    pf = Prefilter([parse("params_text contains 'a'")])
+    assert list(pf.candidates(doc("\udc80"))) == [0]
+
+
+def test_sets_too_large_for_one_re2_set_are_split():
+    many = [parse(f"params_text matches 'p[a-z]+ern_{i}\\\\b'") for i in range(3000)]
+    pf = Prefilter(many)
+    assert list(pf.candidates(doc("pattern_7 pattern_2999"))) == [7, 2999]
+
+
+# --- property: the prefilter never drops a condition that is true or raises ------------------------
+
+CHARS = st.sampled_from(["a", "b", "A", "é", "É", "ß", "ﬁ", " ", ".", "*", "(", "\\", "\n", "\x00", "😀", "_"])
+WORDS = st.text(CHARS, max_size=4)
+REGEX_PARTS = st.sampled_from(["a", "b", "A", "é", ".", "a*", "(?i)", "(?i)é", "^", "$", "\\b", "\\w+", "[aé]", "(?:a|b)",
+                               "\\pL", "\\d", "", "\\.", "😀", "(?s).", "\\A", "\\z", "x?"])
+
+
+@st.composite
+def regexes(draw):
+    pattern = "".join(draw(st.lists(REGEX_PARTS, max_size=4)))
+    try:
+        compile_regex(pattern)
+    except ConditionSyntaxError:
+        pattern = "a"
+    return pattern
+
+
+FIELDS = st.sampled_from([TEXT, Q, N, ENV, FLAT, TOOL])
+VALUES = st.one_of(WORDS, st.integers(-3, 3), st.lists(WORDS, max_size=2), st.just(Decimal("1.5")), st.booleans(),
+                   st.dictionaries(WORDS, st.integers(0, 1), max_size=2), st.none())
+
+
+@st.composite
+def comparisons(draw):
+    field = draw(FIELDS)
+    kind = draw(st.sampled_from(["contains", "startswith", "endswith", "matches", "lit-in", "==", "in", ">", ">=", "<",
+                                 "contains-int"]))
+    if kind == "matches":
+        return ast.Compare("matches", field, ast.Literal(draw(regexes())))
+    if kind == "lit-in":
+        return ast.Compare("in", ast.Literal(draw(WORDS)), field)
+    if kind == "in":
+        return ast.Compare("in", field, ast.ListExpr(tuple(ast.Literal(w) for w in draw(st.lists(WORDS, max_size=3)))))
+    if kind in (">", ">=", "<"):
+        return ast.Compare(kind, field, ast.Literal(draw(st.integers(-3, 3))))
+    if kind == "contains-int":
+        return ast.Compare("contains", field, ast.Literal(draw(st.integers(0, 2))))
+    return ast.Compare(kind, field, ast.Literal(draw(WORDS)))
+
+
+CONDITIONS = st.recursive(
+    st.one_of(comparisons(), FIELDS),
+    lambda sub: st.one_of(
+        st.builds(ast.Not, sub),
+        st.lists(sub, min_size=2, max_size=3).map(lambda xs: ast.And(tuple(xs))),
+        st.lists(sub, min_size=2, max_size=3).map(lambda xs: ast.Or(tuple(xs))),
+    ),
+    max_leaves=6,
+)
+
+
+@st.composite
+def documents(draw):
+    params = {k: draw(VALUES) for k in draw(st.lists(st.sampled_from(["q", "n"]), unique=True))}
+    action: dict = {"tool": draw(st.one_of(WORDS, st.sampled_from(["read_file", "a"]))), "params": params}
+    if draw(st.booleans()):
+        action["params_text"] = draw(st.one_of(st.text(CHARS, max_size=12), st.text(max_size=12)))
+    context: dict = {"attributes": {"q": draw(VALUES)}} if draw(st.booleans()) else {}
+    if draw(st.booleans()):
+        context["environment"] = draw(VALUES)
+    return {"action": action, "context": context, "agent": {}, "resource": {}}
+
+
+def outcome(evaluate, d):
+    try:
+        return bool(evaluate(d))
+    except ConditionEvalError:
+        return "error"
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conditions=st.lists(CONDITIONS, min_size=1, max_size=8), docs=st.lists(documents(), min_size=1, max_size=5))
+def test_prefiltered_evaluation_equals_full_evaluation(conditions, docs):
+    compiled = [compile_predicate(c) for c in conditions]
+    pf = Prefilter(conditions)
+    for d in docs:
+        full = [outcome(f, d) for f in compiled]
+        kept = set(pf.candidates(d))
+        prefiltered = [outcome(f, d) if k in kept else False for k, f in enumerate(compiled)]
+        assert prefiltered == full
+
+
+@settings(max_examples=300, deadline=None)
+@given(conditions=st.lists(CONDITIONS, min_size=1, max_size=8), d=documents())
+def test_candidates_are_sorted_and_distinct(conditions, d):
+    found = Prefilter(conditions).candidates(d)
+    assert list(found) == sorted(set(found))
+
+
+@settings(max_examples=400, deadline=None)
+@given(patterns=st.lists(st.tuples(st.sampled_from(["contains", "startswith", "endswith", "matches"]), WORDS), max_size=6),
+       text=st.one_of(st.text(CHARS, max_size=16), st.text(max_size=16)))
+def test_one_set_reports_every_pattern_python_finds(patterns, text):
+    # Literal patterns through RE2 (escaped, UTF-8) against Python's own str operations, unicode included.
+    conditions = [ast.Compare(op, TEXT, ast.Literal(w if op != "matches" else compile_regex_safe(w))) for op, w in patterns]
+    pf = Prefilter(conditions)
+    d = doc(text)
+    assert [k for k, c in enumerate(conditions) if compile_predicate(c)(d)] == [
+        k for k in pf.candidates(d) if compile_predicate(conditions[k])(d)]
+
+
+def compile_regex_safe(w: str) -> str:
+    try:
+        compile_regex(w)
+        return w
+    except ConditionSyntaxError:
+        return "a"
