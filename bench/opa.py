@@ -105,7 +105,7 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> tuple[l
             figures += [floor, single, many]
             extra[f"opa_single_over_floor_{key}"] = single.p50_us / floor.p50_us
             extra[f"opa_batch_over_single_{key}"] = many.p50_us / single.p50_us
-            extra[f"opa_batch_via_data_agt_batch_{key}"] = float(getattr(engine, "batch_supported", None) is True)
+            extra[f"opa_batch_via_data_agt_batch_{key}"] = float(engine.batch_supported is True)
         finally:
             engine.close()
 

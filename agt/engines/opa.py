@@ -237,8 +237,9 @@ class OpaEngine:
         * an OPA without ``data.agt.batch`` (your own, or a library copy from before it), told by its undefined
           result, a 404 or a 403, from then on;
         * a decision path of your own (the batch decides ``data.agt.decision``);
-        * an HTTP 500, such as agt.compare's type error in one input, which fails the whole query: deciding the
-          chunk one input at a time gives each action the decision its own query gives."""
+        * an HTTP 500, such as agt.compare's type error in one input, which fails the whole query: the chunk is
+          halved until the failing input is alone, and that input gets the decision its own query gives (the
+          others stay batched)."""
         actions = list(actions)
         if len(actions) <= 1 or self.batch_supported is False:
             return self._many_single(actions)
@@ -254,20 +255,28 @@ class OpaEngine:
                 bodies.append(early)
         for start in range(0, len(pending), BATCH_SIZE):
             idx = pending[start:start + BATCH_SIZE]
-            try:
-                got = self._batch(bodies[start:start + BATCH_SIZE])
-            except Exception as exc:  # noqa: BLE001 - any fault must still deny
-                got = [self._fail(f"{type(exc).__name__}: {exc}")] * len(idx)
-            if got is None:  # decide this chunk (and, once the batch is known missing, the rest) one call each
-                rest = pending[start:] if self.batch_supported is False else idx
-                for i, d in zip(rest, self._many_single([actions[i] for i in rest])):
-                    out[i] = d
-                if self.batch_supported is False:
-                    break
-                continue
+            if self.batch_supported is False:  # found missing on an earlier chunk
+                got = self._many_single([actions[i] for i in idx])
+            else:
+                got = self._chunk([actions[i] for i in idx], bodies[start:start + BATCH_SIZE])
             for i, d in zip(idx, got):
                 out[i] = d
         return out  # type: ignore[return-value]
+
+    def _chunk(self, actions: list[Action], docs: list[bytes]) -> list[Decision]:
+        try:
+            got = self._batch(docs)
+        except Exception as exc:  # noqa: BLE001 - any fault must still deny
+            return [self._fail(f"{type(exc).__name__}: {exc}")] * len(docs)
+        if got is _UNSUPPORTED:
+            return self._many_single(actions)
+        if got is _SPLIT:
+            # One input's error fails the whole query: halve until it is alone, then its own query names it.
+            if len(docs) == 1:
+                return [self.evaluate(actions[0])]
+            mid = len(docs) // 2
+            return self._chunk(actions[:mid], docs[:mid]) + self._chunk(actions[mid:], docs[mid:])
+        return got  # type: ignore[return-value]
 
     def _before_opa(self, action: Action) -> Decision | bytes:
         """The catalog's deny, or the action's JSON for OPA (a deny if it cannot be encoded)."""
@@ -282,8 +291,9 @@ class OpaEngine:
         except Exception as exc:  # noqa: BLE001 - any fault must still deny
             return self._fail(f"{type(exc).__name__}: {exc}")
 
-    def _batch(self, docs: list[bytes]) -> list[Decision] | None:
-        """One POST deciding ``docs`` (encoded action documents), or None: decide them one call each."""
+    def _batch(self, docs: list[bytes]) -> list[Decision] | object:
+        """One POST deciding ``docs`` (encoded action documents): their decisions, _UNSUPPORTED (the OPA has no
+        data.agt.batch) or _SPLIT (an HTTP 500: decide the halves apart)."""
         body = b'{"input":{"inputs":[' + b",".join(docs) + b"]}}"
         got = self._send(self._batch_head, BATCH_PATH, body)
         if isinstance(got, Decision):
@@ -295,16 +305,16 @@ class OpaEngine:
         if isinstance(got, _Refused):
             if got.status in (403, 404) and self.batch_supported is None:
                 self.batch_supported = False
-                return None
+                return _UNSUPPORTED
             if got.status == 500:
-                return None
+                return _SPLIT
             return [got.deny] * len(docs)
         if isinstance(got, Decision):
             return [got] * len(docs)
         if not isinstance(got, dict) or "result" not in got:
             if self.batch_supported is None:
                 self.batch_supported = False  # the OPA's library has no data.agt.batch
-                return None
+                return _UNSUPPORTED
             return [self._fail(f"undefined result for data.agt.batch{self._undefined_hint()}")] * len(docs)
         self.batch_supported = True
         results = got["result"]
@@ -340,6 +350,10 @@ class OpaEngine:
 DEFAULT_TIMEOUT = 2.0
 BATCH_SIZE = 200
 """Inputs per POST to data.agt.batch."""
+
+
+_UNSUPPORTED = object()
+_SPLIT = object()
 
 
 class _Refused:
