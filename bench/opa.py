@@ -7,11 +7,13 @@
 * The naive baseline (one ``opa eval`` subprocess per decision) and the 10,000-action differential fuzz on
   yaml, cedar and opa (wall time).
 
-Floor and engine alternate over three rounds; each figure is the median of the rounds' p50s.
+Floor and engine alternate sample by sample (so a busy machine slows both alike), over three rounds; each
+figure is the median of the rounds' p50s.
 """
 
 from __future__ import annotations
 
+import gc
 import http.client
 import socket
 import statistics
@@ -25,7 +27,7 @@ from agt.conformance import load_suite, open_engines
 from agt.conformance.fuzz import fuzz
 from agt.engines.opa import OpaEngine, _encode
 from agt.opa import find_opa
-from bench.stats import Figures, measure, measure_batch
+from bench.stats import Figures, measure, measure_batch, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = 3
@@ -71,6 +73,32 @@ def _raw_post(engine: OpaEngine, body: bytes) -> Callable[[], bytes]:
     return post
 
 
+def _interleaved(fns: dict[str, Callable[[], object]], samples: int, warmup: int = 200) -> dict[str, Figures]:
+    """Time each of ``fns`` once per sample, in turn; GC paused while sampling."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    clock = time.perf_counter_ns
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(samples):
+            for k, fn in fns.items():
+                t0 = clock()
+                fn()
+                times[k].append((clock() - t0) / 1000)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    out = {}
+    for k, ts in times.items():
+        ts.sort()
+        mean = sum(ts) / len(ts)
+        out[k] = Figures(k, samples, percentile(ts, 0.5), percentile(ts, 0.99), mean, 1e6 / mean)
+    return out
+
+
 def _median(figs: list[Figures], name: str) -> Figures:
     mid = sorted(figs, key=lambda f: f.p50_us)[len(figs) // 2]
     return Figures(name, sum(f.samples for f in figs), mid.p50_us, statistics.median(f.p99_us for f in figs),
@@ -96,8 +124,9 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> tuple[l
             assert all(d.effect is agt.Effect.ALLOW for d in engine.evaluate_many(batch))
             floors, singles, batches = [], [], []
             for _ in range(ROUNDS):
-                floors.append(measure("floor", raw, samples))
-                singles.append(measure("single", lambda: engine.evaluate(action), samples))
+                pair = _interleaved({"floor": raw, "single": lambda: engine.evaluate(action)}, samples)
+                floors.append(pair["floor"])
+                singles.append(pair["single"])
                 batches.append(measure_batch("batch", lambda: engine.evaluate_many(batch), 200, 5 if quick else 20))
             floor = _median(floors, f"floor: raw http.client keep-alive POST, {label}")
             single = _median(singles, f"opa engine, single decision, {label}")

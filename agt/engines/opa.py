@@ -1,4 +1,5 @@
-"""The OPA engine: each action goes to a real OPA as ``POST /v1/data/agt/decision {"input": <action>}``.
+"""The OPA engine: each action goes to a real OPA as ``POST /v1/data/agt/decision {"input": <action>}``, and
+evaluate_many sends 200 at a time as ``POST /v1/data/agt/batch {"input": {"inputs": [...]}}`` (rego/agt/batch.rego).
 
 Three ways to an OPA: an existing deployment (``url=`` or ``AGT_OPA_URL``, with an optional bearer token
 and TLS settings), a managed local ``opa run --server`` with the Rego library loaded (the default), or a
@@ -387,9 +388,17 @@ def _error_text(body: bytes) -> str:
     return ("; ".join(messages) or body[:300].decode("utf-8", "replace"))[:300]
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _encode(doc: Any) -> bytes:
-    # Decimals go as JSON numbers with their exact digits; OPA compares such numbers exactly.
-    return _json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # One encoder built once (json.dumps with options builds one per call). Documents holding a Decimal go
+    # through agt._json: JSON numbers with their exact digits, which OPA compares exactly.
+    try:
+        text = _ENCODER.encode(doc)
+    except TypeError:
+        text = _json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
 
 
 def _tree_revision(paths: list[Path]) -> str:

@@ -13,7 +13,7 @@ handshake and a whole ``sendall``).
 A connection that was idle in keep-alive and turns out closed by the server (nothing of the reply
 arrived: a reset, a broken pipe, end of stream) is replaced once, within the same deadline; any other
 failure is an :class:`HttpError`. One client serves http, https and unix sockets, so agt's decision path
-needs neither httpx nor h11 (docs/opa-fleet.md, "The decision path's HTTP client").
+needs neither httpx nor h11 (docs/rego-library.md, "The decision path's HTTP client").
 """
 
 from __future__ import annotations

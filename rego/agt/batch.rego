@@ -7,6 +7,10 @@
 # with HTTP 500, as it would fail that input's own query; agt then decides that chunk one input at a time.
 package agt
 
+# METADATA
+# description: The decisions of input.inputs, in order (its input is a list of actions, not one action).
+# schemas:
+#   - input: {"type": "object", "properties": {"inputs": {"type": "array"}}, "required": ["inputs"]}
 batch := [one_decision(x) | some x in input.inputs]
 
 default one_decision(_) := null
