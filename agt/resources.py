@@ -15,8 +15,9 @@ __all__ = ["REGO_LIBRARY_FILES", "rego_dir", "rego_library_files", "starter_poli
 
 _HERE = Path(__file__).resolve().parent
 
-REGO_LIBRARY_FILES = ("agt/decision.rego", "agt/compare.rego")
-"""The agt Rego library, relative to :func:`rego_dir`: the combining rules and the type-safe comparisons."""
+REGO_LIBRARY_FILES = ("agt/decision.rego", "agt/compare.rego", "agt/batch.rego")
+"""The agt Rego library, relative to :func:`rego_dir`: the combining rules, the type-safe comparisons and the
+batch entry point (``data.agt.batch``: many decisions in one query)."""
 
 # packaged name -> (directory in the repository, a file that must be there)
 _DIRS = {
@@ -36,7 +37,7 @@ def _data_dir(name: str) -> Path:
 
 
 def rego_dir() -> Path:
-    """The packaged Rego directory: the agt library (``agt/decision.rego``, ``agt/compare.rego``) and the
+    """The packaged Rego directory: the agt library (``agt/decision.rego``, ``agt/compare.rego``, ``agt/batch.rego``) and the
     starter policy (``agt/policies/starter.rego``). The opa engine's default policy."""
     return _data_dir("rego")
 

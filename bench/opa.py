@@ -1,8 +1,22 @@
-"""OPA engine figures: per-decision latency over loopback TCP and a unix socket, the naive
-one-`opa eval`-per-decision baseline, evaluate_many throughput, and a 10,000-action differential fuzz."""
+"""OPA engine figures, each beside the floor it is measured against in the same run.
+
+* The floor: a raw standard-library ``http.client`` keep-alive POST of the same body (headers built once,
+  reply read whole, nothing parsed) to the same managed OPA, over loopback TCP and over a unix socket.
+* The engine: ``OpaEngine.evaluate`` (encode, POST, parse, validate, a Decision), and ``evaluate_many`` of 200
+  (through ``data.agt.batch``) per decision, each as a ratio of the single decision.
+* The naive baseline (one ``opa eval`` subprocess per decision) and the 10,000-action differential fuzz on
+  yaml, cedar and opa (wall time).
+
+Floor and engine alternate sample by sample (so a busy machine slows both alike), over three rounds; each
+figure is the median of the rounds' p50s.
+"""
 
 from __future__ import annotations
 
+import gc
+import http.client
+import socket
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -11,11 +25,12 @@ from typing import Callable
 import agt
 from agt.conformance import load_suite, open_engines
 from agt.conformance.fuzz import fuzz
-from agt.engines.opa import OpaEngine
+from agt.engines.opa import OpaEngine, _encode
 from agt.opa import find_opa
-from bench.stats import Figures, measure, measure_batch
+from bench.stats import Figures, measure, measure_batch, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
+ROUNDS = 3
 
 
 def _action() -> agt.Action:
@@ -26,22 +41,100 @@ def _action() -> agt.Action:
     )
 
 
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("opa")
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self._path)
+
+
+def _raw_post(engine: OpaEngine, body: bytes) -> Callable[[], bytes]:
+    """The floor: one keep-alive http.client connection, headers built once, the reply read whole."""
+    server = engine.server
+    assert server is not None
+    if server.unix_socket:
+        conn: http.client.HTTPConnection = _UnixHTTPConnection(server.socket_path)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        conn.connect()
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {server.token}"}
+    path = engine.decision_path
+
+    def post() -> bytes:
+        conn.request("POST", path, body, headers)
+        reply = conn.getresponse()
+        data = reply.read()
+        assert reply.status == 200, data
+        return data
+    return post
+
+
+def _interleaved(fns: dict[str, Callable[[], object]], samples: int, warmup: int = 200) -> dict[str, Figures]:
+    """Time each of ``fns`` once per sample, in turn; GC paused while sampling."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    clock = time.perf_counter_ns
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(samples):
+            for k, fn in fns.items():
+                t0 = clock()
+                fn()
+                times[k].append((clock() - t0) / 1000)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    out = {}
+    for k, ts in times.items():
+        ts.sort()
+        mean = sum(ts) / len(ts)
+        out[k] = Figures(k, samples, percentile(ts, 0.5), percentile(ts, 0.99), mean, 1e6 / mean)
+    return out
+
+
+def _median(figs: list[Figures], name: str) -> Figures:
+    mid = sorted(figs, key=lambda f: f.p50_us)[len(figs) // 2]
+    return Figures(name, sum(f.samples for f in figs), mid.p50_us, statistics.median(f.p99_us for f in figs),
+                   statistics.median(f.mean_us for f in figs), statistics.median(f.per_second for f in figs))
+
+
 def run(quick: bool = False, progress: Callable[[str], None] = print) -> tuple[list[Figures], dict[str, float]]:
-    samples = 500 if quick else 5_000
+    samples = 300 if quick else 2_000
     figures: list[Figures] = []
     extra: dict[str, float] = {}
     action = _action()
     action.document
+    body = _encode({"input": action.document})
     for unix in (False, True):
         label = "unix socket" if unix else "loopback TCP"
+        key = "unix" if unix else "tcp"
         progress(f"opa {label}")
         engine = OpaEngine(ROOT / "rego", unix_socket=unix)
         try:
             assert engine.evaluate(action).effect is agt.Effect.ALLOW
-            figures.append(measure(f"opa engine, single decision, {label}", lambda: engine.evaluate(action), samples))
+            raw = _raw_post(engine, body)
             batch = [action] * 200
-            figures.append(measure_batch(f"opa engine, evaluate_many of 200, {label} (per decision)",
-                                         lambda: engine.evaluate_many(batch), 200, 10 if quick else 40))
+            assert all(d.effect is agt.Effect.ALLOW for d in engine.evaluate_many(batch))
+            floors, singles, batches = [], [], []
+            for _ in range(ROUNDS):
+                pair = _interleaved({"floor": raw, "single": lambda: engine.evaluate(action)}, samples)
+                floors.append(pair["floor"])
+                singles.append(pair["single"])
+                batches.append(measure_batch("batch", lambda: engine.evaluate_many(batch), 200, 5 if quick else 20))
+            floor = _median(floors, f"floor: raw http.client keep-alive POST, {label}")
+            single = _median(singles, f"opa engine, single decision, {label}")
+            many = _median(batches, f"opa engine, evaluate_many of 200, {label} (per decision)")
+            figures += [floor, single, many]
+            extra[f"opa_single_over_floor_{key}"] = single.p50_us / floor.p50_us
+            extra[f"opa_batch_over_single_{key}"] = many.p50_us / single.p50_us
+            extra[f"opa_batch_via_data_agt_batch_{key}"] = float(engine.batch_supported is True)
         finally:
             engine.close()
 
@@ -72,3 +165,13 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> tuple[l
     naive_fig = figures[-1]
     extra["naive_over_engine_p50"] = naive_fig.p50_us / single.p50_us
     return figures, extra
+
+
+def report(extra: dict[str, float], out: Callable[[str], None]) -> None:
+    """The OPA ratios, printed under the table by ``python -m bench``."""
+    for key, label in (("tcp", "loopback TCP"), ("unix", "unix socket")):
+        if f"opa_single_over_floor_{key}" in extra:
+            via = "data.agt.batch" if extra.get(f"opa_batch_via_data_agt_batch_{key}") else "single calls"
+            out(f"opa, {label}: single ÷ raw http.client keep-alive POST = {extra[f'opa_single_over_floor_{key}']:.2f}× "
+                f"(target ≤ 1.10×); evaluate_many of 200 per decision ÷ single = "
+                f"{extra[f'opa_batch_over_single_{key}']:.2f}× via {via} (target ≤ 0.25×)")

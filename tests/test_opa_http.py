@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from agt.opa._http import DeadlineClient, HttpError, Unreachable
+from agt.opa._http import DeadlineClient, DeadlineExceeded, HttpError, Unreachable
 from agt.opa.server import free_port
 
 
@@ -147,3 +147,174 @@ def test_tls_refuses_a_certificate_it_cannot_verify(tls_echo):
 def test_only_http_urls_are_accepted():
     with pytest.raises(ValueError, match="http"):
         DeadlineClient("ftp://example.org")
+
+
+# --- the deadline, reconnects, reply parsing (fault injection with raw sockets) -------------------------
+
+import socket  # noqa: E402
+import time  # noqa: E402
+
+
+class _Raw:
+    """A TCP server that runs ``serve(conn, n)`` on the n-th accepted connection, one thread each."""
+
+    def __init__(self, serve) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted = 0
+        self._serve = serve
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._serve, args=(conn, self.accepted), daemon=True).start()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return b""
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def test_a_trickling_reply_is_cut_at_the_total_deadline():
+    def serve(conn, n):
+        _read_request(conn)
+        try:
+            for byte in OK[:-1]:  # one byte every 50 ms: each read is quick, the whole reply is not
+                conn.sendall(bytes([byte]))
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    server = _Raw(serve)
+    client = DeadlineClient(server.url)
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        client.request("POST", "/x", body=b"a", timeout=0.5)
+    # The reply would take 1.9 s to arrive; the deadline, not a per-read timeout, ended the wait.
+    assert time.monotonic() - start < 1.5
+    client.close()
+    server.close()
+
+
+def test_a_reset_of_a_kept_alive_connection_is_retried_once_on_a_new_one():
+    def serve(conn, n):
+        if n == 1:
+            _read_request(conn)
+            conn.sendall(OK)
+        _read_request(conn)
+        conn.close()  # every later request: read, then hang up without a reply
+
+    server = _Raw(serve)
+    client = DeadlineClient(server.url)
+    assert client.request("POST", "/x", body=b"a", timeout=5).body == b"ok"
+    with pytest.raises(HttpError, match="closed|connection"):
+        client.request("POST", "/x", body=b"b", timeout=5)
+    assert server.accepted == 2  # the reused connection, then exactly one reconnect
+    client.close()
+    server.close()
+
+
+def test_a_fresh_connection_that_closes_is_not_retried():
+    def serve(conn, n):
+        _read_request(conn)
+        conn.close()
+
+    server = _Raw(serve)
+    client = DeadlineClient(server.url)
+    with pytest.raises(HttpError):
+        client.request("POST", "/x", body=b"a", timeout=5)
+    assert server.accepted == 1
+    client.close()
+    server.close()
+
+
+def _serving(reply: bytes):
+    def serve(conn, n):
+        while _read_request(conn):
+            conn.sendall(reply)
+    return serve
+
+
+def test_a_chunked_reply_is_read_whole():
+    server = _Raw(_serving(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"))
+    client = DeadlineClient(server.url)
+    assert [client.request("POST", "/x", timeout=5).body for _ in range(3)] == [b"abcde"] * 3
+    assert server.accepted == 1
+    client.close()
+    server.close()
+
+
+def test_a_reply_that_says_close_is_not_reused():
+    server = _Raw(_serving(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"))
+    client = DeadlineClient(server.url)
+    assert [client.request("POST", "/x", timeout=5).body for _ in range(2)] == [b"ok"] * 2
+    assert server.accepted == 2
+    client.close()
+    server.close()
+
+
+@pytest.mark.parametrize("reply,match", [
+    (b"garbage\r\n\r\n", "malformed"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n", "larger"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "connection|malformed"),
+], ids=["not-http", "too-large", "truncated"])
+def test_a_broken_reply_is_an_error(reply, match):
+    def serve(conn, n):
+        _read_request(conn)
+        conn.sendall(reply)
+        conn.close()
+
+    server = _Raw(serve)
+    client = DeadlineClient(server.url)
+    with pytest.raises(HttpError, match=match):
+        client.request("POST", "/x", timeout=5)
+    client.close()
+    server.close()
+
+
+def test_each_thread_keeps_its_own_connection(echo):
+    client = DeadlineClient(f"http://127.0.0.1:{echo.server_address[1]}")
+
+    def work() -> None:
+        for _ in range(3):
+            client.request("POST", "/x", body=b"t", timeout=30)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    work()
+    assert len(echo.connections) == 4
+    client.close()
+
+
+def test_a_head_is_built_once_and_refuses_header_injection(echo):
+    client = DeadlineClient(f"http://127.0.0.1:{echo.server_address[1]}")
+    head = client.head("POST", "/x", [("Authorization", "Bearer t")])
+    assert [client.send(head, str(i).encode(), timeout=30).body for i in range(2)] == [b"Bearer t|0", b"Bearer t|1"]
+    with pytest.raises(ValueError):
+        client.head("POST", "/x", [("Authorization", "Bearer t\r\nX-Evil: 1")])
+    client.close()

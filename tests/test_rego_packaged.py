@@ -59,7 +59,7 @@ def _own_copy(d, text_change=None):
 
 
 def test_the_rego_dir_holds_the_library_and_the_starter_policy():
-    assert {p.name for p in rego_library_files()} == {"decision.rego", "compare.rego"}
+    assert {p.name for p in rego_library_files()} == {"decision.rego", "compare.rego", "batch.rego"}
     assert (rego_dir() / "agt" / "policies" / "starter.rego").is_file()
 
 
@@ -104,7 +104,7 @@ def test_package_data_covers_every_shipped_file(root):
 # --- the plan ------------------------------------------------------------------------------------
 
 
-def test_a_policy_without_the_library_gets_both_files(mine):
+def test_a_policy_without_the_library_gets_every_file(mine):
     plan = plan_library(rego_sources([mine]))
     assert plan.needed and plan.add == REGO_LIBRARY_FILES
 
@@ -118,7 +118,7 @@ def test_a_plain_package_needs_no_library(tmp_path):
 def test_an_identical_own_copy_is_kept_without_skew(mine):
     _own_copy(mine)
     plan = plan_library(rego_sources([mine]))
-    assert (plan.add, plan.skew, len(plan.own)) == ((), (), 2)
+    assert (plan.add, plan.skew, len(plan.own)) == ((), (), 3)
 
 
 def test_a_differing_own_copy_is_version_skew(mine):
@@ -130,7 +130,7 @@ def test_a_differing_own_copy_is_version_skew(mine):
 def test_only_the_missing_library_file_is_added(mine):
     (mine / "agt").mkdir()
     shutil.copy(rego_dir() / "agt" / "decision.rego", mine / "agt" / "decision.rego")
-    assert plan_library(rego_sources([mine])).add == ("agt/compare.rego",)
+    assert plan_library(rego_sources([mine])).add == ("agt/compare.rego", "agt/batch.rego")
 
 
 # --- the opa engine (real opa) ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The OPA engine: each action goes to a real OPA as ``POST /v1/data/agt/decision {"input": <action>}``.
+"""The OPA engine: each action goes to a real OPA as ``POST /v1/data/agt/decision {"input": <action>}``, and
+evaluate_many sends 200 at a time as ``POST /v1/data/agt/batch {"input": {"inputs": [...]}}`` (rego/agt/batch.rego).
 
 Three ways to an OPA: an existing deployment (``url=`` or ``AGT_OPA_URL``, with an optional bearer token
 and TLS settings), a managed local ``opa run --server`` with the Rego library loaded (the default), or a
@@ -29,10 +30,10 @@ from agt.errors import PolicyLoadError
 from agt.opa._http import DeadlineClient, DeadlineExceeded, HttpError, Unreachable
 from agt.opa.decision_path import DecisionPathError, Interpreted, decision_ref, decision_url_path, interpret
 from agt.opa.library import LibraryPlan, RegoLibrarySkew, plan_library, rego_sources
-from agt.opa.server import DECISION_PATH, ManagedOpa, OpaStartError
+from agt.opa.server import BATCH_PATH, DECISION_PATH, ManagedOpa, OpaStartError
 from agt.resources import rego_dir
 
-__all__ = ["DECISION_PATH", "OpaEngine"]
+__all__ = ["BATCH_PATH", "BATCH_SIZE", "DECISION_PATH", "OpaEngine"]
 
 
 class OpaEngine:
@@ -111,17 +112,21 @@ class OpaEngine:
         self._tls = {"verify": verify, "cert": cert}
         self._connect()
         self._pool: ThreadPoolExecutor | None = None
+        self.batch_supported: bool | None = None if self.decision_path == DECISION_PATH else False
+        """Does the OPA answer ``data.agt.batch``? None until evaluate_many first asks; False for a decision path
+        of your own (the batch decides ``data.agt.decision``) and for an OPA whose library lacks it."""
 
     def _connect(self) -> None:
-        """A keep-alive client to the OPA, with the managed OPA's current token (new on every restart)."""
+        """Keep-alive connections to the OPA (one per thread), with the managed OPA's current token (new on every
+        restart) in request heads built once."""
         token = self.server.token if self.server is not None else self._token
-        self._headers = [("Content-Type", "application/json"), ("Accept", "application/json")]
+        headers = [("Content-Type", "application/json"), ("Accept", "application/json")]
         if token:
-            self._headers.append(("Authorization", f"Bearer {token}"))
+            headers.append(("Authorization", f"Bearer {token}"))
         uds = self.server.socket_path if self.server is not None and self.server.unix_socket else None
-        self._client = DeadlineClient(
-            self.url, uds=uds, max_idle=max(self.concurrency, 1) * 2, **self._tls  # type: ignore[arg-type]
-        )
+        self._client = DeadlineClient(self.url, uds=uds, **self._tls)  # type: ignore[arg-type]
+        self._decision_head = self._client.head("POST", self.decision_path, headers)
+        self._batch_head = self._client.head("POST", BATCH_PATH, headers)
 
     @property
     def revision(self) -> str:
@@ -143,30 +148,43 @@ class OpaEngine:
             return self._fail(f"{type(exc).__name__}: {exc}")
 
     def _evaluate(self, action: Action) -> Decision:
-        if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
-            return denied
-        try:
-            body = _encode({"input": action.document})
-        except UnicodeEncodeError as exc:
-            return self._fail(f"the action holds text that is not valid Unicode ({exc.reason} at {exc.start})")
-        except (TypeError, ValueError, RecursionError) as exc:
-            return self._fail(f"the action cannot be sent as JSON: {type(exc).__name__}: {exc}")
+        doc = self._before_opa(action)
+        if isinstance(doc, Decision):
+            return doc
+        body = b'{"input":' + doc + b"}"
         decision = self._post(body)
-        if decision.is_engine_error and self.server is not None and not self.server.alive():
-            # The managed OPA died: restart it and try once more; a second failure stays a deny.
-            try:
-                self.server.ensure_running()
-            except OpaStartError as exc:
-                return fail_closed(f"opa: restart failed: {exc}", engine=self.name, revision=self._revision)
-            self._client.close()
-            self.url = self.server.url
-            self._connect()
-            decision = self._post(body)
+        if decision.is_engine_error:
+            restarted = self._restart()
+            if restarted is True:
+                decision = self._post(body)
+            elif isinstance(restarted, Decision):
+                decision = restarted
         return decision
 
-    def _post(self, body: bytes) -> Decision:
+    def _restart(self) -> bool | Decision:
+        """After a failed POST: restart the managed OPA if it died (True; the caller tries once more, and a second
+        failure stays a deny), or the deny of a failed restart. False when there is nothing to restart."""
+        if self.server is None or self.server.alive():
+            return False
         try:
-            reply = self._client.request("POST", self.decision_path, body=body, headers=self._headers, timeout=self.timeout)
+            self.server.ensure_running()
+        except OpaStartError as exc:
+            return fail_closed(f"opa: restart failed: {exc}", engine=self.name, revision=self._revision)
+        self._client.close()
+        self.url = self.server.url
+        self._connect()
+        return True
+
+    def _post(self, body: bytes) -> Decision:
+        got = self._send(self._decision_head, self.decision_path, body)
+        if isinstance(got, _Refused):
+            return got.deny
+        return got if isinstance(got, Decision) else self.parse_result(got)
+
+    def _send(self, head: tuple[str, bytes], path: str, body: bytes) -> Any:
+        """OPA's parsed JSON reply to one POST, or the fail-closed deny saying why there is none."""
+        try:
+            reply = self._client.send(head, body, timeout=self.timeout)
         except DeadlineExceeded as exc:
             return self._fail(f"timeout: {exc} within {self.timeout}s ({self.url})")
         except Unreachable as exc:
@@ -175,14 +193,13 @@ class OpaEngine:
             return self._fail(f"{exc} ({self.url})")
         if reply.status != 200:
             # Redirects included: a decision is only ever a 200, and following one would send the token elsewhere.
-            return self._fail(f"HTTP {reply.status} from {self.url}{self.decision_path}: {_error_text(reply.body)}")
+            return _Refused(reply.status, self._fail(f"HTTP {reply.status} from {self.url}{path}: {_error_text(reply.body)}"))
         try:
-            payload = json.loads(reply.body)
+            return json.loads(reply.body)
         except RecursionError:
             return self._fail("response is nested too deeply to parse")
         except ValueError as exc:
             return self._fail(f"response is not JSON: {exc}")
-        return self.parse_result(payload)
 
     def _fail(self, cause: str) -> Decision:
         return fail_closed(f"opa: {cause}", engine=self.name, revision=self._revision)
@@ -212,8 +229,109 @@ class OpaEngine:
 
     # many decisions -------------------------------------------------------------------------------
     def evaluate_many(self, actions: Iterable[Action]) -> list[Decision]:
-        """Open-source OPA has no batch endpoint: send the requests concurrently over the pooled client."""
+        """Decide ``actions`` in order, ``BATCH_SIZE`` per POST to ``data.agt.batch`` (rego/agt/batch.rego).
+
+        Each element of a batch reply is checked exactly as a single decision is, and a malformed one denies
+        only its own action; a POST that fails (unreachable, the deadline, a reply that is not a JSON list of one
+        element per input) denies every action in it, naming the cause. ``timeout`` bounds each POST. Where the
+        batch cannot answer, actions are decided one call each, concurrently (``concurrency`` threads):
+        * an OPA without ``data.agt.batch`` (your own, or a library copy from before it), told by its undefined
+          result, a 404 or a 403, from then on;
+        * a decision path of your own (the batch decides ``data.agt.decision``);
+        * an HTTP 500, such as agt.compare's type error in one input, which fails the whole query: the chunk is
+          halved until the failing input is alone, and that input gets the decision its own query gives (the
+          others stay batched)."""
         actions = list(actions)
+        if len(actions) <= 1 or self.batch_supported is False:
+            return self._many_single(actions)
+        out: list[Decision | None] = [None] * len(actions)
+        pending: list[int] = []
+        bodies: list[bytes] = []
+        for i, action in enumerate(actions):
+            early = self._before_opa(action)
+            if isinstance(early, Decision):
+                out[i] = early
+            else:
+                pending.append(i)
+                bodies.append(early)
+        for start in range(0, len(pending), BATCH_SIZE):
+            idx = pending[start:start + BATCH_SIZE]
+            if self.batch_supported is False:  # found missing on an earlier chunk
+                got = self._many_single([actions[i] for i in idx])
+            else:
+                got = self._chunk([actions[i] for i in idx], bodies[start:start + BATCH_SIZE])
+            for i, d in zip(idx, got):
+                out[i] = d
+        return out  # type: ignore[return-value]
+
+    def _chunk(self, actions: list[Action], docs: list[bytes]) -> list[Decision]:
+        try:
+            got = self._batch(docs)
+        except Exception as exc:  # noqa: BLE001 - any fault must still deny
+            return [self._fail(f"{type(exc).__name__}: {exc}")] * len(docs)
+        if got is _UNSUPPORTED:
+            return self._many_single(actions)
+        if got is _SPLIT:
+            # One input's error fails the whole query: halve until it is alone, then its own query names it.
+            if len(docs) == 1:
+                return [self.evaluate(actions[0])]
+            mid = len(docs) // 2
+            return self._chunk(actions[:mid], docs[:mid]) + self._chunk(actions[mid:], docs[mid:])
+        return got  # type: ignore[return-value]
+
+    def _before_opa(self, action: Action) -> Decision | bytes:
+        """The catalog's deny, or the action's JSON for OPA (a deny if it cannot be encoded)."""
+        if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
+            return denied
+        try:
+            return _encode(action.document)
+        except UnicodeEncodeError as exc:
+            return self._fail(f"the action holds text that is not valid Unicode ({exc.reason} at {exc.start})")
+        except (TypeError, ValueError, RecursionError) as exc:
+            return self._fail(f"the action cannot be sent as JSON: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - any fault must still deny
+            return self._fail(f"{type(exc).__name__}: {exc}")
+
+    def _batch(self, docs: list[bytes]) -> list[Decision] | object:
+        """One POST deciding ``docs`` (encoded action documents): their decisions, _UNSUPPORTED (the OPA has no
+        data.agt.batch) or _SPLIT (an HTTP 500: decide the halves apart)."""
+        body = b'{"input":{"inputs":[' + b",".join(docs) + b"]}}"
+        got = self._send(self._batch_head, BATCH_PATH, body)
+        if isinstance(got, Decision):
+            restarted = self._restart()
+            if restarted is True:
+                got = self._send(self._batch_head, BATCH_PATH, body)
+            elif isinstance(restarted, Decision):
+                return [restarted] * len(docs)
+        if isinstance(got, _Refused):
+            if got.status in (403, 404) and self.batch_supported is None:
+                self.batch_supported = False
+                return _UNSUPPORTED
+            if got.status == 500:
+                return _SPLIT
+            return [got.deny] * len(docs)
+        if isinstance(got, Decision):
+            return [got] * len(docs)
+        if not isinstance(got, dict) or "result" not in got:
+            if self.batch_supported is None:
+                self.batch_supported = False  # the OPA's library has no data.agt.batch
+                return _UNSUPPORTED
+            return [self._fail(f"undefined result for data.agt.batch{self._undefined_hint()}")] * len(docs)
+        self.batch_supported = True
+        results = got["result"]
+        if not isinstance(results, list) or len(results) != len(docs):
+            shape = f"a list of {len(results)}" if isinstance(results, list) else type(results).__name__
+            return [self._fail(f"data.agt.batch answered {shape} for {len(docs)} inputs")] * len(docs)
+        return [self._element(r) for r in results]
+
+    def _element(self, result: Any) -> Decision:
+        if result is None:
+            return self._fail(f"undefined result for {self.decision_ref} (in data.agt.batch){self._undefined_hint()}")
+        got = interpret(result, self.decision_ref)
+        return self._fail(got) if isinstance(got, str) else self._decision(got)
+
+    def _many_single(self, actions: list[Action]) -> list[Decision]:
+        """One call per action, sent concurrently over per-thread connections."""
         if len(actions) <= 1 or self.concurrency <= 1:
             return [self.evaluate(a) for a in actions]
         if self._pool is None:
@@ -231,6 +349,21 @@ class OpaEngine:
 
 
 DEFAULT_TIMEOUT = 2.0
+BATCH_SIZE = 200
+"""Inputs per POST to data.agt.batch."""
+
+
+_UNSUPPORTED = object()
+_SPLIT = object()
+
+
+class _Refused:
+    """A reply other than 200: its status, and the deny that names it."""
+
+    __slots__ = ("status", "deny")
+
+    def __init__(self, status: int, deny: Decision) -> None:
+        self.status, self.deny = status, deny
 
 
 def _env_timeout() -> float:
@@ -255,9 +388,17 @@ def _error_text(body: bytes) -> str:
     return ("; ".join(messages) or body[:300].decode("utf-8", "replace"))[:300]
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _encode(doc: Any) -> bytes:
-    # Decimals go as JSON numbers with their exact digits; OPA compares such numbers exactly.
-    return _json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # One encoder built once (json.dumps with options builds one per call). Documents holding a Decimal go
+    # through agt._json: JSON numbers with their exact digits, which OPA compares exactly.
+    try:
+        text = _ENCODER.encode(doc)
+    except TypeError:
+        text = _json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
 
 
 def _tree_revision(paths: list[Path]) -> str:

@@ -1,25 +1,38 @@
-"""A small HTTP/1.1 client whose timeout is a total deadline per request: h11 over pooled keep-alive sockets.
+"""A small HTTP/1.1 client whose timeout is a total deadline per request: one keep-alive socket per thread.
 
-httpx (httpcore) applies its timeouts to each read, so a server that trickles its reply one byte at a time
-keeps a caller waiting without bound. Here every connect, TLS handshake, send and receive gets only the
-time left until the request's deadline (CPython's TLS read and handshake also honour the socket timeout as
-one deadline). No thread per call: the pool hands each caller a socket of its own.
+The decision path is one POST after another to one OPA, so each thread keeps one connection open (TCP,
+TLS or a unix socket) and sends a request head built once (:meth:`DeadlineClient.head`): method, path,
+Host and the fixed headers, the token's included, up to ``Content-Length``. The reply is parsed by the
+standard library (``http.client.HTTPResponse``: status line, header limits, Content-Length and chunked
+bodies), reading through a socket file that gives every receive only the time left until the request's
+deadline. A server that trickles its reply one byte at a time therefore still answers within ``timeout``
+or not at all; per-read timeouts (httpx's, http.client's own) would let it keep a caller waiting without
+bound. Connecting and the TLS handshake get the time left too (CPython keeps one deadline over a whole
+handshake and a whole ``sendall``).
+
+A connection that was idle in keep-alive and turns out closed by the server (nothing of the reply
+arrived: a reset, a broken pipe, end of stream) is replaced once, within the same deadline; any other
+failure is an :class:`HttpError`. One client serves http, https and unix sockets, so agt's decision path
+needs neither httpx nor h11 (docs/rego-library.md, "The decision path's HTTP client").
 """
 
 from __future__ import annotations
 
+import http.client
+import io
 import socket
 import ssl
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Sequence
 from urllib.parse import urlsplit
 
-import h11
+__all__ = ["DeadlineClient", "DeadlineExceeded", "HttpError", "MAX_REPLY_BYTES", "Reply", "Unreachable", "ssl_context"]
 
 MAX_REPLY_BYTES = 8 * 1024 * 1024
-"""A decision is a few hundred bytes; a reply beyond this is a fault, not something to buffer."""
+"""A decision is a few hundred bytes (a batch of 200 some 100 KB); a reply beyond this is a fault."""
 
 
 class HttpError(Exception):
@@ -35,19 +48,13 @@ class Unreachable(HttpError):
 
 
 class _Stale(Exception):
-    """A pooled connection the server had already closed: nothing was answered, so retrying is safe."""
+    """A kept-alive connection the server had already closed: nothing was answered, so retrying is safe."""
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
     status: int
     body: bytes
-
-
-@dataclass(slots=True)
-class _Conn:
-    sock: socket.socket
-    h11: h11.Connection
 
 
 def ssl_context(verify: bool | str | ssl.SSLContext = True, cert: str | tuple[str, str] | None = None) -> ssl.SSLContext:
@@ -67,8 +74,61 @@ def ssl_context(verify: bool | str | ssl.SSLContext = True, cert: str | tuple[st
     return ctx
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The socket as a file for http.client, every receive bounded by the time left and the size cap."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.received = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self.sock.settimeout(left)
+        n = self.sock.recv_into(buf)
+        self.received += n
+        if self.received > MAX_REPLY_BYTES:
+            raise HttpError(f"reply larger than {MAX_REPLY_BYTES} bytes")
+        return n
+
+
+class _SocketFile:
+    """What http.client.HTTPResponse takes for a socket: it only asks for ``makefile("rb")``."""
+
+    __slots__ = ("fp",)
+
+    def __init__(self, reader: _DeadlineReader) -> None:
+        self.fp = io.BufferedReader(reader, 16384)
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return self.fp
+
+
+class _Conn:
+    """One open socket; owned by one thread at a time."""
+
+    __slots__ = ("sock", "__weakref__")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock: socket.socket | None = sock
+
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
+
+    def __del__(self) -> None:  # a thread that ended took its connection with it
+        self.close()
+
+
 class DeadlineClient:
-    """Requests to one origin (``http://``/``https://`` URL, or a unix socket with ``uds``)."""
+    """Requests to one origin (``http://``/``https://`` URL, or a unix socket with ``uds``), one keep-alive
+    connection per calling thread."""
 
     def __init__(
         self,
@@ -77,7 +137,6 @@ class DeadlineClient:
         uds: str | None = None,
         verify: bool | str | ssl.SSLContext = True,
         cert: str | tuple[str, str] | None = None,
-        max_idle: int = 16,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -85,67 +144,71 @@ class DeadlineClient:
         self._uds = uds
         self._host = parts.hostname
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
-        self._authority = (parts.netloc.rsplit("@", 1)[-1]).encode("ascii")
+        self._authority = parts.netloc.rsplit("@", 1)[-1]
         self._prefix = parts.path.rstrip("/")
         self._tls = ssl_context(verify, cert) if parts.scheme == "https" else None
-        self._max_idle = max_idle
-        self._idle: list[_Conn] = []
+        self._where = uds or f"{self._host}:{self._port}"
+        self._local = threading.local()
         self._lock = threading.Lock()
-        self._closed = False
+        self._conns: weakref.WeakSet[_Conn] = weakref.WeakSet()
+
+    def head(self, method: str, path: str, headers: Sequence[tuple[str, str]] = ()) -> tuple[str, bytes]:
+        """The request head for ``method path`` with ``headers``, built once for :meth:`send`."""
+        for name, value in headers:
+            if "\r" in name + value or "\n" in name + value or ":" in name:
+                raise ValueError(f"header {name!r} cannot be sent")
+        target = self._prefix + path
+        if any(c in target for c in " \r\n"):
+            raise ValueError(f"path {target!r} cannot be sent")
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self._authority}", *(f"{n}: {v}" for n, v in headers)]
+        return method, ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
 
     def request(
         self, method: str, path: str, *, body: bytes = b"", headers: Sequence[tuple[str, str]] = (), timeout: float
     ) -> Reply:
         """One request and its whole reply within ``timeout`` seconds, or an HttpError saying why not."""
+        return self.send(self.head(method, path, headers), body, timeout=timeout)
+
+    def send(self, head: tuple[str, bytes], body: bytes, *, timeout: float) -> Reply:
+        """Send ``body`` after a head from :meth:`head`; the whole reply within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        head = [("Host", self._authority), ("Content-Length", str(len(body))), *headers]
-        target = (self._prefix + path).encode("ascii")
-        conn = self._checkout()
-        if conn is not None:
+        method, prefix = head
+        data = b"%s%d\r\n\r\n%s" % (prefix, len(body), body)
+        conn: _Conn | None = getattr(self._local, "conn", None)
+        if conn is not None and conn.sock is not None:
             try:
-                return self._exchange(conn, method, target, head, body, deadline, reused=True)
+                return self._exchange(conn, method, data, deadline, reused=True)
             except _Stale:
                 pass
         conn = self._connect(deadline)
         try:
-            return self._exchange(conn, method, target, head, body, deadline, reused=False)
+            return self._exchange(conn, method, data, deadline, reused=False)
         except _Stale:  # only raised for reused connections
             raise HttpError("connection closed before the reply") from None
 
     def close(self) -> None:
+        """Close every thread's connection; a later request opens a new one."""
         with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.sock.close()
+            conns = list(self._conns)
+            self._conns.clear()
+        for conn in conns:
+            conn.close()
 
     # connections -----------------------------------------------------------------------------------
-    def _checkout(self) -> _Conn | None:
-        with self._lock:
-            return self._idle.pop() if self._idle else None
-
-    def _checkin(self, conn: _Conn) -> None:
-        if conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE:
-            conn.h11.start_next_cycle()
-            with self._lock:
-                if not self._closed and len(self._idle) < self._max_idle:
-                    self._idle.append(conn)
-                    return
-        conn.sock.close()
-
     def _connect(self, deadline: float) -> _Conn:
-        where = self._uds or f"{self._host}:{self._port}"
+        where = self._where
         try:
+            left = _remaining(deadline)
             if self._uds is not None:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 try:
-                    sock.settimeout(_remaining(deadline))
+                    sock.settimeout(left)
                     sock.connect(self._uds)
                 except BaseException:
                     sock.close()
                     raise
             else:
-                sock = socket.create_connection((self._host, self._port), timeout=_remaining(deadline))
+                sock = socket.create_connection((self._host, self._port), timeout=left)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._tls is not None:
                 try:
@@ -160,61 +223,44 @@ class DeadlineClient:
             raise HttpError(f"TLS with {where}: {exc}") from None
         except OSError as exc:
             raise Unreachable(f"{where}: {exc}") from None
-        return _Conn(sock, h11.Connection(h11.CLIENT))
+        conn = _Conn(sock)
+        old = getattr(self._local, "conn", None)
+        if old is not None:
+            old.close()
+        self._local.conn = conn
+        with self._lock:
+            self._conns.add(conn)
+        return conn
 
-    def _exchange(
-        self, conn: _Conn, method: str, target: bytes, head: list, body: bytes, deadline: float, *, reused: bool
-    ) -> Reply:
+    def _exchange(self, conn: _Conn, method: str, data: bytes, deadline: float, *, reused: bool) -> Reply:
+        sock = conn.sock
+        assert sock is not None
+        reader = _DeadlineReader(sock, deadline)
         try:
-            reply = self._roundtrip(conn, method, target, head, body, deadline, reused)
-        except BaseException:
-            conn.sock.close()
+            sock.settimeout(_remaining(deadline))
+            sock.sendall(data)
+            reply = http.client.HTTPResponse(_SocketFile(reader), method=method)  # type: ignore[arg-type]
+            reply.begin()
+            if reply.length is not None and reply.length > MAX_REPLY_BYTES:
+                raise HttpError(f"reply larger than {MAX_REPLY_BYTES} bytes")
+            body = reply.read()
+            if reply.will_close:
+                conn.close()
+            return Reply(reply.status, body)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, HttpError):
+                raise
+            if isinstance(exc, TimeoutError):
+                raise DeadlineExceeded("no complete reply before the deadline") from None
+            if isinstance(exc, (OSError, http.client.HTTPException)):
+                # RemoteDisconnected (an empty status line) is both a ConnectionResetError and a BadStatusLine.
+                if reused and reader.received == 0 and isinstance(exc, (OSError, http.client.RemoteDisconnected)):
+                    raise _Stale() from None
+                if isinstance(exc, http.client.HTTPException) and not isinstance(exc, ConnectionError):
+                    raise HttpError(f"malformed HTTP reply: {type(exc).__name__}: {exc}") from None
+                raise HttpError(f"connection failed: {exc}") from None
             raise
-        self._checkin(conn)
-        return reply
-
-    def _roundtrip(
-        self, conn: _Conn, method: str, target: bytes, head: list, body: bytes, deadline: float, reused: bool
-    ) -> Reply:
-        h = conn.h11
-        received = 0
-        try:
-            out = h.send(h11.Request(method=method, target=target, headers=head))
-            out += h.send(h11.Data(data=body)) if body else b""
-            out += h.send(h11.EndOfMessage())
-            conn.sock.settimeout(_remaining(deadline))
-            conn.sock.sendall(out)
-            status: int | None = None
-            chunks: list[bytes] = []
-            while True:
-                event = h.next_event()
-                if event is h11.NEED_DATA:
-                    conn.sock.settimeout(_remaining(deadline))
-                    data = conn.sock.recv(65536)
-                    if not data and received == 0 and reused:
-                        raise _Stale()
-                    received += len(data)
-                    if received > MAX_REPLY_BYTES:
-                        raise HttpError(f"reply larger than {MAX_REPLY_BYTES} bytes")
-                    h.receive_data(data)
-                elif isinstance(event, h11.Response):
-                    status = event.status_code
-                elif isinstance(event, h11.Data):
-                    chunks.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage):
-                    assert status is not None
-                    return Reply(status, b"".join(chunks))
-                elif isinstance(event, h11.ConnectionClosed):
-                    raise HttpError("connection closed before the reply ended")
-                # InformationalResponse (1xx): the final response follows.
-        except TimeoutError:
-            raise DeadlineExceeded("no complete reply before the deadline") from None
-        except h11.ProtocolError as exc:
-            raise HttpError(f"malformed HTTP reply: {exc}") from None
-        except (ConnectionError, ssl.SSLError, OSError) as exc:
-            if reused and received == 0:
-                raise _Stale() from None
-            raise HttpError(f"connection failed: {exc}") from None
 
 
 def _remaining(deadline: float) -> float:

@@ -1,7 +1,7 @@
 """The agt Rego library beside a user's policy (docs/rego-library.md, "The library ships with agt").
 
 agt ships its Rego library (``agt/decision.rego``: ``data.agt.decision``; ``agt/compare.rego``: ``agt.greater``
-and friends) inside the package. A policy directory that uses it but lacks it gets the packaged copy: the opa
+and friends; ``agt/batch.rego``: ``data.agt.batch``, many decisions in one query) inside the package. A policy directory that uses it but lacks it gets the packaged copy: the opa
 engine loads it beside the policy, ``agt bundle build`` packs it into the bundle. "Uses it" means a module in a
 package under ``agt.policies`` (the library's contract) or a reference to ``data.agt``; a plain
 ``package authz`` policy gets nothing added.
@@ -12,7 +12,9 @@ used (it is what the policy's own ``opa test`` ran against), and a :class:`RegoL
 file, so a stale copy is visible (``agt eval`` and ``agt bundle build`` print it on stderr).
 
 A library file counts as present when some module in ``package agt`` defines its entry rule (``decision`` for
-decision.rego, ``compare`` for compare.rego), whatever the file is called.
+decision.rego, ``compare`` for compare.rego, ``batch`` for batch.rego), whatever the file is called. A policy
+with its own copy of decision.rego from before batch.rego existed gets the packaged batch.rego, which asks
+that copy's ``decision`` for every input.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from agt.resources import REGO_LIBRARY_FILES, rego_dir
 
 __all__ = ["LIBRARY_ENTRY_RULES", "LibraryPlan", "RegoLibrarySkew", "library_source", "plan_library", "rego_sources"]
 
-LIBRARY_ENTRY_RULES = {"agt/decision.rego": "decision", "agt/compare.rego": "compare"}
+LIBRARY_ENTRY_RULES = {"agt/decision.rego": "decision", "agt/compare.rego": "compare", "agt/batch.rego": "batch"}
 """The rule each library file is recognised by, in ``package agt``."""
 
 _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][\w.]*)", re.MULTILINE)

@@ -5,7 +5,8 @@ given policy paths, and counts as ready once ``GET /health?bundles`` answers 200
 
 Its API is closed to everyone but agt (docs/opa-fleet.md, "The managed OPA's control plane"): OPA runs with
 ``--authentication=token --authorization=basic`` and a ``system.authz`` policy that agt writes into a private
-0700 directory. The policy allows only the decision query (POST to the decision path, with the token) and
+0700 directory. The policy allows only the decision query (POST to the decision path, with the token; and to
+``data.agt.batch`` when the decision path is the default ``data.agt.decision``) and
 ``GET /health``; every policy and data write is refused, token or not. The token is random per start, lives
 in this process (and, if asked, a 0600 file in the private directory), and never reaches OPA's command line or
 any file OPA reads: the authz policy holds only its SHA-256.
@@ -38,17 +39,19 @@ class OpaStartError(AgtError):
 
 
 DECISION_PATH = "/v1/data/agt/decision"
+BATCH_PATH = "/v1/data/agt/batch"
+"""The agt library's batch entry point (rego/agt/batch.rego), open beside the default decision path."""
 
 _AUTHZ_POLICY = """package system.authz
 
-# Written by agt for the OPA it manages. Only agt's decision query and the health check get through;
+# Written by agt for the OPA it manages. Only agt's decision queries and the health check get through;
 # policy and data writes are refused whoever asks. The bearer token itself is never stored here.
 
 default allow := false
 
 allow if {{
 	input.method == "POST"
-	input.path == {decision_path}
+	input.path in {decision_paths}
 	crypto.sha256(input.identity) == "{token_sha256}"
 }}
 
@@ -60,10 +63,12 @@ allow if {{
 
 
 def authz_policy(token: str, decision_path: str = DECISION_PATH) -> str:
-    """The ``system.authz`` module for a managed OPA that answers ``decision_path`` to holders of ``token``."""
-    segments = [seg for seg in decision_path.split("/") if seg]
+    """The ``system.authz`` module for a managed OPA that answers ``decision_path`` to holders of ``token``
+    (and ``data.agt.batch`` beside the default ``data.agt.decision``)."""
+    paths = [decision_path, BATCH_PATH] if decision_path == DECISION_PATH else [decision_path]
+    segments = [[seg for seg in path.split("/") if seg] for path in paths]
     return _AUTHZ_POLICY.format(
-        decision_path=json.dumps(segments), token_sha256=hashlib.sha256(token.encode()).hexdigest()
+        decision_paths=json.dumps(segments), token_sha256=hashlib.sha256(token.encode()).hexdigest()
     )
 
 
