@@ -128,19 +128,38 @@ def public_pem(key: Ed25519PublicKey) -> bytes:
 
 def _rewrite(doc: Any, names: frozenset[str], secrets: frozenset[str]) -> Any:
     """Mask the values of keys in ``names`` and every string equal to one of ``secrets``, at any depth.
-    Containers with nothing to mask are returned as they are, not copied."""
+    Containers with nothing to mask are returned as they are, not copied. Scalars are handled in the
+    loop, not by a call each: masking runs on every record the writer stores."""
     if isinstance(doc, dict):
         out = None
         for k, v in doc.items():
-            nv = MASK if k.lower() in names else _rewrite(v, names, secrets)
+            if k.lower() in names:
+                nv = MASK
+            elif isinstance(v, str):
+                nv = MASK if v in secrets else v
+            elif isinstance(v, (dict, list)):
+                nv = _rewrite(v, names, secrets)
+            else:
+                continue
             if nv is not v:
                 if out is None:
                     out = dict(doc)
                 out[k] = nv
         return doc if out is None else out
     if isinstance(doc, list):
-        items = [_rewrite(v, names, secrets) for v in doc]
-        return doc if all(a is b for a, b in zip(items, doc)) else items
+        items = None
+        for i, v in enumerate(doc):
+            if isinstance(v, str):
+                nv = MASK if v in secrets else v
+            elif isinstance(v, (dict, list)):
+                nv = _rewrite(v, names, secrets)
+            else:
+                continue
+            if nv is not v:
+                if items is None:
+                    items = list(doc)
+                items[i] = nv
+        return doc if items is None else items
     return MASK if isinstance(doc, str) and doc in secrets else doc
 
 
@@ -149,29 +168,54 @@ def mask_document(doc: Any, names: frozenset[str]) -> Any:
     return _rewrite(doc, names, frozenset()) if names else doc
 
 
-def _masked_strings(doc: Any, names: frozenset[str], found: set[str], inside: bool = False) -> None:
-    """Every string that sits under a masked key, at any depth."""
+def _strings(doc: Any, found: set[str]) -> None:
+    """Every non-empty string in ``doc``, at any depth (values, not keys)."""
     if isinstance(doc, dict):
-        for k, v in doc.items():
-            _masked_strings(v, names, found, inside or k.lower() in names)
+        for v in doc.values():
+            _strings(v, found)
     elif isinstance(doc, list):
         for v in doc:
-            _masked_strings(v, names, found, inside)
-    elif inside and isinstance(doc, str) and doc:
+            _strings(v, found)
+    elif isinstance(doc, str) and doc:
         found.add(doc)
+
+
+def _masked_strings(doc: Any, names: frozenset[str], found: set[str]) -> bool:
+    """Gather every string that sits under a key in ``names``, at any depth; True when masking changes
+    ``doc`` (some such key holds anything but the mask itself). Read-only: nothing is copied."""
+    changed = False
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k.lower() in names:
+                changed = changed or v is not MASK
+                _strings(v, found)
+            elif isinstance(v, (dict, list)):
+                changed = _masked_strings(v, names, found) or changed
+    elif isinstance(doc, list):
+        for v in doc:
+            if isinstance(v, (dict, list)):
+                changed = _masked_strings(v, names, found) or changed
+    return changed
 
 
 def mask_input(doc: Any, names: frozenset[str]) -> Any:
     """Mask an action document. ``params_text`` folds every param's text, so it is derived again from
     the masked params; and a masked value copied elsewhere (``resource.id`` from a ``path`` or ``url``
-    param) is masked there too. Otherwise the secret would still be readable."""
-    masked = mask_document(doc, names)
-    if masked is doc:
+    param) is masked there too. Otherwise the secret would still be readable.
+
+    Two walks: one reads (which strings are secret, and is anything masked at all), one rewrites
+    (masked keys and every copy of a secret at once)."""
+    if not names:
         return doc
     secrets: set[str] = set()
-    _masked_strings(doc, names, secrets)
-    # Masked values copied elsewhere (resource.id from a masked url param) are masked there too.
-    masked = _rewrite(masked, frozenset(), frozenset(secrets))
+    if not _masked_strings(doc, names, secrets):
+        return doc
+    source, facts_left_out = doc, False
+    action = doc.get("action") if isinstance(doc, dict) else None
+    if isinstance(action, dict) and "params_text" in action and "facts" in action and "action" not in names:
+        # The facts are derived again below from the masked params; rewriting them first would be wasted.
+        source, facts_left_out = {**doc, "action": {k: v for k, v in action.items() if k != "facts"}}, True
+    masked = _rewrite(source, names, frozenset(secrets))
     action = masked.get("action") if isinstance(masked, dict) else None
     if isinstance(action, dict) and "params_text" in action:
         from agt._normalize import params_text
@@ -179,7 +223,7 @@ def mask_input(doc: Any, names: frozenset[str]) -> Any:
         action = masked["action"] = dict(action)
         params = action.get("params")
         action["params_text"] = params_text(params) if isinstance(params, dict) else MASK
-        if "facts" in action:
+        if facts_left_out or "facts" in action:
             # Facts hold pieces of the params (operands, table names): derived again from the masked params.
             from agt.facts import derive_facts
 

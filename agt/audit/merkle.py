@@ -68,11 +68,6 @@ class Frontier:
             r = node_hash(h, r)
         return r
 
-    def copy(self) -> "Frontier":
-        other = Frontier()
-        other.size, other._nodes = self.size, list(self._nodes)
-        return other
-
 
 class Roots:
     """Tree heads of prefixes of ``leaves``, for checkpoints that come in increasing size: one pass over
