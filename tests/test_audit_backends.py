@@ -75,3 +75,26 @@ def test_lines_land_whole_and_in_order_across_writers(pair, tmp_path):
     finally:
         reader.close()
     assert [line.text for line in lines] == [f'{{"n":{i}}}' for i in range(20)]
+
+
+def test_appends_in_one_hold_of_the_lock_follow_each_other(tmp_path):
+    backend = JsonlBackend(tmp_path / "log")
+    try:
+        with backend.locked():
+            backend.read_since(None)
+            positions = [backend.append(f'{{"n":{i}}}') for i in range(3)]
+        lines, _ = backend.read_since(None)
+    finally:
+        backend.close()
+    assert ([p[1] for p in positions], [line.text for line in lines]) == ([8, 16, 24], ['{"n":0}', '{"n":1}', '{"n":2}'])
+
+
+def test_a_hold_of_the_lock_that_filled_the_file_rotates_on_its_next_append(tmp_path):
+    backend = JsonlBackend(tmp_path / "log", max_bytes=16)
+    try:
+        with backend.locked():
+            backend.read_since(None)
+            positions = [backend.append(f'{{"n":{i}}}') for i in range(3)]
+    finally:
+        backend.close()
+    assert [p[0] for p in positions] == [1, 1, 2]

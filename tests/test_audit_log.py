@@ -848,3 +848,18 @@ def test_masking_an_action_document_equals_the_three_walk_reference(names, param
 def test_masking_leaves_a_document_without_masked_keys_as_it_is():
     doc = {"action": {"params": {"path": "/ws/a"}}, "list": [{"a": "b"}]}
     assert mask_input(doc, frozenset({"token"})) is doc
+
+
+def test_batch_writer_keeps_order_across_many_holds_of_the_lock(tmp_path):
+    """More records than one hold of the lock takes (BATCH_LOCKED), with a checkpoint due inside holds."""
+    from agt.audit.log import BATCH_LOCKED
+
+    log = AuditLog(tmp_path / "log", durability="batch", checkpoint_every=7, allow_key_in_log_dir=True)
+    try:
+        for i in range(3 * BATCH_LOCKED + 5):
+            log.append(event(i))
+        log.flush()
+    finally:
+        log.close()
+    assert [r["seq"] for r in stored(tmp_path / "log")] == list(range(3 * BATCH_LOCKED + 5))
+    assert_roots_recomputed(tmp_path / "log")

@@ -69,8 +69,9 @@ class JsonlBackend:
         self._next_path = ""
         """The file a rotation by any writer would create next (a plain string: no pathlib per append)."""
         self._checked: int | None = None
-        """Set under the lock by :meth:`read_since` when nothing was written since our last append: the
-        offset our open file ends at, so :meth:`append` can write there without looking again."""
+        """Set under the lock by :meth:`read_since` when nothing was written since our last append, and by
+        :meth:`append` after its write: the offset our open file ends at, so the next append of the same
+        hold of the lock writes there without looking again. Cleared when the lock is released."""
 
     def files(self) -> list[Path]:
         found = sorted((int(m.group(1)), p) for p in self.dir.iterdir() if (m := FILE_PATTERN.match(p.name)))
@@ -165,9 +166,7 @@ class JsonlBackend:
         return out, new_pos
 
     def _open_current(self) -> int:
-        if self._fd is not None and os.fstat(self._fd).st_size < self.max_bytes and not (
-            self.dir / f"audit-{self._fd_index + 1:06d}.jsonl"
-        ).exists():
+        if self._fd is not None and os.fstat(self._fd).st_size < self.max_bytes and not os.path.exists(self._next_path):
             return self._fd
         files = self.files()
         index = int(FILE_PATTERN.match(files[-1].name).group(1)) if files else 1  # type: ignore[union-attr]
@@ -201,6 +200,7 @@ class JsonlBackend:
             # Take the torn half back out (we hold the lock), so the next record starts on a clean line.
             os.ftruncate(fd, before)
             raise AuditStorageError(f"short write to the audit log ({written} of {len(data)} bytes; disk full?)")
+        self._checked = before + written  # we still hold the lock: the next append of this hold starts there
         return (self._fd_index, before + written)
 
     def sync(self) -> None:

@@ -40,6 +40,8 @@ MASK = "***"
 RESERVED_FIELDS = frozenset({"seq", "prev_hash", "hash", "input_digest"})
 LEGACY_KEY_NAME = "checkpoint.key"
 WITNESS_BACKLOG = 10_000
+BATCH_LOCKED = 100
+"""The most records the batch writer appends under one hold of the log's lock."""
 log = logging.getLogger("agt.audit")
 
 
@@ -481,24 +483,51 @@ class AuditLog:
         return body
 
     def _store(self, body: dict[str, Any]) -> dict[str, Any]:
-        cp = None
         with self._lock, self.backend.locked():
             self._catch_up()
-            body["seq"] = self._tree.size
-            body["prev_hash"] = self._last_hash
-            text = _encode(body)
-            body["hash"] = hashlib.sha256(text).hexdigest()
-            # The stored line is the hashed canonical form plus the hash: one encoding, not two.
-            self._position = self.backend.append(text[:-1].decode("utf-8") + f',"hash":"{body["hash"]}"}}')
-            self._tree.append(merkle.leaf_hash(bytes.fromhex(body["hash"])))
-            self._last_hash = body["hash"]
-            if self.durability is Durability.ALWAYS:
-                self.backend.sync()
-            if self.checkpoint_every and self._tree.size % self.checkpoint_every == 0:
-                cp = self._checkpoint_locked()
+            cp = self._store_locked(body)
         if cp is not None:
             self._wake_witness()
         return body
+
+    def _store_many(self, events: list[Mapping[str, Any]]) -> None:
+        """The batch writer's form of :meth:`_append_now`: mask every event first, then take the lock
+        and catch up once for all of them (at most BATCH_LOCKED events, so other writers wait little)."""
+        bodies = []
+        for event in events:
+            try:
+                bodies.append(self._masked(dict(event)))
+            except _Unencodable:
+                bodies.append(self._masked(safe_document(dict(event))))
+        signed = False
+        with self._lock, self.backend.locked():
+            self._catch_up()
+            for event, body in zip(events, bodies):
+                try:
+                    cp = self._store_locked(body)
+                except _Unencodable:
+                    cp = self._store_locked(self._masked(safe_document(dict(event))))
+                signed = signed or cp is not None
+        if signed:
+            self._wake_witness()
+
+    def _store_locked(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Chain, write and count one masked body; under the lock, caught up. Returns the checkpoint it
+        signed, if it was due."""
+        cp = None
+        body["seq"] = self._tree.size
+        body["prev_hash"] = self._last_hash
+        text = _encode(body)
+        body["hash"] = hashlib.sha256(text).hexdigest()
+        # The stored line is the hashed canonical form plus the hash: one encoding, not two.
+        self._position = self.backend.append(text[:-1].decode("utf-8") + f',"hash":"{body["hash"]}"}}')
+        self._tree.append(merkle.leaf_hash(bytes.fromhex(body["hash"])))
+        self._last_hash = body["hash"]
+        if self.durability is Durability.ALWAYS:
+            self.backend.sync()
+        if self.checkpoint_every and self._tree.size % self.checkpoint_every == 0:
+            cp = self._checkpoint_locked()
+        return cp
 
     def write(self, record: Any) -> None:
         """The runtime's AuditSink protocol: an agt.runtime.audit.AuditRecord (frozen). With batch
@@ -642,6 +671,7 @@ class AuditLog:
                     continue
             stop = False
             markers: list[threading.Event] = []
+            events: list[Mapping[str, Any]] = []
             try:
                 for _ in range(1000):
                     if not pending:
@@ -654,8 +684,14 @@ class AuditLog:
                         markers.append(item)  # flush(): set below, once synced
                         break
                     is_record, payload = item
-                    self._append_now(_event_of(payload) if is_record else payload)
+                    events.append(_event_of(payload) if is_record else payload)
+                    if len(events) == BATCH_LOCKED:
+                        unsynced = True
+                        self._store_many(events)
+                        events = []
+                if events:
                     unsynced = True
+                    self._store_many(events)
                 if unsynced and (markers or stop or time.monotonic() - last_sync >= self._batch_interval):
                     self.backend.sync()
                     last_sync = time.monotonic()
