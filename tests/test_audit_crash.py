@@ -9,6 +9,7 @@ leaves behind.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -271,3 +272,23 @@ def test_after_a_short_write_the_writer_refuses_more_records(tmp_path):
             log.append({"decision_id": "b"})
     finally:
         log.close()
+
+
+@pytest.mark.parametrize("durability", DURABILITIES)
+def test_after_cutting_a_torn_line_the_tree_head_is_rebuilt_from_the_records_left(crashed, durability, tmp_path):
+    """Reopening replays the records once (the torn half is not one of them) and the checkpoints the
+    continued log signs are the Merkle roots recomputed over every record."""
+    from agt.audit import merkle
+
+    log_dir = copy_of(crashed(durability), tmp_path)
+    tear_last_line(log_dir)
+    with AuditLog(log_dir, durability="none", checkpoint_every=7, allow_key_in_log_dir=True) as log:
+        for i in range(20):
+            log.append({"decision_id": f"after-{i}"})
+    leaves = [merkle.leaf_hash(bytes.fromhex(rec["hash"])) for _, rec, _ in records(log_dir)]
+    backend = backends.open_backend(log_dir, create=False)
+    try:
+        checkpoints = [json.loads(line.text) for line in backend.checkpoints()]
+    finally:
+        backend.close()
+    assert [cp["root"] for cp in checkpoints] == [merkle.root(leaves[: cp["size"]]).hex() for cp in checkpoints]

@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agt._normalize import params_text
 from agt.action import from_call
 from agt.audit import AuditLog, load_public_key, records, select, verify_log
 from agt.audit import merkle
 from agt.audit.backends import open_backend
+from agt.audit.log import mask_input
 from agt.errors import AgtError
 from agt.facts import derive_facts
 from agt.runtime import Governor
@@ -675,3 +678,188 @@ def test_an_event_json_cannot_hold_is_stored_in_its_safe_form(location, keys):
         log.flush()
         assert log.health() is None
     assert stored(location)[0]["result"]["3"] == "\\ud800"
+
+
+# --- the tree head, kept incrementally -------------------------------------------------------------
+
+
+def recomputed_roots(location: Path) -> list[tuple[int, str, str]]:
+    """(size, signed root, root recomputed over every leaf of that prefix) for each checkpoint."""
+    leaves = [merkle.leaf_hash(bytes.fromhex(r["hash"])) for r in stored(location)]
+    return [(cp["size"], cp["root"], merkle.root(leaves[: cp["size"]]).hex()) for cp in stored_checkpoints(location)]
+
+
+def assert_roots_recomputed(location: Path) -> None:
+    for size, signed, full in recomputed_roots(location):
+        assert signed == full, f"checkpoint over {size} records"
+
+
+def test_a_checkpoint_at_every_size_signs_the_root_of_the_full_recomputation(location):
+    write_log(location, 130, checkpoint_every=1)
+    assert [s for s, _, _ in recomputed_roots(location)] == list(range(131))
+    assert_roots_recomputed(location)
+
+
+def test_a_reopened_log_continues_the_tree_head_it_rebuilt_from_the_records(location):
+    write_log(location, 45, checkpoint_every=10)
+    with AuditLog(location, checkpoint_every=10, durability="none", allow_key_in_log_dir=True) as log:
+        for i in range(45, 77):
+            log.append(event(i))
+    assert [s for s, _, _ in recomputed_roots(location)] == [0, 10, 20, 30, 40, 45, 50, 60, 70, 77]
+    assert_roots_recomputed(location)
+
+
+def test_a_log_whose_last_checkpoint_is_behind_its_records_reopens_and_continues(location):
+    """A writer that died (no close) after record 25 left its last checkpoint at 20: the root at 20 is
+    checked on the way through the records, and the tree goes on to 25."""
+    log = AuditLog(location, checkpoint_every=10, durability="none", allow_key_in_log_dir=True)
+    for i in range(25):
+        log.append(event(i))
+    log.backend.close()  # the process is gone: no closing checkpoint
+    with AuditLog(location, checkpoint_every=10, durability="none", allow_key_in_log_dir=True) as log:
+        assert log.size == 25
+        for i in range(25, 33):
+            log.append(event(i))
+    assert [s for s, _, _ in recomputed_roots(location)] == [0, 10, 20, 30, 33]
+    assert_roots_recomputed(location)
+
+
+def test_two_writers_on_one_log_each_catch_up_on_the_others_records(location):
+    a = AuditLog(location, checkpoint_every=5, durability="none", allow_key_in_log_dir=True)
+    b = AuditLog(location, checkpoint_every=5, durability="none", allow_key_in_log_dir=True)
+    try:
+        for i in range(40):
+            (a if i % 3 else b).append(event(i))
+    finally:
+        a.close()
+        b.close()
+    assert [r["seq"] for r in stored(location)] == list(range(40))
+    assert_roots_recomputed(location)
+
+
+# --- batch durability: the queue -------------------------------------------------------------------
+
+
+def test_batch_back_pressure_keeps_every_record_in_order(location):
+    log = AuditLog(location, durability="batch", queue_limit=2, batch_interval=0.01, allow_key_in_log_dir=True)
+    try:
+        for i in range(200):
+            log.append(event(i))
+        log.flush()
+        assert [r["decision_id"] for r in stored(location)] == [f"d{i:04d}" for i in range(200)]
+    finally:
+        log.close()
+
+
+def test_a_runtime_record_is_stored_the_same_with_batch_and_synchronous_durability(tmp_path):
+    """With batch durability the AuditRecord itself is queued and turned into an event by the writer."""
+    from agt.runtime.audit import AuditRecord
+
+    record = AuditRecord("d-1", 1_700_000_000_123_456_789, "decision", "a1", "policy", {"action": {"tool": "t"}},
+                         {"effect": "allow"}, {"engine": "yaml"}, {"latency_us": 1.5})
+    lines = []
+    for durability in ("none", "batch"):
+        with AuditLog(tmp_path / durability, durability=durability, allow_key_in_log_dir=True) as log:
+            log.write(record)
+        lines.append([text for _, _, text in records(tmp_path / durability)])
+    assert lines[0] == lines[1]
+
+
+def test_a_closed_batch_log_refuses_a_runtime_record(tmp_path):
+    from agt.runtime.audit import AuditRecord
+
+    log = AuditLog(tmp_path / "log", durability="batch", allow_key_in_log_dir=True)
+    log.close()
+    with pytest.raises(AgtError, match="closed"):
+        log.write(AuditRecord("d-1", 0, "decision", "a1"))
+
+
+# --- masking: one read walk and one rewrite walk, the same result as mask, collect, mask again ---------
+
+
+def reference_mask_input(doc: Any, names: frozenset[str]) -> Any:
+    """The masking as first written (three walks), kept here as the specification of the faster one."""
+    def rewrite(d: Any, names: frozenset[str], secrets: frozenset[str]) -> Any:
+        if isinstance(d, dict):
+            out = None
+            for k, v in d.items():
+                nv = "***" if k.lower() in names else rewrite(v, names, secrets)
+                if nv is not v:
+                    out = dict(d) if out is None else out
+                    out[k] = nv
+            return d if out is None else out
+        if isinstance(d, list):
+            items = [rewrite(v, names, secrets) for v in d]
+            return d if all(a is b for a, b in zip(items, d)) else items
+        return "***" if isinstance(d, str) and d in secrets else d
+
+    def collect(d: Any, found: set[str], inside: bool = False) -> None:
+        if isinstance(d, dict):
+            for k, v in d.items():
+                collect(v, found, inside or k.lower() in names)
+        elif isinstance(d, list):
+            for v in d:
+                collect(v, found, inside)
+        elif inside and isinstance(d, str) and d:
+            found.add(d)
+
+    masked = rewrite(doc, names, frozenset()) if names else doc
+    if masked is doc:
+        return doc
+    secrets: set[str] = set()
+    collect(doc, secrets)
+    masked = rewrite(masked, frozenset(), frozenset(secrets))
+    action = masked.get("action") if isinstance(masked, dict) else None
+    if isinstance(action, dict) and "params_text" in action:
+        action = masked["action"] = dict(action)
+        params = action.get("params")
+        action["params_text"] = params_text(params) if isinstance(params, dict) else "***"
+        if "facts" in action:
+            tool, kind = action.get("tool"), action.get("kind")
+            action["facts"] = (derive_facts(tool, kind, params) if isinstance(params, dict) and isinstance(tool, str)
+                               and isinstance(kind, str) else "***")
+    return masked
+
+
+MASK_KEYS = ["token", "Token", "path", "id", "cmd", "facts", "params", "action", "other", "errors"]
+MASK_VALUES = ["s3cret", "/ws/a", "rm -rf /", "", "***", "x"]
+json_docs = st.recursive(
+    st.one_of(st.sampled_from(MASK_VALUES), st.integers(-3, 3), st.booleans(), st.none()),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(MASK_KEYS), inner, max_size=5)),
+    max_leaves=25,
+)
+mask_names = st.frozensets(st.sampled_from(["token", "path", "cmd", "facts", "params", "action", "errors", "id"]), max_size=3)
+
+
+@given(doc=json_docs, names=mask_names)
+@settings(max_examples=400, deadline=None)
+def test_masking_any_document_equals_the_three_walk_reference(doc, names):
+    assert mask_input(doc, names) == reference_mask_input(doc, names)
+
+
+@given(names=mask_names, params=st.dictionaries(st.sampled_from(["path", "token", "cmd", "command", "sql", "n"]),
+                                                st.sampled_from(MASK_VALUES + ["DROP TABLE t", "ls -la /ws/a"]), max_size=4))
+@settings(max_examples=200, deadline=None)
+def test_masking_an_action_document_equals_the_three_walk_reference(names, params):
+    doc = from_call("run_shell", params).document
+    assert mask_input(doc, names) == reference_mask_input(doc, names)
+
+
+def test_masking_leaves_a_document_without_masked_keys_as_it_is():
+    doc = {"action": {"params": {"path": "/ws/a"}}, "list": [{"a": "b"}]}
+    assert mask_input(doc, frozenset({"token"})) is doc
+
+
+def test_batch_writer_keeps_order_across_many_holds_of_the_lock(tmp_path):
+    """More records than one hold of the lock takes (BATCH_LOCKED), with a checkpoint due inside holds."""
+    from agt.audit.log import BATCH_LOCKED
+
+    log = AuditLog(tmp_path / "log", durability="batch", checkpoint_every=7, allow_key_in_log_dir=True)
+    try:
+        for i in range(3 * BATCH_LOCKED + 5):
+            log.append(event(i))
+        log.flush()
+    finally:
+        log.close()
+    assert [r["seq"] for r in stored(tmp_path / "log")] == list(range(3 * BATCH_LOCKED + 5))
+    assert_roots_recomputed(tmp_path / "log")

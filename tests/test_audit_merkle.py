@@ -309,3 +309,63 @@ def test_property_another_leaf_at_the_same_index_fails(si):
     n, i = si
     _, leaves, root = tree(n)
     assert not merkle.verify_inclusion(ref_leaf(b"forged"), i, n, merkle.inclusion_path(i, leaves), root)
+
+
+# --- the incremental frontier ----------------------------------------------------------------------
+
+FRONTIER_SIZES = [*range(0, 130), 255, 256, 257, 1000, 1023, 1024, 1025, 4095, 4096, 4097]
+
+
+def hashed(n: int) -> list[bytes]:
+    return [ref_leaf(e) for e in entries(n)]
+
+
+@pytest.mark.parametrize("n", FRONTIER_SIZES)
+def test_frontier_root_equals_the_full_recomputation_at_every_size(n):
+    leaves = hashed(n)
+    f = merkle.Frontier()
+    for leaf in leaves:
+        f.append(leaf)
+    assert f.root() == merkle.root(leaves)
+
+
+@pytest.mark.parametrize("n", range(0, 65))
+def test_frontier_root_equals_the_rfc_definition(n):
+    assert merkle.Frontier(hashed(n)).root() == ref_mth(entries(n))
+
+
+def test_frontier_root_after_each_append_equals_the_root_of_that_prefix():
+    leaves = hashed(300)
+    f = merkle.Frontier()
+    for i, leaf in enumerate(leaves):
+        f.append(leaf)
+        assert f.root() == merkle.root(leaves[: i + 1]), f"after {i + 1} leaves"
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 8, 9, 1000, 1024, 1025])
+def test_frontier_keeps_one_node_per_set_bit_of_its_size(n):
+    assert len(merkle.Frontier(hashed(n))._nodes) == bin(n).count("1")  # noqa: SLF001 - O(log n) memory is the point
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 8, 100])
+def test_frontier_size_counts_the_leaves(n):
+    assert merkle.Frontier(hashed(n)).size == n
+
+
+def test_roots_at_increasing_sizes_equal_the_full_recomputation():
+    leaves = hashed(200)
+    roots = merkle.Roots(leaves)
+    for size in [0, 1, 2, 3, 50, 64, 65, 100, 100, 199, 200]:
+        assert roots.at(size) == merkle.root(leaves[:size]), size
+
+
+def test_roots_at_a_smaller_size_after_a_larger_one_is_still_the_root_of_that_prefix():
+    leaves = hashed(100)
+    roots = merkle.Roots(leaves)
+    roots.at(90)
+    assert roots.at(33) == merkle.root(leaves[:33])
+
+
+def test_roots_refuses_a_size_beyond_the_leaves():
+    with pytest.raises(IndexError):
+        merkle.Roots(hashed(3)).at(4)

@@ -66,6 +66,12 @@ class JsonlBackend:
         self._thread_lock = threading.RLock()
         self._fd: int | None = None
         self._fd_index = 0
+        self._next_path = ""
+        """The file a rotation by any writer would create next (a plain string: no pathlib per append)."""
+        self._checked: int | None = None
+        """Set under the lock by :meth:`read_since` when nothing was written since our last append, and by
+        :meth:`append` after its write: the offset our open file ends at, so the next append of the same
+        hold of the lock writes there without looking again. Cleared when the lock is released."""
 
     def files(self) -> list[Path]:
         found = sorted((int(m.group(1)), p) for p in self.dir.iterdir() if (m := FILE_PATTERN.match(p.name)))
@@ -78,6 +84,7 @@ class JsonlBackend:
             try:
                 yield
             finally:
+                self._checked = None  # what we saw under the lock says nothing once it is released
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def repair_tail(self) -> int:
@@ -113,10 +120,17 @@ class JsonlBackend:
             return size - keep
 
     def _unchanged_since(self, position: object) -> bool:
-        """The cheap check writers make before every append: nobody wrote after us."""
+        """The cheap check writers make before every append: nobody wrote after us. While we hold the
+        file we last appended to, that is one fstat of it (its size is still where we left it) and one
+        stat of the next file's name (no writer, whatever its max_bytes, rotated past it)."""
         if not position:
             return False
         index, offset = position  # type: ignore[misc]
+        if self._fd is not None and index == self._fd_index:
+            if os.fstat(self._fd).st_size != offset or os.path.exists(self._next_path):
+                return False
+            self._checked = offset
+            return True
         try:
             if os.stat(self.dir / f"audit-{index:06d}.jsonl").st_size != offset:
                 return False
@@ -152,9 +166,7 @@ class JsonlBackend:
         return out, new_pos
 
     def _open_current(self) -> int:
-        if self._fd is not None and os.fstat(self._fd).st_size < self.max_bytes and not (
-            self.dir / f"audit-{self._fd_index + 1:06d}.jsonl"
-        ).exists():
+        if self._fd is not None and os.fstat(self._fd).st_size < self.max_bytes and not os.path.exists(self._next_path):
             return self._fd
         files = self.files()
         index = int(FILE_PATTERN.match(files[-1].name).group(1)) if files else 1  # type: ignore[union-attr]
@@ -167,13 +179,18 @@ class JsonlBackend:
                 os.close(self._fd)
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self._fd_index = index
+            self._next_path = os.path.join(str(self.dir), f"audit-{index + 1:06d}.jsonl")
         return self._fd
 
     def append(self, text: str) -> object:
         """One write() of one whole line: a killed writer leaves at most that line half-written."""
-        fd = self._open_current()
         data = (text + "\n").encode("utf-8")
-        before = os.fstat(fd).st_size
+        checked, self._checked = self._checked, None
+        if checked is not None and checked < self.max_bytes and self._fd is not None:
+            fd, before = self._fd, checked  # read_since just saw, under this lock, that the file ends there
+        else:
+            fd = self._open_current()
+            before = os.fstat(fd).st_size
         try:
             written = os.write(fd, data)
         except OSError:
@@ -183,6 +200,7 @@ class JsonlBackend:
             # Take the torn half back out (we hold the lock), so the next record starts on a clean line.
             os.ftruncate(fd, before)
             raise AuditStorageError(f"short write to the audit log ({written} of {len(data)} bytes; disk full?)")
+        self._checked = before + written  # we still hold the lock: the next append of this hold starts there
         return (self._fd_index, before + written)
 
     def sync(self) -> None:

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import queue
 import threading
 import time
 from pathlib import Path
@@ -41,6 +40,8 @@ MASK = "***"
 RESERVED_FIELDS = frozenset({"seq", "prev_hash", "hash", "input_digest"})
 LEGACY_KEY_NAME = "checkpoint.key"
 WITNESS_BACKLOG = 10_000
+BATCH_LOCKED = 100
+"""The most records the batch writer appends under one hold of the log's lock."""
 log = logging.getLogger("agt.audit")
 
 
@@ -129,19 +130,38 @@ def public_pem(key: Ed25519PublicKey) -> bytes:
 
 def _rewrite(doc: Any, names: frozenset[str], secrets: frozenset[str]) -> Any:
     """Mask the values of keys in ``names`` and every string equal to one of ``secrets``, at any depth.
-    Containers with nothing to mask are returned as they are, not copied."""
+    Containers with nothing to mask are returned as they are, not copied. Scalars are handled in the
+    loop, not by a call each: masking runs on every record the writer stores."""
     if isinstance(doc, dict):
         out = None
         for k, v in doc.items():
-            nv = MASK if k.lower() in names else _rewrite(v, names, secrets)
+            if k.lower() in names:
+                nv = MASK
+            elif isinstance(v, str):
+                nv = MASK if v in secrets else v
+            elif isinstance(v, (dict, list)):
+                nv = _rewrite(v, names, secrets)
+            else:
+                continue
             if nv is not v:
                 if out is None:
                     out = dict(doc)
                 out[k] = nv
         return doc if out is None else out
     if isinstance(doc, list):
-        items = [_rewrite(v, names, secrets) for v in doc]
-        return doc if all(a is b for a, b in zip(items, doc)) else items
+        items = None
+        for i, v in enumerate(doc):
+            if isinstance(v, str):
+                nv = MASK if v in secrets else v
+            elif isinstance(v, (dict, list)):
+                nv = _rewrite(v, names, secrets)
+            else:
+                continue
+            if nv is not v:
+                if items is None:
+                    items = list(doc)
+                items[i] = nv
+        return doc if items is None else items
     return MASK if isinstance(doc, str) and doc in secrets else doc
 
 
@@ -150,29 +170,54 @@ def mask_document(doc: Any, names: frozenset[str]) -> Any:
     return _rewrite(doc, names, frozenset()) if names else doc
 
 
-def _masked_strings(doc: Any, names: frozenset[str], found: set[str], inside: bool = False) -> None:
-    """Every string that sits under a masked key, at any depth."""
+def _strings(doc: Any, found: set[str]) -> None:
+    """Every non-empty string in ``doc``, at any depth (values, not keys)."""
     if isinstance(doc, dict):
-        for k, v in doc.items():
-            _masked_strings(v, names, found, inside or k.lower() in names)
+        for v in doc.values():
+            _strings(v, found)
     elif isinstance(doc, list):
         for v in doc:
-            _masked_strings(v, names, found, inside)
-    elif inside and isinstance(doc, str) and doc:
+            _strings(v, found)
+    elif isinstance(doc, str) and doc:
         found.add(doc)
+
+
+def _masked_strings(doc: Any, names: frozenset[str], found: set[str]) -> bool:
+    """Gather every string that sits under a key in ``names``, at any depth; True when masking changes
+    ``doc`` (some such key holds anything but the mask itself). Read-only: nothing is copied."""
+    changed = False
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k.lower() in names:
+                changed = changed or v is not MASK
+                _strings(v, found)
+            elif isinstance(v, (dict, list)):
+                changed = _masked_strings(v, names, found) or changed
+    elif isinstance(doc, list):
+        for v in doc:
+            if isinstance(v, (dict, list)):
+                changed = _masked_strings(v, names, found) or changed
+    return changed
 
 
 def mask_input(doc: Any, names: frozenset[str]) -> Any:
     """Mask an action document. ``params_text`` folds every param's text, so it is derived again from
     the masked params; and a masked value copied elsewhere (``resource.id`` from a ``path`` or ``url``
-    param) is masked there too. Otherwise the secret would still be readable."""
-    masked = mask_document(doc, names)
-    if masked is doc:
+    param) is masked there too. Otherwise the secret would still be readable.
+
+    Two walks: one reads (which strings are secret, and is anything masked at all), one rewrites
+    (masked keys and every copy of a secret at once)."""
+    if not names:
         return doc
     secrets: set[str] = set()
-    _masked_strings(doc, names, secrets)
-    # Masked values copied elsewhere (resource.id from a masked url param) are masked there too.
-    masked = _rewrite(masked, frozenset(), frozenset(secrets))
+    if not _masked_strings(doc, names, secrets):
+        return doc
+    source, facts_left_out = doc, False
+    action = doc.get("action") if isinstance(doc, dict) else None
+    if isinstance(action, dict) and "params_text" in action and "facts" in action and "action" not in names:
+        # The facts are derived again below from the masked params; rewriting them first would be wasted.
+        source, facts_left_out = {**doc, "action": {k: v for k, v in action.items() if k != "facts"}}, True
+    masked = _rewrite(source, names, frozenset(secrets))
     action = masked.get("action") if isinstance(masked, dict) else None
     if isinstance(action, dict) and "params_text" in action:
         from agt._normalize import params_text
@@ -180,7 +225,7 @@ def mask_input(doc: Any, names: frozenset[str]) -> Any:
         action = masked["action"] = dict(action)
         params = action.get("params")
         action["params_text"] = params_text(params) if isinstance(params, dict) else MASK
-        if "facts" in action:
+        if facts_left_out or "facts" in action:
             # Facts hold pieces of the params (operands, table names): derived again from the masked params.
             from agt.facts import derive_facts
 
@@ -199,6 +244,22 @@ def _encode(value: Any) -> bytes:
         return canonical(value)
     except (UnicodeEncodeError, TypeError, ValueError, RecursionError) as exc:
         raise _Unencodable(str(exc)) from None
+
+
+def _event_of(record: Any) -> dict[str, Any]:
+    """The event an AuditRecord is stored as."""
+    return {
+        "decision_id": record.decision_id, "timestamp": record.timestamp, "kind": record.kind,
+        "agent_id": record.agent_id, "path": record.path, "input": record.input, "result": record.result,
+        "labels": record.labels, "metrics": record.metrics,
+    }
+
+
+def _signed_size(line: Any) -> int | None:
+    """The ``size`` a checkpoint line claims (checked against its signature later), or None."""
+    cp = json_object(line.text) if line is not None else None
+    size = cp.get("size") if cp is not None else None
+    return size if isinstance(size, int) else None
 
 
 def signature_ok(key: Ed25519PublicKey, cp: Mapping[str, Any]) -> bool:
@@ -288,17 +349,25 @@ class AuditLog:
         self._witness_wake = threading.Condition()
         self._lock = threading.Lock()
         self._position: object = None
-        self._leaves: list[bytes] = []
+        self._tree = merkle.Frontier()
+        """The Merkle tree head, kept incrementally: a checkpoint costs the same at any log size."""
         self._last_hash = GENESIS
         self._closed = threading.Event()
         self._batch_interval = batch_interval
-        self._queue: queue.Queue[Mapping[str, Any] | None] = queue.Queue(maxsize=queue_limit)
+        # Batch durability: callers append to a deque (atomic, no lock, no wake-up per record); the writer
+        # thread wakes every batch_interval, or at once for flush, close and back-pressure.
+        self._pending: collections.deque[Any] = collections.deque()
+        self._queue_limit = queue_limit
+        self._wake = threading.Event()
+        self._drained = threading.Condition()
         self._writer_error: BaseException | None = None
         try:
             with self.backend.locked():
                 self.backend.repair_tail()  # type: ignore[attr-defined]
-                self._catch_up()
-                self._check_last_checkpoint()
+                last = self.backend.last_checkpoint()
+                # Rebuilt once from the log; the root at the last checkpoint's size is kept on the way.
+                self._catch_up(snapshot_at=_signed_size(last))
+                self._check_last_checkpoint(last)
         except BaseException:
             self.backend.close()
             raise
@@ -317,7 +386,7 @@ class AuditLog:
 
     @property
     def size(self) -> int:
-        return len(self._leaves)
+        return self._tree.size
 
     @property
     def last_hash(self) -> str:
@@ -340,23 +409,28 @@ class AuditLog:
             log.error("audit log %s can no longer be written, governed calls will be denied: %s: %s",
                       log_directory(self.backend) or self.backend, type(exc).__name__, exc)
 
-    def _catch_up(self) -> None:
-        """Read what other writers appended since we last looked, so our chain continues theirs."""
+    def _catch_up(self, snapshot_at: int | None = None) -> None:
+        """Read what other writers appended since we last looked, so our chain continues theirs. With
+        ``snapshot_at``, keep the tree head at that size in :attr:`_snapshot` (None if never reached)."""
         lines, self._position = self.backend.read_since(self._position)
+        tree = self._tree
+        self._snapshot: bytes | None = tree.root() if snapshot_at == tree.size else None
         for line in lines:
-            rec = json.loads(line.text)
-            self._leaves.append(merkle.leaf_hash(bytes.fromhex(rec["hash"])))
-            self._last_hash = rec["hash"]
+            h = json.loads(line.text)["hash"]
+            tree.append(merkle.leaf_hash(bytes.fromhex(h)))
+            self._last_hash = h
+            if tree.size == snapshot_at:
+                self._snapshot = tree.root()
 
-    def _check_last_checkpoint(self) -> None:
+    def _check_last_checkpoint(self, last: Any) -> None:
         """At open, under the lock: never continue (and so sign) a log that no longer matches its last
-        checkpoint. A fresh log gets a checkpoint of the empty log, so the chain of checkpoints has a
-        known start and a deleted checkpoints file shows (see verify --strict)."""
-        last = self.backend.last_checkpoint()
+        checkpoint (``last``, read before the records were). A fresh log gets a checkpoint of the empty
+        log, so the chain of checkpoints has a known start and a deleted checkpoints file shows (see
+        verify --strict)."""
         if last is None:
-            if self._leaves:
+            if self._tree.size:
                 log.warning("audit log %s has %d records and no checkpoint: verify --strict will fail until its "
-                            "history is witnessed elsewhere", log_directory(self.backend), len(self._leaves))
+                            "history is witnessed elsewhere", log_directory(self.backend), self._tree.size)
             else:
                 self._checkpoint_locked(empty_ok=True)
             return
@@ -365,7 +439,7 @@ class AuditLog:
             raise AgtError(f"{last.where}: the last checkpoint is not signed by this log's key; run `agt audit verify` "
                            "before writing to this log again")
         size = cp.get("size")
-        if not isinstance(size, int) or size > len(self._leaves) or merkle.root(self._leaves[:size]).hex() != cp.get("root"):
+        if not isinstance(size, int) or size > self._tree.size or self._snapshot is None or self._snapshot.hex() != cp.get("root"):
             raise AgtError(f"{last.where}: the records no longer match the last signed checkpoint (size {size}): the log was "
                            "rewritten or cut; run `agt audit verify` before writing to this log again")
 
@@ -377,11 +451,11 @@ class AuditLog:
         problem = self.health()
         if problem is not None:
             raise AgtError(problem)
-        reserved = sorted(RESERVED_FIELDS & set(event))
-        if reserved:
+        if not RESERVED_FIELDS.isdisjoint(event):
+            reserved = sorted(RESERVED_FIELDS & set(event))
             raise AgtError(f"audit events may not set {', '.join(reserved)}: the log computes them")
         if self.durability is Durability.BATCH:
-            self._queue.put(event)  # blocks when the writer is behind: back-pressure, never dropping
+            self._enqueue((False, event))
             return None
         try:
             return self._append_now(event)
@@ -409,37 +483,85 @@ class AuditLog:
         return body
 
     def _store(self, body: dict[str, Any]) -> dict[str, Any]:
-        cp = None
         with self._lock, self.backend.locked():
             self._catch_up()
-            body["seq"] = len(self._leaves)
-            body["prev_hash"] = self._last_hash
-            text = _encode(body)
-            body["hash"] = hashlib.sha256(text).hexdigest()
-            # The stored line is the hashed canonical form plus the hash: one encoding, not two.
-            self._position = self.backend.append(text[:-1].decode("utf-8") + f',"hash":"{body["hash"]}"}}')
-            self._leaves.append(merkle.leaf_hash(bytes.fromhex(body["hash"])))
-            self._last_hash = body["hash"]
-            if self.durability is Durability.ALWAYS:
-                self.backend.sync()
-            if self.checkpoint_every and len(self._leaves) % self.checkpoint_every == 0:
-                cp = self._checkpoint_locked()
+            cp = self._store_locked(body)
         if cp is not None:
             self._wake_witness()
         return body
 
+    def _store_many(self, events: list[Mapping[str, Any]]) -> None:
+        """The batch writer's form of :meth:`_append_now`: mask every event first, then take the lock
+        and catch up once for all of them (at most BATCH_LOCKED events, so other writers wait little)."""
+        bodies = []
+        for event in events:
+            try:
+                bodies.append(self._masked(dict(event)))
+            except _Unencodable:
+                bodies.append(self._masked(safe_document(dict(event))))
+        signed = False
+        with self._lock, self.backend.locked():
+            self._catch_up()
+            for event, body in zip(events, bodies):
+                try:
+                    cp = self._store_locked(body)
+                except _Unencodable:
+                    cp = self._store_locked(self._masked(safe_document(dict(event))))
+                signed = signed or cp is not None
+        if signed:
+            self._wake_witness()
+
+    def _store_locked(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Chain, write and count one masked body; under the lock, caught up. Returns the checkpoint it
+        signed, if it was due."""
+        cp = None
+        body["seq"] = self._tree.size
+        body["prev_hash"] = self._last_hash
+        text = _encode(body)
+        body["hash"] = hashlib.sha256(text).hexdigest()
+        # The stored line is the hashed canonical form plus the hash: one encoding, not two.
+        self._position = self.backend.append(text[:-1].decode("utf-8") + f',"hash":"{body["hash"]}"}}')
+        self._tree.append(merkle.leaf_hash(bytes.fromhex(body["hash"])))
+        self._last_hash = body["hash"]
+        if self.durability is Durability.ALWAYS:
+            self.backend.sync()
+        if self.checkpoint_every and self._tree.size % self.checkpoint_every == 0:
+            cp = self._checkpoint_locked()
+        return cp
+
     def write(self, record: Any) -> None:
-        """The runtime's AuditSink protocol: an agt.runtime.audit.AuditRecord."""
-        self.append({
-            "decision_id": record.decision_id, "timestamp": record.timestamp, "kind": record.kind,
-            "agent_id": record.agent_id, "path": record.path, "input": record.input, "result": record.result,
-            "labels": record.labels, "metrics": record.metrics,
-        })
+        """The runtime's AuditSink protocol: an agt.runtime.audit.AuditRecord (frozen). With batch
+        durability the record itself is queued and the writer thread turns it into an event, so the
+        decision path pays only for the health check and the enqueue."""
+        if self.durability is Durability.BATCH:
+            problem = self.health()
+            if problem is not None:
+                raise AgtError(problem)
+            self._enqueue((True, record))
+            return
+        self.append(_event_of(record))
+
+    def _enqueue(self, item: tuple[bool, Any]) -> None:
+        self._pending.append(item)  # atomic; the writer takes it within batch_interval
+        if len(self._pending) >= self._queue_limit:
+            self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        """The writer is behind: block until it catches up (back-pressure, never dropping)."""
+        self._wake.set()
+        with self._drained:
+            while (len(self._pending) >= self._queue_limit and self._writer_error is None
+                   and self._writer is not None and self._writer.is_alive()):
+                self._drained.wait(0.05)
 
     def flush(self) -> None:
         """Wait until every queued record is written (batch durability) and synced."""
         if self._writer is not None and self._writer.is_alive():
-            self._queue.join()
+            done = threading.Event()
+            self._pending.append(done)  # behind every record queued before this call
+            self._wake.set()
+            while not done.wait(0.1) and self._writer.is_alive():
+                pass
         if self._writer_error is not None:
             raise AgtError(f"the audit writer stopped: {self._writer_error}")
         self.backend.sync()
@@ -454,16 +576,17 @@ class AuditLog:
         return cp
 
     def _checkpoint_locked(self, empty_ok: bool = False) -> dict[str, Any] | None:
-        if not self._leaves and not empty_ok:
+        size = self._tree.size
+        if not size and not empty_ok:
             return None
         last = self.backend.last_checkpoint()
         previous = json_object(last.text) if last is not None else None
-        root = merkle.root(self._leaves).hex()
-        if previous is not None and previous.get("size") == len(self._leaves) and previous.get("root") == root:
+        root = self._tree.root().hex()
+        if previous is not None and previous.get("size") == size and previous.get("root") == root:
             return previous  # nothing new to sign
         self.backend.sync()
         cp: dict[str, Any] = {
-            "size": len(self._leaves),
+            "size": size,
             "root": root,
             "last_hash": self._last_hash,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -528,45 +651,59 @@ class AuditLog:
 
     # --- the batch writer ------------------------------------------------------------------------
     def _write_loop(self) -> None:
-        """Batch durability: take what is queued, append it in order, fsync once per batch."""
+        """Batch durability: take what is queued, append it in order, fsync once per batch (and when
+        the log goes quiet). A flush marker is set once everything before it is written and synced."""
+        pending, wake = self._pending, self._wake
         last_sync = time.monotonic()
         unsynced = False
         while True:
+            if not pending:
+                wake.wait(self._batch_interval)
+                wake.clear()
+                if not pending:
+                    if unsynced:  # the log went quiet: make what was written durable now
+                        try:
+                            self.backend.sync()
+                            unsynced = False
+                            last_sync = time.monotonic()
+                        except OSError as exc:
+                            self._failed(exc)
+                    continue
+            stop = False
+            markers: list[threading.Event] = []
+            events: list[Mapping[str, Any]] = []
             try:
-                item = self._queue.get(timeout=self._batch_interval)
-            except queue.Empty:
-                if unsynced:  # the log went quiet: make what was written durable now
-                    try:
-                        self.backend.sync()
-                        unsynced = False
-                        last_sync = time.monotonic()
-                    except OSError as exc:
-                        self._failed(exc)
-                continue
-            stop = item is None
-            batch = [] if stop else [item]
-            while not stop and len(batch) < 1000:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                else:
-                    batch.append(nxt)
-            try:
-                for event in batch:
-                    self._append_now(event)
-                unsynced = True
-                if time.monotonic() - last_sync >= self._batch_interval or stop:
+                for _ in range(1000):
+                    if not pending:
+                        break
+                    item = pending.popleft()
+                    if item is None:
+                        stop = True
+                        break
+                    if type(item) is not tuple:
+                        markers.append(item)  # flush(): set below, once synced
+                        break
+                    is_record, payload = item
+                    events.append(_event_of(payload) if is_record else payload)
+                    if len(events) == BATCH_LOCKED:
+                        unsynced = True
+                        self._store_many(events)
+                        events = []
+                if events:
+                    unsynced = True
+                    self._store_many(events)
+                if unsynced and (markers or stop or time.monotonic() - last_sync >= self._batch_interval):
                     self.backend.sync()
                     last_sync = time.monotonic()
                     unsynced = False
             except BaseException as exc:  # noqa: BLE001 - surfaced by health(), the next append and flush
                 self._failed(exc)
             finally:
-                for _ in range(len(batch) + (1 if stop else 0)):
-                    self._queue.task_done()
+                for m in markers:
+                    m.set()
+                if len(pending) < self._queue_limit:
+                    with self._drained:
+                        self._drained.notify_all()
             if stop:
                 return
 
@@ -579,7 +716,8 @@ class AuditLog:
         finally:
             self._closed.set()
             if self._writer is not None:
-                self._queue.put(None)
+                self._pending.append(None)
+                self._wake.set()
                 self._writer.join(timeout=10)
             if self._witness_thread is not None:
                 self._wake_witness()

@@ -37,6 +37,58 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+class Frontier:
+    """The tree head kept up to date as leaves are appended, in O(log n) hashes per append and O(log n)
+    memory: the roots of the perfect subtrees the leaves so far split into (one per set bit of the size,
+    largest first), exactly the left-to-right pairing :func:`root` does. ``root()`` folds them from the
+    right, so it equals ``root(all leaves)`` at every size."""
+
+    __slots__ = ("size", "_nodes")
+
+    def __init__(self, leaves: Sequence[bytes] = ()) -> None:
+        self.size = 0
+        self._nodes: list[bytes] = []
+        for leaf in leaves:
+            self.append(leaf)
+
+    def append(self, leaf: bytes) -> None:
+        nodes, n = self._nodes, self.size
+        while n & 1:  # every trailing 1 bit is a perfect subtree the new leaf completes
+            leaf = node_hash(nodes.pop(), leaf)
+            n >>= 1
+        nodes.append(leaf)
+        self.size += 1
+
+    def root(self) -> bytes:
+        nodes = self._nodes
+        if not nodes:
+            return hashlib.sha256(b"").digest()
+        r = nodes[-1]
+        for h in reversed(nodes[:-1]):
+            r = node_hash(h, r)
+        return r
+
+
+class Roots:
+    """Tree heads of prefixes of ``leaves``, for checkpoints that come in increasing size: one pass over
+    the leaves in all, instead of one full recomputation per checkpoint. A size below one already asked
+    for (checkpoints out of order) is computed on its own."""
+
+    def __init__(self, leaves: Sequence[bytes]) -> None:
+        self._leaves = leaves
+        self._frontier = Frontier()
+
+    def at(self, size: int) -> bytes:
+        if not 0 <= size <= len(self._leaves):
+            raise IndexError(f"no prefix of {size} leaves in a tree of {len(self._leaves)}")
+        f = self._frontier
+        if size < f.size:
+            return root(self._leaves[:size])
+        for i in range(f.size, size):
+            f.append(self._leaves[i])
+        return f.root()
+
+
 def inclusion_path(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """The audit path for leaf ``index`` in the tree of ``leaves`` (RFC 9162 §2.1.3.1)."""
     if not 0 <= index < len(leaves):

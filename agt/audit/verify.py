@@ -189,6 +189,7 @@ def _walk_checkpoints(
     covered, allowance, legacy, last_size = 0, 0, 0, -1
     valid: list[dict[str, Any]] = []
     prev = GENESIS
+    roots = merkle.Roots(leaves)  # one pass over the leaves for all checkpoints, not one per checkpoint
     for index, cp_line in enumerate(cp_lines):
         expected_prev, prev = prev, checkpoint_hash(cp_line.text)
         try:
@@ -226,7 +227,7 @@ def _walk_checkpoints(
             continue
         if size > len(leaves):
             continue  # the chain already broke before this point; that problem is reported
-        if merkle.root(leaves[:size]).hex() != cp.get("root") or (hashes[size - 1] if size else GENESIS) != cp.get("last_hash"):
+        if roots.at(size).hex() != cp.get("root") or (hashes[size - 1] if size else GENESIS) != cp.get("last_hash"):
             problems.append(Problem(cp_line.where, size - 1, f"the first {size} records no longer match the signed Merkle root: the log was rewritten"))
             continue
         covered = max(covered, size)

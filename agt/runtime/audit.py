@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import threading
 import time
@@ -63,16 +64,20 @@ def sink_health(sink: object) -> str | None:
 
 
 class MemoryAuditSink:
+    """The newest ``limit`` records (all of them with None). At the cap the oldest record drops out of a
+    bounded deque: O(1) per write, where deleting the head of a list moves every record after it."""
+
     def __init__(self, limit: int | None = 100_000) -> None:
         self._lock = threading.Lock()
-        self._records: list[AuditRecord] = []
-        self.limit = limit
+        self._records: collections.deque[AuditRecord] = collections.deque(maxlen=limit)
+
+    @property
+    def limit(self) -> int | None:
+        return self._records.maxlen
 
     def write(self, record: AuditRecord) -> None:
         with self._lock:
-            self._records.append(record)
-            if self.limit is not None and len(self._records) > self.limit:
-                del self._records[: len(self._records) - self.limit]
+            self._records.append(record)  # a full deque drops its oldest
 
     @property
     def records(self) -> list[AuditRecord]:

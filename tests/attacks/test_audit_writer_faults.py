@@ -24,7 +24,7 @@ import pytest
 
 from agt.audit import AuditLog, load_public_key, records, verify_log
 from agt.bundle.server import MAX_STATUS_BYTES, MAX_STATUS_INSTANCES, BundleServer, BundleService, BundleSource
-from agt.errors import GovernanceDenied
+from agt.errors import AgtError, GovernanceDenied
 from agt.runtime import Governor
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,7 +152,8 @@ def test_a_stopped_writer_denies_the_next_call_before_its_tool_runs(batch_log):
     ran = []
     with broken_backend(batch_log):
         batch_log.append({"decision_id": "lost"})
-        batch_log._queue.join()  # noqa: SLF001 - the writer has met the fault
+        with pytest.raises(AgtError, match="No space left"):
+            batch_log.flush()  # returns once the writer has met the fault, and reports it
     with pytest.raises(GovernanceDenied) as denied:
         gov.call(lambda name: ran.append(name), kwargs={"name": "a.txt"}, tool="read_doc", agent="agent-1")
     assert (ran, denied.value.rule_ids, "No space left" in str(denied.value)) == ([], ("audit-unavailable",), True)
