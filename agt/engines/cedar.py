@@ -267,7 +267,7 @@ class CedarEngine:
             ann = body.get("annotations") or {}
             rid = ann.get("id")
             if not rid:
-                raise PolicyLoadError(f"every policy needs an @id annotation (the rule id); the policy here has none",
+                raise PolicyLoadError("every policy needs an @id annotation (the rule id); the policy here has none",
                                       file=str(f), line=statement_line(text, pid))
             line = _id_line(text, rid)
             if rid in self.rules or (rid == DEFAULT_RULE_ID and self._has_default_permit):
