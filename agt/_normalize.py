@@ -71,7 +71,13 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
                     raise ActionError(f"{field}.{key}", "an integer key and a string key collide once both are text")
             if len(key) > MAX_STRING_LENGTH or not key.isascii():
                 _check_string(key, f"{field}.{key[:40]}")
-            out[key] = normalize_value(item, f"{field}.{key}", depth + 1)
+            ti = type(item)
+            if ti is str and len(item) <= MAX_STRING_LENGTH and item.isascii():
+                out[key] = item  # what normalize_value returns for it, without naming a field nobody reads
+            elif ti is int and MIN_INT <= item <= MAX_INT:
+                out[key] = item
+            else:
+                out[key] = normalize_value(item, f"{field}.{key}", depth + 1)
         return out
     # bool before int: it is an int subclass.
     if value is None or isinstance(value, bool):
@@ -147,8 +153,8 @@ def copy_json(value: JSONValue) -> JSONValue:
 
 
 def normalize_mapping(value: Any, field: str) -> dict[str, JSONValue]:
-    if value is None:
-        return {}
+    if value is None or (type(value) is dict and not value):
+        return {}  # a new dict, as the normalized copy of an empty one would be
     if type(value) is not dict and not isinstance(value, Mapping):
         raise ActionError(field, f"must be an object, got {type(value).__name__}")
     return normalize_value(value, field)
@@ -190,7 +196,9 @@ def canonical_text(value: str) -> str:
         text = unicodedata.normalize("NFKC", value)
         text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
         text = text.casefold().translate(_QUOTES)
-    return _WHITESPACE.sub(" ", text).strip()
+    # str.split() splits on exactly the characters ``\s`` matches (str.isspace, checked over every code
+    # point in tests/test_normalize_fast.py) and drops them at both ends: _WHITESPACE.sub(" ", text).strip().
+    return " ".join(text.split())
 
 
 def params_text(params: Mapping[str, JSONValue]) -> str:
@@ -200,14 +208,30 @@ def params_text(params: Mapping[str, JSONValue]) -> str:
     as ``rm -rf /``. Separate params stay on separate lines, so a pattern never spans two params.
     """
     lines: list[str] = []
-    _collect_text(params, lines)
-    return "\n".join(line for line in lines if line)
+    if type(params) is dict:  # the common case, a dict of texts, without a call per value
+        for key in sorted(params):
+            value = params[key]
+            if type(value) is str and value.isascii():
+                lines.append(" ".join(value.lower().translate(_QUOTES).split()))  # canonical_text's ASCII path
+            else:
+                _collect_text(value, lines)
+    else:
+        _collect_text(params, lines)
+    return "\n".join(filter(None, lines))
 
 
 def _collect_text(value: JSONValue, lines: list[str]) -> None:
-    if isinstance(value, str):
+    t = type(value)
+    if t is str:  # exact types first: a normalized action holds nothing else; the checks below decide the rest
         lines.append(canonical_text(value))
-    elif isinstance(value, Mapping):
+    elif t is dict:
+        for key in sorted(value):
+            _collect_text(value[key], lines)
+    elif t is int or t is bool or value is None:
+        pass
+    elif t is not list and isinstance(value, str):
+        lines.append(canonical_text(value))
+    elif t is not list and isinstance(value, Mapping):
         for key in sorted(value):
             _collect_text(value[key], lines)
     elif isinstance(value, list):
@@ -221,9 +245,22 @@ def _collect_text(value: JSONValue, lines: list[str]) -> None:
 _SLASHES = re.compile(r"^/+")
 
 
+_PATHS: dict[str, str] = {}
+"""canonical_path's results for short paths: a pure function of the text, so a hit is the same answer."""
+_PATHS_MAX, _PATH_CACHED_LENGTH = 4096, 512
+
+
 def canonical_path(path: str) -> str:
     """Resolve ``.``/``..`` and duplicate slashes so a prefix check cannot be walked around."""
     if not path:
         return path
-    path = _SLASHES.sub("/", path)
-    return posixpath.normpath(path)
+    if type(path) is str:
+        known = _PATHS.get(path)
+        if known is not None:
+            return known
+    out = posixpath.normpath(_SLASHES.sub("/", path))
+    if type(path) is str and len(path) <= _PATH_CACHED_LENGTH:
+        if len(_PATHS) >= _PATHS_MAX:
+            _PATHS.clear()
+        _PATHS[path] = out
+    return out

@@ -16,7 +16,6 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -47,10 +46,38 @@ FILE_RESOURCE_TYPES = frozenset({"file", "directory"})
 """Resource types whose ids are paths, canonicalized so ``..`` cannot escape a prefix check."""
 
 
+class _once:
+    """A value computed on first use and kept in the instance's ``__dict__``, like functools.cached_property but
+    without the lock Python 3.11's takes on every first access (one lock for every instance of the class).
+    Two threads racing on a new action may each compute it; both compute the same value from the same
+    immutable fields, and one is kept."""
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self.func(obj)
+        return obj.__dict__.setdefault(self.name, value)
+
+
+_setattr = object.__setattr__
+_MAX_INT = _normalize.MAX_INT
+
+
 def _set_mapping(obj: object, name: str, value: dict) -> None:
     """Store a read-only view publicly and the dict behind it privately, for the shared document."""
-    object.__setattr__(obj, name, MappingProxyType(value))
-    object.__setattr__(obj, f"_{name}_dict", value)
+    _setattr(obj, name, MappingProxyType(value))
+    _setattr(obj, _PRIVATE[name], value)
+
+
+_PRIVATE = {"attributes": "_attributes_dict", "params": "_params_dict"}
 
 
 def _require_str(value: Any, field: str, *, allow_empty: bool = True) -> str:
@@ -152,12 +179,12 @@ class Operation:
     def action_type(self) -> str:
         return self.type if self.type is not None else self.tool
 
-    @cached_property
+    @_once
     def params_text(self) -> str:
         """Canonical text of every string param, the one place pattern rules look (derived, never supplied)."""
-        return _normalize.params_text(self.params)
+        return _normalize.params_text(self._params_dict)  # type: ignore[attr-defined]
 
-    @cached_property
+    @_once
     def facts(self) -> Mapping[str, Any]:
         """What the command and SQL params mean, parsed once (derived, never supplied; see
         docs/action-schema.md, "Derived facts"). Read-only: shared by every engine."""
@@ -223,12 +250,17 @@ class Context:
     def __post_init__(self) -> None:
         _require_str(self.session_id, "context.session_id")
         _require_str(self.task_id, "context.task_id")
-        object.__setattr__(self, "stage", _enum(Stage, self.stage, "context.stage"))
-        for name in ("tokens_used", "tool_calls", "files_changed"):
-            object.__setattr__(self, name, _require_count(getattr(self, name), f"context.{name}"))
+        if type(self.stage) is not Stage:
+            _setattr(self, "stage", _enum(Stage, self.stage, "context.stage"))
+        t, c, f = self.tokens_used, self.tool_calls, self.files_changed
+        if not (type(t) is int and type(c) is int and type(f) is int
+                and 0 <= t <= _MAX_INT and 0 <= c <= _MAX_INT and 0 <= f <= _MAX_INT):  # else: check and convert each
+            for name in ("tokens_used", "tool_calls", "files_changed"):
+                _setattr(self, name, _require_count(getattr(self, name), f"context.{name}"))
         if self.environment is not None:
             _require_str(self.environment, "context.environment")
-        object.__setattr__(self, "timestamp", _require_str(self.timestamp, "context.timestamp") or _now())
+        if not _require_str(self.timestamp, "context.timestamp"):
+            _setattr(self, "timestamp", _now())
         _set_mapping(self, "attributes", _normalize.normalize_mapping(self.attributes, "context.attributes"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -240,7 +272,7 @@ class Context:
             "tool_calls": self.tool_calls,
             "files_changed": self.files_changed,
             "timestamp": self.timestamp,
-            "attributes": _normalize.copy_json(dict(self.attributes)),
+            "attributes": _normalize.copy_json(self._attributes_dict),  # type: ignore[attr-defined]
         }
         if self.environment is not None:
             out["environment"] = self.environment
@@ -261,7 +293,7 @@ class Action:
         if self.resource is not None and not isinstance(self.resource, Resource):
             raise ActionError("resource", "must be a Resource or None")
 
-    @cached_property
+    @_once
     def document(self) -> Mapping[str, Any]:
         """The canonical JSON document, built once and shared: engines read it, nobody may mutate it.
         It shares the action's own normalized params and attributes instead of copying them; use
@@ -346,6 +378,23 @@ def infer_kind(tool: str) -> Kind:
     """Guess a tool's kind from the first word of its name; unknown tools count as ``execute``,
     the kind the starter policy treats most carefully. Tools that create, move, copy or patch files
     are writes; tools that delete them are deletes (the starter's workspace rule covers both)."""
+    if type(tool) is str:
+        known = _KINDS.get(tool)
+        if known is not None:
+            return known
+        kind = _infer_kind(tool)
+        if len(tool) <= 256:  # a pure function of the name: a cached answer is the same answer
+            if len(_KINDS) >= 4096:
+                _KINDS.clear()
+            _KINDS[tool] = kind
+        return kind
+    return _infer_kind(tool)
+
+
+_KINDS: dict[str, Kind] = {}
+
+
+def _infer_kind(tool: str) -> Kind:
     # camelCase and PascalCase split like snake_case: WriteFile and writeFile are write_file.
     name = _CAMEL_BOUNDARY.sub("_", tool).replace("-", "_").replace(".", "_").replace("/", "_").lower()
     if name in _WRITE_TOOLS:
@@ -370,6 +419,18 @@ PATH_PARAMS = (
 PATH_LIST_PARAMS = ("paths", "files", "file_paths", "sources", "targets")
 """Params whose list of texts names several files."""
 
+_PATH_NAMES = (*PATH_PARAMS, *PATH_LIST_PARAMS)
+_PATH_ORDER = {name: i for i, name in enumerate(_PATH_NAMES)}
+
+
+def _file_resource(canonical_id: str) -> Resource:
+    """``Resource("file", canonical_id)`` for an id already checked and canonical: nothing left to validate."""
+    res = object.__new__(Resource)
+    _setattr(res, "type", "file")
+    _setattr(res, "id", canonical_id)
+    _set_mapping(res, "attributes", {})
+    return res
+
 
 def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
     """Every file the params name (:data:`PATH_PARAMS`, then :data:`PATH_LIST_PARAMS`), each once and in
@@ -379,15 +440,23 @@ def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
     # Names match whatever their case (Path, FILE_PATH), and each takes a text or a list of texts: a path
     # param holding a list, or a list param holding one text, must not slip past the workspace rule.
     by_name = {k.lower(): v for k, v in params.items()} if any(not k.islower() for k in params) else params
-    for name in (*PATH_PARAMS, *PATH_LIST_PARAMS):
-        value = by_name.get(name)
+    if type(by_name) is dict or type(by_name) is MappingProxyType:
+        # The names the params hold, in PATH_PARAMS order: the same values as asking for each name in turn.
+        hits = [(i, k) for k in by_name if (i := _PATH_ORDER.get(k)) is not None]
+        if len(hits) > 1:
+            hits.sort()
+        values = [by_name[k] for _, k in hits]
+    else:
+        values = [by_name.get(name) for name in _PATH_NAMES]
+    for value in values:
         if isinstance(value, str) and value:
             found.append(value)
         elif isinstance(value, list):
             found.extend(v for v in value if isinstance(v, str) and v)
     if found:
-        files = {Resource("file", p).id: None for p in found}  # canonical ids, each once, in order
-        return tuple(Resource("file", p) for p in files)
+        # Canonical ids, each once, in order; each checked as Resource("file", p) checks its id.
+        files = {_normalize.canonical_path(_require_str(p, "resource.id")): None for p in found}
+        return tuple(_file_resource(p) for p in files)
     for name, rtype in (("table", "table"), ("database", "database"), ("url", "url"), ("to", "recipient")):
         value = params.get(name)
         if isinstance(value, str) and value:

@@ -44,6 +44,10 @@ _OTHER_LANGUAGES = re.compile(r"python|(^|[_.-])py($|[_.-])|node|javascript|(^|[
                               r"|(^|[_.-])r($|[_.-])", re.IGNORECASE)
 
 
+_ROLE_NAMES = _SHELL_NAMES | _SCRIPT_NAMES | _ARGV_NAMES | frozenset(_PROGRAM_NAMES) | _SQL_NAMES | _QUERY_NAMES
+"""Every param name classify_params can give a role: params with none of them hold no command or SQL."""
+
+
 _EMPTY = {"shell": {**_shell.EMPTY.to_dict(), "params": [], "parsed": False},
           "sql": {**_sql.EMPTY.to_dict(), "params": [], "parsed": False}, "parse_error": False}
 """``parsed``: the action has a param of that language and every one of them parsed (so text patterns on
@@ -55,6 +59,8 @@ def classify_params(tool: str, kind: str, params: Mapping[str, Any],
     """param → ``shell``/``argv``/``program``/``sql[:dialect]`` for the params that hold a command or SQL."""
     if declared is not None and tool in declared:
         return {p: t for p, t in declared[tool].items() if t != "none" and p in params}
+    if type(params) is dict and params.keys().isdisjoint(_ROLE_NAMES):
+        return {}  # no param has a name the rules below look at: the common case, decided in one set test
     out: dict[str, str] = {}
     execute = kind == "execute"
     argv_params = [p for p in params if p in _ARGV_NAMES and isinstance(params[p], list)]
