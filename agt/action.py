@@ -185,6 +185,11 @@ class Operation:
         return _normalize.params_text(self._params_dict)  # type: ignore[attr-defined]
 
     @_once
+    def resources(self) -> tuple["Resource", ...]:
+        """:func:`infer_resources` of the params, worked out once (derived, never supplied)."""
+        return infer_resources(self._params_dict)  # type: ignore[attr-defined]
+
+    @_once
     def facts(self) -> Mapping[str, Any]:
         """What the command and SQL params mean, parsed once (derived, never supplied; see
         docs/action-schema.md, "Derived facts"). Read-only: shared by every engine."""
@@ -489,7 +494,7 @@ def from_call(
     return Action(
         agent=agent if isinstance(agent, Agent) else Agent(id=agent),
         action=op,
-        resource=resource if resource is not None else infer_resource(op.params),
+        resource=resource if resource is not None else (op.resources[0] if op.resources else None),
         context=context or Context(),
     )
 

@@ -109,6 +109,19 @@ class BreakerBoard:
         self._clock = clock
         self._lock = threading.Lock()
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._pairs: dict[tuple[str, str], tuple[str, CircuitBreaker, str, CircuitBreaker]] = {}
+
+    def pair(self, agent_id: str, tool: str) -> tuple[str, CircuitBreaker, str, CircuitBreaker]:
+        """``agent:<id>`` and ``tool:<name>`` with their breakers, the keys built once per agent and tool.
+        A breaker, once created, is the one :meth:`get` returns for its key for the board's life."""
+        found = self._pairs.get((agent_id, tool))
+        if found is None:
+            akey, tkey = f"agent:{agent_id}", f"tool:{tool}"
+            found = (akey, self.get(akey), tkey, self.get(tkey))
+            if len(self._pairs) >= 4096:
+                self._pairs.clear()  # bounded: a cleared pair is rebuilt from the same breakers
+            self._pairs[(agent_id, tool)] = found
+        return found
 
     def get(self, key: str) -> CircuitBreaker:
         breaker = self._breakers.get(key)

@@ -28,7 +28,7 @@ from agt.runtime.approvals import (
 )
 from agt.runtime.approvers import ApproverRegistry, PublicKeyLike, as_registry
 from agt.runtime.audit import AuditRecord, AuditSink, MemoryAuditSink, new_decision_id, sink_health
-from agt.runtime.breaker import BreakerBoard, BreakerPolicy
+from agt.runtime.breaker import BreakerBoard, BreakerPolicy, BreakerState
 from agt.runtime.modes import Mode, Verdict, apply_mode
 from agt.runtime.state import MemoryStore, RateLimit, StateStore
 from agt.runtime.trust import RING_KINDS, TrustChange, TrustManager, ring
@@ -267,18 +267,24 @@ class Governor:
     def _reliability_gate(self, action: Action) -> Decision | None:
         """Both breakers must let the call through. Look first, then take the probes, so a half-open
         breaker's single probe is never taken for a call another breaker refuses."""
-        keys = (f"agent:{action.agent.id}", f"tool:{action.action.tool}")
-        for key in keys:
-            if not self.breakers.get(key).would_allow():
+        akey, abreaker, tkey, tbreaker = self.breakers.pair(action.agent.id, action.action.tool)
+        if abreaker._state is BreakerState.CLOSED and tbreaker._state is BreakerState.CLOSED:  # noqa: SLF001
+            # Both closed when read (one atomic read each): would_allow and allow would both say yes and change
+            # nothing, so no lock is needed. Any other state takes the locked path below.
+            return None
+        pairs = ((akey, abreaker), (tkey, tbreaker))
+        for key, breaker in pairs:
+            if not breaker.would_allow():
                 return _deny(f"circuit-open:{key}", f"circuit breaker for {key} is open after repeated failures")
-        for key in keys:
-            if not self.breakers.get(key).allow():
+        for key, breaker in pairs:
+            if not breaker.allow():
                 return _deny(f"circuit-open:{key}", f"circuit breaker for {key} has its probe call out")
         return None
 
     def _record_breakers(self, action: Action, success: bool) -> None:
-        self.breakers.get(f"agent:{action.agent.id}").record(success)
-        self.breakers.get(f"tool:{action.action.tool}").record(success)
+        _, abreaker, _, tbreaker = self.breakers.pair(action.agent.id, action.action.tool)
+        abreaker.record(success)
+        tbreaker.record(success)
 
     def _check_output(self, action: Action, result: Any) -> Decision | None:
         text, failure = (result, None) if isinstance(result, str) else _text_of(result)
@@ -305,7 +311,7 @@ class Governor:
         """The policy decision. A call whose params name several files (a move's source and destination)
         is decided once per file, each as the resource, and the strictest decision holds: a write outside
         the workspace through any path-bearing param is denied (docs/action-schema.md)."""
-        files = [r for r in infer_resources(action.action.params) if r.type == "file" and r != action.resource]
+        files = [r for r in action.action.resources if r.type == "file" and r != action.resource]
         if not files:
             return self._decide_one(action)
         variants = [action] + [Action(action.agent, action.action, r, action.context) for r in files]
@@ -377,7 +383,7 @@ class Governor:
             who = self._agent(agent)
             kind = Kind(kind) if kind else infer_kind(tool)
             op = Operation(tool, kind, params if params is not None else _bind(fn, args, kwargs), type=action_type)
-            res = resource if resource is not None else infer_resource(op.params)
+            res = resource if resource is not None else (op.resources[0] if op.resources else None)
             identity_blocked = self._identity_gate(op, who.id, envelope, delegation)
             blocked = identity_blocked or self._trust_gate(who, op.kind)
             p = self._build(who, op, res, session, task, reserve=blocked is None, attributes=attributes)
