@@ -38,3 +38,18 @@ def test_summary_says_not_measured_rather_than_inventing():
     assert by_name["governed call, yaml, memory p50"].met is True
     assert by_name["governed call, yaml, memory p99"].met is False
     assert by_name["opa single ÷ raw POST, TCP"].mark == "✗"
+
+
+def test_exactness_check_sees_a_lost_update():
+    from agt.runtime import MemoryStore
+    from bench import throughput
+
+    store = MemoryStore()
+    expected = throughput._expected(31, 15)  # tasks of 15, 15 and 1 calls
+    assert expected == {0: 15, 1: 15, 2: 1}
+    for k, n in expected.items():
+        for _ in range(n):
+            store.reserve(f"x-{k}", 1, 0)
+    assert throughput._check(store, "x", expected) == (31, 0)
+    store.release("x-1", 1, 0)  # one update lost
+    assert throughput._check(store, "x", expected) == (30, 1)
