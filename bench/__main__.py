@@ -1,6 +1,8 @@
 """Print benchmark figures: p50/p99 latency and throughput per engine and policy size.
 
-    python -m bench [--quick] [--json] [--only core|facts|runtime|audit|opa|bundles]
+    python -m bench [--quick] [--json] [--only core|facts|runtime|audit|opa|bundles|throughput]
+
+The last thing printed is the issue-14 summary (bench/summary.py): every target, measured figure, ✓/✗.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from rich.table import Table
 import tempfile
 from pathlib import Path
 
-from bench import audit, bundles, core, facts, opa, runtime
+from bench import audit, bundles, core, facts, opa, runtime, summary, throughput
 from bench.stats import machine_reference_us
 
 
@@ -29,6 +31,7 @@ def main(argv: list[str]) -> int:
     figures = []
     extra: dict[str, float] = {}
     scaled: list[core.Scaled] = []
+    rates: list[throughput.Throughput] = []
     reference_us = machine_reference_us()
     with console.status("benchmarking") as status:
         def progress(msg: str) -> None:
@@ -52,9 +55,15 @@ def main(argv: list[str]) -> int:
             bundle_figures, bundle_extra = bundles.run(quick=quick, progress=progress)
             figures += bundle_figures
             extra.update(bundle_extra)
+        if only in (None, "throughput"):
+            rates, rate_extra = throughput.run(quick=quick, progress=progress)
+            extra.update(rate_extra)
+    targets = summary.rows(figures, extra, scaled)
     if as_json:
         print(json.dumps({"reference_us": reference_us, "figures": [asdict(f) for f in figures], "extra": extra,
-                          "scaling": [{**asdict(r), "ratio": r.ratio} for r in scaled]}, indent=2))
+                          "scaling": [{**asdict(r), "ratio": r.ratio} for r in scaled],
+                          "throughput": [{**asdict(r), "exact": r.exact} for r in rates],
+                          "summary": [{**asdict(r), "mark": r.mark} for r in targets]}, indent=2))
         return 0
     out = Console(width=max(Console().width, 120))
     out.print(f"machine-speed reference: sum(range(100)) = {reference_us:.2f} µs p50")
@@ -74,6 +83,10 @@ def main(argv: list[str]) -> int:
     if "receiver_events_per_s_accepted" in extra:
         out.print(f"decision-log receiver: {extra['receiver_events_per_s_accepted']:,.0f} events/s accepted (gzipped batches of 100), "
                   f"{extra['receiver_events_per_s_written']:,.0f} events/s written to the audit log")
+    if rates:
+        out.print(throughput.table(rates))
+    if only is None:  # one section alone would leave most of the summary "not measured"
+        out.print(summary.table(targets, reference_us))
     return 0
 
 
