@@ -324,6 +324,7 @@ class CedarEngine:
         self._empty_facts_json = self._facts_json(_EMPTY_FACTS)
         self._base_entities = cedarpy.Entities.from_json_str(json.dumps(ACTION_ENTITIES))
         self._entities_for_key: dict[tuple[Any, ...], Any] = {}
+        self._keyed_entities: dict[tuple[Any, ...], dict[tuple[str, str], CedarEntity]] = {}
         self._revision = "sha256:" + digest.hexdigest()[:16]
         self.sources = tuple(str(f) for f in files)
 
@@ -550,18 +551,24 @@ class CedarEngine:
                     out[i] = denied
                     continue
                 request = self._wire(action)
-                keyed = {(e["uid"]["type"], e["uid"]["id"]): e for e in cedar_entities(action)}
+                key = entities_key(action)
+                keyed = self._keyed_entities.get(key)
+                if keyed is None:  # equal keys give equal entity sets (entities_key)
+                    keyed = {(e["uid"]["type"], e["uid"]["id"]): e for e in cedar_entities(action)}
+                    if len(self._keyed_entities) >= 4096:
+                        self._keyed_entities.clear()
+                    self._keyed_entities[key] = keyed
             except Exception as exc:  # noqa: BLE001
                 out[i] = self._fail(f"{type(exc).__name__}: {exc}")
                 continue
             for idxs, reqs, store in batches:
                 if all(store.get(k, v) == v for k, v in keyed.items()):
-                    store.update(keyed)
+                    store.update(keyed)  # a copy: `keyed` is cached
                     idxs.append(i)
                     reqs.append(request)
                     break
             else:
-                batches.append(([i], [request], keyed))
+                batches.append(([i], [request], dict(keyed)))
         for idxs, reqs, store in batches:
             try:
                 entities = self._entity_handle(list(store.values()))
