@@ -38,6 +38,7 @@ def main(argv: list[str]) -> int:
             status.update(f"benchmarking: {msg}")
 
         if only in (None, "core"):
+            figures += core.startup(quick=quick, progress=progress)
             figures += core.run(quick=quick, progress=progress)
             scaled = core.scaling(quick=quick, progress=progress)
         if only in (None, "facts"):

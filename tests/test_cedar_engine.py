@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 import agt
 from agt.action import Agent, Context, Resource, from_call
 from agt.decision import DEFAULT_RULE_ID, ENGINE_ERROR_ID, Effect
-from agt.engines.cedar import CedarEngine
+from agt.engines import cedar as cedar_module
+from agt.engines.cedar import CedarEngine, _context_reads, _decision_key, _pruned
 from agt.errors import PolicyLoadError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -344,9 +346,20 @@ def test_unparseable_schema_is_a_load_error(tmp_path):
 # --- fail closed ------------------------------------------------------------------------------------
 
 
-def _result(decision: str, reasons=(), errors=(), ids=None) -> cedarpy.AuthzResult:
-    return cedarpy.AuthzResult({"decision": decision, "diagnostics": {
-        "reason": list(reasons), "errors": list(errors), "id_annotations_by_reason": ids or {}}})
+def _result(decision: str, reasons=(), errors=(), ids=None) -> str:
+    """One response as Cedar's native batch entry point returns it (the engine calls that, not the wrapper)."""
+    return json.dumps({"decision": decision, "diagnostics": {
+        "reason": list(reasons), "errors": list(errors), "id_annotations_by_reason": ids or {}},
+        "metrics": {"authz_duration_micros": 1}})
+
+
+def _single(response):
+    """A fake native entry point answering ``response`` (or raising it) for every request."""
+    def native(requests, *args):
+        if isinstance(response, BaseException):
+            raise response
+        return [response for _ in requests]
+    return native
 
 
 def _engine_error(decision) -> str:
@@ -355,31 +368,28 @@ def _engine_error(decision) -> str:
 
 
 def test_no_decision_fails_closed_naming_no_decision(starter, monkeypatch):
-    monkeypatch.setattr(cedarpy, "is_authorized", lambda *a, **k: _result("NoDecision"))
+    monkeypatch.setattr(cedar_module, "_native_batch", _single(_result("NoDecision")))
     assert "NoDecision" in _engine_error(starter.evaluate(from_call("read_file", {})))
 
 
 @pytest.mark.parametrize("verdict", ["Allow", "Deny"])
 def test_diagnostics_error_fails_closed_naming_the_error(starter, monkeypatch, verdict):
-    monkeypatch.setattr(cedarpy, "is_authorized", lambda *a, **k: _result(verdict, ["policy9"], ["policy1 exploded"], {"policy9": "default"}))
+    monkeypatch.setattr(cedar_module, "_native_batch", _single(_result(verdict, ["policy9"], ["policy1 exploded"], {"policy9": "default"})))
     assert "policy1 exploded" in _engine_error(starter.evaluate(from_call("read_file", {})))
 
 
 def test_engine_exception_fails_closed_naming_the_exception(starter, monkeypatch):
-    def boom(*args, **kwargs):
-        raise RuntimeError("cedar crashed")
-
-    monkeypatch.setattr(cedarpy, "is_authorized", boom)
+    monkeypatch.setattr(cedar_module, "_native_batch", _single(RuntimeError("cedar crashed")))
     assert "RuntimeError: cedar crashed" in _engine_error(starter.evaluate(from_call("read_file", {})))
 
 
 def test_reason_without_known_rule_fails_closed(starter, monkeypatch):
-    monkeypatch.setattr(cedarpy, "is_authorized", lambda *a, **k: _result("Deny", ["policy42"], [], {"policy42": "ghost"}))
+    monkeypatch.setattr(cedar_module, "_native_batch", _single(_result("Deny", ["policy42"], [], {"policy42": "ghost"})))
     assert "policy42" in _engine_error(starter.evaluate(from_call("read_file", {})))
 
 
 def test_cedar_verdict_disagreeing_with_reasons_fails_closed(starter, monkeypatch):
-    monkeypatch.setattr(cedarpy, "is_authorized", lambda *a, **k: _result("Allow", ["policy0"], [], {"policy0": "block-destructive-db-tools"}))
+    monkeypatch.setattr(cedar_module, "_native_batch", _single(_result("Allow", ["policy0"], [], {"policy0": "block-destructive-db-tools"})))
     assert "disagrees" in _engine_error(starter.evaluate(from_call("read_file", {})))
 
 
@@ -394,16 +404,13 @@ def test_entity_parse_failure_fails_closed(tmp_path, monkeypatch):
 
 
 def test_evaluate_many_batch_exception_fails_every_action_closed(starter, monkeypatch):
-    def boom(*args, **kwargs):
-        raise RuntimeError("batch crashed")
-
-    monkeypatch.setattr(cedarpy, "is_authorized_batch", boom)
+    monkeypatch.setattr(cedar_module, "_native_batch", _single(RuntimeError("batch crashed")))
     decisions = starter.evaluate_many([from_call("read_file", {}), from_call("run_shell", {}, agent=Agent("x", trust_score=1))])
     assert ["batch crashed" in _engine_error(d) for d in decisions] == [True, True]
 
 
 def test_evaluate_many_no_decision_fails_closed(starter, monkeypatch):
-    monkeypatch.setattr(cedarpy, "is_authorized_batch", lambda reqs, *a, **k: [_result("NoDecision") for _ in reqs])
+    monkeypatch.setattr(cedar_module, "_native_batch", _single(_result("NoDecision")))
     decisions = starter.evaluate_many([from_call("read_file", {}), from_call("send_email", {})])
     assert ["NoDecision" in _engine_error(d) for d in decisions] == [True, True]
 
@@ -590,3 +597,65 @@ def test_catalog_changes_the_cedar_revision(tmp_path):
     plain = agt.create_engine("cedar", str(tmp_path))
     typed = agt.create_engine("cedar", str(tmp_path), catalog=EMAIL_CATALOG)
     assert plain.revision != typed.revision
+
+
+# --- the fast path: what is sent is what the policies read; the native call answers as the public API -----------
+
+
+def _reads(text: str):
+    return _context_reads([json.loads(cedarpy.policies_to_json_str(text))])
+
+
+@pytest.mark.parametrize("body, reads", [
+    ("context.facts.shell.eval", {"facts": {"shell": {"eval": None}}}),
+    ("context has facts.shell.eval", {"facts": {"shell": {"eval": None}}}),
+    ('context.facts.shell.programs.contains("rm") && context.tool == "x"', {"facts": {"shell": {"programs": None}}, "tool": None}),
+    ("context.facts.shell.eval || context.facts == {}", {"facts": None}),
+    ("(if true then context.facts else context.facts).shell.eval", {"facts": None}),
+    ('context.attributes.hasTag("a")', {"attributes": None}),
+    ("context == {}", None),
+    ("true", {}),
+])
+def test_context_reads_cover_every_part_a_policy_can_see(body, reads):
+    assert _reads(f"permit (principal, action, resource) when {{ {body} }};") == reads
+
+
+def test_pruning_never_cuts_into_entity_references_or_extension_values():
+    tree = {"a": {"b": None}, "e": {"x": None}, "d": {"y": None}, "gone": None}
+    value = {"a": {"b": 1, "c": 2}, "e": {"__entity": {"type": "T", "id": "t"}}, "d": {"__extn": {"fn": "decimal", "arg": "1.0"}}}
+    assert _pruned(value, tree) == {"a": {"b": 1}, "e": value["e"], "d": value["d"]}
+
+
+WIRE_ACTIONS = [
+    from_call("read_file", {"path": "/ws/a/x.md"}, agent=Agent("a", trust_score=700, attributes={"workspace": "/ws/a"})),
+    from_call("run_shell", {"cmd": "rm -rf / && echo $(id)"}, context=Context(environment="prod", tokens_used=5)),
+    from_call("db_query", {"sql": "DELETE FROM users"}),
+    from_call("send_email", {"to": "x@example.com", "body": "hi"}, context=Context(attributes={"user": {"role": "admin"}})),
+    from_call("pay", {"amount": Decimal("12.50")}),
+]
+
+
+@pytest.mark.parametrize("validate", [False, True])
+@pytest.mark.parametrize("action", WIRE_ACTIONS, ids=lambda a: a.action.tool)
+def test_the_wire_request_is_the_request(starter_cedar, action, validate):
+    engine = CedarEngine(starter_cedar, validate_requests=validate)
+    wire = engine._wire(action)
+    request = engine._cedar_request(action)
+    assert {**wire, "context": json.loads(wire["context"])} == request
+
+
+def test_the_public_api_path_decides_as_the_native_one(starter_cedar, monkeypatch):
+    native = CedarEngine(starter_cedar)
+    want = [native.evaluate(a) for a in WIRE_ACTIONS] + native.evaluate_many(WIRE_ACTIONS)
+    monkeypatch.setattr(cedar_module, "_native_batch", None)
+    public = CedarEngine(starter_cedar)
+    got = [public.evaluate(a) for a in WIRE_ACTIONS] + public.evaluate_many(WIRE_ACTIONS)
+    assert [d.parity_key for d in got] == [d.parity_key for d in want]
+    assert {d.effect for d in want} >= {Effect.ALLOW, Effect.DENY}
+
+
+def test_the_decision_key_drops_only_the_metrics():
+    base = '{"decision":"Allow","diagnostics":{"reason":[],"errors":[]}'
+    assert _decision_key(base + ',"metrics":{"a":1,"b":2}}') == _decision_key(base + ',"metrics":{"a":7,"b":9}}') == base + "}"
+    assert _decision_key(base + ',"metrics":{"a":{"n":1},"b":2}}') != _decision_key(base + ',"metrics":{"a":{"n":1},"b":3}}')
+    assert _decision_key('{"decision":"Deny"}') == '{"decision":"Deny"}'

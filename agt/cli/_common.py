@@ -17,7 +17,6 @@ import sys
 from typing import Any, NoReturn
 
 import click
-from rich.console import Console
 
 from agt.decision import Decision, Effect
 from agt.errors import AgtError
@@ -44,11 +43,25 @@ def exit_code(decision: Decision) -> int:
     return EXIT_BY_EFFECT[decision.effect]
 EFFECT_STYLE = {Effect.ALLOW: "green", Effect.DENY: "bold red", Effect.REQUIRE_APPROVAL: "yellow"}
 
-out = Console()
-if not out.is_terminal:
-    # Piped or captured (CI, `make demo | tee`): do not squeeze tables into 80 columns.
-    out = Console(width=200)
-err = Console(stderr=True, soft_wrap=True)
+
+
+def __getattr__(name: str) -> Any:
+    """``out`` and ``err``, the rich consoles, made on first use: importing rich costs start-up (issue 14)."""
+    if name not in ("out", "err"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name in globals():
+        return globals()[name]
+    from rich.console import Console
+
+    if name == "out":
+        console = Console()
+        if not console.is_terminal:
+            # Piped or captured (CI, `make demo | tee`): do not squeeze tables into 80 columns.
+            console = Console(width=200)
+    else:
+        console = Console(stderr=True, soft_wrap=True)
+    globals()[name] = console
+    return console
 
 
 def guess_engine(path: str) -> str:
@@ -103,7 +116,7 @@ def _fail(exc: BaseException, code: int = EXIT_ERROR, *, label: str = "error") -
     if json_mode():
         click.echo(json.dumps(error_document(exc, code), ensure_ascii=False))
     else:
-        err.print(f"[bold red]{label}:[/] {exc}", highlight=False)
+        __getattr__("err").print(f"[bold red]{label}:[/] {exc}", highlight=False)
     sys.exit(code)
 
 

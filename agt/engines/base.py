@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable, Iterable, Protocol, runtime_checkable
 
 from agt.action import Action
@@ -50,7 +51,7 @@ def create_engine(name: str, policy: str, **options: object) -> Engine:
     Raises PolicyLoadError when the policy cannot be loaded: a policy that fails to load never
     becomes an engine that allows.
     """
-    _load_builtin()
+    _load_builtin(name)
     try:
         factory = _REGISTRY[name]
     except KeyError:
@@ -60,12 +61,13 @@ def create_engine(name: str, policy: str, **options: object) -> Engine:
     return factory(policy, **options)
 
 
-def _load_builtin() -> None:
-    # Imported lazily so that `import agt` stays cheap and an engine's optional dependency
-    # breaks only that engine.
-    if "yaml" not in _REGISTRY:
-        from agt.engines import yaml as _yaml  # noqa: F401
-    if "cedar" not in _REGISTRY:
-        from agt.engines import cedar as _cedar  # noqa: F401
-    if "opa" not in _REGISTRY:
-        from agt.engines import opa as _opa  # noqa: F401
+_BUILTIN = ("yaml", "cedar", "opa")
+
+
+def _load_builtin(name: str | None = None) -> None:
+    """Import the built-in engines (only ``name``'s, when it is one of them). Imported lazily so that `import agt`
+    stays cheap, a yaml decision never imports cedarpy or httpx, and an engine's optional dependency breaks only
+    that engine."""
+    for builtin in (name,) if name in _BUILTIN else _BUILTIN:
+        if builtin not in _REGISTRY:
+            importlib.import_module(f"agt.engines.{builtin}")

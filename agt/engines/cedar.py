@@ -24,8 +24,43 @@ from agt.decision import DEFAULT_RULE_ID, Decision, Effect, RuleAction, RuleMatc
 from agt.engines import base
 from agt.engines._cedar_guard import check_cedar_text
 from agt.engines.cedar_diagnostics import statement_line, validation_diagnostics
-from agt.engines.cedar_request import ACTION_ENTITIES, CedarEntity, cedar_entities, cedar_request, entities_key
+from agt.engines.cedar_request import ACTION_ENTITIES, CedarEntity, cedar_entities, cedar_facts, cedar_request, entities_key
+from agt.facts import derive_facts
 from agt.errors import PolicyLoadError
+
+
+try:  # cedarpy's native entry point: the public wrapper re-encodes each request and wraps each result in objects
+    from cedarpy._internal import is_authorized_batch as _native_batch
+except ImportError:  # pragma: no cover - another cedarpy layout: the public API, same answers
+    _native_batch = None
+
+
+def _authorize_batch(requests: list[dict[str, Any]], policies: Any, entities: Any, schema: Any) -> list[str]:
+    """Decide ``requests`` (each ``context`` already a JSON string) in one call into Cedar; one JSON response each,
+    in order (``{"decision", "diagnostics": {"reason", "errors", "id_annotations_by_reason"}, ...}``)."""
+    if _native_batch is not None and isinstance(entities, cedarpy.Entities):
+        return _native_batch(requests, policies, entities._inner, schema, False)
+    return [json.dumps({"decision": r.decision.value, "diagnostics": {
+        "reason": list(r.diagnostics.reasons), "errors": [str(e) for e in r.diagnostics.errors],
+        "id_annotations_by_reason": dict(r.diagnostics.id_annotations_by_reason)}})
+        for r in cedarpy.is_authorized_batch(requests, policies, entities, schema)]
+
+
+_EMPTY_FACTS = derive_facts("", "read", {})
+"""The facts of an action without commands or SQL: one shared, read-only object (agt.facts.derive_facts)."""
+
+_METRICS = ',"metrics":{'
+
+
+def _decision_key(response: str) -> str:
+    """The response without its ``metrics`` (timings that differ call to call): what the decision depends on.
+    Only text inside the metrics object is ever cut (JSON strings cannot hold an unescaped quote), so equal keys
+    are equal responses apart from metrics, whatever the layout."""
+    start = response.find(_METRICS)
+    if start < 0:
+        return response
+    end = response.find("}", start + len(_METRICS))
+    return response if end < 0 else response[:start] + response[end + 1:]
 
 
 @dataclass(frozen=True)
@@ -128,21 +163,61 @@ def _params_read(node: Any, found: set[str]) -> None:
             _params_read(v, found)
 
 
-def _context_attributes(ests: list[dict[str, Any]]) -> frozenset[str] | None:
-    """The ``context`` attributes the policies read, or None if one uses ``context`` as a whole."""
-    found: set[str] = set()
-    whole = False
+ReadTree = dict[str, Any]
+"""The parts of ``context`` the policies read: attribute -> its own tree, or None where the whole value is read."""
+
+
+class _Read:
+    __slots__ = ("children", "whole")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Read] = {}
+        self.whole = False
+
+    def child(self, attr: str) -> _Read:
+        return self.children.setdefault(attr, _Read())
+
+    def tree(self) -> ReadTree | None:
+        # A part only tested with `has`, with nothing read inside it, is sent whole too.
+        if self.whole or not self.children:
+            return None
+        return {attr: child.tree() for attr, child in self.children.items()}
+
+
+def _context_reads(ests: list[dict[str, Any]]) -> ReadTree | None:
+    """The parts of ``context`` the policies read, as a tree (None: one of them reads ``context`` as a whole).
+
+    ``context.a.b`` reads ``b`` inside ``a``; ``context has a`` (and ``context has a.b``, which Cedar desugars into
+    ``has`` tests one level each) needs ``a`` present; a chain that ends anywhere else (``context.a.b.contains(x)``,
+    ``context.a == {...}``) reads that value whole. Anything else that names ``context`` reads it whole."""
+    root = _Read()
+
+    def chain(node: dict[str, Any]) -> bool:
+        """``node`` is a ``.``/``has`` chain rooted at ``context``: record it and return True."""
+        path: list[tuple[str, str]] = []
+        cur: Any = node
+        while isinstance(cur, dict) and len(cur) == 1 and next(iter(cur)) in (".", "has"):
+            op = next(iter(cur))
+            inner = cur[op]
+            if not isinstance(inner, dict) or not isinstance(inner.get("attr"), str):
+                return False
+            path.append((op, inner["attr"]))
+            cur = inner.get("left")
+        if cur != {"Var": "context"}:
+            return False
+        read = root
+        for _op, attr in reversed(path):
+            read = read.child(attr)
+        if path[0][0] == ".":
+            read.whole = True  # the chain's value is used as it is
+        return True
 
     def walk(node: Any) -> None:
-        nonlocal whole
         if isinstance(node, dict):
-            for op in (".", "has"):
-                inner = node.get(op)
-                if isinstance(inner, dict) and inner.get("left") == {"Var": "context"}:
-                    found.add(inner.get("attr", ""))
-                    return
+            if len(node) == 1 and next(iter(node)) in (".", "has") and chain(node):
+                return
             if node.get("Var") == "context":
-                whole = True
+                root.whole = True
                 return
             for v in node.values():
                 walk(v)
@@ -152,7 +227,15 @@ def _context_attributes(ests: list[dict[str, Any]]) -> frozenset[str] | None:
 
     for est in ests:
         walk(est.get("staticPolicies", {}))
-    return None if whole else frozenset(found)
+    return None if root.whole else (root.tree() if root.children else {})
+
+
+def _pruned(value: Any, tree: ReadTree) -> Any:
+    """``value`` cut down to the attributes ``tree`` reads. Only plain records are cut: an entity reference or an
+    extension value (``{"__entity": ...}``, ``{"__extn": ...}``) is sent as it is."""
+    if type(value) is not dict or "__entity" in value or "__extn" in value:
+        return value
+    return {k: v if sub is None else _pruned(v, sub) for k, sub in tree.items() if k in value for v in (value[k],)}
 
 
 def _id_line(text: str, rule_id: str, occurrence: int = 0) -> int | None:
@@ -236,9 +319,12 @@ class CedarEngine:
             pid: str((body.get("annotations") or {}).get("id") or pid)
             for pid, body in json.loads(cedarpy.policies_to_json_str(joined)).get("staticPolicies", {}).items()
         }
-        self._context_keys = _context_attributes(ests)
+        self._context_reads = _context_reads(ests)
+        self._decisions: dict[str, Decision] = {}
+        self._empty_facts_json = self._facts_json(_EMPTY_FACTS)
         self._base_entities = cedarpy.Entities.from_json_str(json.dumps(ACTION_ENTITIES))
         self._entities_for_key: dict[tuple[Any, ...], Any] = {}
+        self._keyed_entities: dict[tuple[Any, ...], dict[tuple[str, str], CedarEntity]] = {}
         self._revision = "sha256:" + digest.hexdigest()[:16]
         self.sources = tuple(str(f) for f in files)
 
@@ -329,10 +415,13 @@ class CedarEngine:
         return self._base_entities.with_added_json_str(entity_json)
 
     def _request(self, action: Action) -> tuple[dict[str, Any], Any]:
-        """The request, and a parsed entity handle. Handles are cached by what they are built from:
+        """The request, and a parsed entity handle (:meth:`_entities`)."""
+        return self._cedar_request(action), self._entities(action)
+
+    def _entities(self, action: Action) -> Any:
+        """The parsed entity handle for ``action``. Handles are cached by what they are built from:
         an agent's calls mostly repeat the same principal and resource, and parsing entities is a
         large share of a decision."""
-        request = self._cedar_request(action)
         key = entities_key(action)
         handle = self._entities_for_key.get(key)
         if handle is None:
@@ -340,7 +429,7 @@ class CedarEngine:
             if len(self._entities_for_key) >= 4096:
                 self._entities_for_key.clear()
             self._entities_for_key[key] = handle
-        return request, handle
+        return handle
 
     def _cedar_request(self, action: Action) -> dict[str, Any]:
         request = cedar_request(action, self.catalog)
@@ -351,9 +440,11 @@ class CedarEngine:
         return self._prune(request)
 
     def _prune(self, request: dict[str, Any]) -> dict[str, Any]:
-        if not self.validate_requests and self._context_keys is not None:
-            # Cedar's request builder costs per context attribute; send only those the policies read.
-            request["context"] = {k: v for k, v in request["context"].items() if k in self._context_keys}
+        if not self.validate_requests and self._context_reads is not None:
+            # Cedar's request builder costs per context attribute, nested ones included (the facts record is
+            # most of a request); send only what the policies read (_context_reads). Unread parts cannot
+            # change a decision, and every part a policy reads or tests with `has` is sent whole.
+            request["context"] = _pruned(request["context"], self._context_reads)
         return request
 
     def explain_input(self, action: Action) -> dict[str, Any]:
@@ -362,7 +453,7 @@ class CedarEngine:
         return {
             "request": self._cedar_request(action),
             "entities": [*ACTION_ENTITIES, *cedar_entities(action)],
-            "context_pruned_to_read_attributes": not self.validate_requests and self._context_keys is not None,
+            "context_pruned_to_read_attributes": not self.validate_requests and self._context_reads is not None,
         }
 
     @property
@@ -376,15 +467,29 @@ class CedarEngine:
     def _fail(self, cause: str) -> Decision:
         return fail_closed(f"cedar: {cause}", engine=self.name, revision=self._revision)
 
-    def _decide(self, result: cedarpy.AuthzResult) -> Decision:
-        diagnostics = result.diagnostics
-        if diagnostics.errors:
-            return self._fail("; ".join(self._by_rule_id(str(e)) for e in diagnostics.errors))
-        if result.decision is cedarpy.Decision.NoDecision:
-            return self._fail("NoDecision")
-        ids = diagnostics.id_annotations_by_reason
+    def _decide(self, response: str) -> Decision:
+        """The decision for one Cedar response. Decisions are immutable and a pure function of the response (its
+        timings aside), so each distinct response is mapped once (:func:`_decision_key`); the cache is bounded."""
+        key = _decision_key(response)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._decide_response(json.loads(response))
+            if len(self._decisions) >= 1024:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
+
+    def _decide_response(self, response: dict[str, Any]) -> Decision:
+        diagnostics = response.get("diagnostics") or {}
+        errors = diagnostics.get("errors") or ()
+        if errors:
+            return self._fail("; ".join(self._by_rule_id(str(e)) for e in errors))
+        verdict = response.get("decision")
+        if verdict not in ("Allow", "Deny"):
+            return self._fail("NoDecision" if verdict in (None, "NoDecision") else f"unknown decision {verdict!r}")
+        ids = diagnostics.get("id_annotations_by_reason") or {}
         matches: list[RuleMatch] = []
-        for reason in diagnostics.reasons:
+        for reason in diagnostics.get("reason") or ():
             rid = ids.get(reason)
             if rid == DEFAULT_RULE_ID:
                 continue
@@ -394,23 +499,48 @@ class CedarEngine:
             matches.append(RuleMatch(rule.id, rule.action, rule.message, rule.approvers))
         decision = combine(matches, self.default, engine=self.name, revision=self._revision)
         # Cedar's own verdict must agree with the combined one, or something is mis-mapped.
-        if (result.decision is cedarpy.Decision.Allow) != (decision.effect is Effect.ALLOW):
-            return self._fail(f"decision {result.decision.value} disagrees with its reasons")
+        if (verdict == "Allow") != (decision.effect is Effect.ALLOW):
+            return self._fail(f"decision {verdict} disagrees with its reasons")
         return decision
+
+    def _wire(self, action: Action) -> dict[str, Any]:
+        """:meth:`_cedar_request` as Cedar's native entry point takes it, the context as compact JSON, built faster:
+        ``context.facts`` is encoded on its own, once per engine for the shared shape of an action without commands
+        or SQL (most actions). tests/test_cedar_engine.py checks it decodes to :meth:`_cedar_request`'s context."""
+        request = cedar_request(action, self.catalog, facts=False)
+        context = request["context"]
+        if not self._schema_has_params:
+            del context["params"]
+        reads = None if self.validate_requests else self._context_reads
+        if reads is not None:
+            context = {k: v if sub is None else _pruned(v, sub) for k, sub in reads.items() if k in context
+                       for v in (context[k],)}
+        text = json.dumps(context, separators=(",", ":"))
+        if self._schema_has_facts and (reads is None or "facts" in reads):
+            facts = action.action.facts
+            encoded = self._empty_facts_json if facts is _EMPTY_FACTS else self._facts_json(facts)
+            text = ('{"facts":' + encoded + "}") if text == "{}" else (text[:-1] + ',"facts":' + encoded + "}")
+        request["context"] = text
+        return request
+
+    def _facts_json(self, facts: Any) -> str:
+        record = cedar_facts(facts)
+        sub = None if self.validate_requests or self._context_reads is None else self._context_reads.get("facts")
+        return json.dumps(record if sub is None else _pruned(record, sub), separators=(",", ":"))
 
     def evaluate(self, action: Action) -> Decision:
         try:
             # Inside the try: a value that is not an Action must deny here too, never raise.
             if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
                 return denied
-            request, entities = self._request(action)
-            result = cedarpy.is_authorized(request, self._policies, entities, self._eval_schema)
-            return self._decide(result)
+            entities = self._entities(action)
+            (response,) = _authorize_batch([self._wire(action)], self._policies, entities, self._eval_schema)
+            return self._decide(response)
         except Exception as exc:  # noqa: BLE001 - any fault must still deny
             return self._fail(f"{type(exc).__name__}: {exc}")
 
     def evaluate_many(self, actions: Iterable[Action]) -> list[Decision]:
-        """Batch through ``is_authorized_batch``. Requests share one entity store, so requests whose
+        """Batch through Cedar's batch entry point. Requests share one entity store, so requests whose
         entities conflict (the same agent with another trust score, say) go in separate batches."""
         actions = list(actions)
         out: list[Decision | None] = [None] * len(actions)
@@ -420,25 +550,33 @@ class CedarEngine:
                 if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
                     out[i] = denied
                     continue
-                request = self._cedar_request(action)
-                keyed = {(e["uid"]["type"], e["uid"]["id"]): e for e in cedar_entities(action)}
+                request = self._wire(action)
+                key = entities_key(action)
+                keyed = self._keyed_entities.get(key)
+                if keyed is None:  # equal keys give equal entity sets (entities_key)
+                    keyed = {(e["uid"]["type"], e["uid"]["id"]): e for e in cedar_entities(action)}
+                    if len(self._keyed_entities) >= 4096:
+                        self._keyed_entities.clear()
+                    self._keyed_entities[key] = keyed
             except Exception as exc:  # noqa: BLE001
                 out[i] = self._fail(f"{type(exc).__name__}: {exc}")
                 continue
             for idxs, reqs, store in batches:
                 if all(store.get(k, v) == v for k, v in keyed.items()):
-                    store.update(keyed)
+                    store.update(keyed)  # a copy: `keyed` is cached
                     idxs.append(i)
                     reqs.append(request)
                     break
             else:
-                batches.append(([i], [request], keyed))
+                batches.append(([i], [request], dict(keyed)))
         for idxs, reqs, store in batches:
             try:
                 entities = self._entity_handle(list(store.values()))
-                results = cedarpy.is_authorized_batch(reqs, self._policies, entities, self._eval_schema)
-                for i, result in zip(idxs, results):
-                    out[i] = self._decide(result)
+                responses = _authorize_batch(reqs, self._policies, entities, self._eval_schema)
+                if len(responses) != len(reqs):
+                    raise RuntimeError(f"{len(responses)} responses for {len(reqs)} requests")
+                for i, response in zip(idxs, responses):
+                    out[i] = self._decide(response)
             except Exception:  # noqa: BLE001
                 # One bad request fails the whole batch: decide its members one by one, so each
                 # gets the decision (or the fail-closed deny) it would get alone.

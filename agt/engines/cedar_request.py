@@ -161,14 +161,14 @@ def cedar_facts(facts: Any) -> dict[str, Any]:
     }
 
 
-def cedar_request(action: Action, catalog: Catalog | None = None) -> dict[str, Any]:
-    """The request; ``catalog`` types the declared params (its check must have passed)."""
+def cedar_request(action: Action, catalog: Catalog | None = None, *, facts: bool = True) -> dict[str, Any]:
+    """The request; ``catalog`` types the declared params (its check must have passed). ``facts=False`` leaves
+    ``context.facts`` out, for a caller that adds it itself (the Cedar engine, from a cached encoding)."""
     op, ctx = action.action, action.context
     context = {
         "tool": op.tool,
         "params": catalog.cedar_params(action) if catalog is not None else {},
         "params_text": op.params_text,
-        "facts": cedar_facts(op.facts),
         "session_id": ctx.session_id,
         "task_id": ctx.task_id or ctx.session_id,
         "stage": ctx.stage.value,
@@ -178,6 +178,8 @@ def cedar_request(action: Action, catalog: Catalog | None = None) -> dict[str, A
         "tool_calls": ctx.tool_calls,
         "files_changed": ctx.files_changed,
     }
+    if facts:
+        context["facts"] = cedar_facts(op.facts)
     if ctx.environment is not None:
         context["environment"] = ctx.environment
     return {

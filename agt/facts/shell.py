@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
-import bashlex
-
 from agt._normalize import canonical_path
 from agt.facts.derived import derived
 from agt.facts.options import (
@@ -167,6 +165,8 @@ def _parse_into(walk: _Walk, text: str, via: tuple[str, ...], stdin: bool) -> No
     if not text.strip():
         return
     try:
+        import bashlex  # here, not at import: it costs ~90 ms of `agt` start-up (issue 14)
+
         trees = bashlex.parse(text)
     except Exception as exc:  # bashlex raises many types (ParsingError, NotImplementedError, AttributeError…)
         walk.errors.append(f"shell: {type(exc).__name__}: {str(exc)[:200]}")

@@ -18,11 +18,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.optimizer.simplify import simplify
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 # sqlglot logs a warning for every statement it falls back to reading as a Command; that is a fact here.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -34,15 +33,7 @@ QUIRKS = ("\\", "#", "--", "`", "[", "$", '"', "/*")
 """Text holding one of these is read by every default dialect, not by the default one alone."""
 
 
-def _classes(*names: str) -> tuple[type, ...]:
-    return tuple(getattr(exp, n) for n in names if hasattr(exp, n))
-
-
-_TYPES: dict[str, str] = {
-    "Union": "select", "Intersect": "select", "Except": "select", "Subquery": "select", "Values": "select",
-    "TruncateTable": "truncate", "Transaction": "begin", "AlterTable": "alter", "LoadData": "load",
-}
-_STATEMENTS = _classes(
+_STATEMENT_NAMES = (
     "Select", "Union", "Intersect", "Except", "Subquery", "Values", "Insert", "Update", "Delete", "Merge", "Drop",
     "TruncateTable", "Alter", "AlterTable", "Create", "Grant", "Revoke", "Command", "Copy", "Set", "Use",
     "Transaction", "Commit", "Rollback", "Describe", "Show", "Pragma", "Analyze", "Execute", "Cache", "Uncache",
@@ -50,10 +41,40 @@ _STATEMENTS = _classes(
 )
 """Root expressions that are statements. Anything else (``EXEC x`` read as the alias ``SELECT EXEC AS x``)
 is not a reading of the text."""
-_NESTED = _classes("Insert", "Update", "Delete", "Merge", "Drop", "TruncateTable", "Alter", "AlterTable",
-                   "Create", "Grant", "Revoke", "Command", "Copy", "Execute")
+_NESTED_NAMES = ("Insert", "Update", "Delete", "Merge", "Drop", "TruncateTable", "Alter", "AlterTable",
+                 "Create", "Grant", "Revoke", "Command", "Copy", "Execute")
 """Statements that change something, listed also where they sit inside another (``WITH x AS (DELETE …)``)."""
-_FILTERED = _classes("Update", "Delete")
+
+_TYPES: dict[str, str] = {
+    "Union": "select", "Intersect": "select", "Except": "select", "Subquery": "select", "Values": "select",
+    "TruncateTable": "truncate", "Transaction": "begin", "AlterTable": "alter", "LoadData": "load",
+}
+
+
+class _Sqlglot:
+    """sqlglot and the expression classes read here, imported on the first parse: importing sqlglot costs
+    ~70 ms, which every `agt` command would otherwise pay at start-up (issue 14)."""
+
+    def __init__(self) -> None:
+        import sqlglot
+        from sqlglot import exp
+        from sqlglot.optimizer.simplify import simplify
+
+        def classes(names: tuple[str, ...]) -> tuple[type, ...]:
+            return tuple(getattr(exp, n) for n in names if hasattr(exp, n))
+
+        self.parse, self.exp, self.simplify = sqlglot.parse, exp, simplify
+        self.statements, self.nested, self.filtered = classes(_STATEMENT_NAMES), classes(_NESTED_NAMES), classes(("Update", "Delete"))
+
+
+_sg: _Sqlglot | None = None
+
+
+def _sqlglot() -> _Sqlglot:
+    global _sg
+    if _sg is None:
+        _sg = _Sqlglot()
+    return _sg
 
 
 @dataclass(frozen=True)
@@ -140,11 +161,12 @@ def parse_sql(text: str, dialect: str | None = None, *, dialects: tuple[str | No
 
 
 def _read(text: str, dialect: str | None) -> list[Statement]:
+    sg = _sqlglot()
     out: list[Statement] = []
-    for root in sqlglot.parse(text, read=dialect):
-        if root is None or isinstance(root, exp.Semicolon):
+    for root in sg.parse(text, read=dialect):
+        if root is None or isinstance(root, sg.exp.Semicolon):
             continue  # an empty statement between semicolons, or a trailing comment
-        if not isinstance(root, _STATEMENTS):
+        if not isinstance(root, sg.statements):
             raise ValueError(f"not a statement: {type(root).__name__}")
         out.extend(_statements(root))
     return out
@@ -152,15 +174,16 @@ def _read(text: str, dialect: str | None) -> list[Statement]:
 
 def _statements(root: exp.Expression) -> Iterator[Statement]:
     yield _statement(root)
-    for node in root.find_all(*_NESTED):
+    for node in root.find_all(*_sqlglot().nested):
         if node is not root:
             yield _statement(node)
 
 
 def _statement(node: exp.Expression) -> Statement:
+    sg = _sqlglot()
     name = type(node).__name__
     kind = ""
-    if isinstance(node, exp.Command):
+    if isinstance(node, sg.exp.Command):
         stype, kind = "command", str(node.this or "").lower()
     else:
         stype = _TYPES.get(name, name.lower())
@@ -168,7 +191,7 @@ def _statement(node: exp.Expression) -> Statement:
         if isinstance(raw, str):
             kind = raw.lower()
     has_where = False
-    if isinstance(node, _FILTERED) or node.args.get("where") is not None:
+    if isinstance(node, sg.filtered) or node.args.get("where") is not None:
         where = node.args.get("where")
         if where is not None:
             has_where = _names_a_column(where.this)
@@ -176,14 +199,16 @@ def _statement(node: exp.Expression) -> Statement:
 
 
 def _names_a_column(condition: exp.Expression) -> bool:
+    sg = _sqlglot()
     try:
-        folded = simplify(condition.copy())
+        folded = sg.simplify(condition.copy())
     except Exception:  # the simplifier failing must not turn a WHERE into no WHERE, or the reverse
         folded = condition
-    return folded.find(exp.Column) is not None
+    return folded.find(sg.exp.Column) is not None
 
 
 def _objects(node: exp.Expression) -> tuple[str, ...]:
+    exp = _sqlglot().exp
     ctes = {c.alias_or_name.lower() for c in node.find_all(exp.CTE)}
     tables = list(node.find_all(exp.Table))
     aliases = {t.alias.lower() for t in tables if t.alias}
