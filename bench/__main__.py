@@ -41,6 +41,7 @@ def main(argv: list[str]) -> int:
             figures += core.startup(quick=quick, progress=progress)
             figures += core.run(quick=quick, progress=progress)
             scaled = core.scaling(quick=quick, progress=progress)
+            extra.update(core.EXTRA)
         if only in (None, "facts"):
             figures += facts.run(quick=quick, progress=progress)
         if only in (None, "runtime"):

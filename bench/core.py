@@ -119,6 +119,7 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> list[Fi
         many = measure_batch("cedar starter policy, batch of 100 (per decision)", lambda: c.evaluate_many(batch), 100, 20 if quick else 60)
         one_by_one = measure_batch("cedar starter policy, the same 100 one by one (per decision)",
                                    lambda: [c.evaluate(a) for a in batch], 100, 20 if quick else 60)
+        EXTRA["cedar_batch_over_single"] = many.p50_us / one_by_one.p50_us
         figures += [many, one_by_one, _ratio_row(
             f"cedar batch ÷ one by one: {many.p50_us / one_by_one.p50_us:.2f}× (≤ 0.6×)")]
         cv = agt.create_engine("cedar", str(ROOT / "cedar"), validate_requests=True)
@@ -128,6 +129,8 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> list[Fi
 
 
 CEDAR_SINGLE_TARGET = 1.05
+EXTRA: dict[str, float] = {}
+"""Ratios and wall times for the summary (bench/summary.py reads them from ``extra``)."""
 
 
 def _ratio_row(name: str) -> Figures:
@@ -153,6 +156,7 @@ def cedar_ratios(engine, action, samples: int, rounds: int = 3) -> list[Figures]
         e = measure("cedar starter policy, single decision", lambda: engine.evaluate(action), samples)
         pairs.append((e.p50_us / f.p50_us, f, e))
     ratio, f, e = sorted(pairs, key=lambda p: p[0])[len(pairs) // 2]
+    EXTRA["cedar_single_over_raw"] = ratio
     return [f, e, _ratio_row(f"cedar single ÷ raw cedarpy: {ratio:.2f}× (≤ {CEDAR_SINGLE_TARGET}×)")]
 
 
@@ -183,6 +187,7 @@ def startup(quick: bool = False, progress: Callable[[str], None] = print) -> lis
         times.sort()
         p50 = times[len(times) // 2]
         target = STARTUP_TARGETS_S[name]
+        EXTRA["cli_help_seconds" if name == "agt --help" else "cli_eval_seconds"] = p50 / 1e6
         out.append(Figures(f"{name} wall: {p50 / 1e6:.2f} s (≤ {target} s)", samples, p50, times[-1], sum(times) / len(times), 1e6 / p50))
     return out
 
