@@ -16,7 +16,6 @@ import gzip
 import hashlib
 import io
 import json
-import re
 import subprocess
 import tarfile
 import tempfile
@@ -30,12 +29,12 @@ import yaml
 from agt import _yaml
 from agt.bundle.sign import SIGNATURES, sign_files
 from agt.errors import AgtError
+from agt.opa.library import _PACKAGE
 
 if TYPE_CHECKING:
     from agt.opa.library import LibraryPlan
 
 DATA_FILES = ("data.json", "data.yaml")
-_PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][\w.]*)", re.MULTILINE)
 
 
 class BundleError(AgtError):

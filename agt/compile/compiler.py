@@ -10,6 +10,7 @@ from typing import Any, Sequence
 from agt.catalog import find_catalog, resolve_catalog
 from agt.compile._walk import NotPortable, Plan, plan
 from agt.compile.manifest import write_manifest
+from agt.compile.rego import _ident
 from agt.engines.yaml_policy import load_policy
 from agt.errors import AgtError
 
@@ -39,12 +40,6 @@ class CompileResult:
             "rules": self.rules, "files": {t: [str(p) for p in fs] for t, fs in self.files.items()},
             "not_portable": [n.to_dict() for n in self.not_portable], "skipped": self.skipped,
         }
-
-
-def _ident(name: str) -> str:
-    from agt.compile.rego import _ident as ident
-
-    return ident(name)
 
 
 def compile_policy(
@@ -111,27 +106,33 @@ def _clear(tdir: Path, target: str) -> None:
                            "them with the compiled policy; choose another --out")
 
 
-def _rego(p: Plan, tdir: Path, name: str, package: str, source: str, check: bool) -> tuple[list[Path], list]:
+def _write_formatted(text: str, language: str, path: Path, refusal: str) -> Path:
+    """Write ``text`` formatted; a formatter that refuses it is a bug in agt compile, and the raw text is kept to show it."""
     from agt.authoring.fmt import FormatError, format_text
+
+    try:
+        text = format_text(text, language, str(path))
+    except FormatError as exc:
+        path.write_text(text, "utf-8")
+        raise CompileError(f"{path}: {refusal} (a bug in agt compile): {exc}") from None
+    path.write_text(text, "utf-8")
+    return path
+
+
+def _rego(p: Plan, tdir: Path, name: str, package: str, source: str, check: bool) -> tuple[list[Path], list]:
     from agt.compile.rego import to_rego
 
     text, refused = to_rego(p, package, source)
-    path = tdir / f"{name}.rego"
-    try:
-        text = format_text(text, "rego", str(path))
-    except FormatError as exc:
-        path.write_text(text, "utf-8")
-        raise CompileError(f"{path}: opa fmt refused the generated Rego (a bug in agt compile): {exc}") from None
-    path.write_text(text, "utf-8")
+    path = _write_formatted(text, "rego", tdir / f"{name}.rego", "opa fmt refused the generated Rego")
     # The agt Rego library the package uses, as this agt ships it: the directory is complete for `opa run`,
     # `opa check`, `agt check` and `agt bundle build` (the opa engine keeps a policy's own copy).
-    from agt.resources import REGO_LIBRARY_FILES, rego_dir
+    from agt.resources import REGO_LIBRARY_FILES, rego_library_files
 
     written = [path]
-    for rel in REGO_LIBRARY_FILES:
+    for rel, shipped in zip(REGO_LIBRARY_FILES, rego_library_files()):
         dest = tdir / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(rego_dir() / rel, dest)
+        shutil.copyfile(shipped, dest)
         written.append(dest)
     if check:
         from agt.authoring.check import check_policy
@@ -145,18 +146,11 @@ def _rego(p: Plan, tdir: Path, name: str, package: str, source: str, check: bool
 
 def _cedar(p: Plan, tdir: Path, name: str, catalog: Any, catalog_file: Path | None, source: str,
            check: bool) -> tuple[list[Path], list]:
-    from agt.authoring.fmt import FormatError, format_text
     from agt.compile.cedar import to_cedar
     from agt.errors import PolicyLoadError
 
     text, refused = to_cedar(p, catalog, source)
-    path = tdir / f"{name}.cedar"
-    try:
-        text = format_text(text, "cedar", str(path))
-    except FormatError as exc:
-        path.write_text(text, "utf-8")
-        raise CompileError(f"{path}: Cedar's formatter refused the generated Cedar (a bug in agt compile): {exc}") from None
-    path.write_text(text, "utf-8")
+    path = _write_formatted(text, "cedar", tdir / f"{name}.cedar", "Cedar's formatter refused the generated Cedar")
     written = [path]
     if catalog_file is not None:
         copy = tdir / "catalog.yaml"
