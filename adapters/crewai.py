@@ -39,7 +39,6 @@ How it maps onto CrewAI 1.15 (``crewai.hooks``):
 
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import inspect
@@ -55,6 +54,7 @@ from agt.decision import Decision, Effect, Reason
 from agt.runtime.governor import Governor, Ticket
 
 from . import require
+from ._schema import with_defaults
 from ._core import ADAPTER_GATE, ApprovalMode, Gates, Outcome, ToolGate, denial_text
 
 __all__ = ["AlreadyInstalled", "CrewAIGovernance", "ToolRerunRefused", "install"]
@@ -295,7 +295,8 @@ class CrewAIGovernance:
             got = gate.begin(tool, arguments, call_id=call_id, schema=schema)
             call = _Call(arguments, gate, got)
             if isinstance(got, Ticket):
-                _fill_defaults(arguments, schema)  # what the tool gets = what the policy decided on
+                if isinstance(arguments, MutableMapping):  # CrewAI's own dict, the one it passes to the tool
+                    arguments.update(with_defaults(arguments, schema))  # what the tool gets = what was decided
                 slot = _slot_for(crew_tool, tool)
                 if slot is not None:
                     slot.grant(self, call)
@@ -423,19 +424,6 @@ def _schema_of(tool: Any) -> dict[str, Any] | None:
     if not isinstance(schema, Mapping):
         raise TypeError(f"the args_schema of CrewAI tool {getattr(tool, 'name', '?')!r} gave no JSON Schema object")
     return dict(schema)
-
-
-def _fill_defaults(arguments: Any, schema: Mapping[str, Any] | None) -> None:
-    """Write the schema's top-level defaults the policy saw (adapters._schema.conform) into CrewAI's own
-    arguments dict, the one CrewAI passes to the tool, so it does not fill them in behind the decision."""
-    if schema is None or not isinstance(arguments, MutableMapping):
-        return
-    properties = schema.get("properties")
-    if not isinstance(properties, Mapping):
-        return
-    for name, prop in properties.items():
-        if name not in arguments and isinstance(prop, Mapping) and "default" in prop:
-            arguments[name] = copy.deepcopy(prop["default"])
 
 
 _NATIVE_ERROR = "Error executing tool: "  # CrewAI's native tool-call loop, for a tool that raised

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Collection, Mapping, TypeVar
 
-from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, infer_kind, infer_resource, infer_resources
+from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, infer_kind
 from agt.audit.text import safe_str
 from agt.decision import Decision, Effect, Reason, fail_closed, strictest
 from agt.engines import Engine, create_engine
@@ -367,22 +367,20 @@ class Governor:
         warnings.append((gate, decision))
 
     def _gates_before_tool(
-        self, fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any], tool: str | None,
-        params: Mapping[str, Any] | None, agent: Agent | str, session: str, task: str | None,
+        self, tool: str, params: Mapping[str, Any], agent: Agent | str, session: str, task: str | None,
         kind: Kind | str | None, resource: Resource | None, approval_id: str | None,
         envelope: Any = None, delegation: Any = None, *, call_id: str | None = None, blocking: bool = True,
         action_type: str | None = None, attributes: Mapping[str, Any] | None = None,
     ) -> _Ticket:
         """Trust, counters, rate, policy and approval. Raises GovernanceDenied or ApprovalRequired, or
         returns a ticket; ``ticket.pending`` is an approval request the caller must wait for."""
-        tool = tool or getattr(fn, "__name__", "tool")
         agent_id = agent.id if isinstance(agent, Agent) else agent
         task = task or session
         warnings: list[tuple[str, Decision]] = []
         try:
             who = self._agent(agent)
             kind = Kind(kind) if kind else infer_kind(tool)
-            op = Operation(tool, kind, params if params is not None else _bind(fn, args, kwargs), type=action_type)
+            op = Operation(tool, kind, params, type=action_type)
             res = resource if resource is not None else (op.resources[0] if op.resources else None)
             identity_blocked = self._identity_gate(op, who.id, envelope, delegation)
             blocked = identity_blocked or self._trust_gate(who, op.kind)
@@ -738,7 +736,7 @@ class Governor:
                                  agent.id if isinstance(agent, Agent) else str(agent), tool)
         self._gate_audit(agent, tool)
         blocking = self.blocking_approvals if wait is None else wait
-        return self._gates_before_tool(None, (), {}, tool, dict(params or {}), agent, session, task, kind, resource,
+        return self._gates_before_tool(tool, dict(params or {}), agent, session, task, kind, resource,
                                        approval_id, envelope, delegation, call_id=call_id, blocking=blocking,
                                        action_type=action_type, attributes=attributes)
 
