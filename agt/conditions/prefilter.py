@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 import re2
 
 from agt.conditions import ast
-from agt.conditions.compiler import MISSING, compile_condition, compile_regex
+from agt.conditions.compiler import _RE2_OPTIONS, MISSING, compile_condition, compile_regex
 
 _FIELDS = (ast.Path, ast.FlatPath)
 
@@ -151,8 +151,9 @@ def _compare(node: ast.Compare) -> frozenset[Atom] | None:
 
 # --- the index -------------------------------------------------------------------------------------
 
-_SET_OPTIONS = re2.Options()
-_SET_OPTIONS.log_errors = False  # same dialect and options as compiler.compile_regex, quiet
+# The conditions' own options, not a copy: a set that read patterns differently could miss a match the
+# condition would find, and the rule would never be evaluated.
+_SET_OPTIONS = _RE2_OPTIONS
 
 
 class _PatternSet:
