@@ -6,7 +6,7 @@ OPA_VERSION := v1.22.2
 TOOLS := .tools
 export PATH := $(CURDIR)/$(TOOLS)/bin:$(PATH)
 
-.PHONY: demo test bench opa venv clean
+.PHONY: demo test bench opa redis venv clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,15 +19,18 @@ venv: $(BIN)/.installed
 opa:
 	@scripts/install-opa.sh $(OPA_VERSION) $(TOOLS)
 
+redis:
+	@scripts/install-redis.sh
+
 demo: venv opa
 	$(BIN)/agt demo
 	$(BIN)/python examples/multi_agent_demo.py
 
-test: venv opa
+test: venv opa redis
 	$(BIN)/python -m pytest
 	$(BIN)/python scripts/adapter_tests.py
 
-bench: venv opa
+bench: venv opa redis
 	$(BIN)/python -m bench
 
 clean:
