@@ -90,16 +90,24 @@ def public_key_path(key_path: Path) -> Path:
     return key_path.with_suffix(".pub")
 
 
+def load_signing_key(key_path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 private key at ``key_path`` (PEM); never creates one."""
+    try:
+        key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
+    except ValueError as exc:
+        raise AgtError(f"{key_path} is not a PEM private key: {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise AgtError(f"{key_path} is not an Ed25519 private key")
+    return key
+
+
 def load_or_create_key(key_path: Path) -> Ed25519PrivateKey:
     """The Ed25519 key at ``key_path`` (PEM), created there (0600) with its public half at
     ``<name>.pub`` when it does not exist yet."""
     key_path = Path(key_path)
     directory = key_path.parent
     if key_path.exists():
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise AgtError(f"{key_path} is not an Ed25519 private key")
-        return key
+        return load_signing_key(key_path)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     # Write under a temporary name, then link it into place: exactly one writer of a fresh log wins,
@@ -262,11 +270,24 @@ def _signed_size(line: Any) -> int | None:
     return size if isinstance(size, int) else None
 
 
+def sign(key: Ed25519PrivateKey, message: bytes) -> str:
+    """The base64 Ed25519 signature of ``message``: how checkpoints (and agt verify's evidence) are signed."""
+    return base64.b64encode(key.sign(message)).decode()
+
+
+def signature_valid(key: Ed25519PublicKey, signature: Any, message: bytes) -> bool:
+    """Whether ``signature`` (base64, as :func:`sign` writes it) is ``key``'s signature of ``message``."""
+    try:
+        key.verify(base64.b64decode(signature, validate=True), message)
+        return True
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+
+
 def signature_ok(key: Ed25519PublicKey, cp: Mapping[str, Any]) -> bool:
     try:
-        key.verify(base64.b64decode(cp["signature"]), checkpoint_message(cp))
-        return True
-    except (InvalidSignature, KeyError, ValueError, TypeError):
+        return signature_valid(key, cp["signature"], checkpoint_message(cp))
+    except (KeyError, TypeError):
         return False
 
 
@@ -593,7 +614,7 @@ class AuditLog:
             "prev_checkpoint": checkpoint_hash(last.text) if last is not None else GENESIS,
             "checkpoint_every": self.checkpoint_every,
         }
-        cp["signature"] = base64.b64encode(self.signing_key.sign(checkpoint_message(cp))).decode()
+        cp["signature"] = sign(self.signing_key, checkpoint_message(cp))
         cp["public_key"] = base64.b64encode(self.signing_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
         self.backend.append_checkpoint(json.dumps(cp, sort_keys=True, separators=(",", ":")))

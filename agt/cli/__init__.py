@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "schema": ("agt.cli.schema", "schema_cmd", "Print the JSON Schema of the action document."),
     "test": ("agt.cli.test", "test_cmd",
              "Run policy unit tests: every case of each suite (conformance/*.yaml by default) on each engine."),
+    "verify": ("agt.cli.verify", "verify_cmd",
+               "Check a deployment against the OWASP Agentic Top 10 (ASI01-ASI10): per risk, covered, partly or not covered."),
 }
 """Every command: name -> (module, attribute, the first paragraph of its help). A command's module is imported
 only when the command runs (or its own help is asked for), so ``agt --help`` and ``agt eval`` do not pay for the
