@@ -1,7 +1,8 @@
 """Judge a deployment against the mapping: per risk, covered, partly or not covered, and why.
 
 A control is *effective* when every fact it requires holds (or does not apply) and, when test results
-were given, every test it names passed. A risk is
+were given, every test it names passed. A control none of whose facts apply (the MCP proxy's, in a
+deployment without one) is left out. A risk is
 
 * **covered** when the mapping gives agt full coverage and every control is effective;
 * **partly** when some control is effective, or all are but the mapping's own coverage is partial;
@@ -33,10 +34,13 @@ class ControlStatus:
     problems: tuple[str, ...]
     """Why it is not effective: each unmet fact with its detail, each test not passed."""
     tests: tuple[TestResult, ...] | None
-    """None when no test results were given."""
+    """None when no test results were given (or the control does not apply)."""
+    applicable: bool = True
+    """False when every fact it requires does not apply to this deployment (an MCP control without an MCP proxy)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "gate": self.gate, "effective": self.effective, "problems": list(self.problems),
+        return {"id": self.id, "gate": self.gate, "applicable": self.applicable, "effective": self.effective,
+                "problems": list(self.problems),
                 "tests": None if self.tests is None else [t.to_dict() for t in self.tests]}
 
 
@@ -78,6 +82,9 @@ class Assessment:
 
 def _control(mapping: OwaspMapping, cid: str, facts: Mapping[str, Fact], reports: JunitReports | None) -> ControlStatus:
     control = mapping.controls[cid]
+    if control.requires and all(facts[f].ok is None for f in control.requires):
+        # Nothing it guards is deployed here (no MCP proxy, no OPA): it neither helps nor needs its tests.
+        return ControlStatus(cid, control.gate, True, (), None, applicable=False)
     problems = [f"{f}: {facts[f].detail}" for f in control.requires if facts[f].ok is False]
     tests = tuple(reports.result(t) for t in control.tests) if reports is not None else None
     for t in tests or ():
@@ -96,11 +103,12 @@ def assess(mapping: OwaspMapping, facts: Iterable[Fact], reports: JunitReports |
     risks = []
     for risk in mapping.risks:
         controls = tuple(_control(mapping, c, by_id, reports) for c in risk.controls)
-        effective = [c for c in controls if c.effective]
+        applicable = [c for c in controls if c.applicable]
+        effective = [c for c in applicable if c.effective]
         reasons = [f"{c.id}: {p}" for c in controls for p in c.problems]
         if risk.coverage == "none":
             status = NOT_COVERED
-        elif len(effective) == len(controls):
+        elif len(effective) == len(applicable):
             status = COVERED if risk.coverage == "full" else PARTLY
         else:
             status = PARTLY if effective else NOT_COVERED

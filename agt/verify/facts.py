@@ -97,7 +97,8 @@ def default_deny(engine: Any) -> Fact:
         return Fact("policy.default_deny", False,
                     f"a call to a tool no rule mentions ({PROBE_TOOL}) is allowed ({reasons}): the policy's default is "
                     "allow, so whatever no rule foresaw runs")
-    return Fact("policy.default_deny", True, f"a call to a tool no rule mentions is {decision.effect.value} ({reasons})")
+    said = "held for a human approval" if decision.effect.value == "require_approval" else "denied"
+    return Fact("policy.default_deny", True, f"a call to a tool no rule mentions is {said} ({reasons})")
 
 
 def budget_rules(engine: Any, rate_limits: dict[str, str]) -> Fact:
