@@ -37,8 +37,8 @@ def test_the_evidence_records_what_a_reviewer_needs(signed):
     assert doc["header"]["mapping"]["version"] == "2026.1" and len(doc["header"]["mapping"]["sha256"]) == 64
     import hashlib
 
-    assert {"path": str(deployment.policy), "sha256": hashlib.sha256(deployment.policy.read_bytes()).hexdigest()} \
-        in doc["policy"]["files"]
+    assert doc["policy"]["path"] == str(deployment.policy)
+    assert doc["policy"]["files"] == [{"path": "policy.yaml", "sha256": hashlib.sha256(deployment.policy.read_bytes()).hexdigest()}]
     assert doc["tests"] is None  # no --junit given
     assert [r["id"] for r in doc["risks"]] == [f"ASI{n:02d}" for n in range(1, 11)]
     assert doc["deployment"]["audit_key"] == str(deployment.audit_key)
@@ -172,3 +172,23 @@ def test_a_signed_document_of_the_wrong_shape_is_named(signed, tmp_path):
     with pytest.raises(EvidenceError, match="ASI01..ASI10") as info:
         check_evidence(sign_evidence(sections, load_signing_key(deployment.audit_key)), key)
     assert info.value.field == "risks"
+
+
+def test_the_policy_compares_equal_to_the_one_it_was_made_for(signed):
+    from agt.verify.evidence import compare_policy
+
+    doc, _key, deployment = signed
+    assert compare_policy(doc, deployment.policy) == []
+
+
+def test_a_changed_policy_is_named_against_the_evidence(signed, tmp_path):
+    from agt.verify.evidence import compare_policy
+
+    doc, _key, deployment = signed
+    changed = tmp_path / "policy.yaml"
+    changed.write_text(deployment.policy.read_text().replace("default_action: deny", "default_action: allow"))
+    assert compare_policy(doc, changed) == ["policy.yaml: changed since the evidence was made"]
+    other = tmp_path / "other.yaml"
+    other.write_text("x")
+    assert compare_policy(doc, other) == [f"policy.yaml: in the evidence, not in {other}",
+                                          f"other.yaml: in {other}, not in the evidence"]

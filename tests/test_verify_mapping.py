@@ -106,3 +106,24 @@ def test_a_parametrized_test_id_is_refused():
     text = (ROOT / "agt" / "verify" / "owasp.yaml").read_text()
     with pytest.raises(MappingError, match=r"controls\.policy-gate\.tests: .* is not a pytest node id"):
         parse_mapping(text.replace("tests/test_conformance_suites.py::test_case", "tests/test_conformance_suites.py::test_case[x]"))
+
+
+def test_docs_owasp_md_shows_every_risk_with_the_mappings_coverage(root):
+    doc = (root / "docs" / "owasp.md").read_text()
+    for risk in MAPPING.risks:
+        assert f"| {risk.id} | {risk.name} | {risk.coverage} |" in doc, risk.id
+
+
+def test_docs_owasp_md_lists_every_control_with_its_tests(root):
+    doc = (root / "docs" / "owasp.md").read_text()
+    for control in MAPPING.controls.values():
+        section = doc.split(f"\n### {control.id}\n", 1)
+        assert len(section) == 2, f"no section for {control.id}"
+        body = section[1].split("\n### ", 1)[0]
+        assert all(f"`{t}`" in body for t in control.tests), control.id
+        assert all(f"`{f}`" in body for f in control.requires), control.id
+
+
+def test_docs_owasp_md_lists_every_fact(root):
+    doc = (root / "docs" / "owasp.md").read_text()
+    assert all(f"| `{fact}` | {meaning} |" in doc for fact, meaning in FACTS.items())

@@ -64,7 +64,8 @@ def _path(value: str | None) -> Path | None:
 @click.option("--check", "check_path", type=click.Path(dir_okay=False), default=None,
               help="Check an evidence file offline (with --key) instead of verifying a deployment.")
 @click.option("--key", "key_path", type=click.Path(dir_okay=False), default=None,
-              help="With --check: the trusted checkpoint public key (PEM).")
+              help="With --check: the trusted checkpoint public key (PEM). With --check, --policy also compares "
+                   "the evidence's policy hashes with those files.")
 @json_option("Print the result as JSON (errors too).")
 def verify_cmd(config: str | None, junit: tuple[str, ...], accept: tuple[str, ...], strict: bool, evidence: str | None,
                check_path: str | None, key_path: str | None, as_json: bool, **flags: Any) -> None:
@@ -81,7 +82,7 @@ def verify_cmd(config: str | None, junit: tuple[str, ...], accept: tuple[str, ..
       agt verify --check reports/owasp.json --key /etc/agt/audit.pub
     """
     if check_path is not None:
-        _check(check_path, key_path, as_json)
+        _check(check_path, key_path, flags["policy"], as_json)
         return
     if key_path is not None:
         raise click.UsageError("--key goes with --check (the key that signs --evidence is --audit-key)")
@@ -167,12 +168,13 @@ def _print(result: Any, evidence: str | None) -> None:
               + (f"; evidence signed into {evidence}" if evidence else ""), highlight=False)
 
 
-def _check(path: str, key_path: str | None, as_json: bool) -> None:
+def _check(path: str, key_path: str | None, policy: str | None, as_json: bool) -> None:
     if key_path is None:
         raise click.UsageError("--check needs --key: the trusted public key of the audit checkpoint key")
     from agt.audit import load_public_key
     from agt.errors import AgtError
-    from agt.verify import check_evidence, load_evidence
+    from agt.verify import EvidenceError, check_evidence, load_evidence
+    from agt.verify.evidence import compare_policy
 
     try:
         key = load_public_key(key_path)
@@ -183,13 +185,21 @@ def _check(path: str, key_path: str | None, as_json: bool) -> None:
     except AgtError as exc:
         _fail(exc)
     doc = checked.document
+    if policy is not None:
+        if not Path(policy).exists():
+            _fail(EvidenceError(f"{policy}: no such file or directory", "--policy"))
+        differences = compare_policy(doc, Path(policy))
+        if differences:
+            _fail(EvidenceError("the evidence is not about this policy: " + "; ".join(differences), "policy.files", path))
     summary = doc["summary"]
     if as_json:
         click.echo(json.dumps({"ok": True, "file": path, "created": doc["header"]["created"],
-                               "mapping": doc["header"]["mapping"], "summary": summary}, indent=2))
+                               "mapping": doc["header"]["mapping"], "policy_matches": policy,
+                               "summary": summary}, indent=2))
         return
     from agt.cli._common import out
 
     out.print(f"[green]ok[/]: {path} is signed by {key_path}, created {doc['header']['created']} (mapping "
               f"{doc['header']['mapping']['version']}): {summary['covered']} covered, {summary['partly']} partly, "
-              f"{summary['not covered']} not covered", highlight=False)
+              f"{summary['not covered']} not covered" + (f"; the policy files match {policy}" if policy else ""),
+              highlight=False)

@@ -23,7 +23,7 @@ from agt._canonical import canonical_json
 from agt.audit.log import sign, signature_valid
 from agt.errors import AgtError
 from agt.verify.assess import STATUSES, Assessment
-from agt.verify.facts import FACTS
+from agt.verify.facts import FACTS, policy_sources
 from agt.verify.junit import STATUSES as TEST_STATUSES
 from agt.verify.mapping import RISK_IDS, OwaspMapping
 
@@ -39,8 +39,23 @@ class EvidenceError(AgtError):
         super().__init__(f"{file + ': ' if file else ''}{field + ': ' if field else ''}{message}")
 
 
-def file_digests(paths: list[Path]) -> list[dict[str, str]]:
-    return [{"path": str(p), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in paths]
+def policy_digests(policy: Path) -> list[dict[str, str]]:
+    """Each policy file with its sha256, named relative to the policy (a file: its name), so the record compares
+    with the files of a checkout wherever it lives."""
+    root = policy if policy.is_dir() else policy.parent
+    return [{"path": p.relative_to(root).as_posix(), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+            for p in policy_sources(policy)]
+
+
+def compare_policy(doc: Mapping[str, Any], policy: Path) -> list[str]:
+    """How the policy at ``policy`` differs from the one the evidence was made for: files changed, missing or added."""
+    recorded = {f["path"]: f["sha256"] for f in doc["policy"]["files"]}
+    current = {f["path"]: f["sha256"] for f in policy_digests(policy)}
+    changed = [f"{p}: changed since the evidence was made" for p in sorted(recorded.keys() & current.keys())
+               if recorded[p] != current[p]]
+    missing = [f"{p}: in the evidence, not in {policy}" for p in sorted(recorded.keys() - current.keys())]
+    added = [f"{p}: in {policy}, not in the evidence" for p in sorted(current.keys() - recorded.keys())]
+    return changed + missing + added
 
 
 def section_digest(value: Any) -> str:
@@ -56,7 +71,7 @@ def _signed_message(public_key: str, sections: Mapping[str, str]) -> bytes:
 
 
 def build_evidence(assessment: Assessment, mapping: OwaspMapping, *, deployment: Mapping[str, Any], engine: str,
-                   revision: str, policy_files: list[Path], junit_files: tuple[Mapping[str, str], ...] | None,
+                   revision: str, policy: Path, junit_files: tuple[Mapping[str, str], ...] | None,
                    agt_version: str, created: str | None = None) -> dict[str, Any]:
     """The unsigned sections (pass them to :func:`sign_evidence`)."""
     risks = [r.to_dict() for r in assessment.risks]
@@ -65,7 +80,7 @@ def build_evidence(assessment: Assessment, mapping: OwaspMapping, *, deployment:
         "header": {"agt_version": agt_version, "created": created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "mapping": {"version": mapping.version, "sha256": mapping.sha256, "source": dict(mapping.source)}},
         "deployment": dict(deployment),
-        "policy": {"engine": engine, "revision": revision, "files": file_digests(policy_files)},
+        "policy": {"engine": engine, "revision": revision, "path": str(policy), "files": policy_digests(policy)},
         "facts": [f.to_dict() for f in assessment.facts],
         "tests": None if assessment.tests is None else {
             "reports": [dict(f) for f in junit_files or ()], "results": [t.to_dict() for t in assessment.tests]},

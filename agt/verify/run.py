@@ -12,7 +12,7 @@ from typing import Iterable
 from agt.errors import AgtError
 from agt.verify.assess import Assessment, assess
 from agt.verify.deployment import ConfigError, Deployment
-from agt.verify.facts import gather, policy_sources
+from agt.verify.facts import gather
 from agt.verify.junit import JunitReports, read_reports
 from agt.verify.mapping import OwaspMapping, load_mapping
 
@@ -24,7 +24,6 @@ class Verification:
     assessment: Assessment
     engine: str
     revision: str
-    policy_files: tuple[Path, ...]
     reports: JunitReports | None
 
 
@@ -67,8 +66,7 @@ def verify_deployment(deployment: Deployment, *, junit: Iterable[str | os.PathLi
         revision = engine.revision
     finally:
         engine.close()
-    return Verification(d, mapping, assess(mapping, facts, reports, accepted), d.engine or "", revision,
-                        tuple(policy_sources(d.policy)), reports)
+    return Verification(d, mapping, assess(mapping, facts, reports, accepted), d.engine or "", revision, reports)
 
 
 def write_evidence(v: Verification, out: str | os.PathLike[str], agt_version: str) -> dict[str, object]:
@@ -84,7 +82,7 @@ def write_evidence(v: Verification, out: str | os.PathLike[str], agt_version: st
     except OSError as exc:
         raise AgtError(f"{v.deployment.audit_key}: cannot read the signing key: {exc.strerror or exc}") from None
     sections = build_evidence(v.assessment, v.mapping, deployment=v.deployment.to_dict(), engine=v.engine,
-                              revision=v.revision, policy_files=list(v.policy_files),
+                              revision=v.revision, policy=v.deployment.policy,  # type: ignore[arg-type]
                               junit_files=v.reports.files if v.reports else None, agt_version=agt_version)
     doc = sign_evidence(sections, key)
     path = Path(out)
