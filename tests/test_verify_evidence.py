@@ -45,7 +45,7 @@ def test_the_evidence_records_what_a_reviewer_needs(signed):
 
 
 def test_the_evidence_is_signed_with_the_audit_checkpoint_key(signed):
-    doc, key, deployment = signed
+    doc, key, _deployment = signed
     import base64
 
     from cryptography.hazmat.primitives import serialization

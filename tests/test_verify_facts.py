@@ -6,10 +6,8 @@ Ed25519, the audit log was written and signed by agt.audit.AuditLog (OPA cases r
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -30,7 +28,7 @@ def good(tmp_path):
 
 
 def test_a_well_configured_deployment_gets_every_fact(good):
-    facts, risks = facts_of(good)
+    facts, _risks = facts_of(good)
     assert [f for f, fact in facts.items() if fact.ok is False] == []
     assert list(facts) == list(FACTS)
     assert facts["opa.control_plane"].ok is None  # a yaml deployment has no OPA

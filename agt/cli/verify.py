@@ -124,7 +124,6 @@ _PATH_FLAGS = {"policy", "catalog", "approvers", "approvals_store", "audit_log",
 
 def _report(result: Any, evidence: str | None, doc: Any, strict: bool) -> dict[str, Any]:
     a = result.assessment
-    counts = {s: sum(r.status == s for r in a.risks) for s in ("covered", "partly", "not covered")}
     return {
         "ok": not (strict and a.strict_failures),
         "mapping": {"version": result.mapping.version, "sha256": result.mapping.sha256},
@@ -132,7 +131,7 @@ def _report(result: Any, evidence: str | None, doc: Any, strict: bool) -> dict[s
         "risks": [r.to_dict() for r in a.risks],
         "facts": [f.to_dict() for f in a.facts],
         "tests": None if a.tests is None else [t.to_dict() for t in a.tests],
-        "summary": {**counts, "strict_failures": [r.id for r in a.strict_failures]},
+        "summary": {**a.counts(), "strict_failures": [r.id for r in a.strict_failures]},
         "evidence": evidence if doc is not None else None,
     }
 
@@ -158,7 +157,7 @@ def _print(result: Any, evidence: str | None) -> None:
     for f in a.facts:
         facts.add_row(f.id, _FACT_MARK[f.ok], f.detail)
     out.print(facts)
-    counts = {s: sum(r.status == s for r in a.risks) for s in ("covered", "partly", "not covered")}
+    counts = a.counts()
     if a.tests is None:
         tests = "tests: not checked (give --junit REPORT.xml)"
     else:

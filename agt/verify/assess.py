@@ -79,6 +79,10 @@ class Assessment:
     def strict_failures(self) -> tuple[RiskStatus, ...]:
         return tuple(r for r in self.risks if not r.strict_ok)
 
+    def counts(self) -> dict[str, int]:
+        """How many risks have each status: {"covered": n, "partly": n, "not covered": n}."""
+        return {s: sum(r.status == s for r in self.risks) for s in STATUSES}
+
 
 def _control(mapping: OwaspMapping, cid: str, facts: Mapping[str, Fact], reports: JunitReports | None) -> ControlStatus:
     control = mapping.controls[cid]

@@ -75,7 +75,6 @@ def build_evidence(assessment: Assessment, mapping: OwaspMapping, *, deployment:
                    agt_version: str, created: str | None = None) -> dict[str, Any]:
     """The unsigned sections (pass them to :func:`sign_evidence`)."""
     risks = [r.to_dict() for r in assessment.risks]
-    counts = {s: sum(r["status"] == s for r in risks) for s in STATUSES}
     return {
         "header": {"agt_version": agt_version, "created": created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "mapping": {"version": mapping.version, "sha256": mapping.sha256, "source": dict(mapping.source)}},
@@ -85,7 +84,7 @@ def build_evidence(assessment: Assessment, mapping: OwaspMapping, *, deployment:
         "tests": None if assessment.tests is None else {
             "reports": [dict(f) for f in junit_files or ()], "results": [t.to_dict() for t in assessment.tests]},
         "risks": risks,
-        "summary": {**counts, "accepted": sorted(r["id"] for r in risks if r["accepted"]),
+        "summary": {**assessment.counts(), "accepted": sorted(r.id for r in assessment.risks if r.accepted),
                     "strict_ok": not assessment.strict_failures},
     }
 
