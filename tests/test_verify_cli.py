@@ -182,3 +182,8 @@ def good_public_key(config):
     import yaml
 
     return yaml.safe_load(config.read_text())["audit"]["public_key"]
+
+
+def test_a_bad_flag_over_a_good_config_names_the_flag(config):
+    result = agt("--config", config, "--state", "postgres://db", "--json")
+    assert result.exit_code == EXIT_ERROR and json.loads(result.output)["field"] == "--state"

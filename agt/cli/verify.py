@@ -96,13 +96,13 @@ def verify_cmd(config: str | None, junit: tuple[str, ...], accept: tuple[str, ..
     try:
         base = load_deployment(config) if config else Deployment()
         given = {k: _path(v) if k in _PATH_FLAGS else v for k, v in flags.items()}
-        deployment = base.merged(given)
-        if not config:
-            check(deployment)
-        result = verify_deployment(deployment, junit=junit, accepted=accept)
+        check(Deployment().merged(given))  # the flags' own values, named as flags
+        result = verify_deployment(base.merged(given), junit=junit, accepted=accept)
         doc = write_evidence(result, evidence, agt.__version__) if evidence else None
     except AgtError as exc:
         _fail(exc)
+    except OSError as exc:  # a file the deployment names cannot be read
+        _fail(AgtError(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)))
     except ValueError as exc:  # --accept naming no risk
         _fail(click.UsageError(str(exc)), EXIT_USAGE)
     assessment = result.assessment

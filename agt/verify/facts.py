@@ -83,9 +83,13 @@ def policy_sources(policy: Path) -> list[Path]:
 
 
 def _probe(engine: Any, **counters: int) -> Any:
+    """The engine's decision on a call to :data:`PROBE_TOOL` by an agent with the trust score a Governor gives
+    an agent it does not know yet, as the policy gate would see it."""
     from agt.action import Agent, Context, from_call
+    from agt.runtime.trust import TrustManager
 
-    return engine.evaluate(from_call(PROBE_TOOL, {}, agent=Agent(id=PROBE_AGENT), context=Context(**counters)))
+    agent = Agent(id=PROBE_AGENT, trust_score=TrustManager().score(PROBE_AGENT))
+    return engine.evaluate(from_call(PROBE_TOOL, {}, agent=agent, context=Context(**counters)))
 
 
 def default_deny(engine: Any) -> Fact:
