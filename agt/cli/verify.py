@@ -142,7 +142,7 @@ def _print(result: Any, evidence: str | None) -> None:
     from agt.cli._common import out
 
     a = result.assessment
-    table = Table(title=f"OWASP Agentic Top 10 ({result.mapping.source.get('edition', '')}) — {result.engine} "
+    table = Table(title=f"{result.mapping.source.get('title', 'OWASP Agentic Top 10')}: {result.engine} "
                         f"{result.deployment.policy}", show_lines=True)
     for col in ("risk", "status", "reason"):
         table.add_column(col, overflow="fold")
