@@ -8,6 +8,7 @@ them as it reports OPA's own."""
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any, Awaitable, Callable
 
 from starlette.requests import Request
@@ -44,9 +45,10 @@ def error_response(status: int, code: str, message: str) -> Response:
     return json_response({"code": code, "message": message}, status)
 
 
-async def read_json(request: Request, limit: int = MAX_BODY_BYTES, *, empty: Any = None) -> Any:
-    """The request body as JSON (numbers with a fraction as exact decimals); BadRequest when it is too large,
-    not UTF-8 JSON, or nested too deeply. An empty body is ``empty`` where one is allowed, else BadRequest."""
+async def read_json(request: Request, limit: int = MAX_BODY_BYTES, *, empty: Any = None, decimals: bool = True) -> Any:
+    """The request body as JSON (numbers with a fraction as exact decimals, unless ``decimals`` is False: a signed
+    vote's timestamps are floats); BadRequest when it is too large, not UTF-8 JSON, or nested too deeply. An empty
+    body is ``empty`` where one is allowed, else BadRequest."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise BadRequest(413, INVALID, f"request body larger than {limit} bytes")
@@ -62,7 +64,7 @@ async def read_json(request: Request, limit: int = MAX_BODY_BYTES, *, empty: Any
             return empty
         raise BadRequest(400, INVALID, "request body is empty; send a JSON object")
     try:
-        return _json.loads(body)
+        return _json.loads(body) if decimals else json.loads(body)
     except RecursionError:
         raise BadRequest(400, INVALID, "request body is nested too deeply to parse") from None
     except UnicodeDecodeError:

@@ -206,7 +206,7 @@ async def vote(request: Request) -> Response:
     """A signed vote, stored only if it would count: its signature verifies against the approver registry the
     service started with, for this request's action and agent, by an eligible approver who is not the agent.
     The token only lets the vote be delivered; the signature is the authority."""
-    body = json_object(await read_json(request))
+    body = json_object(await read_json(request, decimals=False))
     _only(body, frozenset({"vote"}))
     doc = _field(body, "vote", dict, required=True)
     governor: Governor = request.app.state.governor
