@@ -122,5 +122,7 @@ def serve_cmd(engine: str | None, policy: str, unix: str | None, addr: str | Non
               log_level=log_level)
     except ListenError as exc:
         _die(str(exc))
+    except KeyboardInterrupt:
+        pass  # SIGINT: uvicorn has stopped serving; close below
     finally:
         governor.close()

@@ -125,11 +125,20 @@ def uvicorn_config(app: Any, listen: Listen, *, log_level: str = "warning", acce
 
 
 def serve(app: Any, listen: Listen, **options: Any) -> None:
-    """Serve ``app`` until interrupted (uvicorn handles SIGINT and SIGTERM: open connections drain)."""
+    """Serve ``app`` until SIGINT or SIGTERM (uvicorn drains open connections and runs the app's shutdown), then
+    return, so the caller closes the Governor and its audit log. uvicorn re-raises the signal once it has stopped;
+    a SIGTERM handler that does nothing makes that a return instead of the process dying mid-cleanup (SIGINT
+    arrives as KeyboardInterrupt)."""
+    import signal
+
     import uvicorn
 
     server = uvicorn.Server(uvicorn_config(app, listen, **options))
-    server.run()
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if listen.unix is not None:
         with contextlib.suppress(OSError):
             Path(listen.unix).expanduser().unlink()
