@@ -48,7 +48,7 @@ def fast_accepts(doc) -> bool:
         return False
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(DOCUMENTS)
 def test_the_compiled_check_accepts_only_what_jsonschema_accepts(doc):
     if fast_accepts(doc):

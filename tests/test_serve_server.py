@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from agt.serve.server import Listen, ListenError, private_socket
-from serve_helpers import headers, served
+from serve_helpers import AGENT_TOKEN, headers, served
 
 
 def test_a_missing_socket_directory_is_created_private(tmp_path):
@@ -97,3 +97,72 @@ def test_tls_options_are_checked_together(tmp_path):
         Listen(tls_client_ca=str(cert)).check()
     with pytest.raises(ListenError, match="go with --addr"):
         Listen(unix="/tmp/x.sock", tls_cert=str(cert), tls_key=str(cert)).check()
+
+
+# --- TLS and mutual TLS (real handshakes, certificates made here) ------------------------------------------
+def _certificate(tmp, name: str, issuer=None, *, ca: bool = False):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    signer_cert, signer_key = issuer if issuer else (None, key)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject)
+        .issuer_name(signer_cert.subject if signer_cert else subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(signer_key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / f"{name}.pem", tmp / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return (cert, key), str(cert_path), str(key_path)
+
+
+@pytest.fixture()
+def pki(tmp_path):
+    ca, ca_cert, _ = _certificate(tmp_path, "ca", ca=True)
+    _, server_cert, server_key = _certificate(tmp_path, "server", ca)
+    _, client_cert, client_key = _certificate(tmp_path, "client", ca)
+    _, stranger_cert, stranger_key = _certificate(tmp_path, "stranger")  # self-signed: not from the CA
+    return {"ca": ca_cert, "server": (server_cert, server_key), "client": (client_cert, client_key),
+            "stranger": (stranger_cert, stranger_key)}
+
+
+def _mtls(pki) -> Listen:
+    cert, key = pki["server"]
+    return Listen(host="localhost", port=0, tls_cert=cert, tls_key=key, tls_client_ca=pki["ca"])
+
+
+def test_mutual_tls_admits_a_client_certificate_from_the_ca(pki):
+    from agt.client import RemoteEngine
+    import agt
+
+    with served(listen=_mtls(pki)) as (url, _):
+        assert url.startswith("https://")
+        engine = RemoteEngine(url, token=AGENT_TOKEN, verify=pki["ca"], cert=pki["client"])
+        try:
+            assert engine.evaluate(agt.from_call("ls", agent="a")).allowed
+        finally:
+            engine.close()  # else the server's shutdown waits out asyncio's TLS close timeout for this connection
+
+
+@pytest.mark.parametrize("who", ["none", "stranger"])
+def test_mutual_tls_refuses_a_client_without_a_certificate_from_the_ca(pki, who):
+    from agt.client import RemoteEngine
+    import agt
+
+    with served(listen=_mtls(pki)) as (url, _):
+        cert = None if who == "none" else pki["stranger"]
+        decision = RemoteEngine(url, token=AGENT_TOKEN, verify=pki["ca"], cert=cert, timeout=5).evaluate(
+            agt.from_call("ls", agent="a"))
+        assert decision.is_engine_error and not decision.allowed
