@@ -61,7 +61,7 @@ def service():
 
 
 def test_a_decision_without_a_token_is_401_and_decides_nothing(service):
-    url, gov = service
+    url, _ = service
     r = httpx.post(f"{url}/v1/data/agt/decision", json={"input": ACTION})
     assert r.status_code == 401
     assert r.json()["code"] == "unauthorized" and "result" not in r.json()

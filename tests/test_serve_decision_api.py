@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from agt.runtime.audit import MemoryAuditSink
-from agt.serve.decision_api import opa_result
+from agt.serve.wire import opa_result
 from serve_helpers import ROOT, headers, served, starter_governor
 
 RM_ROOT = {"agent": {"id": "a"}, "action": {"tool": "run_shell", "params": {"command": "rm -rf /"}}}

@@ -110,7 +110,7 @@ def test_acall_runs_an_async_tool(remote):
 
 
 def test_the_output_check_refuses_a_result_and_the_client_raises():
-    with served(starter_governor(output_limit=8)) as (url, gov):
+    with served(starter_governor(output_limit=8)) as (url, _):
         client = RemoteGovernor(url, token=AGENT_TOKEN)
         ticket = client.begin(*READ, agent="alice")
         with pytest.raises(GovernanceDenied) as info:

@@ -71,7 +71,7 @@ class RemoteEngine:
             answer = self._transport.request("POST", BATCH_PATH, {"input": {"inputs": [a.document for a in actions]}})
         except RemoteError as exc:
             return [self._fail(str(exc))] * len(actions)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any fault must still deny
             return [self._fail(f"{type(exc).__name__}: {exc}")] * len(actions)
         results = answer.get("result") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(actions):

@@ -20,7 +20,7 @@ _EXPORTS = {
     "running": "agt.serve.server",
     "serve": "agt.serve.server",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["Credentials", "Listen", "Role", "create_app", "read_token_file", "running", "serve"]
 
 
 def __getattr__(name: str) -> Any:

@@ -30,22 +30,13 @@ from agt.errors import ActionError
 from agt.runtime.audit import sink_health
 from agt.serve._http import INVALID, MAX_BATCH_BODY_BYTES, BadRequest, json_object, json_response, needs, read_json
 from agt.serve.auth import Role
+from agt.serve.wire import opa_result
 
 DECISION_PATH = "/v1/data/agt/decision"
 BATCH_PATH = "/v1/data/agt/batch"
 IN_PROCESS_ENGINES = frozenset({"yaml", "cedar"})
 """Engines that decide in microseconds without I/O: they run on the event loop. Any other (opa, over HTTP) runs
 in the thread pool, so one slow decision does not stall every connection."""
-
-
-def opa_result(decision: Decision) -> dict[str, Any]:
-    """A decision as the agt Rego library's ``data.agt.decision`` writes it: the same four keys, always."""
-    return {
-        "effect": decision.effect.value,
-        "reasons": [{"id": r.rule_id, "message": r.message} for r in decision.reasons],
-        "approvers": list(decision.approvers),
-        "matched": list(decision.matched),
-    }
 
 
 def action_of(doc: Any, engine: Engine) -> Action | Decision:
@@ -78,7 +69,7 @@ def decide_many(engine: Engine, docs: list[Any]) -> list[Decision]:
         decided = engine.evaluate_many([parsed[i] for i in todo])  # type: ignore[misc]
         if len(decided) != len(todo):
             raise RuntimeError(f"the engine answered {len(decided)} decisions for {len(todo)} actions")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - an engine that raises still denies
         decided = [fail_closed(f"{type(exc).__name__}: {exc}", engine=engine.name, revision=engine.revision)] * len(todo)
     out: list[Decision] = [a for a in parsed]  # type: ignore[misc]
     for i, d in zip(todo, decided):

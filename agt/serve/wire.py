@@ -1,8 +1,8 @@
 """The JSON a decision travels as between agt serve and its clients, both ways (no web framework imported here:
 the clients use it too).
 
-A runtime-API decision is the OPA-shaped decision (agt.serve.decision_api.opa_result: effect, reasons,
-approvers, matched) plus ``engine``, ``revision`` and ``notes``. Reading one back goes through the same shape
+A runtime-API decision is the OPA-shaped decision (:func:`opa_result`: effect, reasons, approvers, matched)
+plus ``engine``, ``revision`` and ``notes``. Reading one back goes through the same shape
 check the OPA engine applies to OPA's answers (agt.opa.decision_path.interpret), so a malformed answer is a
 fail-closed deny naming what is wrong, never a decision."""
 
@@ -14,13 +14,19 @@ from agt.decision import Decision, Reason, fail_closed
 from agt.opa.decision_path import interpret
 
 
-def decision_doc(decision: Decision) -> dict[str, Any]:
-    doc: dict[str, Any] = {
+def opa_result(decision: Decision) -> dict[str, Any]:
+    """A decision as the agt Rego library's ``data.agt.decision`` writes it: the same four keys, always."""
+    return {
         "effect": decision.effect.value,
         "reasons": [{"id": r.rule_id, "message": r.message} for r in decision.reasons],
         "approvers": list(decision.approvers),
         "matched": list(decision.matched),
     }
+
+
+def decision_doc(decision: Decision) -> dict[str, Any]:
+    """:func:`opa_result` and what the runtime API adds: ``notes``, ``engine``, ``revision`` (when set)."""
+    doc = opa_result(decision)
     if decision.notes:
         doc["notes"] = [{"id": r.rule_id, "message": r.message} for r in decision.notes]
     if decision.engine:
