@@ -2,7 +2,8 @@
 and RemoteGovernor from this process.
 
 * **Sidecar**, unix socket, one decision (``POST /v1/data/agt/decision``): p50 and p99, beside the targets
-  (p50 ≤ 250 µs, p99 ≤ 500 µs).
+  (p50 ≤ 250 µs, p99 ≤ 500 µs); and its floor, ``GET /health`` through the same client, server and socket, so
+  the transport's share of a decision is visible (what is left is parsing, validating and deciding).
 * **Remote**, loopback TCP, one decision. The issue's remote shape allows 1–5 ms; loopback is its floor.
 * **Runtime API**, unix socket: one ``begin`` + ``finish`` round trip (two requests, counters, audit).
 * **Throughput** with 1, 4 and 16 concurrent clients over the unix socket: each client is its own process (so the
@@ -118,6 +119,10 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> tuple[l
             f = measure("serve sidecar, unix socket: one decision (RemoteEngine)", lambda: engine.evaluate(action), samples)
             figures.append(f)
             extra.update(serve_sidecar_p50_us=f.p50_us, serve_sidecar_p99_us=f.p99_us)
+            floor = measure("serve sidecar, unix socket: GET /health (the HTTP floor: same client, server, socket)",
+                            lambda: engine._transport.request("GET", "/health"), samples)  # noqa: SLF001
+            figures.append(floor)
+            extra["serve_sidecar_floor_p50_us"] = floor.p50_us
             gov = RemoteGovernor(url, token=token)
 
             def round_trip() -> None:
@@ -157,6 +162,10 @@ def report(extra: dict[str, float], out: Callable[[str], None]) -> None:
     out(f"agt serve sidecar (unix socket), one decision: p50 {p50:,.0f} µs (target ≤ {SIDECAR_P50_US:.0f} µs "
         f"{'✓' if p50 <= SIDECAR_P50_US else '✗'}), p99 {p99:,.0f} µs (target ≤ {SIDECAR_P99_US:.0f} µs "
         f"{'✓' if p99 <= SIDECAR_P99_US else '✗'})")
+    if "serve_sidecar_floor_p50_us" in extra:
+        floor = extra["serve_sidecar_floor_p50_us"]
+        out(f"  of which the HTTP floor (GET /health, same client and socket): p50 {floor:,.0f} µs; "
+            f"parsing, validating and deciding the action: {p50 - floor:,.0f} µs")
     if "serve_tcp_p50_us" in extra:
         out(f"agt serve remote (loopback TCP), one decision: p50 {extra['serve_tcp_p50_us']:,.0f} µs, "
             f"p99 {extra['serve_tcp_p99_us']:,.0f} µs (the remote shape's budget is 1–5 ms)")

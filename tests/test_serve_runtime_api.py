@@ -312,3 +312,25 @@ def test_kill_without_the_operator_token_is_refused(service):
     with pytest.raises(RemoteError, match="operator token"):
         client.kill("x")
     assert not gov.trust.is_killed("x")
+
+
+# --- a dependency that fails --------------------------------------------------------------------------------
+class UnreachableStore:
+    """A state store whose backend is gone (Redis down, say): every operation raises. A fault injected, nothing more."""
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise ConnectionError("state store unreachable")
+
+        return fail
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_state_store_that_fails_denies_naming_the_cause():
+    with served(starter_governor(store=UnreachableStore())) as (url, _):
+        client = RemoteGovernor(url, token=AGENT_TOKEN)
+        with pytest.raises(GovernanceDenied) as info:
+            client.begin(*READ, agent="alice")
+        assert info.value.gate == "runtime" and "state store unreachable" in str(info.value)
