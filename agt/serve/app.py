@@ -41,6 +41,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(_warm_up, governor)
         sweeper = asyncio.create_task(_sweep(tickets, every))
         try:
             yield
@@ -59,6 +60,19 @@ def create_app(
     app.state.credentials = credentials or Credentials()
     app.state.tickets = tickets
     return app
+
+
+WARM_UP = (
+    {"agent": {"id": "agt-serve-warm-up"}, "action": {"tool": "run_shell", "params": {"command": "ls | wc -l"}}},
+    {"agent": {"id": "agt-serve-warm-up"}, "action": {"tool": "query_db", "params": {"sql": "SELECT 1"}}},
+)
+
+
+def _warm_up(governor: Governor) -> None:
+    """Decide two actions before serving (engine only: nothing counted or audited), so the first request does not
+    pay about a second for what loads lazily: the shell and SQL parsers, the compiled action schema."""
+    for doc in WARM_UP:
+        decision_api.decide(governor.engine, doc)
 
 
 async def _sweep(tickets: TicketTable, every: float) -> None:
