@@ -41,6 +41,9 @@ def _die(message: str, code: int = EXIT_ERROR) -> NoReturn:
 @click.option("--approvers", "approvers_file", envvar="AGT_APPROVER_REGISTRY", default=None, type=click.Path(dir_okay=False),
               help="Approver registry (name -> did:key) votes are verified with; default: the public keys in the "
                    "approver key store [env AGT_APPROVER_REGISTRY].")
+@click.option("--agents", "agents_file", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="The agents this service knows: {agents: {id: {roles, attributes, trust_score}}} (YAML or JSON). "
+                   "Callers name an agent by id; its roles and attributes come from here, never from the request.")
 @click.option("--approval-timeout", type=float, default=300.0, show_default=True, help="Seconds an approval request stays open.")
 @click.option("--audit-log", default=DEFAULT_AUDIT_LOG, show_default=True, type=click.Path(file_okay=False),
               help="Audit log directory.")
@@ -59,7 +62,7 @@ def _die(message: str, code: int = EXIT_ERROR) -> NoReturn:
               show_default=True, help="uvicorn's log level (info adds one line per request).")
 def serve_cmd(engine: str | None, policy: str, unix: str | None, addr: str | None, token_file: str | None,
               operator_token_file: str | None, insecure_no_auth: bool, state: str, approvers_file: str | None,
-              approval_timeout: float, audit_log: str, audit_key: str | None, tls_cert: str | None, tls_key: str | None,
+              agents_file: str | None, approval_timeout: float, audit_log: str, audit_key: str | None, tls_cert: str | None, tls_key: str | None,
               tls_client_ca: str | None, ticket_ttl: float, max_tickets: int, log_level: str) -> None:
     """Serve decisions over HTTP: OPA's decision API for any OPA client, and agt's runtime API.
 
@@ -107,7 +110,7 @@ def serve_cmd(engine: str | None, policy: str, unix: str | None, addr: str | Non
     try:
         governor = build_governor(engine or guess_engine(policy), policy, audit_log=audit_log, audit_key=audit_key,
                                   state=runtime_state, approvers=approvers_file, approval_timeout=approval_timeout,
-                                  blocking_approvals=False)
+                                  agents=agents_file, blocking_approvals=False)
     except (AgtError, OSError, ValueError) as exc:
         runtime_state.close()
         _die(str(exc))
