@@ -202,6 +202,32 @@ def test_a_blocking_client_waits_for_the_vote_and_runs(service):
     client.finish(ticket, "sent")
 
 
+def test_an_async_blocking_client_awaits_the_vote(service):
+    url, _ = service
+    client = RemoteGovernor(url, token=AGENT_TOKEN, approval_poll=0.02, approval_timeout=20)
+
+    async def scenario():
+        task = asyncio.ensure_future(client.abegin(*EMAIL, agent="async-waiter", call_id="aw-1"))
+        while True:
+            pending = [r for r in await asyncio.to_thread(client.approvals) if r["agent_id"] == "async-waiter"]
+            if pending:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(client.vote, pending[0]["id"], APPROVERS.keys["comms-lead"], True)
+        return await asyncio.wait_for(task, 20)
+
+    ticket = asyncio.run(scenario())
+    client.finish(ticket, "sent")
+
+
+def test_a_blocking_client_whose_wait_runs_out_raises_approval_required(service):
+    url, gov = service
+    client = RemoteGovernor(url, token=AGENT_TOKEN, approval_poll=0.02, approval_timeout=0.2)
+    with pytest.raises(ApprovalRequired) as info:
+        client.begin(*EMAIL, agent="impatient", call_id="i-1")
+    assert gov.approval_status(info.value.request_id).status is ApprovalStatus.PENDING
+
+
 def test_a_deny_vote_denies_the_resumed_call(service, remote):
     with pytest.raises(ApprovalRequired) as info:
         remote.begin(*EMAIL, agent="mailer2", call_id="d-1")
