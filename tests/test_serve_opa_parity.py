@@ -76,3 +76,11 @@ def test_no_parity_case_is_decided_by_the_catalog(both):
     _, to_agt = both
     reasons = {r["id"] for c in SUITE.cases for r in _ask(to_agt, c.action.document)["result"]["reasons"]}
     assert "engine_error" not in reasons  # a catalog refusal is a fail-closed deny, engine_error
+
+
+def test_agt_serve_on_the_opa_engine_forwards_to_its_opa(both, opa_binary):
+    to_opa, _ = both
+    with served(starter_governor("opa", str(ROOT / "rego")), credentials=Credentials()) as (url, _):
+        with httpx.Client(base_url=url, timeout=30) as to_agt:
+            for case in SUITE.cases[:20]:
+                assert _ask(to_agt, case.action.document) == _ask(to_opa, case.action.document)
