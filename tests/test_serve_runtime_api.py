@@ -360,3 +360,25 @@ def test_a_state_store_that_fails_denies_naming_the_cause():
         with pytest.raises(GovernanceDenied) as info:
             client.begin(*READ, agent="alice")
         assert info.value.gate == "runtime" and "state store unreachable" in str(info.value)
+
+
+def test_concurrent_begins_through_the_service_admit_exactly_the_budget(service):
+    """The starter policy allows 20 tool calls per task: 8 clients racing 40 begins on one task get exactly 20."""
+    url, gov = service
+    admitted, denied = [], []
+
+    def client() -> None:
+        remote = RemoteGovernor(url, token=AGENT_TOKEN)
+        for _ in range(5):
+            try:
+                admitted.append(remote.begin(*READ, agent="racer", task="t-race"))
+            except GovernanceDenied as exc:
+                denied.append(exc.rule_ids)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(admitted) == 20 and gov.store.counters("t-race").tool_calls == 20
+    assert len(denied) == 20 and all(ids == ("tool-call-limit",) for ids in denied)
