@@ -124,6 +124,8 @@ def test_the_output_check_refuses_a_result_and_the_client_raises():
     ({"tool": "read_file", "agent": {"id": "a", "roles": ["admin"], "trust_score": 1000}}, "agent must be a string"),
     ({"tool": "read_file", "roles": ["admin"]}, "unknown field 'roles'"),
     ({"tool": "read_file", "params": [1]}, "params must be an object"),
+    ({"tool": "read_file", "resource": {"type": "file"}}, "id is required"),
+    ({"tool": "read_file", "resource": {"type": "", "id": "x"}}, "resource: "),
 ])
 def test_a_malformed_begin_is_400_naming_the_field(service, body, message):
     url, _ = service

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from agt.action import Resource
 from agt.decision import fail_closed
-from agt.errors import ApprovalRequired, GovernanceDenied
+from agt.errors import ActionError, ApprovalRequired, GovernanceDenied
 from agt.runtime.approvals import ApprovalError, ApprovalStatus, verify_vote
 from agt.runtime.governor import Governor
 from agt.runtime.trust import ring, tier
@@ -73,8 +73,11 @@ def _begin_arguments(body: dict) -> dict[str, Any]:
     resource = _field(body, "resource", dict)
     if resource is not None:
         _only(resource, frozenset({"type", "id", "attributes"}))
-        resource = Resource(_field(resource, "type", str, required=True), _field(resource, "id", str, required=True),
-                            _field(resource, "attributes", dict, default={}))
+        try:
+            resource = Resource(_field(resource, "type", str, required=True), _field(resource, "id", str, required=True),
+                                _field(resource, "attributes", dict, default={}))
+        except ActionError as exc:
+            raise BadRequest(400, INVALID, f"resource: {exc}") from None
     return {
         "tool": _field(body, "tool", str, required=True), "params": _field(body, "params", dict, default={}),
         "agent": _field(body, "agent", str, default="agent"), "session": _field(body, "session", str, default="default"),
