@@ -25,15 +25,10 @@ def opa_result(decision: Decision) -> dict[str, Any]:
 
 
 def decision_doc(decision: Decision) -> dict[str, Any]:
-    """:func:`opa_result` and what the runtime API adds: ``notes``, ``engine``, ``revision`` (when set)."""
-    doc = opa_result(decision)
-    if decision.notes:
-        doc["notes"] = [{"id": r.rule_id, "message": r.message} for r in decision.notes]
-    if decision.engine:
-        doc["engine"] = decision.engine
-    if decision.revision:
-        doc["revision"] = decision.revision
-    return doc
+    """:func:`opa_result` and what the runtime API adds: ``notes``, ``engine``, ``revision`` (as Decision.to_dict
+    writes them, when set)."""
+    extra = {k: v for k, v in decision.to_dict().items() if k in ("notes", "engine", "revision")}
+    return {**opa_result(decision), **extra}
 
 
 def read_decision(doc: Any, *, engine: str = "remote", revision: str = "") -> Decision:
