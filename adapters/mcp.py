@@ -381,31 +381,18 @@ def _agt_version() -> str:
 def build_governor(engine: str, policy: str, *, audit_log: str = ".agt/audit", audit_key: str | None = None,
                    approvals_db: str = ".agt/approvals.db", approvers: str | None = None, keys_dir: str | None = None,
                    approval_timeout: float = 300.0) -> Governor:
-    """The Governor a stand-alone proxy runs: the policy, a signed audit log, the SQLite approval store that
-    ``agt approvals --db`` reads, and the approver registry votes are verified against (the file
-    ``approvers``, else the public keys in the approver key store, as ``agt approvals`` does)."""
+    """The Governor a stand-alone proxy runs (agt.runtime.assembly, as ``agt serve``'s): the policy, a signed
+    audit log, the SQLite approval store that ``agt approvals --db`` reads, and the approver registry votes are
+    verified against (the file ``approvers``, else the public keys in the approver key store)."""
     from pathlib import Path
 
-    from agt.audit import AuditLog
+    from agt.runtime import assembly
     from agt.runtime.approvals import SqliteApprovals
-    from agt.runtime.approvers import ApproverRegistry, approver_key_store
 
-    if approvers is not None:
-        registry = ApproverRegistry.from_file(approvers)
-    else:
-        try:
-            registry = ApproverRegistry.from_store(approver_key_store(keys_dir))
-        except Exception:  # noqa: BLE001 - no key store: nothing can be approved, and the Governor says so
-            registry = None
     Path(approvals_db).parent.mkdir(parents=True, exist_ok=True)
-    key = audit_key if audit_key is not None else str(Path(audit_log).resolve().parent / "audit.key")
-    audit = AuditLog(audit_log, key_path=key)
-    try:
-        return Governor(engine, policy, audit=audit, approvals=SqliteApprovals(approvals_db), approvers=registry,
-                        approval_timeout=approval_timeout)
-    except BaseException:
-        audit.close()
-        raise
+    return assembly.build_governor(engine, policy, audit_log=audit_log, audit_key=audit_key,
+                                   approvals=SqliteApprovals(approvals_db), approvers=approvers, keys_dir=keys_dir,
+                                   approval_timeout=approval_timeout)
 
 
 def serve_stdio(governor: Governor, command: Sequence[str], *, agent_id: str, trust: int | None = None,

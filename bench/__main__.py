@@ -1,6 +1,6 @@
 """Print benchmark figures: p50/p99 latency and throughput per engine and policy size.
 
-    python -m bench [--quick] [--json] [--only core|facts|runtime|audit|opa|bundles|throughput]
+    python -m bench [--quick] [--json] [--only core|facts|runtime|audit|opa|bundles|throughput|serve]
 
 The last thing printed is the issue-14 summary (bench/summary.py): every target, measured figure, ✓/✗.
 """
@@ -19,7 +19,7 @@ from rich.table import Table
 import tempfile
 from pathlib import Path
 
-from bench import audit, bundles, core, facts, opa, runtime, summary, throughput
+from bench import audit, bundles, core, facts, opa, runtime, serve, summary, throughput
 from bench.stats import machine_reference_us
 
 
@@ -57,6 +57,10 @@ def main(argv: list[str]) -> int:
             bundle_figures, bundle_extra = bundles.run(quick=quick, progress=progress)
             figures += bundle_figures
             extra.update(bundle_extra)
+        if only in (None, "serve"):
+            serve_figures, serve_extra = serve.run(quick=quick, progress=progress)
+            figures += serve_figures
+            extra.update(serve_extra)
         if only in (None, "throughput"):
             rates, rate_extra = throughput.run(quick=quick, progress=progress)
             extra.update(rate_extra)
@@ -78,6 +82,7 @@ def main(argv: list[str]) -> int:
     if scaled:
         out.print(core.scaling_table(scaled))
     opa.report(extra, out.print)
+    serve.report(extra, out.print)
     if "naive_over_engine_p50" in extra:
         out.print(f"opa eval subprocess vs the opa engine (p50): {extra['naive_over_engine_p50']:.0f}× slower")
         out.print(f"differential fuzz: {int(extra['fuzz_actions']):,} actions × 3 engines in {extra['fuzz_seconds']:.1f} s "

@@ -128,6 +128,11 @@ def rows(figures: list[Figures], extra: dict[str, float], scaled: list | None = 
     out.append(_row("`agt --help` wall", extra.get("cli_help_seconds"), 0.25, lambda v: f"{v:.2f} s", "≤ 0.25 s"))
     out.append(_row("`agt eval` (yaml) wall", extra.get("cli_eval_seconds"), 0.5, lambda v: f"{v:.2f} s", "≤ 0.5 s"))
 
+    out.append(_row("agt serve sidecar (unix) one decision p50", extra.get("serve_sidecar_p50_us"), 250, _us, "≤ 250 µs",
+                    "issue 15"))
+    out.append(_row("agt serve sidecar (unix) one decision p99", extra.get("serve_sidecar_p99_us"), 500, _us, "≤ 500 µs",
+                    "issue 15"))
+
     if "throughput_counters_exact" in extra:
         one = extra.get("throughput_threads_1_calls_per_s")
         at32 = extra.get("throughput_threads_32_ratio")

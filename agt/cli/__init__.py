@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
             "Model Context Protocol: govern an MCP server's tools for the clients that reach it through agt."),
     "opa": ("agt.cli.opa", "opa_group", "Plugging into OPA deployments."),
     "schema": ("agt.cli.schema", "schema_cmd", "Print the JSON Schema of the action document."),
+    "serve": ("agt.cli.serve", "serve_cmd",
+              "Serve decisions over HTTP: OPA's decision API for any OPA client, and agt's runtime API."),
     "test": ("agt.cli.test", "test_cmd",
              "Run policy unit tests: every case of each suite (conformance/*.yaml by default) on each engine."),
     "verify": ("agt.cli.verify", "verify_cmd",

@@ -32,7 +32,7 @@ from agt._sqlite import ThreadConnections, write_transaction
 from agt.errors import AgtError
 from agt.identity import IdentityKeys
 from agt.runtime.approvers import ApproverRegistry
-from agt.runtime.votes import SignedVote, check_vote, sign_vote
+from agt.runtime.votes import SignedVote, VoteCheck, check_vote, sign_vote
 
 MAX_VOTES = 256
 """Votes read per request; a flood of junk votes written into the store cannot make a tally slow."""
@@ -169,9 +169,7 @@ def tally(
         ignored.append(f"{len(votes) - MAX_VOTES} votes beyond the first {MAX_VOTES} ignored")
     first_approval: dict[str, SignedVote] = {}
     for doc in votes[:MAX_VOTES]:
-        check = check_vote(doc, registry, request_id=terms.request_id, digest=terms.digest, agent_id=terms.agent_id,
-                           agent_did=terms.agent_did, eligible=eligible, deadline=terms.deadline, now=now,
-                           max_future_skew=max_future_skew)
+        check = verify_vote(terms, doc, registry, now, max_future_skew=max_future_skew, eligible=eligible)
         vote = check.vote
         if vote is None:
             ignored.append(str(check.problem))
@@ -194,6 +192,20 @@ def tally(
         return Tally(status, approvals, None, approved_at, until, tuple(ignored), note)
     status = ApprovalStatus.EXPIRED if now >= terms.deadline else ApprovalStatus.PENDING
     return Tally(status, approvals, ignored=tuple(ignored))
+
+
+def verify_vote(
+    terms: Terms, doc: object, registry: ApproverRegistry | None, now: float, *,
+    max_future_skew: float = MAX_FUTURE_SKEW, eligible: tuple[str, ...] | None = None,
+) -> VoteCheck:
+    """Whether the vote envelope ``doc`` counts for a request held to ``terms`` (agt.runtime.votes.check_vote):
+    what a tally asks of every stored vote, and what ``agt serve`` asks of a vote before it stores it."""
+    registry = registry or ApproverRegistry(source="<none>")
+    if eligible is None:
+        eligible = eligible_approvers(terms.approvers, registry)
+    return check_vote(doc, registry, request_id=terms.request_id, digest=terms.digest, agent_id=terms.agent_id,
+                      agent_did=terms.agent_did, eligible=eligible, deadline=terms.deadline, now=now,
+                      max_future_skew=max_future_skew)
 
 
 class ApprovalStore(Protocol):

@@ -517,8 +517,12 @@ class Governor:
     def approval_status(self, request_id: str) -> Tally:
         """What this Governor makes of a request now, from the votes that verify against its registry."""
         req = self.approvals.get(request_id)
-        terms = self._issued.get(request_id) or Terms.of(req, self._agent_did(req.agent_id))
-        return self._tally(terms, req)
+        return self._tally(self.approval_terms(req), req)
+
+    def approval_terms(self, req: ApprovalRequest) -> Terms:
+        """The terms this Governor holds ``req`` to (for checking a vote before it is stored): its own record of
+        the request, else, for one another Governor opened, the store's."""
+        return self._issued.get(req.id) or Terms.of(req, self._agent_did(req.agent_id))
 
     def _resolved(self, t: _Ticket, state: Tally) -> None:
         """After the wait: the kill switch, the trust ring and the policy are asked again, because any of
