@@ -106,6 +106,8 @@ class Governor:
         approvers: ApproverRegistry | Mapping[str, PublicKeyLike] | str | None = None,
         approval_validity: float | None = None,
         catalog: Any | None = None,
+        metrics: Any = None,
+        tracing: Any = None,
     ) -> None:
         """``engine`` is an Engine, or an engine name with ``policy`` its policy path. A policy that
         cannot load raises here, before any call: an unloadable policy never governs (or allows) anything.
@@ -122,6 +124,9 @@ class Governor:
         ``catalog`` is the tool catalog (agt.catalog) the engine checks params with; it goes with an engine name.
         ``environment`` (say ``"production"``) goes into every action's context; without it the field is missing,
         never a guessed value, so a rule on ``context.environment`` does not match (docs/agt-compatibility.md).
+        ``metrics`` (True, or an agt.runtime.metrics.GovernorMetrics) keeps Prometheus metrics in
+        :attr:`metrics`; ``tracing`` (True, a TracerProvider, or an agt.runtime.tracing.GovernorTracing) makes
+        OpenTelemetry spans. Both are off by default, and off they cost nothing (docs/metrics.md).
         """
         if isinstance(engine, str):
             if policy is None:
@@ -165,6 +170,11 @@ class Governor:
         if require_delegation and identity is None:
             raise ValueError("require_delegation needs identity= (an EnvelopeVerifier): a delegation is checked against the envelope's signer")
         self._agents: dict[str, Agent] = {}
+        self.metrics, self._observer = None, None  # agt.runtime.observe: gates, engine and phases are wrapped
+        if metrics or tracing:
+            from agt.runtime.observe import attach
+
+            self.metrics, self._observer = attach(self, metrics, tracing)
 
     # --- configuration ---------------------------------------------------------------------------
     def register_agent(self, agent: Agent, trust_score: int | None = None) -> Agent:
@@ -439,6 +449,8 @@ class Governor:
             # another Governor made (the votes' own signed expiry still bounds it).
             terms = self._approval_terms(approval_id, action, decision, own.deadline if own is not None else req.expires_at)
             state = self._tally(terms, req)
+            if self._observer is not None:
+                self._observer.resolved(state.status.value, req.id)
             if state.status is ApprovalStatus.APPROVED:
                 t.approval = terms
                 return None
@@ -465,6 +477,8 @@ class Governor:
             if call_key is not None:
                 self._by_call[call_key] = req.id
         self.approvals.create(req)
+        if self._observer is not None:
+            self._observer.approval("opened", req.id, req.expires_at)
         self._record("approval", agent_id, result={"request": req.id, "status": "pending", "rules": list(decision.rule_ids),
                                                    **({"call_id": safe_str(call_id)} if call_id else {})})
         if not blocking:
@@ -528,6 +542,8 @@ class Governor:
         agent_id = p.action.agent.id
         self._record("approval", agent_id, result={"request": terms.request_id, "status": state.status.value,
                                                    "approvals": list(state.approvals), "ignored": list(state.ignored)})
+        if self._observer is not None:
+            self._observer.resolved(state.status.value, terms.request_id)
         who = self._agent(agent_id)
         blocked = self._trust_gate(who, p.action.action.kind)
         if blocked is not None:
@@ -569,6 +585,8 @@ class Governor:
         if not (fresh and stored):
             raise self._deny_now(t.prepared, _deny("approval-consumed", f"approval {rid} was already used"),
                                  APPROVAL_GATE, t.prepared.action.agent.id)
+        if self._observer is not None:
+            self._observer.approval("consumed", rid)
 
     def _wait(self, t: _Ticket) -> Tally:
         try:
