@@ -96,7 +96,7 @@ class _Tally:
         self.counts: dict[tuple, int] = {}
 
     def add(self, other: "_Tally") -> None:
-        for mine, theirs in zip(self.buckets, other.buckets):
+        for mine, theirs in zip(self.buckets, other.buckets, strict=True):
             for i, n in enumerate(theirs):
                 mine[i] += n
         for i, v in enumerate(other.sums):
@@ -307,7 +307,7 @@ class GovernorMetrics:
                 histograms[name] = HistogramMetricFamily(name, _HELP[name], labels=("gate",) if name == GATE_SECONDS
                                                          else ("engine",) if name == ENGINE_SECONDS else None)
             cumulative, running = [], 0
-            for bound, n in zip((*map(_le, bounds), "+Inf"), total.buckets[i]):
+            for bound, n in zip((*map(_le, bounds), "+Inf"), total.buckets[i], strict=True):
                 running += n
                 cumulative.append((bound, running))
             histograms[name].add_metric(labels, cumulative, sum_value=total.sums[i])

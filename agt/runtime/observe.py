@@ -139,11 +139,8 @@ def _outcomes(phase: str, fn: Callable[..., Any], observer: Observer | _Both) ->
         def begin(*args: Any, **kwargs: Any) -> Any:
             try:
                 ticket = fn(*args, **kwargs)
-            except GovernanceDenied as exc:
-                observer.decided(exc.gate, exc.decision, DENIED)  # type: ignore[arg-type]
-                raise
-            except ApprovalRequired as exc:
-                observer.decided("approval", exc.decision, HELD)  # type: ignore[arg-type]
+            except (GovernanceDenied, ApprovalRequired) as exc:
+                _refused(observer, exc)
                 raise
             _admitted(observer, ticket)
             return ticket
@@ -152,11 +149,8 @@ def _outcomes(phase: str, fn: Callable[..., Any], observer: Observer | _Both) ->
         async def abegin(*args: Any, **kwargs: Any) -> Any:
             try:
                 ticket = await fn(*args, **kwargs)
-            except GovernanceDenied as exc:
-                observer.decided(exc.gate, exc.decision, DENIED)  # type: ignore[arg-type]
-                raise
-            except ApprovalRequired as exc:
-                observer.decided("approval", exc.decision, HELD)  # type: ignore[arg-type]
+            except (GovernanceDenied, ApprovalRequired) as exc:
+                _refused(observer, exc)
                 raise
             _admitted(observer, ticket)
             return ticket
@@ -167,13 +161,20 @@ def _outcomes(phase: str, fn: Callable[..., Any], observer: Observer | _Both) ->
             try:
                 out = fn(ticket, result)
             except GovernanceDenied as exc:
-                observer.decided(exc.gate, exc.decision, DENIED)  # type: ignore[arg-type]
+                _refused(observer, exc)
                 raise
             for gate, warned in ticket.warnings[before:]:  # an output check the mode let through
                 observer.decided(gate, warned, ADMITTED)
             return out
         return finish
     return fn  # fail and abandon decide nothing new
+
+
+def _refused(observer: Observer | _Both, exc: GovernanceDenied | ApprovalRequired) -> None:
+    if isinstance(exc, GovernanceDenied):
+        observer.decided(exc.gate, exc.decision, DENIED)  # type: ignore[arg-type]
+    else:
+        observer.decided("approval", exc.decision, HELD)  # type: ignore[arg-type]
 
 
 def _admitted(observer: Observer | _Both, ticket: Any) -> None:

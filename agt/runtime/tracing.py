@@ -19,9 +19,10 @@ attributes. A tool that raises sets status ERROR on ``agt.call`` with the except
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from agt.decision import Decision
 from agt.errors import AgtError, ApprovalRequired, GovernanceDenied
@@ -73,7 +74,6 @@ class GovernorTracing:
             raise AgtError(f"tracing needs OpenTelemetry, which is not installed ({exc}): pip install 'agt[otel]'") from None
         from agt import __version__
 
-        self._trace = trace
         self._tracer = trace.get_tracer("agt", __version__, tracer_provider)
         self.gate_spans = gate_spans
         self._calls: dict[int, Any] = {}  # id(ticket) → the agt.call span its begin claimed, until finish/fail/abandon
@@ -85,14 +85,14 @@ class GovernorTracing:
     def wrap_gate(self, gate: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         if not self.gate_spans:
             return fn
+        if is_async(fn):  # no gate is async today; refuse rather than span the creation of a coroutine
+            raise TypeError(f"gate {gate} is async: agt.runtime.tracing cannot span it")
         name, tracer = f"agt.gate.{gate}", self._tracer
 
         @functools.wraps(fn)
         def traced(*args: Any, **kwargs: Any) -> Any:
             with tracer.start_as_current_span(name, record_exception=False, set_status_on_exception=False):
                 return fn(*args, **kwargs)
-        if is_async(fn):  # no gate is async today; keep the wrapper honest if one becomes so
-            raise TypeError(f"gate {gate} is async: agt.runtime.tracing cannot span it")
         return traced
 
     def wrap_engine(self, engine: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -107,8 +107,7 @@ class GovernorTracing:
             return self._call_span(name, fn)
         attributes = _begin_attributes if phase in ("begin", "abegin") else _ticket_attributes
         claims = phase in ("begin", "abegin")
-        span_of = self._span
-        calls = self._calls
+        scope, calls = self._scope, self._calls
 
         def enter(args: tuple, kwargs: dict) -> Any:
             """The agt.call span this phase belongs to, if any."""
@@ -124,39 +123,21 @@ class GovernorTracing:
             @functools.wraps(fn)
             async def traced_async(*args: Any, **kwargs: Any) -> Any:
                 call_span = enter(args, kwargs)
-                with span_of(name, attributes(args, kwargs)) as span:
-                    token = _OWNER.set((span, call_span))
-                    try:
-                        out = await fn(*args, **kwargs)
-                    except (GovernanceDenied, ApprovalRequired):
-                        raise
-                    except BaseException as exc:
-                        _failed(span, exc)
-                        raise
-                    finally:
-                        _OWNER.reset(token)
-                    if claims and call_span is not None:
-                        calls[id(out)] = call_span
-                    return out
+                with scope(name, attributes(args, kwargs), _OWNER, call_span):
+                    out = await fn(*args, **kwargs)
+                if claims and call_span is not None:
+                    calls[id(out)] = call_span
+                return out
             return traced_async
 
         @functools.wraps(fn)
         def traced(*args: Any, **kwargs: Any) -> Any:
             call_span = enter(args, kwargs)
-            with span_of(name, attributes(args, kwargs)) as span:
-                token = _OWNER.set((span, call_span))
-                try:
-                    out = fn(*args, **kwargs)
-                except (GovernanceDenied, ApprovalRequired):
-                    raise
-                except BaseException as exc:
-                    _failed(span, exc)
-                    raise
-                finally:
-                    _OWNER.reset(token)
-                if claims and call_span is not None:
-                    calls[id(out)] = call_span
-                return out
+            with scope(name, attributes(args, kwargs), _OWNER, call_span):
+                out = fn(*args, **kwargs)
+            if claims and call_span is not None:
+                calls[id(out)] = call_span
+            return out
         return traced
 
     def decided(self, gate: str, decision: Decision, outcome: str) -> None:
@@ -185,41 +166,37 @@ class GovernorTracing:
             if owner[1] is not None:
                 owner[1].set_attribute("agt.approval.request_id", request_id)
 
-    def _span(self, name: str, attributes: dict[str, str]) -> Any:
-        return self._tracer.start_as_current_span(name, attributes=attributes, record_exception=False,
-                                                  set_status_on_exception=False)
+    @contextlib.contextmanager
+    def _scope(self, name: str, attributes: dict[str, str], var: contextvars.ContextVar, call_span: Any) -> Iterator[Any]:
+        """A span, current while the block runs, with ``var`` set for it: :data:`_OWNER` to (the span, its call's
+        span) for a phase, :data:`_UNCLAIMED` to the span for a call. A denial or a held call ends it as it is; any
+        other exception is recorded on it as an error."""
+        with self._tracer.start_as_current_span(name, attributes=attributes, record_exception=False,
+                                                set_status_on_exception=False) as span:
+            token = var.set((span, call_span) if var is _OWNER else span)
+            try:
+                yield span
+            except (GovernanceDenied, ApprovalRequired):
+                raise
+            except BaseException as exc:
+                _failed(span, exc)
+                raise
+            finally:
+                var.reset(token)
 
     def _call_span(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        span_of = self._span
+        scope = self._scope
         if is_async(fn):
             @functools.wraps(fn)
             async def traced_call_async(*args: Any, **kwargs: Any) -> Any:
-                with span_of(name, _call_attributes(args, kwargs)) as span:
-                    token = _UNCLAIMED.set(span)
-                    try:
-                        return await fn(*args, **kwargs)
-                    except (GovernanceDenied, ApprovalRequired):
-                        raise
-                    except BaseException as exc:
-                        _failed(span, exc)
-                        raise
-                    finally:
-                        _UNCLAIMED.reset(token)
+                with scope(name, _call_attributes(args, kwargs), _UNCLAIMED, None):
+                    return await fn(*args, **kwargs)
             return traced_call_async
 
         @functools.wraps(fn)
         def traced_call(*args: Any, **kwargs: Any) -> Any:
-            with span_of(name, _call_attributes(args, kwargs)) as span:
-                token = _UNCLAIMED.set(span)
-                try:
-                    return fn(*args, **kwargs)
-                except (GovernanceDenied, ApprovalRequired):
-                    raise
-                except BaseException as exc:
-                    _failed(span, exc)
-                    raise
-                finally:
-                    _UNCLAIMED.reset(token)
+            with scope(name, _call_attributes(args, kwargs), _UNCLAIMED, None):
+                return fn(*args, **kwargs)
         return traced_call
 
 
