@@ -90,6 +90,17 @@ def test_denied_call_counts_a_denied_decision_by_its_rule():
     assert series(s, "agt_decision_rules_total") == {rule_labels("policy", "yaml", "deny", "workspace-write-only"): 1.0}
 
 
+def test_the_cedar_engine_counts_under_the_same_rule_ids():
+    gov = Governor("cedar", str(ROOT / "cedar"), metrics=True)
+    gov.register_agent(ALICE)
+    for _ in range(2):  # cedar builds a new Decision per call: the second goes through the shape cache
+        with pytest.raises(GovernanceDenied):
+            gov.call(write_file, ("/etc/passwd", "x"), agent="alice")
+    s = scrape(gov)
+    assert series(s, "agt_decision_rules_total") == {rule_labels("policy", "cedar", "deny", "workspace-write-only"): 2.0}
+    assert sample(s, "agt_engine_duration_seconds_count", engine="cedar") == 2
+
+
 def test_calls_add_up_per_effect_and_rule():
     gov = governor()
     for _ in range(3):
@@ -180,6 +191,15 @@ def test_counts_from_many_threads_are_exact_including_threads_that_ended():
     assert sample(s, "agt_decisions_total", gate="policy", engine="yaml", effect="allow", outcome="admitted") == per_thread * threads
     assert sample(s, "agt_gate_duration_seconds_count", gate="policy") == per_thread * threads
     assert scrape(gov) == s  # folding the ended threads in changed nothing
+
+
+def test_counts_stay_exact_when_many_short_lived_threads_come_and_go():
+    gov = governor()
+    for i in range(100):  # more than the 64 kept before ended threads are folded in at registration
+        t = threading.Thread(target=gov.call, args=(read_file, ("/ws/alice/a.md",)), kwargs={"agent": "alice", "task": f"t{i}"})
+        t.start()
+        t.join()
+    assert gov.metrics.value("agt_decisions_total", gate="policy", engine="yaml", effect="allow", outcome="admitted") == 100
 
 
 # --- bounded labels ------------------------------------------------------------------------------------

@@ -126,26 +126,31 @@ class _Tallies:
         if tally is None:
             tally = self.local.tally = _Tally([len(b) for _, _, b in self.series])
             with self._lock:
+                if len(self._threads) >= 64:
+                    self._fold_finished()  # a thread per request, never scraped: keep the list short anyway
                 self._threads.append((threading.current_thread(), tally))
         return tally
 
     def total(self) -> _Tally:
-        sizes = [len(b) for _, _, b in self.series]
-        out = _Tally(sizes)
+        out = _Tally([len(b) for _, _, b in self.series])
         with self._lock:
-            alive = []
-            for thread, tally in self._threads:
-                if thread.is_alive():
-                    alive.append((thread, tally))
-                else:  # it can write no more: fold it in for good
-                    self._finished = self._finished or _Tally(sizes)
-                    self._finished.add(tally)
-            self._threads = alive
+            self._fold_finished()
             if self._finished is not None:
                 out.add(self._finished)
-            for _, tally in alive:
+            for _, tally in self._threads:
                 out.add(tally)
         return out
+
+    def _fold_finished(self) -> None:
+        """Move the counts of threads that ended into one tally for good (they can write no more); lock held."""
+        alive = []
+        for thread, tally in self._threads:
+            if thread.is_alive():
+                alive.append((thread, tally))
+            else:
+                self._finished = self._finished or _Tally([len(b) for _, _, b in self.series])
+                self._finished.add(tally)
+        self._threads = alive
 
 
 class GovernorMetrics:
