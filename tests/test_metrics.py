@@ -429,6 +429,16 @@ def test_asgi_app_serves_the_text_format():
     assert [s.value for s in families["agt_decisions"].samples if s.name == "agt_decisions_total"] == [1.0]
 
 
+def test_the_openmetrics_form_parses_with_the_strict_parser():
+    from prometheus_client.openmetrics.exposition import generate_latest
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
+
+    gov = governor()
+    gov.call(read_file, ("/ws/alice/a.md",), agent="alice")
+    families = {f.name: f.type for f in openmetrics_families(generate_latest(gov.metrics.registry).decode())}
+    assert families["agt_decisions"] == "counter" and families["agt_gate_duration_seconds"] == "histogram"
+
+
 def test_instrument_refuses_an_object_without_the_governor_methods_it_wraps():
     class NotAGovernor:
         engine = None
