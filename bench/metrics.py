@@ -74,7 +74,7 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> list[Fi
     if "tracing" in results:
         traced = figures[2]
         EXTRA["tracing_overhead_p50_us"] = traced.p50_us - off.p50_us
-        figures.append(_note(f"tracing on − off: {traced.p50_us - off.p50_us:+.1f} µs p50 (3 spans per call)"))
+        figures.append(_note(f"tracing on − off: {traced.p50_us - off.p50_us:+.1f} µs p50 (one span per call)"))
     from agt.runtime.metrics import render
 
     figures.append(measure("metrics: one scrape of the text format (render)", lambda: render(variants["metrics"]),

@@ -1,18 +1,18 @@
-"""OpenTelemetry spans of one Governor: one per governed call, one per phase, optionally one per gate.
+"""OpenTelemetry spans of one Governor: one per governed call; with ``detailed``, one per phase and gate too.
 
 Off unless asked for (``Governor(..., tracing=True)`` uses the global tracer provider; ``tracing=provider`` a
-TracerProvider of your own; ``tracing=GovernorTracing(provider, gate_spans=True)`` adds a span per gate). It
+TracerProvider of your own; ``tracing=GovernorTracing(provider, detailed=True)`` adds the phase and gate spans). It
 needs the ``otel`` extra (``pip install 'agt[otel]'``); without it, asking for tracing raises, and nothing
 imports OpenTelemetry otherwise.
 
 Spans (attributes: docs/metrics.md#traces):
 
 * ``agt.call``: one :meth:`Governor.call` / ``acall``, the tool included, so the tool's own spans nest in it;
-* ``agt.begin``, ``agt.finish``, ``agt.fail``, ``agt.abandon``: the phases (children of ``agt.call`` inside a
-  call, roots of their own, or children of the caller's span, for hooks that use the two phases);
-* ``agt.gate.<gate>``: each gate run, with ``gate_spans=True`` (a span costs about 10-20 µs with the SDK,
-  more than most gates: off by default).
+* ``agt.begin``, ``agt.finish``, ``agt.fail``, ``agt.abandon``: the phases, for hooks that use the two phases
+  without ``call`` (roots, or children of the caller's span); inside a call only with ``detailed=True``;
+* ``agt.gate.<gate>``: each gate run, with ``detailed=True``.
 
+A span costs about 10-20 µs with the SDK, more than most gates take: hence one span per call by default.
 A denial or a held call is an outcome, not an error: its span keeps status unset and says what happened in its
 attributes. A tool that raises sets status ERROR on ``agt.call`` with the exception recorded.
 """
@@ -67,7 +67,7 @@ def _ticket_attributes(args: tuple, kwargs: dict) -> dict[str, str]:
 class GovernorTracing:
     """Spans for one Governor, from ``tracer_provider`` (the global one when None)."""
 
-    def __init__(self, tracer_provider: Any = None, *, gate_spans: bool = False) -> None:
+    def __init__(self, tracer_provider: Any = None, *, detailed: bool = False) -> None:
         try:
             from opentelemetry import trace
         except ImportError as exc:
@@ -75,7 +75,7 @@ class GovernorTracing:
         from agt import __version__
 
         self._tracer = trace.get_tracer("agt", __version__, tracer_provider)
-        self.gate_spans = gate_spans
+        self.detailed = detailed
         self._calls: dict[int, Any] = {}  # id(ticket) → the agt.call span its begin claimed, until finish/fail/abandon
 
     # --- the Observer protocol (agt.runtime.observe) -----------------------------------------------
@@ -83,7 +83,7 @@ class GovernorTracing:
         pass
 
     def wrap_gate(self, gate: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        if not self.gate_spans:
+        if not self.detailed:
             return fn
         if is_async(fn):  # no gate is async today; refuse rather than span the creation of a coroutine
             raise TypeError(f"gate {gate} is async: agt.runtime.tracing cannot span it")
@@ -163,14 +163,22 @@ class GovernorTracing:
         owner = _OWNER.get()
         if owner is not None:
             owner[0].add_event("agt.approval", {"agt.approval.event": event, "agt.approval.request_id": request_id})
-            if owner[1] is not None:
-                owner[1].set_attribute("agt.approval.request_id", request_id)
+            for span in owner:
+                if span is not None:
+                    span.set_attribute("agt.approval.request_id", request_id)
 
     @contextlib.contextmanager
     def _scope(self, name: str, attributes: dict[str, str], var: contextvars.ContextVar, call_span: Any) -> Iterator[Any]:
         """A span, current while the block runs, with ``var`` set for it: :data:`_OWNER` to (the span, its call's
         span) for a phase, :data:`_UNCLAIMED` to the span for a call. A denial or a held call ends it as it is; any
         other exception is recorded on it as an error."""
+        if var is _OWNER and call_span is not None and not self.detailed:
+            token = var.set((call_span, None))  # a phase inside a call: the call's span is its span
+            try:
+                yield call_span
+            finally:
+                var.reset(token)
+            return
         with self._tracer.start_as_current_span(name, attributes=attributes, record_exception=False,
                                                 set_status_on_exception=False) as span:
             token = var.set((span, call_span) if var is _OWNER else span)
