@@ -163,8 +163,9 @@ def _outcomes(phase: str, fn: Callable[..., Any], observer: Observer | _Both) ->
             except GovernanceDenied as exc:
                 _refused(observer, exc)
                 raise
-            for gate, warned in ticket.warnings[before:]:  # an output check the mode let through
-                observer.decided(gate, warned, ADMITTED)
+            if len(ticket.warnings) > before:  # an output check the mode let through
+                for gate, warned in ticket.warnings[before:]:
+                    observer.decided(gate, warned, ADMITTED)
             return out
         return finish
     return fn  # fail and abandon decide nothing new
@@ -180,8 +181,9 @@ def _refused(observer: Observer | _Both, exc: GovernanceDenied | ApprovalRequire
 def _admitted(observer: Observer | _Both, ticket: Any) -> None:
     """Gates the mode let through first, then the policy decision that admitted the call (last, so a span's
     attributes end on it)."""
-    for gate, warned in ticket.warnings:
-        observer.decided(gate, warned, ADMITTED)
+    if ticket.warnings:
+        for gate, warned in ticket.warnings:
+            observer.decided(gate, warned, ADMITTED)
     observer.decided("policy", ticket.decision, ADMITTED)
 
 
