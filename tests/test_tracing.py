@@ -189,6 +189,11 @@ def test_metrics_and_tracing_together_both_see_the_call(exporter, provider):
     assert gov.metrics.value("agt_decisions_total", gate="policy", engine="yaml", effect="allow", outcome="admitted") == 1
 
 
+def test_tracing_of_the_wrong_type_is_refused_naming_what_is_accepted():
+    with pytest.raises(TypeError, match="TracerProvider"):
+        Governor("yaml", STARTER, tracing="on")
+
+
 def test_tracing_without_the_otel_extra_names_the_extra_to_install():
     code = (
         "import sys\n"

@@ -98,6 +98,8 @@ def attach(governor: "Governor", metrics: Any, tracing: Any) -> tuple[Any, Obser
     if tracing:
         from agt.runtime.tracing import GovernorTracing
 
+        if tracing is not True and not isinstance(tracing, GovernorTracing) and not hasattr(tracing, "get_tracer"):
+            raise TypeError(f"tracing= takes True, a TracerProvider or a GovernorTracing, not {type(tracing).__name__}")
         observers.append(tracing if isinstance(tracing, GovernorTracing)
                          else GovernorTracing(None if tracing is True else tracing))
     return built_metrics, instrument(governor, *observers)
