@@ -240,11 +240,17 @@ def test_one_allowed_call_times_each_gate_it_ran_once():
     gov.call(read_file, ("/ws/alice/README.md",), agent="alice")
     s = scrape(gov)
     counts = {dict(labels)["gate"]: v for (name, labels), v in s.items() if name == "agt_gate_duration_seconds_count"}
-    assert counts == {"identity": 0, "trust": 1, "rate": 1, "policy": 1, "approval": 0, "reliability": 1,
-                      "output": 1, "audit": 1}
+    assert counts == {"identity": 0, "trust": 1, "rate": 0, "policy": 1, "approval": 0, "reliability": 1,
+                      "output": 1, "audit": 1}  # identity and rate have nothing to do here: untimed
     assert sample(s, "agt_engine_duration_seconds_count", engine="yaml") == 1
     assert sample(s, "agt_gate_duration_seconds_bucket", gate="policy", le="+Inf") == 1
     assert 0 < sample(s, "agt_gate_duration_seconds_sum", gate="policy") < 10
+
+
+def test_the_rate_gate_is_timed_when_the_governor_has_rate_limits():
+    gov = governor(rate_limits={"tool:read_file": "100/minute"})
+    gov.call(read_file, ("/ws/alice/README.md",), agent="alice")
+    assert gov.metrics.value("agt_gate_duration_seconds_count", gate="rate") == 1
 
 
 def test_a_call_naming_two_files_is_one_policy_gate_run_and_two_engine_evaluations():

@@ -115,8 +115,8 @@ def instrument(governor: "Governor", *observers: Observer) -> Observer | _Both:
                         "(agt/runtime/observe.py lists the Governor methods metrics and traces attach to)")
     target = observers[0] if len(observers) == 1 else _Both(*observers)
     engine = str(getattr(governor.engine, "name", "") or "engine")
-    # Without an identity verifier the identity gate only checks that no envelope came: not worth a clock.
-    gates = {n: g for n, g in GATE_METHODS.items() if n != "_identity_gate" or governor.identity is not None}
+    idle = _idle_gates(governor)
+    gates = {n: g for n, g in GATE_METHODS.items() if n not in idle}
     for o in observers:
         o.bind(governor)
         for name, gate in gates.items():
@@ -131,6 +131,18 @@ def instrument(governor: "Governor", *observers: Observer) -> Observer | _Both:
             fn = o.wrap_phase(name, fn)
         setattr(governor, name, fn)
     return target
+
+
+def _idle_gates(governor: "Governor") -> set[str]:
+    """Gates this Governor's configuration leaves with nothing to do, left untimed (a clock costs more than they
+    do): the identity gate without a verifier only checks that no envelope came; the rate gate without limits
+    loops over none."""
+    idle = set()
+    if governor.identity is None:
+        idle.add("_identity_gate")
+    if not governor.rate_limits:
+        idle.add("_rate_gate")
+    return idle
 
 
 def _outcomes(phase: str, fn: Callable[..., Any], observer: Observer | _Both) -> Callable[..., Any]:
