@@ -5,7 +5,7 @@ methods (timed per gate), the engine call, the approval wait, and the public pha
 ``finish``, ...) where each call's fate is known. The class is never touched, so a Governor built without
 metrics or tracing runs exactly the code it ran before, at exactly its cost. The one fact not visible from
 outside a method, an approval's life (opened, found approved, denied or expired, used up), is reported by
-one-line hooks in the Governor (``self._observer.approval(...)``).
+one-line hooks in the Governor (``self._observer.approval(...)`` and ``.resolved(...)``).
 
 The wrapped names are listed here once, and :func:`instrument` refuses a Governor that lacks one: a gate
 renamed in governor.py fails every metrics test loudly instead of silently dropping out of the figures.
@@ -113,6 +113,9 @@ def instrument(governor: "Governor", *observers: Observer) -> Observer | _Both:
     if missing:
         raise TypeError(f"cannot instrument {type(governor).__name__}: it has no {', '.join(missing)} "
                         "(agt/runtime/observe.py lists the Governor methods metrics and traces attach to)")
+    if not hasattr(governor, "__dict__"):
+        raise TypeError(f"cannot instrument {type(governor).__name__}: its instances have no __dict__ (__slots__) "
+                        "to hold the wrapped methods")
     target = observers[0] if len(observers) == 1 else _Both(*observers)
     engine = str(getattr(governor.engine, "name", "") or "engine")
     idle = _idle_gates(governor)
