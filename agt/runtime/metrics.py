@@ -92,7 +92,7 @@ class _Tally:
 
     def __init__(self, sizes: list[int]) -> None:
         self.rows: list[list[float]] = [[0] * (n + 1) + [0.0] for n in sizes]
-        self.counts: dict[tuple, int] = {}
+        self.counts: dict[int, int] = {}  # counter key id (GovernorMetrics._key_id) → count
 
     def add(self, other: "_Tally") -> None:
         for mine, theirs in zip(self.rows, other.rows, strict=True):
@@ -165,10 +165,16 @@ class GovernorMetrics:
         self._gate_series = {gate: self._tallies.add_series(GATE_SECONDS, (gate,), LATENCY_BUCKETS)
                              for gate in GATE_METHODS.values()}
         self._wait_series = self._tallies.add_series(WAIT_SECONDS, (), WAIT_BUCKETS)
-        self._keys: dict[tuple, tuple[tuple, ...]] = {}  # a decision's shape → the counter keys it adds one to
-        self._seen: dict[tuple[int, str, str], tuple[Decision, tuple[tuple, ...]]] = {}  # the same, by Decision object
+        # Counter keys (metric, label values...) are numbered once: a thread then counts by a small int, whose hash
+        # is itself, not by a tuple of five strings hashed on every call.
+        self._key_ids: dict[tuple, int] = {}
+        self._key_names: list[tuple] = []
+        self._key_lock = threading.Lock()
+        self._keys: dict[tuple, tuple[int, ...]] = {}  # a decision's shape → the counter key ids it adds one to
+        self._seen: dict[tuple[int, str, str], tuple[Decision, tuple[int, ...]]] = {}  # the same, by Decision object
         self._rule_label = _Bounded(max_rules)
         self._engine_label = _Bounded(16)
+        self._approval_ids = {event: self._key_id((APPROVALS, event)) for event in APPROVAL_EVENTS}
         self._open: dict[str, float] = {}  # approval requests this Governor opened, awaiting a vote or their use → deadline
         self._governor: Governor | None = None
         try:
@@ -207,7 +213,10 @@ class GovernorMetrics:
             if len(self._seen) >= _CACHE_LIMIT:
                 self._seen.clear()
             self._seen[ident] = (decision, keys)
-        counts = (getattr(self._tallies.local, "tally", None) or self._tallies.mine()).counts
+        try:
+            counts = self._tallies.local.tally.counts
+        except AttributeError:  # this thread's first count
+            counts = self._tallies.mine().counts
         for key in keys:
             counts[key] = counts.get(key, 0) + 1
 
@@ -242,8 +251,18 @@ class GovernorMetrics:
     # --- helpers -------------------------------------------------------------------------------------
     def _count_approval(self, event: str) -> None:
         counts = self._tallies.mine().counts
-        key = (APPROVALS, event)
+        key = self._approval_ids[event]
         counts[key] = counts.get(key, 0) + 1
+
+    def _key_id(self, key: tuple) -> int:
+        found = self._key_ids.get(key)
+        if found is None:
+            with self._key_lock:
+                found = self._key_ids.get(key)
+                if found is None:
+                    found = self._key_ids[key] = len(self._key_names)
+                    self._key_names.append(key)
+        return found
 
     def _timed(self, series: int, fn: Callable[..., Any]) -> Callable[..., Any]:
         """``fn``, timed into histogram ``series``. bisect_left puts a time equal to a bound in that bound's bucket, as
@@ -285,8 +304,9 @@ class GovernorMetrics:
             return out
         return timed
 
-    def _counter_keys(self, gate: str, decision: Decision, outcome: str) -> tuple[tuple, ...]:
-        """The counter keys (metric, label values) a decision of this shape adds one to, worked out once."""
+    def _counter_keys(self, gate: str, decision: Decision, outcome: str) -> tuple[int, ...]:
+        """The counter keys (metric, label values) a decision of this shape adds one to, worked out once, by id.
+        There are at most as many as bounded label values allow, so the numbering stays small."""
         shape = (gate, decision.engine, decision.effect, outcome, decision.rule_ids)
         found = self._keys.get(shape)
         if found is not None:
@@ -299,7 +319,7 @@ class GovernorMetrics:
             keys.append((RULES, gate, engine_label, effect_label, label))
         if len(self._keys) >= _CACHE_LIMIT:
             self._keys.clear()  # shapes hold raw rule ids (runtime ones name agents and tools): rebuilt on demand
-        self._keys[shape] = out = tuple(keys)
+        self._keys[shape] = out = tuple(self._key_id(k) for k in keys)
         return out
 
     def families(self) -> Iterator[Any]:
@@ -308,9 +328,10 @@ class GovernorMetrics:
 
         total = self._tallies.total()
         counters = {name: CounterMetricFamily(name, _HELP[name], labels=_LABELS[name]) for name in _LABELS}
-        for event in APPROVAL_EVENTS:
-            total.counts.setdefault((APPROVALS, event), 0)  # every event is exported from the start, at 0
-        for key, n in sorted(total.counts.items()):
+        for key_id in self._approval_ids.values():
+            total.counts.setdefault(key_id, 0)  # every approval event is exported from the start, at 0
+        names = self._key_names
+        for key, n in sorted((names[i], n) for i, n in total.counts.items()):
             counters[key[0]].add_metric(key[1:], n)
         yield from counters.values()
         histograms: dict[str, Any] = {}
