@@ -152,13 +152,33 @@ def test_an_audit_sink_that_cannot_record_shows_audit_down_and_counts_the_denial
     assert series(s, "agt_decision_rules_total") == {rule_labels("audit", "runtime", "deny", "audit-unavailable"): 1.0}
 
 
-def test_output_check_denial_counts_at_the_output_gate_after_the_policy_admitted_the_call():
+def test_output_check_denial_counts_at_the_output_gate_as_the_audit_log_records_it():
     gov = governor(output_limit=10)
     with pytest.raises(GovernanceDenied):
         gov.call(lambda path: "x" * 11, ("/ws/alice/a.md",), tool="read_file", agent="alice")
     s = scrape(gov)
-    assert series(s, "agt_decisions_total") == {decision_labels("policy", "yaml", "allow", "admitted"): 1.0,
-                                                 decision_labels("output", "runtime", "deny", "denied"): 1.0}
+    # The audit log holds the output gate's denial and no policy record for this call: the counts follow it.
+    assert series(s, "agt_decisions_total") == {decision_labels("output", "runtime", "deny", "denied"): 1.0}
+    assert [r.path for r in gov.audit.records if r.kind == "decision"] == ["output"]
+
+
+def test_a_tool_that_fails_counts_once_as_admitted():
+    gov = governor()
+
+    def broken(path: str) -> str:
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        gov.call(broken, ("/ws/alice/a.md",), tool="read_file", agent="alice")
+    assert series(scrape(gov), "agt_decisions_total") == {decision_labels("policy", "yaml", "allow", "admitted"): 1.0}
+
+
+def test_two_phases_count_when_the_call_is_finished_or_abandoned():
+    gov = governor()
+    ticket = gov.begin("read_file", {"path": "/ws/alice/a.md"}, agent="alice")
+    assert gov.metrics.value("agt_decisions_total", gate="policy", engine="yaml", effect="allow", outcome="admitted") is None
+    gov.abandon(ticket, "the framework skipped it")
+    assert gov.metrics.value("agt_decisions_total", gate="policy", engine="yaml", effect="allow", outcome="admitted") == 1
 
 
 def test_async_calls_count_like_sync_ones():

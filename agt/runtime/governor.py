@@ -30,6 +30,7 @@ from agt.runtime.approvers import ApproverRegistry, PublicKeyLike, as_registry
 from agt.runtime.audit import AuditRecord, AuditSink, MemoryAuditSink, new_decision_id, sink_health
 from agt.runtime.breaker import BreakerBoard, BreakerPolicy, BreakerState
 from agt.runtime.modes import Mode, Verdict, apply_mode
+from agt.runtime.observe import ADMITTED, DENIED, HELD
 from agt.runtime.state import MemoryStore, RateLimit, StateStore
 from agt.runtime.trust import RING_KINDS, TrustChange, TrustManager, ring
 
@@ -364,6 +365,8 @@ class Governor:
         else:
             asked = {"action": {"tool": safe_str(tool) if not isinstance(tool, str) else tool}} if tool is not None else None
             self._record("decision", agent_id, path=gate, result={**decision.to_dict(), "enforced": "deny"}, input=asked)
+            if self._observer is not None:
+                self._observer.decided(gate, decision, DENIED)
         if gate != TRUST_GATE:
             self.trust.record_denied(agent_id)
         return GovernanceDenied(decision, gate)
@@ -459,6 +462,8 @@ class Governor:
                     t.approval = terms  # the same call, back again: wait on the request it opened
                     return req
                 self._release(t.prepared)
+                if self._observer is not None:
+                    self._observer.decided(APPROVAL_GATE, decision, HELD)
                 raise ApprovalRequired(req.id, decision)
             raise self._deny_now(t.prepared, _approval_denial(req.id, state), APPROVAL_GATE, agent_id)
         now = time.time()
@@ -483,6 +488,8 @@ class Governor:
                                                    **({"call_id": safe_str(call_id)} if call_id else {})})
         if not blocking:
             self._release(t.prepared)
+            if self._observer is not None:
+                self._observer.decided(APPROVAL_GATE, decision, HELD)
             raise ApprovalRequired(req.id, decision)
         t.approval = terms
         return req
@@ -619,7 +626,10 @@ class Governor:
         _log.error("denied %s for %r before the tool ran: the audit log cannot record: %s", tool, agent_id, problem)
         if prepared is not None:
             self._release(prepared)
-        raise GovernanceDenied(_deny("audit-unavailable", f"the audit log cannot record this call: {problem}"), AUDIT_GATE)
+        denial = _deny("audit-unavailable", f"the audit log cannot record this call: {problem}")
+        if self._observer is not None:
+            self._observer.decided(AUDIT_GATE, denial, DENIED)
+        raise GovernanceDenied(denial, AUDIT_GATE)
 
     def _gate_reliability(self, t: _Ticket) -> None:
         blocked = self._reliability_gate(t.prepared.action)
@@ -798,6 +808,8 @@ class Governor:
 
     # --- audit -------------------------------------------------------------------------------------
     def _audit_decision(self, p: _Prepared, decision: Decision, gate: str, verdict: Verdict, tool_error: str | None = None) -> None:
+        if self._observer is not None:  # metrics and traces count what the audit log records (docs/metrics.md)
+            self._observer.decided(gate, decision, DENIED if verdict.effect is Effect.DENY else ADMITTED)
         result = decision.to_dict()
         if tool_error is not None:
             result["tool_error"] = tool_error

@@ -1,11 +1,12 @@
-"""Where metrics and traces attach to a Governor: its gates, its engine call, and its public phases.
+"""Where metrics and traces attach to a Governor: its gates, its engine call, its approval wait and its phases.
 
-:func:`instrument` replaces a few bound methods on *one* Governor instance with wrapped ones: the gate
-methods (timed per gate), the engine call, the approval wait, and the public phases (``call``, ``begin``,
-``finish``, ...) where each call's fate is known. The class is never touched, so a Governor built without
-metrics or tracing runs exactly the code it ran before, at exactly its cost. The one fact not visible from
-outside a method, an approval's life (opened, found approved, denied or expired, used up), is reported by
-one-line hooks in the Governor (``self._observer.approval(...)`` and ``.resolved(...)``).
+:func:`instrument` replaces a few bound methods on *one* Governor instance with wrapped ones: the gate methods
+(timed per gate), the engine call, the approval wait, and, for tracing's spans, the public phases (``call``,
+``begin``, ``finish``, ...). The class is never touched, so a Governor built without metrics or tracing runs
+exactly the code it ran before. What happens inside the pipeline is reported by one-line hooks in the Governor
+(``if self._observer is not None: ...``): ``decided`` where a decision's audit record is written (and where a
+call is refused or held without one: an invalid action, an audit log that cannot record, a non-blocking approval),
+``approval`` and ``resolved`` for an approval's life (opened, found approved, denied or expired, used up).
 
 The wrapped names are listed here once, and :func:`instrument` refuses a Governor that lacks one: a gate
 renamed in governor.py fails every metrics test loudly instead of silently dropping out of the figures.
@@ -17,7 +18,6 @@ import inspect
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from agt.decision import Decision
-from agt.errors import ApprovalRequired, GovernanceDenied
 
 if TYPE_CHECKING:
     from agt.runtime.governor import Governor
@@ -42,10 +42,10 @@ ENGINE_METHOD = "_decide_one"
 WAIT_METHODS = ("_wait", "_await")
 """A blocking wait for an approval: seconds to hours, so timed apart from the gates."""
 PHASES = ("call", "acall", "begin", "abegin", "finish", "fail", "abandon")
-"""The public surface every governed call goes through; ``call`` runs ``begin`` then ``finish`` or ``fail``."""
+"""The public surface every governed call goes through (``call`` runs ``begin`` then ``finish`` or ``fail``): tracing's spans."""
 
 ADMITTED, DENIED, HELD = "admitted", "denied", "held"
-"""A decision's outcome: the tool may run; the call is refused; the call waits for an approval (non-blocking)."""
+"""A decision's outcome: the call was let through (its tool ran, or may); refused; waiting for an approval (non-blocking)."""
 APPROVAL_EVENTS = ("opened", "approved", "denied", "expired", "consumed")
 
 
@@ -123,16 +123,19 @@ def instrument(governor: "Governor", *observers: Observer) -> Observer | _Both:
     for o in observers:
         o.bind(governor)
         for name, gate in gates.items():
-            setattr(governor, name, o.wrap_gate(gate, getattr(governor, name)))
+            method = getattr(governor, name)
+            wrapped = o.wrap_gate(gate, method)
+            if wrapped is not method:
+                setattr(governor, name, wrapped)
         setattr(governor, ENGINE_METHOD, o.wrap_engine(engine, getattr(governor, ENGINE_METHOD)))
         for name in WAIT_METHODS:
             setattr(governor, name, o.wrap_wait(getattr(governor, name)))
-    # The outcome wrappers sit inside the observers' phase wrappers, so a span is current when its outcome arrives.
     for name in PHASES:
-        fn = _outcomes(name, getattr(governor, name), target)
+        fn = original = getattr(governor, name)
         for o in observers:
             fn = o.wrap_phase(name, fn)
-        setattr(governor, name, fn)
+        if fn is not original:  # only tracing wraps the phases (its spans); metrics leave them as they are
+            setattr(governor, name, fn)
     return target
 
 
@@ -146,62 +149,6 @@ def _idle_gates(governor: "Governor") -> set[str]:
     if not governor.rate_limits:
         idle.add("_rate_gate")
     return idle
-
-
-def _outcomes(phase: str, fn: Callable[..., Any], observer: Observer | _Both) -> Callable[..., Any]:
-    """Report each decision that admitted, refused or held a call, once, where the phase that made it returns."""
-    if phase in ("call", "acall"):
-        return fn  # call runs begin and finish, which report
-    if phase == "begin":
-        def begin(*args: Any, **kwargs: Any) -> Any:
-            try:
-                ticket = fn(*args, **kwargs)
-            except (GovernanceDenied, ApprovalRequired) as exc:
-                _refused(observer, exc)
-                raise
-            _admitted(observer, ticket)
-            return ticket
-        return begin
-    if phase == "abegin":
-        async def abegin(*args: Any, **kwargs: Any) -> Any:
-            try:
-                ticket = await fn(*args, **kwargs)
-            except (GovernanceDenied, ApprovalRequired) as exc:
-                _refused(observer, exc)
-                raise
-            _admitted(observer, ticket)
-            return ticket
-        return abegin
-    if phase == "finish":
-        def finish(ticket: Any, result: Any) -> Any:
-            before = len(getattr(ticket, "warnings", ()))
-            try:
-                out = fn(ticket, result)
-            except GovernanceDenied as exc:
-                _refused(observer, exc)
-                raise
-            if len(ticket.warnings) > before:  # an output check the mode let through
-                for gate, warned in ticket.warnings[before:]:
-                    observer.decided(gate, warned, ADMITTED)
-            return out
-        return finish
-    return fn  # fail and abandon decide nothing new
-
-
-def _refused(observer: Observer | _Both, exc: GovernanceDenied | ApprovalRequired) -> None:
-    if isinstance(exc, GovernanceDenied):
-        observer.decided(exc.gate, exc.decision, DENIED)  # type: ignore[arg-type]
-    else:
-        observer.decided("approval", exc.decision, HELD)  # type: ignore[arg-type]
-
-
-def _admitted(observer: Observer | _Both, ticket: Any) -> None:
-    """Gates the mode let through first, then the policy decision that admitted the call (last, so a span's
-    attributes end on it)."""
-    if ticket.warnings:
-        for gate, warned in ticket.warnings:
-            observer.decided(gate, warned, ADMITTED)
-    observer.decided("policy", ticket.decision, ADMITTED)
 
 
 def is_async(fn: Callable[..., Any]) -> bool:
