@@ -29,8 +29,8 @@ from agt.runtime.approvals import (
 from agt.runtime.approvers import ApproverRegistry, PublicKeyLike, as_registry
 from agt.runtime.audit import AuditRecord, AuditSink, MemoryAuditSink, new_decision_id, sink_health
 from agt.runtime.breaker import BreakerBoard, BreakerPolicy, BreakerState
-from agt.runtime.modes import Mode, Verdict, apply_mode
 from agt.runtime.observe import ADMITTED, DENIED, HELD
+from agt.runtime.modes import Mode, Verdict, apply_mode
 from agt.runtime.state import MemoryStore, RateLimit, StateStore
 from agt.runtime.trust import RING_KINDS, TrustChange, TrustManager, ring
 
@@ -363,10 +363,10 @@ class Governor:
             self._release(p)
             self._audit_decision(p, decision, gate, Verdict(Effect.DENY))
         else:
-            asked = {"action": {"tool": safe_str(tool) if not isinstance(tool, str) else tool}} if tool is not None else None
-            self._record("decision", agent_id, path=gate, result={**decision.to_dict(), "enforced": "deny"}, input=asked)
             if self._observer is not None:
                 self._observer.decided(gate, decision, DENIED)
+            asked = {"action": {"tool": safe_str(tool) if not isinstance(tool, str) else tool}} if tool is not None else None
+            self._record("decision", agent_id, path=gate, result={**decision.to_dict(), "enforced": "deny"}, input=asked)
         if gate != TRUST_GATE:
             self.trust.record_denied(agent_id)
         return GovernanceDenied(decision, gate)
