@@ -1,6 +1,6 @@
 """Print benchmark figures: p50/p99 latency and throughput per engine and policy size.
 
-    python -m bench [--quick] [--json] [--only core|facts|runtime|audit|opa|bundles|throughput|serve]
+    python -m bench [--quick] [--json] [--only core|facts|runtime|metrics|audit|opa|bundles|throughput|serve]
 
 The last thing printed is the issue-14 summary (bench/summary.py): every target, measured figure, ✓/✗.
 """
@@ -19,7 +19,7 @@ from rich.table import Table
 import tempfile
 from pathlib import Path
 
-from bench import audit, bundles, core, facts, opa, runtime, serve, summary, throughput
+from bench import audit, bundles, core, facts, metrics, opa, runtime, serve, summary, throughput
 from bench.stats import machine_reference_us
 
 
@@ -47,6 +47,9 @@ def main(argv: list[str]) -> int:
         if only in (None, "runtime"):
             with tempfile.TemporaryDirectory() as tmp:
                 figures += runtime.run(quick=quick, progress=progress, tmp=Path(tmp))
+        if only in (None, "metrics"):
+            figures += metrics.run(quick=quick, progress=progress)
+            extra.update(metrics.EXTRA)
         if only in (None, "audit"):
             figures += audit.run(quick=quick, progress=progress)
         if only in (None, "opa"):

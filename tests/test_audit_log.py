@@ -863,3 +863,28 @@ def test_batch_writer_keeps_order_across_many_holds_of_the_lock(tmp_path):
         log.close()
     assert [r["seq"] for r in stored(tmp_path / "log")] == list(range(3 * BATCH_LOCKED + 5))
     assert_roots_recomputed(tmp_path / "log")
+
+
+def test_backlog_counts_queued_records_and_ages_the_oldest(tmp_path):
+    from agt.runtime.audit import AuditRecord
+
+    log = AuditLog(tmp_path / "log", durability="batch", batch_interval=3600, allow_key_in_log_dir=True)  # writer sleeps
+    try:
+        assert log.backlog() == (0, 0.0)
+        made = time.time_ns() - 2_000_000_000  # a record made two seconds ago
+        log.write(AuditRecord("d-1", made, "decision", "alice"))
+        log.write(AuditRecord("d-2", time.time_ns(), "decision", "alice"))
+        depth, lag = log.backlog()
+        assert depth == 2 and 2.0 <= lag < 60
+        log.flush()
+        assert log.backlog() == (0, 0.0)
+    finally:
+        log.close()
+
+
+def test_backlog_is_empty_with_sync_durability(tmp_path):
+    from agt.runtime.audit import AuditRecord
+
+    with AuditLog(tmp_path / "log", durability="always", allow_key_in_log_dir=True) as log:
+        log.write(AuditRecord("d-1", time.time_ns(), "decision", "alice"))
+        assert log.backlog() == (0, 0.0)

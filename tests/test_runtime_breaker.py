@@ -148,3 +148,12 @@ def test_board_breakers_use_the_board_policy_and_clock():
     board.get("k").record(False)
     clock.t = 5.0
     assert board.get("k").state is BreakerState.HALF_OPEN
+
+
+def test_board_snapshot_lists_every_breaker_by_key():
+    board = BreakerBoard(BreakerPolicy(failures=1), clock=Clock())
+    board.pair("alice", "tool_a")
+    board.get("tool:b").record(False)
+    snap = dict(board.snapshot())
+    assert sorted(snap) == ["agent:alice", "tool:b", "tool:tool_a"]
+    assert snap["tool:b"].state is BreakerState.OPEN

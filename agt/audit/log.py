@@ -413,6 +413,21 @@ class AuditLog:
     def last_hash(self) -> str:
         return self._last_hash
 
+    def backlog(self) -> tuple[int, float]:
+        """What waits for the batch writer: the number of queued items, and how long (seconds) the oldest
+        queued runtime record has waited since it was made ((0, 0.0) with sync durability). Read without a
+        lock while the writer runs, for a metrics gauge: right to within the writer's own progress."""
+        pending = self._pending
+        depth = len(pending)
+        for i in range(min(depth, 8)):  # the head is the oldest; flush markers and raw events carry no time
+            try:
+                item = pending[i]
+            except IndexError:  # the writer took it meanwhile
+                break
+            if type(item) is tuple and item[0]:
+                return depth, max(0.0, (time.time_ns() - item[1].time_ns) / 1e9)
+        return depth, 0.0
+
     def health(self) -> str | None:
         """None while the log can record; otherwise why not. The Governor asks before every tool runs."""
         if self._writer_error is not None:

@@ -123,6 +123,11 @@ class BreakerBoard:
             self._pairs[(agent_id, tool)] = found
         return found
 
+    def snapshot(self) -> list[tuple[str, CircuitBreaker]]:
+        """Every breaker the board holds, by key (a copy: the board may grow while it is read)."""
+        with self._lock:
+            return list(self._breakers.items())
+
     def get(self, key: str) -> CircuitBreaker:
         breaker = self._breakers.get(key)
         if breaker is None:

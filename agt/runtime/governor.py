@@ -29,6 +29,7 @@ from agt.runtime.approvals import (
 from agt.runtime.approvers import ApproverRegistry, PublicKeyLike, as_registry
 from agt.runtime.audit import AuditRecord, AuditSink, MemoryAuditSink, new_decision_id, sink_health
 from agt.runtime.breaker import BreakerBoard, BreakerPolicy, BreakerState
+from agt.runtime.observe import ADMITTED, DENIED, HELD
 from agt.runtime.modes import Mode, Verdict, apply_mode
 from agt.runtime.state import MemoryStore, RateLimit, StateStore
 from agt.runtime.trust import RING_KINDS, TrustChange, TrustManager, ring
@@ -106,6 +107,8 @@ class Governor:
         approvers: ApproverRegistry | Mapping[str, PublicKeyLike] | str | None = None,
         approval_validity: float | None = None,
         catalog: Any | None = None,
+        metrics: Any = None,
+        tracing: Any = None,
     ) -> None:
         """``engine`` is an Engine, or an engine name with ``policy`` its policy path. A policy that
         cannot load raises here, before any call: an unloadable policy never governs (or allows) anything.
@@ -122,6 +125,9 @@ class Governor:
         ``catalog`` is the tool catalog (agt.catalog) the engine checks params with; it goes with an engine name.
         ``environment`` (say ``"production"``) goes into every action's context; without it the field is missing,
         never a guessed value, so a rule on ``context.environment`` does not match (docs/agt-compatibility.md).
+        ``metrics`` (True, or an agt.runtime.metrics.GovernorMetrics) keeps Prometheus metrics in
+        :attr:`metrics`; ``tracing`` (True, a TracerProvider, or an agt.runtime.tracing.GovernorTracing) makes
+        OpenTelemetry spans. Both are off by default, and off they cost nothing (docs/metrics.md).
         """
         if isinstance(engine, str):
             if policy is None:
@@ -165,6 +171,11 @@ class Governor:
         if require_delegation and identity is None:
             raise ValueError("require_delegation needs identity= (an EnvelopeVerifier): a delegation is checked against the envelope's signer")
         self._agents: dict[str, Agent] = {}
+        self.metrics, self._observer = None, None  # agt.runtime.observe: gates, engine and phases are wrapped
+        if metrics or tracing:
+            from agt.runtime.observe import attach
+
+            self.metrics, self._observer = attach(self, metrics, tracing)
 
     # --- configuration ---------------------------------------------------------------------------
     def register_agent(self, agent: Agent, trust_score: int | None = None) -> Agent:
@@ -352,6 +363,8 @@ class Governor:
             self._release(p)
             self._audit_decision(p, decision, gate, Verdict(Effect.DENY))
         else:
+            if self._observer is not None:
+                self._observer.decided(gate, decision, DENIED)
             asked = {"action": {"tool": safe_str(tool) if not isinstance(tool, str) else tool}} if tool is not None else None
             self._record("decision", agent_id, path=gate, result={**decision.to_dict(), "enforced": "deny"}, input=asked)
         if gate != TRUST_GATE:
@@ -439,6 +452,8 @@ class Governor:
             # another Governor made (the votes' own signed expiry still bounds it).
             terms = self._approval_terms(approval_id, action, decision, own.deadline if own is not None else req.expires_at)
             state = self._tally(terms, req)
+            if self._observer is not None:
+                self._observer.resolved(state.status.value, req.id)
             if state.status is ApprovalStatus.APPROVED:
                 t.approval = terms
                 return None
@@ -447,6 +462,8 @@ class Governor:
                     t.approval = terms  # the same call, back again: wait on the request it opened
                     return req
                 self._release(t.prepared)
+                if self._observer is not None:
+                    self._observer.decided(APPROVAL_GATE, decision, HELD)
                 raise ApprovalRequired(req.id, decision)
             raise self._deny_now(t.prepared, _approval_denial(req.id, state), APPROVAL_GATE, agent_id)
         now = time.time()
@@ -465,10 +482,14 @@ class Governor:
             if call_key is not None:
                 self._by_call[call_key] = req.id
         self.approvals.create(req)
+        if self._observer is not None:
+            self._observer.approval("opened", req.id, req.expires_at)
         self._record("approval", agent_id, result={"request": req.id, "status": "pending", "rules": list(decision.rule_ids),
                                                    **({"call_id": safe_str(call_id)} if call_id else {})})
         if not blocking:
             self._release(t.prepared)
+            if self._observer is not None:
+                self._observer.decided(APPROVAL_GATE, decision, HELD)
             raise ApprovalRequired(req.id, decision)
         t.approval = terms
         return req
@@ -532,6 +553,8 @@ class Governor:
         agent_id = p.action.agent.id
         self._record("approval", agent_id, result={"request": terms.request_id, "status": state.status.value,
                                                    "approvals": list(state.approvals), "ignored": list(state.ignored)})
+        if self._observer is not None:
+            self._observer.resolved(state.status.value, terms.request_id)
         who = self._agent(agent_id)
         blocked = self._trust_gate(who, p.action.action.kind)
         if blocked is not None:
@@ -573,6 +596,8 @@ class Governor:
         if not (fresh and stored):
             raise self._deny_now(t.prepared, _deny("approval-consumed", f"approval {rid} was already used"),
                                  APPROVAL_GATE, t.prepared.action.agent.id)
+        if self._observer is not None:
+            self._observer.approval("consumed", rid)
 
     def _wait(self, t: _Ticket) -> Tally:
         try:
@@ -605,7 +630,10 @@ class Governor:
         _log.error("denied %s for %r before the tool ran: the audit log cannot record: %s", tool, agent_id, problem)
         if prepared is not None:
             self._release(prepared)
-        raise GovernanceDenied(_deny("audit-unavailable", f"the audit log cannot record this call: {problem}"), AUDIT_GATE)
+        denial = _deny("audit-unavailable", f"the audit log cannot record this call: {problem}")
+        if self._observer is not None:
+            self._observer.decided(AUDIT_GATE, denial, DENIED)
+        raise GovernanceDenied(denial, AUDIT_GATE)
 
     def _gate_reliability(self, t: _Ticket) -> None:
         blocked = self._reliability_gate(t.prepared.action)
@@ -784,6 +812,8 @@ class Governor:
 
     # --- audit -------------------------------------------------------------------------------------
     def _audit_decision(self, p: _Prepared, decision: Decision, gate: str, verdict: Verdict, tool_error: str | None = None) -> None:
+        if self._observer is not None:  # metrics and traces count what the audit log records (docs/metrics.md)
+            self._observer.decided(gate, decision, DENIED if verdict.effect is Effect.DENY else ADMITTED)
         result = decision.to_dict()
         if tool_error is not None:
             result["tool_error"] = tool_error
