@@ -84,6 +84,28 @@ def test_agt_serve_on_tcp_governs_calls_with_its_token(tmp_path):
     assert any((tmp_path / "audit").iterdir())  # the signed audit log the calls were written to
 
 
+def test_agt_serve_metrics_count_its_calls_for_the_agent_token_only(tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    agent = token_file(tmp_path, "agent.token")
+    url = f"http://127.0.0.1:{free_port()}"
+    with agt_serve(tmp_path, "--addr", url[len("http://"):], "--token-file", str(agent), ready=healthy(url)):
+        client = RemoteGovernor(url, token_file=str(agent))
+        client.call(lambda path: "read", kwargs={"path": "/ws/a"}, tool="read_file", agent="a")
+        assert httpx.get(url + "/metrics").status_code == 401
+        r = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {agent.read_text().strip()}"})
+    assert r.status_code == 200
+    samples = [s for f in text_string_to_metric_families(r.text) for s in f.samples
+               if s.name == "agt_decisions_total" and s.labels.get("gate") == "policy"]
+    assert sum(s.value for s in samples if s.labels.get("effect") == "allow") == 1
+
+
+def test_agt_serve_no_metrics_has_no_metrics_endpoint(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"
+    with agt_serve(tmp_path, "--addr", url[len("http://"):], "--insecure-no-auth", "--no-metrics", ready=healthy(url)):
+        assert httpx.get(url + "/metrics").status_code == 404
+
+
 def test_agt_serve_on_a_unix_socket_answers_the_opa_api(tmp_path):
     agent = token_file(tmp_path, "agent.token")
     sock = tmp_path / "run" / "agt.sock"

@@ -58,12 +58,14 @@ def _die(message: str, code: int = EXIT_ERROR) -> NoReturn:
               help="Seconds a begun call may stay open before it is abandoned (released, audited as not run).")
 @click.option("--max-tickets", type=click.IntRange(1), default=10_000, show_default=True,
               help="Calls that may be open at once; beyond that, begin denies.")
+@click.option("--metrics/--no-metrics", default=True, show_default=True,
+              help="Serve the Governor's Prometheus metrics at GET /metrics (agent token; docs/metrics.md).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="warning",
               show_default=True, help="uvicorn's log level (info adds one line per request).")
 def serve_cmd(engine: str | None, policy: str, unix: str | None, addr: str | None, token_file: str | None,
               operator_token_file: str | None, insecure_no_auth: bool, state: str, approvers_file: str | None,
               agents_file: str | None, approval_timeout: float, audit_log: str, audit_key: str | None, tls_cert: str | None, tls_key: str | None,
-              tls_client_ca: str | None, ticket_ttl: float, max_tickets: int, log_level: str) -> None:
+              tls_client_ca: str | None, ticket_ttl: float, max_tickets: int, metrics: bool, log_level: str) -> None:
     """Serve decisions over HTTP: OPA's decision API for any OPA client, and agt's runtime API.
 
     \b
@@ -110,10 +112,11 @@ def serve_cmd(engine: str | None, policy: str, unix: str | None, addr: str | Non
     try:
         governor = build_governor(engine or guess_engine(policy), policy, audit_log=audit_log, audit_key=audit_key,
                                   state=runtime_state, approvers=approvers_file, approval_timeout=approval_timeout,
-                                  agents=agents_file, blocking_approvals=False)
+                                  agents=agents_file, blocking_approvals=False, metrics=metrics)
     except (AgtError, OSError, ValueError) as exc:
         runtime_state.close()
         _die(str(exc))
+    from agt.serve import metrics_api
     from agt.serve.app import create_app
     from agt.serve.server import serve
 
@@ -121,7 +124,8 @@ def serve_cmd(engine: str | None, policy: str, unix: str | None, addr: str | Non
     click.echo(f"agt serve: {governor.engine.name} engine ({governor.engine.revision}) on {where}; "
                f"state {runtime_state.url}; operator endpoints {'on' if credentials.operator else 'closed'}", err=True)
     try:
-        serve(create_app(governor, credentials=credentials, ticket_ttl=ticket_ttl, max_tickets=max_tickets), listen,
+        serve(create_app(governor, credentials=credentials, ticket_ttl=ticket_ttl, max_tickets=max_tickets,
+                         extra_routes=metrics_api.ROUTES if metrics else ()), listen,
               log_level=log_level)
     except ListenError as exc:
         _die(str(exc))
