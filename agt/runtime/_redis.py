@@ -1,0 +1,209 @@
+"""Connecting the runtime state to Redis: one URL (credentials, TLS or a unix socket, a key prefix), bounded
+timeouts, every failure as :class:`~agt.runtime.state.StateUnavailable`, and the writes that must still happen
+once Redis is back (:class:`Deferred`).
+
+    redis://[user:password@]host:port/db?prefix=agt&timeout=1.0
+    rediss://user:password@host:port/0?ssl_ca_certs=/etc/ssl/ca.pem     (TLS)
+    unix:///run/redis/redis.sock?db=0&prefix=agt
+    redis://agt@host:6379/0?password_file=/run/secrets/agt-redis        (the password kept out of argv)
+
+agt's own query parameters (``prefix``, ``timeout``, ``horizon``, ``kill_staleness``, ``counter_ttl``,
+``approval_retention``, ``password_file``) are taken out before redis-py sees the URL; the rest are redis-py's.
+The key layout and the Lua scripts are in docs/scale-out.md ("The Redis data model").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from agt.errors import AgtError
+from agt.runtime.state import StateUnavailable
+
+if TYPE_CHECKING:  # redis is imported when a Redis store is opened, never at `agt` start-up
+    import redis
+
+_log = logging.getLogger("agt.runtime.redis")
+
+SCHEMES = ("redis", "rediss", "unix")
+_FLOATS = ("timeout", "horizon", "kill_staleness", "counter_ttl", "approval_retention")
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    """Where the state lives and how long agt waits for it.
+
+    ``timeout`` bounds each connect and each reply (a call waits at most about twice this, with the one retry).
+    ``horizon`` is how long an operation's once-marker lives in Redis, hence how late a write deferred during an
+    outage can still be applied exactly once. ``kill_staleness`` is how old the pub/sub-fed view of the kill
+    switch may be before a decision reads Redis instead (0: read on every decision). ``counter_ttl`` expires a
+    task's counters that long after their last change (None: never). ``approval_retention`` keeps a request
+    that long after its deadline."""
+
+    url: str = field(repr=False)
+    display: str
+    prefix: str = "agt"
+    timeout: float = 1.0
+    horizon: float = 300.0
+    kill_staleness: float = 0.5
+    counter_ttl: float | None = None
+    approval_retention: float = 7 * 86400.0
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> "RedisConfig":
+        parts = urlsplit(url)
+        if parts.scheme not in SCHEMES:
+            raise AgtError(f"state URL {redact(url)!r}: a Redis URL starts with redis://, rediss:// or unix://")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise AgtError(f"state URL {redact(url)!r}: name the Redis host, as redis://127.0.0.1:6379/0")
+        if parts.scheme == "unix" and not parts.path:
+            raise AgtError(f"state URL {redact(url)!r}: name the socket, as unix:///run/redis/redis.sock")
+        ours: dict[str, Any] = {}
+        theirs = []
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key in _FLOATS or key in ("prefix", "password_file"):
+                ours[key] = value
+            else:
+                theirs.append((key, value))
+        options: dict[str, Any] = {}
+        for key in _FLOATS:
+            if key in ours:
+                try:
+                    options[key] = float(ours[key])
+                except ValueError:
+                    raise AgtError(f"state URL {redact(url)!r}: {key} must be a number of seconds, not {ours[key]!r}") from None
+        if "prefix" in ours:
+            options["prefix"] = ours["prefix"]
+        if "password_file" in ours:
+            options["password"] = _read_password(ours["password_file"], url)
+        options.update(overrides)
+        config = cls(urlunsplit(parts._replace(query=urlencode(theirs))), redact(url), **options)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        if not self.prefix or any(c.isspace() for c in self.prefix) or "{" in self.prefix:
+            raise AgtError(f"state URL {self.display!r}: prefix must be a non-empty word, not {self.prefix!r}")
+        for name in ("timeout", "horizon", "approval_retention"):
+            value = getattr(self, name)
+            if not 0 < value < float("inf"):
+                raise AgtError(f"state URL {self.display!r}: {name} must be more than 0 seconds, not {value!r}")
+        if not 0 <= self.kill_staleness < float("inf"):
+            raise AgtError(f"state URL {self.display!r}: kill_staleness must be 0 or more seconds, not {self.kill_staleness!r}")
+        if self.counter_ttl is not None and not 0 < self.counter_ttl < float("inf"):
+            raise AgtError(f"state URL {self.display!r}: counter_ttl must be more than 0 seconds, not {self.counter_ttl!r}")
+
+    def client(self, retries: int = 1) -> "redis.Redis":
+        """A client with bounded waits. One retry, on a fresh connection, covers a pooled connection that died
+        with a restarted server; every script is safe to run twice (docs/scale-out.md)."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        kwargs: dict[str, Any] = {"socket_timeout": self.timeout, "socket_connect_timeout": self.timeout,
+                                  "retry": Retry(NoBackoff(), retries), "decode_responses": False}
+        if self.password is not None:
+            kwargs["password"] = self.password
+        return redis.Redis.from_url(self.url, **kwargs)
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***``: for messages, logs and ``RuntimeState.url``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _read_password(path: str, url: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise AgtError(f"state URL {redact(url)!r}: cannot read password_file {path}: {exc.strerror or exc}") from None
+
+
+def unavailable(config: RedisConfig, exc: BaseException, doing: str) -> NoReturn:
+    """Raise the StateUnavailable every Redis failure becomes: the store, what agt was doing, the cause."""
+    raise StateUnavailable(f"state store unavailable: {config.display}: {doing}: {type(exc).__name__}: {exc}") from exc
+
+
+def redis_errors() -> tuple[type[BaseException], ...]:
+    import redis
+
+    return (redis.RedisError, OSError)
+
+
+def token() -> str:
+    """A once-marker's name: unique per operation, reused by that operation's retries."""
+    return uuid.uuid4().hex
+
+
+@dataclass
+class _Item:
+    what: str
+    apply: Callable[[], None]
+    deadline: float | None  # monotonic; past it the item is dropped (its once-marker may be gone)
+
+
+class Deferred:
+    """Writes that failed while Redis was away and must still happen, each exactly once: releases of
+    reservations, undoing reservations whose reply was lost, tokens, trust signals. Every item is an idempotent
+    script run under its own once-marker, so applying it again after an ambiguous failure changes nothing.
+
+    Applied in order before the next operation that reaches Redis. An item whose deadline passed (the
+    marker's ``horizon``) is dropped and logged: for a release or a trust signal, applying it then could apply it
+    twice; a dropped release leaves the counter high, which only ever denies sooner. Bounded: past ``limit`` items,
+    the oldest is dropped, with the same effect. Items live in this process: a process that exits with items
+    still deferred leaves those counters high (over-counted, never under-counted)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._items: deque[_Item] = deque()
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def defer(self, what: str, apply: Callable[[], None], horizon: float | None) -> None:
+        deadline = None if horizon is None else time.monotonic() + horizon * 0.9
+        with self._lock:
+            if len(self._items) >= self.limit:
+                dropped = self._items.popleft()
+                _log.error("deferred Redis write dropped (more than %d waiting): %s", self.limit, dropped.what)
+            self._items.append(_Item(what, apply, deadline))
+        _log.warning("Redis unavailable: deferred until it returns: %s", what)
+
+    def flush(self) -> None:
+        """Apply what is waiting. Raises the first Redis error (the rest stay); another thread already
+        flushing is left to it (the writes commute)."""
+        if not self._items or not self._flushing.acquire(blocking=False):
+            return
+        try:
+            while True:
+                with self._lock:
+                    if not self._items:
+                        return
+                    item = self._items[0]
+                if item.deadline is not None and time.monotonic() > item.deadline:
+                    _log.error("deferred Redis write dropped (older than its once-marker): %s", item.what)
+                else:
+                    item.apply()  # raises while Redis is still away: the item stays first in line
+                with self._lock:
+                    if self._items and self._items[0] is item:
+                        self._items.popleft()
+        finally:
+            self._flushing.release()
