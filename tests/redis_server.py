@@ -31,8 +31,9 @@ class RedisServer:
     so a restart on the same ``directory`` and port comes back with the data, as a production Redis would."""
 
     def __init__(self, binary: str, directory: Path, *, port: int | None = None, persistent: bool = False,
-                 password: str | None = None) -> None:
+                 password: str | None = None, unix_socket: Path | None = None) -> None:
         self.binary, self.directory, self.persistent, self.password = binary, Path(directory), persistent, password
+        self.unix_socket = unix_socket
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
 
@@ -57,6 +58,8 @@ class RedisServer:
         args += ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
         if self.password:
             args += ["--requirepass", self.password]
+        if self.unix_socket is not None:
+            args += ["--unixsocket", str(self.unix_socket), "--unixsocketperm", "700"]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while not self._answers_ping():

@@ -85,7 +85,11 @@ class RedisConfig:
         if "password_file" in ours:
             options["password"] = _read_password(ours["password_file"], url)
         options.update(overrides)
-        config = cls(urlunsplit(parts._replace(query=urlencode(theirs))), redact(url), **options)
+        query = urlencode(theirs)
+        # urlunsplit would drop the // of unix:///path (no netloc), which redis-py needs.
+        target = (f"unix://{parts.path}{'?' + query if query else ''}" if parts.scheme == "unix"
+                  else urlunsplit(parts._replace(query=query)))
+        config = cls(target, redact(url), **options)
         config.check()
         return config
 

@@ -231,7 +231,8 @@ class RedisApprovals:
         import time
 
         body = _json.dumps(req.to_dict())
-        ttl = _ms(req.expires_at - time.time() + self.config.approval_retention)
+        # Kept ``approval_retention`` past its deadline (at least that long from now), for the CLI and the audit.
+        ttl = _ms(max(0.0, req.expires_at - time.time()) + self.config.approval_retention)
         try:
             stored = self._create(keys=[self._keys(req.id)[0], self._index], args=[body, ttl, repr(req.created_at), req.id])
         except self._errors as exc:

@@ -195,6 +195,7 @@ class RedisTrust:
         """Subscribe, read the switch, then keep the view current and prove it fresh with PINGs; on any
         failure mark the view stale (decisions read Redis) and start again."""
         interval = self.config.kill_staleness / 4
+        lost = False
         while not self._stop.is_set():
             client = pubsub = None
             try:
@@ -206,6 +207,9 @@ class RedisTrust:
                     if time.monotonic() > deadline:
                         raise TimeoutError("no subscription confirmation")
                 self._snapshot()  # after the subscription is live: no change published from here on is missed
+                if lost:
+                    _log.warning("kill-switch subscription is back")
+                    lost = False
                 sent: dict[int, float] = {}
                 seq, last_ping = 0, float("-inf")
                 while not self._stop.is_set():
@@ -230,9 +234,10 @@ class RedisTrust:
             except Exception as exc:  # noqa: BLE001 - any failure: stale view, reconnect
                 with self.view.lock:
                     self.view.fresh_as_of = float("-inf")
-                if not self._stop.is_set():
+                if not self._stop.is_set() and not lost:  # once per loss, not once per attempt
                     _log.warning("kill-switch subscription lost (%s: %s); decisions read Redis until it is back",
                                  type(exc).__name__, exc)
+                lost = True
                 self._stop.wait(min(1.0, self.config.timeout))
             finally:
                 for part in (pubsub, client):
