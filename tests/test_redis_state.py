@@ -90,16 +90,30 @@ def guarded(redis_binary, tmp_path):
     server = RedisServer(redis_binary, tmp_path / "auth", password="admin-secret").start()
     admin = server.client()
     # The sidecars' user may touch only its deployment's keys and channel; the agent has no credentials at all.
-    admin.execute_command("ACL", "SETUSER", "agt", "on", ">sidecar-secret", "~agt:*", "&agt:*", "+@all")
+    admin.execute_command("ACL", "SETUSER", "agt", "on", ">sidecar-secret", "~agt:*", "&agt:*", "+@all", "-@admin",
+                          "-@dangerous")  # as docs/scale-out.md recommends
     yield server
     admin.close()
     server.stop()
 
 
-def test_credentials_in_the_url_reach_a_redis_that_requires_them(guarded):
-    store = RedisStore(f"redis://agt:sidecar-secret@127.0.0.1:{guarded.port}/0?prefix=agt")
-    assert store.reserve("t", 1, 0) == Counters(0, 1, 0)
-    store.close()
+def test_the_recommended_acl_user_runs_every_store_from_its_url(guarded):
+    state = open_state(f"redis://agt:sidecar-secret@127.0.0.1:{guarded.port}/0?prefix=agt")
+    try:
+        assert state.store.reserve("t", 1, 0) == Counters(0, 1, 0)
+        assert state.store.hit_rate("k", RateLimit(1, 60.0)) == (True, 1)
+        guarded.client().script_flush()  # scripts loaded again (SCRIPT LOAD) under this user
+        assert state.store.reserve("t", 1, 0) == Counters(0, 2, 0)
+        state.approvals.create(_request())
+        assert len(state.approvals.list()) == 1
+        state.trust.kill("a")
+        assert state.trust.is_killed("a")
+        deadline = time.monotonic() + 30
+        while not state.trust.backend.subscribed:  # pub/sub on its own channel
+            assert time.monotonic() < deadline, "no subscription under the ACL user"
+            time.sleep(0.01)
+    finally:
+        state.close()
 
 
 def test_without_credentials_a_guarded_redis_denies_the_call_naming_authentication(root, guarded):
