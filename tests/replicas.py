@@ -107,6 +107,17 @@ class Subprocess:
         return int(json.loads(out.strip().splitlines()[-1])["ran"])
 
 
+def until(condition: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+    """Wait for ``condition`` (polled), failing with ``what`` after a generous ``timeout``: an upper bound, not a speed."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
 def run_all(runners: list[Runner], go: Callable[[], None], timeout: float = 120.0) -> list[int]:
     """Start every runner, release them at once, and collect how many calls each let run."""
     for r in runners:

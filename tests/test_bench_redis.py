@@ -9,7 +9,7 @@ import sys
 
 def test_redis_section_reports_reserve_release_beside_the_incrby_floor(root, redis_binary):
     out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "redis", "--json"],
-                         cwd=root, capture_output=True, text=True, timeout=300)
+                         cwd=root, capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout)
     names = [f["name"] for f in report["figures"]]

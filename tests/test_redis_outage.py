@@ -11,12 +11,13 @@ import time
 import uuid
 
 import pytest
+from redis_server import RedisServer
+from replicas import until
 
 from agt.errors import GovernanceDenied
 from agt.runtime import Governor
 from agt.runtime.backends import open_state
 from agt.runtime.state import Counters
-from redis_server import RedisServer
 
 STARTER = "policies/starter.yaml"
 
@@ -123,12 +124,12 @@ def test_the_budget_holds_exactly_when_redis_dies_and_returns_under_load(root, s
     try:
         for t in threads:
             t.start()
-        _until(lambda: ran[0] >= 50, "calls to run")
+        until(lambda: ran[0] >= 50, "calls to run")
         server.stop()  # SIGKILL with calls in flight: some replies are lost after their script ran
-        _until(lambda: denied[0] >= 20, "calls to be denied")
+        until(lambda: denied[0] >= 20, "calls to be denied")
         restart(server)
         before = ran[0]
-        _until(lambda: ran[0] >= before + 50, "calls to run again")
+        until(lambda: ran[0] >= before + 50, "calls to run again")
     finally:
         stop.set()
         for t in threads:
@@ -206,11 +207,3 @@ def test_a_rate_window_that_cannot_be_counted_denies(root, server):
         assert state.store.counters("t").tool_calls == 1  # the denied call's reservation was released
     finally:
         state.close()
-
-
-def _until(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)

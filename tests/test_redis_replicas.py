@@ -15,10 +15,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from replicas import ROOT, WORKER, InProcess, Subprocess, run_all, until
 
 from agt.runtime import Governor
 from agt.runtime.backends import open_state
-from replicas import ROOT, WORKER, InProcess, Subprocess, run_all
 
 BUDGET = 20
 
@@ -113,14 +113,14 @@ def test_a_kill_reaches_another_replicas_local_view_by_pubsub(redis_url):
 
     one, other = RedisTrust(redis_url), RedisTrust(redis_url)
     try:
-        _until(lambda: other.subscribed, "the second replica to subscribe")
+        until(lambda: other.subscribed, "the second replica to subscribe")
         one.kill("a")
-        _until(lambda: "a" in other.view.agents, "the kill to reach the other replica's view")
+        until(lambda: "a" in other.view.agents, "the kill to reach the other replica's view")
         one.kill(None)
-        _until(lambda: other.view.all, "the global kill to reach the other replica's view")
+        until(lambda: other.view.all, "the global kill to reach the other replica's view")
         one.revive(None)
         one.revive("a")
-        _until(lambda: not other.view.all and not other.view.agents, "the revive to reach the other replica's view")
+        until(lambda: not other.view.all and not other.view.agents, "the revive to reach the other replica's view")
     finally:
         one.close()
         other.close()
@@ -132,12 +132,12 @@ def test_after_the_subscription_drops_decisions_read_the_switch_from_redis_and_i
     one, other = RedisTrust(redis_url), RedisTrust(redis_url)
     admin = redis_server.client()
     try:
-        _until(lambda: other.subscribed, "the second replica to subscribe")
+        until(lambda: other.subscribed, "the second replica to subscribe")
         admin.client_kill_filter(_type="pubsub")  # every subscription on the server drops
-        _until(lambda: not other.subscribed, "the dropped subscription to make the view stale")
+        until(lambda: not other.subscribed, "the dropped subscription to make the view stale")
         one.kill("b")
         assert other.is_killed("b") is True  # whatever the view holds, the decision sees the kill
-        _until(lambda: other.subscribed and "b" in other.view.agents, "the replica to subscribe again and reload")
+        until(lambda: other.subscribed and "b" in other.view.agents, "the replica to subscribe again and reload")
     finally:
         admin.close()
         one.close()
@@ -158,11 +158,3 @@ def test_with_no_staleness_allowed_every_decision_reads_redis(redis_server):
     finally:
         one.close()
         other.close()
-
-
-def _until(condition, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)

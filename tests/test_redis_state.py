@@ -10,20 +10,27 @@ import time
 import uuid
 
 import pytest
+from approval_helpers import Approvers, stored_call
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from redis_server import RedisServer
 
 from agt.errors import AgtError, GovernanceDenied
 from agt.runtime import Governor
 from agt.runtime._redis import RedisConfig, redact, token
-from agt.runtime.approvals import MAX_VOTES, ApprovalError, ApprovalStatus, Terms, new_request, tally
+from agt.runtime.approvals import (
+    MAX_VOTES,
+    ApprovalError,
+    ApprovalStatus,
+    Terms,
+    new_request,
+    tally,
+)
 from agt.runtime.backends import open_state
 from agt.runtime.redis_state import RedisApprovals, RedisStore
 from agt.runtime.redis_trust import RedisTrust
 from agt.runtime.state import Counters, RateLimit, StateUnavailable
 from agt.runtime.trust import TrustManager, TrustRules
-from approval_helpers import Approvers, stored_call
-from redis_server import RedisServer
 
 # --- the URL -----------------------------------------------------------------------------------------
 

@@ -122,6 +122,12 @@ class RedisConfig:
         return ":".join((self.prefix, *parts))
 
 
+def connect(config: RedisConfig | str, client: Any = None) -> tuple[RedisConfig, Any]:
+    """The configuration (parsed from a URL if need be) and a client: the one given, to share a pool, or a new one."""
+    config = config if isinstance(config, RedisConfig) else RedisConfig.from_url(config)
+    return config, client if client is not None else config.client()
+
+
 def redact(url: str) -> str:
     """The URL with its password replaced by ``***``: for messages, logs and ``RuntimeState.url``."""
     parts = urlsplit(url)

@@ -18,7 +18,14 @@ import json
 from typing import Any
 
 from agt import _json
-from agt.runtime._redis import Deferred, RedisConfig, redis_errors, token, unavailable
+from agt.runtime._redis import (
+    Deferred,
+    RedisConfig,
+    connect,
+    redis_errors,
+    token,
+    unavailable,
+)
 from agt.runtime.approvals import MAX_VOTES, ApprovalError, ApprovalRequest
 from agt.runtime.state import Counters, RateLimit, StateUnavailable
 from agt.runtime.votes import SignedVote
@@ -87,8 +94,7 @@ class RedisStore:
     """The :class:`~agt.runtime.state.StateStore` for many replicas: one Redis, atomic Lua scripts."""
 
     def __init__(self, config: RedisConfig | str, *, client: Any = None) -> None:
-        self.config = config if isinstance(config, RedisConfig) else RedisConfig.from_url(config)
-        self._redis = client if client is not None else self.config.client()
+        self.config, self._redis = connect(config, client)
         self._add_once = self._redis.register_script(ADD_ONCE)
         self._cancel = self._redis.register_script(CANCEL)
         self._hit_rate = self._redis.register_script(HIT_RATE)
@@ -215,8 +221,7 @@ class RedisApprovals:
     votes are kept and read per request, so a flood of junk votes cannot make a tally slow."""
 
     def __init__(self, config: RedisConfig | str, *, client: Any = None) -> None:
-        self.config = config if isinstance(config, RedisConfig) else RedisConfig.from_url(config)
-        self._redis = client if client is not None else self.config.client()
+        self.config, self._redis = connect(config, client)
         self._create = self._redis.register_script(CREATE)
         self._add_vote = self._redis.register_script(ADD_VOTE)
         self._consume = self._redis.register_script(CONSUME)

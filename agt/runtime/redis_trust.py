@@ -21,7 +21,14 @@ import threading
 import time
 from typing import Any
 
-from agt.runtime._redis import Deferred, RedisConfig, redis_errors, token, unavailable
+from agt.runtime._redis import (
+    Deferred,
+    RedisConfig,
+    connect,
+    redis_errors,
+    token,
+    unavailable,
+)
 from agt.runtime.trust import TrustRules
 
 _log = logging.getLogger("agt.runtime.redis")
@@ -85,8 +92,7 @@ class _KillView:
 
 class RedisTrust:
     def __init__(self, config: RedisConfig | str, *, client: Any = None, listen: bool = True) -> None:
-        self.config = config if isinstance(config, RedisConfig) else RedisConfig.from_url(config)
-        self._redis = client if client is not None else self.config.client()
+        self.config, self._redis = connect(config, client)
         self._trust = self._redis.register_script(TRUST)
         self._kill = self._redis.register_script(KILL)
         self._errors = redis_errors()
@@ -244,8 +250,8 @@ class RedisTrust:
                     try:
                         if part is not None:
                             part.close()
-                    except Exception:  # noqa: BLE001 - closing a dead connection
-                        pass
+                    except Exception as exc:  # noqa: BLE001 - closing a dead connection
+                        _log.debug("closing the kill-switch subscription: %s", exc)
         with self.view.lock:
             self.view.fresh_as_of = float("-inf")
 
