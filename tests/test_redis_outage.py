@@ -207,3 +207,25 @@ def test_a_rate_window_that_cannot_be_counted_denies(root, server):
         assert state.store.counters("t").tool_calls == 1  # the denied call's reservation was released
     finally:
         state.close()
+
+
+def test_after_redis_restarts_empty_a_new_kill_still_reaches_every_replicas_view(redis_binary, tmp_path):
+    from agt.runtime.redis_trust import RedisTrust
+
+    server = RedisServer(redis_binary, tmp_path / "empty").start()  # no persistence: it comes back empty
+    url = server.url_with(prefix="p", timeout="2")
+    one, other = RedisTrust(url), RedisTrust(url)
+    try:
+        for _ in range(3):  # the switch's version climbs to 6
+            one.kill("x")
+            one.revive("x")
+        until(lambda: other.subscribed and other.view.version >= 6, "the other replica to see version 6")
+        server.stop()
+        server.start()  # versions start again from 0
+        until(lambda: other.subscribed, "the other replica to subscribe again")
+        one.kill("z")  # version 1, below what the view held before the restart
+        until(lambda: "z" in other.view.agents, "the new kill to reach the other replica's view")
+    finally:
+        one.close()
+        other.close()
+        server.stop()

@@ -93,8 +93,8 @@ def test_a_kill_set_through_one_replica_stops_calls_on_another_process_within_on
     try:
         watcher.wait_for(lambda line: line["ok"])  # the other replica is up and running calls
         here = Governor("yaml", policy, store=state.store, approvals=state.approvals, trust=state.trust)
-        killed_at = time.time()
         here.kill("agent-7")
+        killed_at = time.time()  # the kill is set (in Redis, published) once kill() returns
         denied = watcher.wait_for(lambda line: "kill-switch" in line["rules"])
         # Every call the other replica began more than 1 s after the kill was denied; none of them ran.
         late_runs = [line for line in watcher.seen if line["ok"] and line["start"] > killed_at + 1.0]

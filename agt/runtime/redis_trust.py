@@ -212,6 +212,10 @@ class RedisTrust:
                 while (msg := pubsub.get_message(timeout=self.config.timeout)) is None or msg["type"] != "subscribe":
                     if time.monotonic() > deadline:
                         raise TimeoutError("no subscription confirmation")
+                with self.view.lock:
+                    # A new subscription may follow a Redis that restarted empty, its versions starting again from 0:
+                    # the snapshot read now is the truth, whatever version the view held before.
+                    self.view.version = -1
                 self._snapshot()  # after the subscription is live: no change published from here on is missed
                 if lost:
                     _log.warning("kill-switch subscription is back")
