@@ -21,7 +21,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agt.errors import AgtError
@@ -161,10 +161,19 @@ def token() -> str:
     return uuid.uuid4().hex
 
 
+@dataclass(frozen=True)
+class ScriptCall:
+    """One run of a registered script: what a deferred write does when Redis is back."""
+
+    script: Any  # redis.commands.core.Script
+    keys: tuple[str, ...]
+    args: tuple[Any, ...]
+
+
 @dataclass
 class _Item:
     what: str
-    apply: Callable[[], None]
+    call: ScriptCall
     deadline: float | None  # monotonic; past it the item is dropped (its once-marker may be gone)
 
 
@@ -173,14 +182,16 @@ class Deferred:
     reservations, undoing reservations whose reply was lost, tokens, trust signals. Every item is an idempotent
     script run under its own once-marker, so applying it again after an ambiguous failure changes nothing.
 
-    Applied in order before the next operation that reaches Redis. An item whose deadline passed (the
-    marker's ``horizon``) is dropped and logged: for a release or a trust signal, applying it then could apply it
-    twice; a dropped release leaves the counter high, which only ever denies sooner. Bounded: past ``limit`` items,
-    the oldest is dropped, with the same effect. Items live in this process: a process that exits with items
-    still deferred leaves those counters high (over-counted, never under-counted)."""
+    Applied in order, in pipelined batches of ``batch`` (so a long outage's backlog costs a few round trips, not
+    one per item), before the next operation that reaches Redis. An item whose deadline passed (the marker's
+    ``horizon``) is dropped: for a release or a trust signal, applying it then could apply it twice; a dropped
+    release leaves the counter high, which only ever denies sooner. Bounded: past ``limit`` items, the oldest is
+    dropped, with the same effect. Items live in this process: a process that exits with items still deferred
+    leaves those counters high (over-counted, never under-counted)."""
 
-    def __init__(self, limit: int = 100_000) -> None:
-        self.limit = limit
+    def __init__(self, client: Any, limit: int = 100_000, batch: int = 500) -> None:
+        self.client, self.limit, self.batch = client, limit, batch
+        self.dropped = 0
         self._items: deque[_Item] = deque()
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
@@ -188,32 +199,47 @@ class Deferred:
     def __len__(self) -> int:
         return len(self._items)
 
-    def defer(self, what: str, apply: Callable[[], None], horizon: float | None) -> None:
+    def defer(self, what: str, call: ScriptCall, horizon: float | None) -> None:
         deadline = None if horizon is None else time.monotonic() + horizon * 0.9
         with self._lock:
+            if not self._items:  # once per outage, not once per write
+                _log.warning("Redis unavailable: writes are kept until it returns, first: %s", what)
             if len(self._items) >= self.limit:
-                dropped = self._items.popleft()
-                _log.error("deferred Redis write dropped (more than %d waiting): %s", self.limit, dropped.what)
-            self._items.append(_Item(what, apply, deadline))
-        _log.warning("Redis unavailable: deferred until it returns: %s", what)
+                self._drop(self._items.popleft(), f"more than {self.limit} waiting")
+            self._items.append(_Item(what, call, deadline))
+
+    def _drop(self, item: _Item, why: str) -> None:
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 10_000 == 0:
+            _log.error("deferred Redis write dropped (%s; %d so far): %s", why, self.dropped, item.what)
 
     def flush(self) -> None:
-        """Apply what is waiting. Raises the first Redis error (the rest stay); another thread already
-        flushing is left to it (the writes commute)."""
+        """Apply what is waiting. Raises the first Redis error (the batch stays, to run again: it is idempotent);
+        another thread already flushing is left to it (the writes commute)."""
         if not self._items or not self._flushing.acquire(blocking=False):
             return
         try:
             while True:
                 with self._lock:
-                    if not self._items:
-                        return
-                    item = self._items[0]
-                if item.deadline is not None and time.monotonic() > item.deadline:
-                    _log.error("deferred Redis write dropped (older than its once-marker): %s", item.what)
-                else:
-                    item.apply()  # raises while Redis is still away: the item stays first in line
+                    batch = [self._items[i] for i in range(min(self.batch, len(self._items)))]
+                if not batch:
+                    return
+                now = time.monotonic()
+                live = []
+                for item in batch:
+                    if item.deadline is not None and now > item.deadline:
+                        self._drop(item, "older than its once-marker")
+                    else:
+                        live.append(item)
+                if live:
+                    pipe = self.client.pipeline(transaction=False)
+                    for item in live:
+                        item.call.script(keys=list(item.call.keys), args=list(item.call.args), client=pipe)
+                    pipe.execute()  # raises while Redis is still away: the batch stays first in line
                 with self._lock:
-                    if self._items and self._items[0] is item:
+                    for _ in batch:
                         self._items.popleft()
+                    if not self._items:
+                        _log.warning("Redis is back: every kept write is applied")
         finally:
             self._flushing.release()

@@ -21,6 +21,7 @@ from agt import _json
 from agt.runtime._redis import (
     Deferred,
     RedisConfig,
+    ScriptCall,
     connect,
     redis_errors,
     token,
@@ -99,16 +100,19 @@ class RedisStore:
         self._cancel = self._redis.register_script(CANCEL)
         self._hit_rate = self._redis.register_script(HIT_RATE)
         self._errors = redis_errors()
-        self.deferred = Deferred()
+        self.deferred = Deferred(self._redis)
 
     def _key(self, task: str) -> str:
         return self.config.key("counters", task)
 
-    def _add(self, task: str, tokens: int, calls: int, files: int, once: str) -> Counters:
+    def _add_call(self, task: str, tokens: int, calls: int, files: int, once: str) -> ScriptCall:
         ttl = _ms(self.config.counter_ttl) if self.config.counter_ttl else 0
-        reply = self._add_once(keys=[self._key(task), self.config.key("op", once)],
-                               args=[tokens, calls, files, _ms(self.config.horizon), ttl])
-        return _counters(reply)
+        return ScriptCall(self._add_once, (self._key(task), self.config.key("op", once)),
+                          (tokens, calls, files, _ms(self.config.horizon), ttl))
+
+    def _add(self, task: str, tokens: int, calls: int, files: int, once: str) -> Counters:
+        call = self._add_call(task, tokens, calls, files, once)
+        return _counters(call.script(keys=list(call.keys), args=list(call.args)))
 
     def _flush(self, doing: str) -> None:
         try:
@@ -123,24 +127,19 @@ class RedisStore:
             return self._add(task, 0, tool_calls, files_changed, once)
         except self._errors as exc:
             # The script may have run with its reply lost: undo it when Redis is back (exactly, by its marker).
-            def undo() -> None:
-                self._cancel(keys=[self._key(task), self.config.key("op", once)],
-                             args=[0, tool_calls, files_changed, _ms(self.config.horizon)])
-
+            undo = ScriptCall(self._cancel, (self._key(task), self.config.key("op", once)),
+                              (0, tool_calls, files_changed, _ms(self.config.horizon)))
             self.deferred.defer(f"undo a reservation of {tool_calls} call(s) for task {task!r}", undo, None)
             unavailable(self.config, exc, f"reserving counters for task {task!r}")
 
     def release(self, task: str, tool_calls: int, files_changed: int) -> None:
         once = token()
-
-        def apply() -> None:
-            self._add(task, 0, -tool_calls, -files_changed, once)
-
         try:
             self.deferred.flush()
-            apply()
+            self._add(task, 0, -tool_calls, -files_changed, once)
         except self._errors:
-            self.deferred.defer(f"release {tool_calls} call(s) for task {task!r}", apply, self.config.horizon)
+            self.deferred.defer(f"release {tool_calls} call(s) for task {task!r}",
+                                self._add_call(task, 0, -tool_calls, -files_changed, once), self.config.horizon)
 
     def add_tokens(self, task: str, tokens: int) -> Counters:
         once = token()
@@ -148,7 +147,7 @@ class RedisStore:
             self.deferred.flush()
             return self._add(task, tokens, 0, 0, once)
         except self._errors as exc:
-            self.deferred.defer(f"add {tokens} tokens for task {task!r}", lambda: self._add(task, tokens, 0, 0, once),
+            self.deferred.defer(f"add {tokens} tokens for task {task!r}", self._add_call(task, tokens, 0, 0, once),
                                 self.config.horizon)
             unavailable(self.config, exc, f"adding {tokens} tokens for task {task!r} (kept: added when Redis returns)")
 

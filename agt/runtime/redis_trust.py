@@ -24,6 +24,7 @@ from typing import Any
 from agt.runtime._redis import (
     Deferred,
     RedisConfig,
+    ScriptCall,
     connect,
     redis_errors,
     token,
@@ -96,7 +97,7 @@ class RedisTrust:
         self._trust = self._redis.register_script(TRUST)
         self._kill = self._redis.register_script(KILL)
         self._errors = redis_errors()
-        self.deferred = Deferred()
+        self.deferred = Deferred(self._redis)
         self._last_seen: dict[str, int] = {}
         k = self.config.key
         self._kill_keys = [k("kill", "all"), k("kill", "agents"), k("kill", "version")]
@@ -112,10 +113,14 @@ class RedisTrust:
     def _key(self, agent_id: str) -> str:
         return self.config.key("trust", agent_id)
 
+    def _call(self, agent_id: str, mode: str, value: int, rules: TrustRules, now: float, once: str) -> ScriptCall:
+        return ScriptCall(self._trust, (self._key(agent_id), self.config.key("op", once) if once else ""),
+                          (mode, value, repr(float(now)), rules.initial, rules.baseline, repr(float(rules.decay_per_day)),
+                           max(1, int(self.config.horizon * 1000))))
+
     def _run(self, agent_id: str, mode: str, value: int, rules: TrustRules, now: float, once: str) -> tuple[int, int]:
-        old, new = self._trust(keys=[self._key(agent_id), self.config.key("op", once) if once else ""],
-                               args=[mode, value, repr(float(now)), rules.initial, rules.baseline, repr(float(rules.decay_per_day)),
-                                     max(1, int(self.config.horizon * 1000))])
+        call = self._call(agent_id, mode, value, rules, now, once)
+        old, new = call.script(keys=list(call.keys), args=list(call.args))
         self._last_seen[agent_id] = int(new)
         return int(old), int(new)
 
@@ -151,7 +156,7 @@ class RedisTrust:
             return self._run(agent_id, "adjust", delta, rules, now, once)
         except self._errors:
             self.deferred.defer(f"trust signal {delta:+d} for {agent_id!r}",
-                                lambda: self._run(agent_id, "adjust", delta, rules, now, once), self.config.horizon)
+                                self._call(agent_id, "adjust", delta, rules, now, once), self.config.horizon)
             seen = self._last_seen.get(agent_id, rules.initial)
             return seen, seen
 
