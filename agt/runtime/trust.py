@@ -171,11 +171,16 @@ class TrustManager:
         backend: TrustBackend | None = None,
     ) -> None:
         self.rules = TrustRules(initial, baseline, promotion, demotion, decay_per_day)
-        self.initial, self.baseline = initial, baseline
-        self.promotion, self.demotion, self.decay_per_day = promotion, demotion, decay_per_day
         self.backend: TrustBackend = backend if backend is not None else MemoryTrust()
         self._clock = clock
         self._on_change = on_change
+
+    # the rules, read-only: one TrustRules holds them --------------------------------------------------
+    initial = property(lambda self: self.rules.initial)
+    baseline = property(lambda self: self.rules.baseline)
+    promotion = property(lambda self: self.rules.promotion)
+    demotion = property(lambda self: self.rules.demotion)
+    decay_per_day = property(lambda self: self.rules.decay_per_day)
 
     # scores -----------------------------------------------------------------------------------------
     def known(self, agent_id: str) -> bool:
