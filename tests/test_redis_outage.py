@@ -264,3 +264,36 @@ def test_a_release_kept_longer_than_the_horizon_is_dropped_leaving_the_counter_h
         assert store.counters("t") == Counters(0, 1, 0)  # over-counted: denies sooner, never later
     finally:
         store.close()
+
+
+def test_a_call_waiting_for_approval_when_redis_dies_is_denied_and_its_reservation_released(root, server, tmp_path):
+    from approval_helpers import Approvers
+
+    policy = tmp_path / "approve.yaml"
+    policy.write_text("apiVersion: governance.toolkit/v1\nname: a\ndefault_action: allow\nrules:\n"
+                      '  - name: email-approval\n    condition: "tool_name == \'send_email\'"\n    action: require_approval\n'
+                      "    approvers: [alice]\n")
+    state = open_state(server.url_with(prefix="p", timeout="2"))
+    gov = Governor("yaml", str(policy), store=state.store, approvals=state.approvals, trust=state.trust,
+                   approvers=Approvers("alice").registry, approval_timeout=120.0)
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            gov.call(lambda: None, tool="send_email", agent="a", task="t")
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=call)
+    try:
+        waiter.start()
+        until(lambda: len(state.approvals.list()) == 1, "the call to wait for its approval")
+        server.stop()
+        waiter.join(60)
+        assert not waiter.is_alive()
+        assert isinstance(outcome[0], GovernanceDenied) and outcome[0].rule_ids == ("state-unavailable",)
+        restart(server)
+        assert state.store.reconcile() == 0
+        assert state.store.counters("t") == Counters(0, 0, 0)
+    finally:
+        state.close()
