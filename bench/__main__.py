@@ -1,6 +1,6 @@
 """Print benchmark figures: p50/p99 latency and throughput per engine and policy size.
 
-    python -m bench [--quick] [--json] [--only core|facts|runtime|metrics|audit|opa|bundles|throughput|serve]
+    python -m bench [--quick] [--json] [--only core|facts|runtime|metrics|audit|opa|bundles|throughput|serve|redis]
 
 The last thing printed is the issue-14 summary (bench/summary.py): every target, measured figure, ✓/✗.
 """
@@ -19,7 +19,7 @@ from rich.table import Table
 import tempfile
 from pathlib import Path
 
-from bench import audit, bundles, core, facts, metrics, opa, runtime, serve, summary, throughput
+from bench import audit, bundles, core, facts, metrics, opa, redis, runtime, serve, summary, throughput
 from bench.stats import machine_reference_us
 
 
@@ -67,6 +67,10 @@ def main(argv: list[str]) -> int:
         if only in (None, "throughput"):
             rates, rate_extra = throughput.run(quick=quick, progress=progress)
             extra.update(rate_extra)
+        if only in (None, "redis"):
+            redis_figures, redis_extra = redis.run(quick=quick, progress=progress)
+            figures += redis_figures
+            extra.update(redis_extra)
     targets = summary.rows(figures, extra, scaled)
     if as_json:
         print(json.dumps({"reference_us": reference_us, "figures": [asdict(f) for f in figures], "extra": extra,
@@ -93,6 +97,7 @@ def main(argv: list[str]) -> int:
     if "receiver_events_per_s_accepted" in extra:
         out.print(f"decision-log receiver: {extra['receiver_events_per_s_accepted']:,.0f} events/s accepted (gzipped batches of 100), "
                   f"{extra['receiver_events_per_s_written']:,.0f} events/s written to the audit log")
+    redis.report(extra, out.print)
     if rates:
         out.print(throughput.table(rates))
     if only is None:  # one section alone would leave most of the summary "not measured"

@@ -43,3 +43,28 @@ def opa_binary() -> str:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the OPA tests: {exc}")
         pytest.skip(f"opa not installed: {exc}")
+
+
+@pytest.fixture(scope="session")
+def redis_binary() -> str:
+    """The real redis-server binary. Missing, it skips locally and fails in CI, as opa does."""
+    from redis_server import require_redis_server
+
+    return require_redis_server()
+
+
+@pytest.fixture(scope="session")
+def redis_server(redis_binary, tmp_path_factory):
+    """One real redis-server for the session, on a free loopback port. Give each test its own key prefix
+    (``redis_server.unique_url()``, or the ``redis_url`` fixture) rather than flushing it."""
+    from redis_server import RedisServer
+
+    server = RedisServer(redis_binary, tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop(kill=False)
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """A state URL on the session's redis-server with a key prefix of this test's own."""
+    return redis_server.unique_url(timeout="10")

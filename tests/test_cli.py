@@ -236,3 +236,20 @@ def test_approvals_deny_is_final(run, keys, tmp_path):
 def test_approvals_show_unknown_id_is_an_error(run, tmp_path):
     result = run("approvals", "show", "apr_nope", "--db", str(tmp_path / "a.db"))
     assert result.exit_code == EXIT_ERROR and "no approval request" in result.output
+
+
+def test_approvals_cli_reaches_requests_held_in_redis(run, keys, redis_server):
+    """An approver votes from the CLI on a request a replica stored in Redis; the password never shows."""
+    import time as _time
+
+    from agt.runtime.approvals import new_request
+    from agt.runtime.redis_state import RedisApprovals
+    from approval_helpers import stored_call
+
+    url = redis_server.unique_url().replace("redis://", "redis://default:not-shown@")
+    req = new_request("alice", "send_email", ("email-approval",), ("ops",), 1, 300, stored_call("alice"), _time.time())
+    RedisApprovals(url).create(req)
+    listed = run("approvals", "list", "--db", url)
+    assert req.id in listed.output and "not-shown" not in listed.output
+    assert "approved (1/1" in run("approvals", "approve", req.id, "--as", "ops", "--db", url).output
+    assert len(RedisApprovals(url).get(req.id).votes) == 1

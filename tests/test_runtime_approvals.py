@@ -1,5 +1,5 @@
 """agt.runtime.approvals: signed votes, the tally (quorum, deny, eligibility, expiry, validity, use), waiting,
-and the cross-process SQLite store."""
+and the cross-process SQLite and Redis stores."""
 
 from __future__ import annotations
 
@@ -19,9 +19,16 @@ from approval_helpers import Approvers, stored_call
 APPROVERS = Approvers("alice", "bob", "carol", "dave")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def store(request, tmp_path):
-    return MemoryApprovals() if request.param == "memory" else SqliteApprovals(tmp_path / "approvals.db")
+    if request.param == "redis":
+        from agt.runtime.redis_state import RedisApprovals
+
+        s = RedisApprovals(request.getfixturevalue("redis_url"))
+        yield s
+        s.close()
+        return
+    yield MemoryApprovals() if request.param == "memory" else SqliteApprovals(tmp_path / "approvals.db")
 
 
 def request_for(approvers=("alice", "bob", "carol"), quorum=1, timeout=60.0, now=None, agent="agent"):
@@ -256,32 +263,59 @@ def test_wait_async_returns_expired_after_the_timeout(store):
     assert asyncio.run(wait_async(store, req.id, resolver(store), req.expires_at, poll=0.02)).status is ApprovalStatus.EXPIRED
 
 
-# --- SQLite across store objects -------------------------------------------------------------------
+# --- shared stores (SQLite, Redis) across store objects ---------------------------------------------
 
 
-def test_sqlite_request_approved_through_a_second_store_object(tmp_path):
-    path = tmp_path / "approvals.db"
-    waiting_side = SqliteApprovals(path)
+@pytest.fixture(params=["sqlite", "redis"])
+def opener(request, tmp_path):
+    """Opens store objects on one shared store, as `agt approvals approve ID` in another process would."""
+    if request.param == "sqlite":
+        path = tmp_path / "approvals.db"
+        yield lambda: SqliteApprovals(path)
+        return
+    from agt.runtime.redis_state import RedisApprovals
+
+    url, opened = request.getfixturevalue("redis_url"), []
+    yield lambda: opened.append(RedisApprovals(url)) or opened[-1]
+    for s in opened:
+        s.close()
+
+
+def test_shared_request_approved_through_a_second_store_object(opener):
+    waiting_side = opener()
     req = created(waiting_side, timeout=30.0)
-    cli_side = SqliteApprovals(path)  # as `agt approvals approve ID` in another process would
-    vote(cli_side, req, "alice")
+    vote(opener(), req, "alice")
     assert status(waiting_side, req) is ApprovalStatus.APPROVED
 
 
-def test_sqlite_wait_sees_approval_from_a_second_store_object(tmp_path):
-    path = tmp_path / "approvals.db"
-    waiting_side = SqliteApprovals(path)
+def test_shared_wait_sees_approval_from_a_second_store_object(opener):
+    waiting_side = opener()
     req = created(waiting_side, timeout=30.0)
-    t = _approve_later(SqliteApprovals(path), req)
+    t = _approve_later(opener(), req)
     result = wait(waiting_side, req.id, resolver(waiting_side), req.expires_at, poll=0.01)
     t.join()
     assert result.status is ApprovalStatus.APPROVED
 
 
-def test_sqlite_request_round_trips_every_field(tmp_path):
-    store = SqliteApprovals(tmp_path / "approvals.db")
-    req = created(store, quorum=2, now=1234.5)
-    assert SqliteApprovals(tmp_path / "approvals.db").get(req.id).to_dict() == req.to_dict()
+def test_shared_request_round_trips_every_field(opener):
+    req = created(opener(), quorum=2, now=1234.5)
+    assert opener().get(req.id).to_dict() == req.to_dict()
+
+
+def test_shared_use_is_seen_by_a_second_store_object(opener):
+    req = created(opener())
+    assert opener().consume(req.id, time.time()) is True
+    assert opener().consume(req.id, time.time()) is False
+    assert opener().get(req.id).consumed_at is not None
+
+
+def test_shared_store_keeps_an_exact_decimal_param_of_the_action(opener):
+    from decimal import Decimal
+
+    req = new_request("alice", "refund", ("refund-approval",), ("finance",), 1, 10.0,
+                      {"action": {"params": {"amount": Decimal("100.0000000000000000001")}}}, time.time())
+    opener().create(req)
+    assert opener().get(req.id).action["action"]["params"]["amount"] == Decimal("100.0000000000000000001")
 
 
 def test_sqlite_malformed_stored_request_is_an_approval_error(tmp_path):
@@ -306,13 +340,3 @@ def test_new_request_quorum_is_capped_at_the_number_of_approvers():
 
 def test_new_request_quorum_is_at_least_one():
     assert request_for(quorum=0).quorum == 1
-
-
-def test_sqlite_keeps_an_exact_decimal_param_of_the_action(tmp_path):
-    from decimal import Decimal
-
-    store = SqliteApprovals(tmp_path / "approvals.db")
-    req = new_request("alice", "refund", ("refund-approval",), ("finance",), 1, 10.0,
-                      {"action": {"params": {"amount": Decimal("100.0000000000000000001")}}}, time.time())
-    store.create(req)
-    assert store.get(req.id).action["action"]["params"]["amount"] == Decimal("100.0000000000000000001")

@@ -1,4 +1,4 @@
-"""agt.runtime.state: session counters and rate windows, in memory and in SQLite."""
+"""agt.runtime.state: session counters and rate windows, in memory, in SQLite and in Redis (a real redis-server)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,19 @@ from agt.errors import AgtError
 from agt.runtime.state import Counters, MemoryStore, RateLimit, SqliteStore
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+def open_store(kind: str, request, tmp_path):
+    if kind == "memory":
+        return MemoryStore()
+    if kind == "sqlite":
+        return SqliteStore(tmp_path / "s.db")
+    from agt.runtime.redis_state import RedisStore
+
+    return RedisStore(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def store(request, tmp_path):
-    s = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "s.db")
+    s = open_store(request.param, request, tmp_path)
     yield s
     s.close()
 
@@ -194,31 +204,38 @@ def test_memory_store_concurrent_reserves_lose_no_updates():
     assert store.counters("shared").tool_calls == 8_000
 
 
-def test_sqlite_store_concurrent_reserves_lose_no_updates(tmp_path):
-    store = SqliteStore(tmp_path / "s.db")
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_shared_store_concurrent_reserves_lose_no_updates(kind, request, tmp_path):
+    store = open_store(kind, request, tmp_path)
     _hammer(store, 8, 200)
     assert store.counters("shared").tool_calls == 1_600
+    store.close()
 
 
-def _process_worker(path: str, n: int) -> None:
-    s = SqliteStore(path)
+def _process_worker(where: str, n: int) -> None:
+    from agt.runtime.backends import open_state
+
+    state = open_state(where)
     for _ in range(n):
-        s.reserve("shared", 1, 0)
-    s.close()
+        state.store.reserve("shared", 1, 0)
+    state.close()
 
 
-def test_sqlite_store_two_processes_reach_the_exact_total(tmp_path):
-    path = str(tmp_path / "s.db")
-    SqliteStore(path).close()  # create the schema before the processes race
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_shared_store_two_processes_reach_the_exact_total(kind, request, tmp_path):
+    from agt.runtime.backends import open_state
+
+    where = f"sqlite://{tmp_path}/s.db" if kind == "sqlite" else request.getfixturevalue("redis_url")
+    open_state(where).close()  # create the schema before the processes race
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_process_worker, args=(path, 200)) for _ in range(2)]
+    procs = [ctx.Process(target=_process_worker, args=(where, 200)) for _ in range(2)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0]
-    s = SqliteStore(path)
+    state = open_state(where)
     try:
-        assert s.counters("shared").tool_calls == 400
+        assert state.store.counters("shared").tool_calls == 400
     finally:
-        s.close()
+        state.close()

@@ -163,6 +163,11 @@ DEFAULT_APPROVALS_DB = ".agt/approvals.db"
 
 
 def _approvals(db: str) -> Any:
+    """The store ``--db`` names: a SQLite file, or the Redis state URL the replicas share (docs/scale-out.md)."""
+    if db.startswith(("redis://", "rediss://", "unix://")):
+        from agt.runtime.redis_state import RedisApprovals
+
+        return RedisApprovals(db)
     from agt.runtime.approvals import SqliteApprovals
 
     return SqliteApprovals(db)
@@ -171,7 +176,8 @@ def _approvals(db: str) -> Any:
 def db_option(fn: Any) -> Any:
     return click.option(
         "--db", envvar="AGT_APPROVALS_DB", default=DEFAULT_APPROVALS_DB, show_default=True,
-        help="The SQLite approvals store the governed agents use [env AGT_APPROVALS_DB].",
+        help="The approvals store the governed agents use: a SQLite file, or a Redis state URL "
+             "(redis://user:pass@host:6379/0?prefix=agt) [env AGT_APPROVALS_DB].",
     )(fn)
 
 

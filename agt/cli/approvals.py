@@ -48,7 +48,9 @@ def approvals_list(db: str, keys_dir: str | None, registry_file: str | None, sta
         return
     import datetime as dt
 
-    table = Table(title=f"approval requests ({status}) in {db}")
+    from agt.runtime._redis import redact
+
+    table = Table(title=f"approval requests ({status}) in {redact(db)}")
     for col in ("id", "agent", "tool", "rules", "approvers", "quorum", "votes", "status", "expires"):
         table.add_column(col)
     for r, s in rows:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from agt.errors import AgtError
@@ -33,9 +34,13 @@ class RuntimeState:
                 close()
 
 
-def open_state(url: str | None = None) -> RuntimeState:
-    """Open the runtime state ``url`` names (default ``memory``)."""
+def open_state(url: str | None = None, **redis_options: Any) -> RuntimeState:
+    """Open the runtime state ``url`` names (default ``memory``). ``redis_options`` (``prefix``, ``timeout``,
+    ...: :class:`agt.runtime._redis.RedisConfig`) override a Redis URL's query parameters. For Redis,
+    ``RuntimeState.url`` is the URL with its password redacted."""
     url = "memory" if url in (None, "", "memory", "memory://") else url
+    if redis_options and not str(url).startswith(("redis", "unix")):
+        raise AgtError(f"options {', '.join(redis_options)} apply to a Redis state URL only, not {url!r}")
     if url == "memory":
         return RuntimeState(url, MemoryStore(), MemoryApprovals(), TrustManager())
     parts = urlsplit(url)
@@ -46,4 +51,13 @@ def open_state(url: str | None = None) -> RuntimeState:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         # Trust and the kill switch stay in this process with SQLite: they are shared only through Redis.
         return RuntimeState(url, SqliteStore(path), SqliteApprovals(path), TrustManager())
+    if parts.scheme in ("redis", "rediss", "unix"):
+        from agt.runtime._redis import RedisConfig
+        from agt.runtime.redis_state import RedisApprovals, RedisStore
+        from agt.runtime.redis_trust import RedisTrust
+
+        config = RedisConfig.from_url(url, **redis_options)
+        client = config.client()  # one connection pool for the three stores; the kill-switch listener has its own
+        return RuntimeState(config.display, RedisStore(config, client=client), RedisApprovals(config, client=client),
+                            TrustManager(backend=RedisTrust(config, client=client)))
     raise AgtError(f"state URL {url!r}: expected memory, sqlite:///path/state.db or redis://host:port/db")

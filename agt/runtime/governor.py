@@ -8,6 +8,7 @@ blocks until resolved or raises :class:`~agt.errors.ApprovalRequired` (non-block
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -15,7 +16,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable, Collection, Mapping, TypeVar
+from typing import Any, Awaitable, Callable, Collection, Iterator, Mapping, TypeVar
 
 from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, infer_kind
 from agt.audit.text import safe_str
@@ -31,7 +32,7 @@ from agt.runtime.audit import AuditRecord, AuditSink, MemoryAuditSink, new_decis
 from agt.runtime.breaker import BreakerBoard, BreakerPolicy, BreakerState
 from agt.runtime.observe import ADMITTED, DENIED, HELD
 from agt.runtime.modes import Mode, Verdict, apply_mode
-from agt.runtime.state import MemoryStore, RateLimit, StateStore
+from agt.runtime.state import MemoryStore, RateLimit, StateStore, StateUnavailable
 from agt.runtime.trust import RING_KINDS, TrustChange, TrustManager, ring
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,6 +41,7 @@ TRUST_GATE, POLICY_GATE, RATE_GATE, RELIABILITY_GATE, APPROVAL_GATE, OUTPUT_GATE
     "trust", "policy", "rate", "reliability", "approval", "output",
 )
 AUDIT_GATE = "audit"
+STATE_GATE = "state"  # shared state (Redis) unreachable: denied in every mode, nobody demoted
 _log = logging.getLogger("agt.runtime")
 
 
@@ -367,7 +369,7 @@ class Governor:
                 self._observer.decided(gate, decision, DENIED)
             asked = {"action": {"tool": safe_str(tool) if not isinstance(tool, str) else tool}} if tool is not None else None
             self._record("decision", agent_id, path=gate, result={**decision.to_dict(), "enforced": "deny"}, input=asked)
-        if gate != TRUST_GATE:
+        if gate not in (TRUST_GATE, STATE_GATE):
             self.trust.record_denied(agent_id)
         return GovernanceDenied(decision, gate)
 
@@ -401,14 +403,18 @@ class Governor:
         except (ActionError, ValueError) as exc:
             raise self._deny_now(None, fail_closed(f"invalid action: {exc}", engine="runtime"), POLICY_GATE, agent_id,
                                  tool) from None
+        except StateUnavailable as exc:
+            raise self._deny_now(None, _deny("state-unavailable", str(exc)), STATE_GATE, agent_id, tool) from None
         if identity_blocked is not None:
             # A failed identity check is never relaxed by a mode: nobody knows who is calling.
             raise self._deny_now(p, identity_blocked, TRUST_GATE, agent_id)
         if blocked is not None:
             self._enforce(p, blocked, TRUST_GATE, warnings)
             # The mode let a ring refusal through: the call now counts like any other.
-            p = self._build(who, op, res, session, task, reserve=True, attributes=attributes)
-        blocked = self._rate_gate(who, tool)
+            with self._shared_state(p, agent_id):
+                p = self._build(who, op, res, session, task, reserve=True, attributes=attributes)
+        with self._shared_state(p, agent_id):
+            blocked = self._rate_gate(who, tool)
         if blocked is not None:
             self._enforce(p, blocked, RATE_GATE, warnings)
         decision = self.decide(p.action)
@@ -417,8 +423,18 @@ class Governor:
             raise self._deny_now(p, decision, POLICY_GATE, who.id)
         ticket = _Ticket(p, decision, verdict, warnings=warnings)
         if verdict.effect is Effect.REQUIRE_APPROVAL:
-            ticket.pending = self._approval(ticket, approval_id, call_id, blocking)
+            with self._shared_state(p, agent_id):
+                ticket.pending = self._approval(ticket, approval_id, call_id, blocking)
         return ticket
+
+    @contextlib.contextmanager
+    def _shared_state(self, p: _Prepared | None, agent_id: str) -> Iterator[None]:
+        """Shared state (Redis) that cannot be read or written denies the call, whatever the mode, naming the
+        cause; the reservation is released (deferred until Redis returns) and the agent is not demoted."""
+        try:
+            yield
+        except StateUnavailable as exc:
+            raise self._deny_now(p, _deny("state-unavailable", str(exc)), STATE_GATE, agent_id) from None
 
     def _approval(self, t: _Ticket, approval_id: str | None, call_id: str | None = None,
                   blocking: bool = True) -> ApprovalRequest | None:
@@ -601,13 +617,15 @@ class Governor:
 
     def _wait(self, t: _Ticket) -> Tally:
         try:
-            return wait(*self._wait_on(t))
+            with self._shared_state(t.prepared, t.action.agent.id):
+                return wait(*self._wait_on(t))
         except ApprovalError as exc:
             raise self._deny_now(t.prepared, _deny("approval-unknown", str(exc)), APPROVAL_GATE, t.prepared.action.agent.id) from None
 
     async def _await(self, t: _Ticket) -> Tally:
         try:
-            return await wait_async(*self._wait_on(t))
+            with self._shared_state(t.prepared, t.action.agent.id):
+                return await wait_async(*self._wait_on(t))
         except ApprovalError as exc:
             raise self._deny_now(t.prepared, _deny("approval-unknown", str(exc)), APPROVAL_GATE, t.prepared.action.agent.id) from None
 
@@ -709,7 +727,8 @@ class Governor:
             except BaseException:
                 self._release(t.prepared)  # interrupted while waiting: the call never ran
                 raise
-            self._resolved(t, state)
+            with self._shared_state(t.prepared, t.action.agent.id):
+                self._resolved(t, state)
         self._admit(t)
         return t
 
@@ -729,7 +748,8 @@ class Governor:
             except BaseException:
                 self._release(t.prepared)  # cancelled while waiting (a tool timeout, the run ending): never ran
                 raise
-            self._resolved(t, state)
+            with self._shared_state(t.prepared, t.action.agent.id):
+                self._resolved(t, state)
         self._admit(t)
         return t
 

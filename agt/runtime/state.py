@@ -58,13 +58,20 @@ class RateLimit:
             raise AgtError(f"rate limit {text!r}: {exc}") from None
 
 
+class StateUnavailable(AgtError):
+    """A shared store (Redis) could not be read or written: the Governor denies the call, naming this.
+
+    The message starts with ``state store unavailable:`` and names the store and the cause."""
+
+
 class StateStore(Protocol):
     def reserve(self, task: str, tool_calls: int, files_changed: int) -> Counters:
         """Atomically add to the task's counters and return them, including this reservation."""
         ...
 
     def release(self, task: str, tool_calls: int, files_changed: int) -> None:
-        """Undo a reservation for a call that did not run."""
+        """Undo a reservation for a call that did not run. A shared store that cannot be reached keeps the
+        release and applies it once it can (it never raises for that): the call is already denied."""
         ...
 
     def add_tokens(self, task: str, tokens: int) -> Counters: ...

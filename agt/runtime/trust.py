@@ -9,6 +9,10 @@ kill switch. The score an action carries (``agent.trust_score``) comes from here
 * Signals: each denial costs ``demotion`` points; each compliant, allowed call earns ``promotion`` points.
 * Decay: without positive signals, a score above the baseline drifts down toward it by ``decay_per_day``.
 * Kill switch: one agent, or every agent at once, is blocked until the switch is released.
+
+Where scores and the switch live is a :class:`TrustBackend`: :class:`MemoryTrust` (this process) or
+:class:`agt.runtime.redis_trust.RedisTrust` (every replica sharing one Redis). The arithmetic is
+:class:`TrustRules`, one definition; a backend applies it atomically (a lock here, a Lua script in Redis).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 from agt.action import Kind
 
@@ -54,6 +58,105 @@ class TrustChange:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class TrustRules:
+    """How scores move. A score is stored with the time it last changed (``at``); decay counts from then."""
+
+    initial: int = 500
+    baseline: int = 500
+    promotion: int = 2
+    demotion: int = 25
+    decay_per_day: float = 10.0
+
+    def decayed(self, stored: tuple[float, float] | None, now: float) -> int:
+        """The score now of an agent stored as ``(score, at)``, or the initial score of one never stored."""
+        if stored is None:
+            return int(self.initial)
+        score, at = stored
+        if score > self.baseline:
+            idle_days = (now - at) / 86400
+            # Whole points only: a score does not slip below a tier boundary a second after it is set.
+            score = max(float(self.baseline), score - int(idle_days * self.decay_per_day))
+        return int(score)
+
+
+class TrustBackend(Protocol):
+    """Where scores and the kill switch are kept. Every method is atomic on its own."""
+
+    def known(self, agent_id: str) -> bool: ...
+
+    def stored(self, agent_id: str) -> tuple[float, float] | None:
+        """``(score, at)`` as stored, or None for an agent never stored."""
+        ...
+
+    def put(self, agent_id: str, score: int, rules: TrustRules, now: float) -> int:
+        """Store ``score`` (already clamped); returns the decayed score it replaced."""
+        ...
+
+    def adjust(self, agent_id: str, delta: int, rules: TrustRules, now: float) -> tuple[int, int]:
+        """Add ``delta`` to the decayed score, clamped to 0..1000; returns (old, new)."""
+        ...
+
+    def kill(self, agent_id: str | None) -> None: ...
+
+    def revive(self, agent_id: str | None) -> None: ...
+
+    def is_killed(self, agent_id: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryTrust:
+    """Scores and the kill switch in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scores: dict[str, tuple[float, float]] = {}
+        self._killed: set[str] = set()
+        self._kill_all = False
+
+    def known(self, agent_id: str) -> bool:
+        with self._lock:
+            return agent_id in self._scores
+
+    def stored(self, agent_id: str) -> tuple[float, float] | None:
+        with self._lock:
+            return self._scores.get(agent_id)
+
+    def put(self, agent_id: str, score: int, rules: TrustRules, now: float) -> int:
+        with self._lock:
+            old = rules.decayed(self._scores.get(agent_id), now)
+            self._scores[agent_id] = (float(score), now)
+            return old
+
+    def adjust(self, agent_id: str, delta: int, rules: TrustRules, now: float) -> tuple[int, int]:
+        with self._lock:
+            old = rules.decayed(self._scores.get(agent_id), now)
+            new = max(0, min(1000, old + delta))
+            self._scores[agent_id] = (float(new), now)
+            return old, new
+
+    def kill(self, agent_id: str | None) -> None:
+        with self._lock:
+            if agent_id is None:
+                self._kill_all = True
+            else:
+                self._killed.add(agent_id)
+
+    def revive(self, agent_id: str | None) -> None:
+        with self._lock:
+            if agent_id is None:
+                self._kill_all = False
+            else:
+                self._killed.discard(agent_id)
+
+    def is_killed(self, agent_id: str) -> bool:
+        return self._kill_all or agent_id in self._killed
+
+    def close(self) -> None:
+        pass
+
+
 class TrustManager:
     def __init__(
         self,
@@ -65,76 +168,61 @@ class TrustManager:
         decay_per_day: float = 10.0,
         clock: Callable[[], float] = time.time,
         on_change: Callable[[TrustChange], None] | None = None,
+        backend: TrustBackend | None = None,
     ) -> None:
-        self.initial, self.baseline = initial, baseline
-        self.promotion, self.demotion, self.decay_per_day = promotion, demotion, decay_per_day
+        self.rules = TrustRules(initial, baseline, promotion, demotion, decay_per_day)
+        self.backend: TrustBackend = backend if backend is not None else MemoryTrust()
         self._clock = clock
         self._on_change = on_change
-        self._lock = threading.Lock()
-        self._scores: dict[str, float] = {}
-        self._last_positive: dict[str, float] = {}
-        self._killed: set[str] = set()
-        self._kill_all = False
+
+    # the rules, read-only: one TrustRules holds them --------------------------------------------------
+    initial = property(lambda self: self.rules.initial)
+    baseline = property(lambda self: self.rules.baseline)
+    promotion = property(lambda self: self.rules.promotion)
+    demotion = property(lambda self: self.rules.demotion)
+    decay_per_day = property(lambda self: self.rules.decay_per_day)
 
     # scores -----------------------------------------------------------------------------------------
     def known(self, agent_id: str) -> bool:
-        with self._lock:
-            return agent_id in self._scores
+        return self.backend.known(agent_id)
 
     def score(self, agent_id: str) -> int:
-        with self._lock:
-            return self._decayed(agent_id)
+        return self.rules.decayed(self.backend.stored(agent_id), self._clock())
 
     def set_score(self, agent_id: str, score: int | None, reason: str = "set") -> None:
         """``None`` (an agent declared without a score) sets the manager's initial score."""
         if score is None:
             score = self.initial
-        with self._lock:
-            self._change(agent_id, float(max(0, min(1000, score))), reason)
+        new, now = int(max(0, min(1000, score))), self._clock()
+        old = self.backend.put(agent_id, new, self.rules, now)
+        self._changed(agent_id, old, new, reason, now)
 
-    def _decayed(self, agent_id: str) -> int:
-        score = self._scores.get(agent_id, float(self.initial))
-        if score > self.baseline:
-            idle_days = (self._clock() - self._last_positive.get(agent_id, self._clock())) / 86400
-            # Whole points only: a score does not slip below a tier boundary a second after it is set.
-            score = max(float(self.baseline), score - int(idle_days * self.decay_per_day))
-        return int(score)
-
-    def _change(self, agent_id: str, new: float, reason: str) -> None:
-        old = self._decayed(agent_id)
-        now = self._clock()
-        self._scores[agent_id] = new
-        self._last_positive[agent_id] = now
-        if self._on_change and int(new) != old:
-            self._on_change(TrustChange(agent_id, old, int(new), reason, now))
+    def _changed(self, agent_id: str, old: int, new: int, reason: str, now: float) -> None:
+        if self._on_change and new != old:
+            self._on_change(TrustChange(agent_id, old, new, reason, now))
 
     def record_allowed(self, agent_id: str) -> int:
-        with self._lock:
-            new = min(1000.0, self._decayed(agent_id) + self.promotion)
-            self._change(agent_id, new, "compliant call")
-            return int(new)
+        now = self._clock()
+        old, new = self.backend.adjust(agent_id, self.promotion, self.rules, now)
+        self._changed(agent_id, old, new, "compliant call", now)
+        return new
 
     def record_denied(self, agent_id: str) -> int:
-        with self._lock:
-            new = max(0.0, self._decayed(agent_id) - self.demotion)
-            self._change(agent_id, new, "denied call")
-            return int(new)
+        now = self._clock()
+        old, new = self.backend.adjust(agent_id, -self.demotion, self.rules, now)
+        self._changed(agent_id, old, new, "denied call", now)
+        return new
 
     # kill switch ------------------------------------------------------------------------------------
     def kill(self, agent_id: str | None = None) -> None:
         """Block one agent, or every agent when ``agent_id`` is None."""
-        with self._lock:
-            if agent_id is None:
-                self._kill_all = True
-            else:
-                self._killed.add(agent_id)
+        self.backend.kill(agent_id)
 
     def revive(self, agent_id: str | None = None) -> None:
-        with self._lock:
-            if agent_id is None:
-                self._kill_all = False
-            else:
-                self._killed.discard(agent_id)
+        self.backend.revive(agent_id)
 
     def is_killed(self, agent_id: str) -> bool:
-        return self._kill_all or agent_id in self._killed
+        return self.backend.is_killed(agent_id)
+
+    def close(self) -> None:
+        self.backend.close()
