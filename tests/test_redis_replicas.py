@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from replicas import ROOT, WORKER, InProcess, Subprocess, run_all, until
+from replicas import ROOT, WORKER, InProcess, Served, Subprocess, run_all, until
 
 from agt.runtime import Governor
 from agt.runtime.backends import open_state
@@ -40,7 +40,9 @@ def test_exactly_the_budgeted_number_of_calls_runs_across_replicas(kind, request
     else:
         url = f"sqlite://{tmp_path}/state.db" if kind == "sqlite" else request.getfixturevalue("redis_url")
         open_state(url).close()  # the schema exists before the replicas race
-        runners = [Subprocess(policy, url, task, go_file), Subprocess(policy, url, task, go_file),
+        # Two agt serve processes, two Governors in other processes and two in this one: six replicas, 8 threads each.
+        runners = [Served(policy, url, task, go, tmp_path / "serve-1"), Served(policy, url, task, go, tmp_path / "serve-2"),
+                   Subprocess(policy, url, task, go_file), Subprocess(policy, url, task, go_file),
                    InProcess(policy, lambda: open_state(url), task, go), InProcess(policy, lambda: open_state(url), task, go)]
 
     def release() -> None:
@@ -49,7 +51,7 @@ def test_exactly_the_budgeted_number_of_calls_runs_across_replicas(kind, request
 
     ran = run_all(runners, release)
     assert sum(ran) == BUDGET, f"calls run per replica: {ran}"
-    assert len(ran) == 4 and sum(r.threads * r.attempts for r in runners) > 10 * BUDGET  # heavily oversubscribed
+    assert len(ran) == len(runners) and sum(r.threads * r.attempts for r in runners) > 10 * BUDGET  # heavily oversubscribed
 
 
 class Watcher:
