@@ -275,9 +275,25 @@ class Context:
                 _setattr(self, name, _require_count(getattr(self, name), f"context.{name}"))
         if self.environment is not None:
             _require_str(self.environment, "context.environment")
-        if not _require_str(self.timestamp, "context.timestamp"):
+        stamp = self.timestamp
+        if type(stamp) is not str or len(stamp) > _MAX_STRING or not stamp.isascii():
+            _require_str(stamp, "context.timestamp")
+        if not stamp:
             _setattr(self, "timestamp", _now())
         _set_mapping(self, "attributes", _normalize.normalize_mapping(self.attributes, "context.attributes"))
+
+    @classmethod
+    def _for_call(cls, session_id: str, task_id: str, tokens_used: int, tool_calls: int, files_changed: int,
+                  environment: str | None, attributes: Mapping[str, Any] | None) -> "Context":
+        """The context the runtime builds for each call (stage pre_tool, stamped now): the checks ``Context(...)``
+        makes, without the dataclass machinery around them (one governed call builds one of these)."""
+        ctx = object.__new__(cls)
+        # Frozen: each field is written once, here, as the generated __init__ would write it.
+        ctx.__dict__.update(session_id=session_id, task_id=task_id, stage=Stage.PRE_TOOL, tokens_used=tokens_used,
+                            tool_calls=tool_calls, files_changed=files_changed, environment=environment,
+                            timestamp=_now(), attributes=attributes if attributes is not None else {})
+        ctx.__post_init__()
+        return ctx
 
     def to_dict(self) -> dict[str, Any]:
         out = {

@@ -161,8 +161,16 @@ def test_candidates_are_distinct_and_in_order():
 
 
 def test_text_re2_cannot_take_fires_every_pattern():
-    pf = Prefilter([parse("params_text contains 'a'")])
+    pf = Prefilter([parse("params_text matches 'a'")])
     assert list(pf.candidates(doc("\udc80"))) == [0]
+
+
+def test_few_literal_patterns_are_decided_by_python_string_operations():
+    pf = Prefilter([parse("params_text contains 'a'"), parse("params_text startswith 'b'"), parse("params_text endswith 'c'"),
+                    parse("params_text contains ''")])
+    assert pf._patterns[0][1].sets == []  # no RE2 set was built
+    assert list(pf.candidates(doc("bxc"))) == [1, 2, 3]
+    assert list(pf.candidates(doc("\udc80a"))) == [0, 3]  # text RE2 cannot take: Python decides exactly
 
 
 def test_sets_too_large_for_one_re2_set_are_split():
@@ -269,9 +277,13 @@ def test_candidates_are_sorted_and_distinct(conditions, d):
 @settings(max_examples=400, deadline=None)
 @given(patterns=st.lists(st.tuples(st.sampled_from(["contains", "startswith", "endswith", "matches"]), WORDS), max_size=6),
        text=st.one_of(st.text(CHARS, max_size=16), st.text(max_size=16)))
-def test_one_set_reports_every_pattern_python_finds(patterns, text):
-    # Literal patterns through RE2 (escaped, UTF-8) against Python's own str operations, unicode included.
+@pytest.mark.parametrize("through", ["python", "re2"])
+def test_one_set_reports_every_pattern_python_finds(patterns, text, through):
+    # Literal patterns through RE2 (escaped, UTF-8), and through the few-literals path, against Python's own str
+    # operations, unicode included. Enough extra literals force the RE2 set.
     conditions = [ast.Compare(op, TEXT, ast.Literal(w if op != "matches" else compile_regex_safe(w))) for op, w in patterns]
+    if through == "re2":
+        conditions += [ast.Compare("contains", TEXT, ast.Literal(f"\x00never-{i}")) for i in range(9)]
     pf = Prefilter(conditions)
     d = doc(text)
     assert [k for k, c in enumerate(conditions) if compile_predicate(c)(d)] == [

@@ -161,6 +161,10 @@ def _compare(node: ast.Compare) -> frozenset[Atom] | None:
 _SET_OPTIONS = _RE2_OPTIONS
 
 
+_FEW_LITERALS = 8
+"""Up to this many literal patterns on a field are tested one by one in Python; more go into an RE2 set."""
+
+
 class _PatternSet:
     """Every pattern on one field in RE2 sets (one unless RE2 cannot compile so many at once).
 
@@ -169,15 +173,22 @@ class _PatternSet:
     """
 
     def __init__(self, patterns: Sequence[tuple[str, list[int]]], on_string: list[int],
-                 members: Mapping[str, list[int]] | None = None, on_list: Sequence[int] = ()) -> None:
+                 members: Mapping[str, list[int]] | None = None, on_list: Sequence[int] = (),
+                 literals: Sequence[tuple[str, str, int]] | None = None) -> None:
         """``members``: for each ``contains`` literal, the keys it fires on a list holding that string; ``on_list``:
-        the keys of every other pattern on the field (each raises on a list, so each fires)."""
+        the keys of every other pattern on the field (each raises on a list, so each fires). ``literals``: when
+        every pattern on the field is a literal (op, text, key) and there are few, they are looked for with
+        Python's own ``in``/``startswith``/``endswith``, the very operations the conditions run, instead of RE2:
+        a handful of substring tests cost less than one call into an RE2 set."""
         self.sets: list[tuple[Any, list[list[int]]]] = []
         self.on_string = list(on_string)  # keys of patterns that match any string (or would not compile in a set)
         self.everything = sorted({k for _, keys in patterns for k in keys} | set(on_string))
         self.members = {text: tuple(keys) for text, keys in (members or {}).items()}
         self.on_list = sorted(set(on_list))
-        self._build(list(patterns))
+        self.literals = None if literals is None else tuple(
+            tuple((text, key) for o, text, key in literals if o == op) for op in ("contains", "startswith", "endswith"))
+        if self.literals is None:
+            self._build(list(patterns))
 
     def _build(self, patterns: list[tuple[str, list[int]]]) -> None:
         if not patterns:
@@ -213,6 +224,14 @@ class _PatternSet:
                         out.extend(keys)
 
     def found(self, text: str, out: list[int]) -> None:
+        if self.literals is not None:
+            contains, starts, ends = self.literals
+            out.extend(key for lit, key in contains if lit in text)
+            if starts:
+                out.extend(key for lit, key in starts if text.startswith(lit))
+            if ends:
+                out.extend(key for lit, key in ends if text.endswith(lit))
+            return
         out.extend(self.on_string)
         for s, keys in self.sets:
             try:
@@ -240,6 +259,7 @@ class Prefilter:
         on_string: dict[ast.Node, list[int]] = {}
         members: dict[ast.Node, dict[str, list[int]]] = {}
         on_list: dict[ast.Node, list[int]] = {}
+        literals: dict[ast.Node, list[tuple[str, str, int]] | None] = {}  # None: a regex on the field
         for key, node in enumerate(conditions):
             atoms = triggers(node)
             if atoms is None:
@@ -255,6 +275,11 @@ class Prefilter:
                         members.setdefault(atom.field, {}).setdefault(atom.text, []).append(key)
                     else:
                         on_list.setdefault(atom.field, []).append(key)
+                    plain = literals.setdefault(atom.field, [])
+                    if plain is not None and atom.op != "matches" and len(plain) < _FEW_LITERALS:
+                        plain.append((atom.op, atom.text, key))
+                    else:
+                        literals[atom.field] = None
                     regex = atom.regex()
                     patterns.setdefault(atom.field, {})
                     if _matches_empty(regex):
@@ -268,7 +293,8 @@ class Prefilter:
             entries.sort()
             self._bounded.append((_getter(f), [b for b, _ in entries], [k for _, k in entries]))
         self._patterns = [
-            (_getter(f), _PatternSet(list(table.items()), on_string.get(f, []), members.get(f), on_list.get(f, ())))
+            (_getter(f), _PatternSet(list(table.items()), on_string.get(f, []), members.get(f), on_list.get(f, ()),
+                                     literals.get(f)))
             for f, table in patterns.items()
         ]
 

@@ -165,6 +165,7 @@ class Governor:
         if require_delegation and identity is None:
             raise ValueError("require_delegation needs identity= (an EnvelopeVerifier): a delegation is checked against the envelope's signer")
         self._agents: dict[str, Agent] = {}
+        self._scored: dict[str, tuple[Agent, Agent]] = {}  # agent id → (the agent given, it at its latest score)
 
     # --- configuration ---------------------------------------------------------------------------
     def register_agent(self, agent: Agent, trust_score: int | None = None) -> Agent:
@@ -202,8 +203,16 @@ class Governor:
         base = agent if isinstance(agent, Agent) else self._agents.get(agent) or Agent(agent)
         if base.id not in self._agents:
             self.register_agent(base)
-        score = self.trust.score(base.id)
-        return base if score == base.trust_score else base.with_trust_score(score)
+        score = self.trust.score(base.id)  # read fresh on every call
+        if score == base.trust_score:
+            return base
+        # The same agent at the same score is the same immutable value: reuse the last one built for it.
+        last = self._scored.get(base.id)
+        if last is not None and last[0] is base and last[1].trust_score == score:
+            return last[1]
+        scored = base.with_trust_score(score)
+        self._scored[base.id] = (base, scored)
+        return scored
 
     def _trust_gate(self, agent: Agent, kind: Kind) -> Decision | None:
         if self.trust.is_killed(agent.id):
@@ -311,7 +320,7 @@ class Governor:
         """The policy decision. A call whose params name several files (a move's source and destination)
         is decided once per file, each as the resource, and the strictest decision holds: a write outside
         the workspace through any path-bearing param is denied (docs/action-schema.md)."""
-        files = [r for r in action.action.resources if r.type == "file" and r != action.resource]
+        files = [r for r in action.action.resources if r.type == "file" and r is not action.resource and r != action.resource]
         if not files:
             return self._decide_one(action)
         variants = [action] + [Action(action.agent, action.action, r, action.context) for r in files]
@@ -332,11 +341,8 @@ class Governor:
         else:
             seen = self.store.counters(task)
             counters = type(seen)(seen.tokens_used, seen.tool_calls + 1, seen.files_changed + files)
-        ctx = Context(
-            session_id=session, task_id=task, stage=Stage.PRE_TOOL, tokens_used=counters.tokens_used,
-            tool_calls=counters.tool_calls, files_changed=counters.files_changed, environment=self.environment,
-            attributes=dict(attributes or {}),
-        )
+        ctx = Context._for_call(session, task, counters.tokens_used, counters.tool_calls, counters.files_changed,
+                                self.environment, attributes)
         return _Prepared(Action(who, op, res, ctx), 1 if reserve else 0, files if reserve else 0, time.perf_counter())
 
     def _release(self, p: _Prepared) -> None:
