@@ -285,14 +285,22 @@ class Context:
     @classmethod
     def _for_call(cls, session_id: str, task_id: str, tokens_used: int, tool_calls: int, files_changed: int,
                   environment: str | None, attributes: Mapping[str, Any] | None) -> "Context":
-        """The context the runtime builds for each call (stage pre_tool, stamped now): the checks ``Context(...)``
-        makes, without the dataclass machinery around them (one governed call builds one of these)."""
+        """The context the runtime builds for each call (stage pre_tool, stamped now). Plain values, the common
+        case, skip the dataclass machinery; anything else goes through ``Context(...)``, whose checks name the field."""
+        if not (type(session_id) is str and type(task_id) is str and len(session_id) + len(task_id) <= _MAX_STRING
+                and session_id.isascii() and task_id.isascii()
+                and type(tokens_used) is int and type(tool_calls) is int and type(files_changed) is int
+                and 0 <= tokens_used <= _MAX_INT and 0 <= tool_calls <= _MAX_INT and 0 <= files_changed <= _MAX_INT
+                and (environment is None or (type(environment) is str and len(environment) <= _MAX_STRING
+                                             and environment.isascii()))):
+            return cls(session_id, task_id, Stage.PRE_TOOL, tokens_used, tool_calls, files_changed, environment,
+                       attributes=attributes if attributes is not None else {})
+        attrs = _normalize.normalize_mapping(attributes, "context.attributes")
         ctx = object.__new__(cls)
         # Frozen: each field is written once, here, as the generated __init__ would write it.
         ctx.__dict__.update(session_id=session_id, task_id=task_id, stage=Stage.PRE_TOOL, tokens_used=tokens_used,
                             tool_calls=tool_calls, files_changed=files_changed, environment=environment,
-                            timestamp=_now(), attributes=attributes if attributes is not None else {})
-        ctx.__post_init__()
+                            timestamp=_now(), attributes=MappingProxyType(attrs), _attributes_dict=attrs)
         return ctx
 
     def to_dict(self) -> dict[str, Any]:
@@ -459,12 +467,22 @@ _PATH_ORDER = {name: i for i, name in enumerate(_PATH_NAMES)}
 
 
 def _file_resource(canonical_id: str) -> Resource:
-    """``Resource("file", canonical_id)`` for an id already checked and canonical: nothing left to validate."""
-    res = object.__new__(Resource)
-    _setattr(res, "type", "file")
-    _setattr(res, "id", canonical_id)
-    _set_mapping(res, "attributes", {})
+    """``Resource("file", canonical_id)`` for an id already checked and canonical: nothing left to validate.
+    Immutable and equal for equal ids, so one per short id is kept and shared between actions."""
+    res = _FILES.get(canonical_id)
+    if res is None:
+        res = object.__new__(Resource)
+        _setattr(res, "type", "file")
+        _setattr(res, "id", canonical_id)
+        _set_mapping(res, "attributes", {})
+        if len(canonical_id) <= 512:
+            if len(_FILES) >= 4096:
+                _FILES.clear()
+            _FILES[canonical_id] = res
     return res
+
+
+_FILES: dict[str, Resource] = {}
 
 
 def _path_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
@@ -504,6 +522,8 @@ def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
             found.extend(v for v in value if isinstance(v, str) and v)
     if found:
         # Canonical ids, each once, in order; each checked as Resource("file", p) checks its id.
+        if len(found) == 1:  # the common case: one file, nothing to deduplicate
+            return (_file_resource(_normalize.canonical_path(_require_str(found[0], "resource.id"))),)
         files = {_normalize.canonical_path(_require_str(p, "resource.id")): None for p in found}
         return tuple(_file_resource(p) for p in files)
     for name, rtype in (("table", "table"), ("database", "database"), ("url", "url"), ("to", "recipient")):

@@ -742,7 +742,7 @@ class Governor:
                                  agent.id if isinstance(agent, Agent) else str(agent), tool)
         self._gate_audit(agent, tool)
         blocking = self.blocking_approvals if wait is None else wait
-        return self._gates_before_tool(tool, dict(params or {}), agent, session, task, kind, resource,
+        return self._gates_before_tool(tool, params if params is not None else {}, agent, session, task, kind, resource,
                                        approval_id, envelope, delegation, call_id=call_id, blocking=blocking,
                                        action_type=action_type, attributes=attributes)
 
