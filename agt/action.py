@@ -231,17 +231,19 @@ class Resource:
         return {"type": self.type, "id": self.id, "attributes": _normalize.copy_json(dict(self.attributes))}
 
 
-_SECOND_TEXT: list = [None, ""]
+_second_text: tuple[int, str] = (-1, "")
 
 
 def _now() -> str:
-    """RFC 3339 UTC with microseconds. The seconds part is formatted once per second, not per call."""
+    """RFC 3339 UTC with microseconds. The seconds part is formatted once per second, not per call; the cache
+    is one tuple, read and replaced whole, so a thread never pairs one second's number with another's text."""
+    global _second_text
     now = time.time()
     second = int(now)
-    if _SECOND_TEXT[0] != second:
-        _SECOND_TEXT[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _SECOND_TEXT[0] = second
-    return f"{_SECOND_TEXT[1]}.{int((now - second) * 1_000_000):06d}Z"
+    cached = _second_text
+    if cached[0] != second:
+        cached = _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{int((now - second) * 1_000_000):06d}Z"
 
 
 @dataclass(frozen=True)

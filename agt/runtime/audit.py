@@ -31,7 +31,22 @@ class AuditRecord:
     @property
     def timestamp(self) -> str:
         seconds, ns = divmod(self.time_ns, 1_000_000_000)
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1000:06d}Z"
+        return _second_text(seconds) + f".{ns // 1000:06d}Z"
+
+
+_last_second: tuple[int, str] = (-1, "")
+
+
+def _second_text(seconds: int) -> str:
+    """RFC 3339 to the second, formatted once per second: records come many to a second. The cache is one
+    tuple, read and replaced whole, so a thread never pairs one second's number with another's text."""
+    global _last_second
+    cached = _last_second
+    if cached[0] == seconds:
+        return cached[1]
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    _last_second = (seconds, text)
+    return text
 
 
 _PREFIX = uuid.uuid4().hex[:16]
