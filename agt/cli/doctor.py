@@ -7,7 +7,6 @@ import platform
 import sys
 
 import click
-from rich.table import Table
 
 import agt
 from agt.engines import available_engines
@@ -33,6 +32,8 @@ def doctor_cmd(as_json: bool, audit_log: str | None, audit_public_key: str | Non
     from importlib.metadata import PackageNotFoundError, version
 
     def pkg(name: str) -> str | None:
+        from rich.table import Table  # here, not at import: rich costs start-up (issue 14)
+
         try:
             return version(name)
         except PackageNotFoundError:
