@@ -60,7 +60,8 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
             raise ActionError(field, f"integer {value} is outside the signed 64-bit range every engine supports")
         return value
     if t is dict:
-        _check_depth(field, depth)
+        if depth >= MAX_DEPTH:
+            _check_depth(field, depth)  # raises, naming the field
         out: dict[str, JSONValue] = {}
         for key, item in value.items():
             if type(key) is not str:

@@ -139,9 +139,11 @@ class Agent:
         attributes = _normalize.normalize_mapping(self.attributes, "agent.attributes")
         if "workspace" in attributes:
             # Every engine compares paths against it; anything but text would mean something different
-            # (or error) in each, so it is refused here, once, naming the field.
-            attributes["workspace"] = _normalize.canonical_path(
-                _require_str(attributes["workspace"], "agent.attributes.workspace"))
+            # (or error) in each, so it is refused here, once, naming the field. (A normalized str is checked already.)
+            workspace = attributes["workspace"]
+            if type(workspace) is not str:
+                _require_str(workspace, "agent.attributes.workspace")
+            attributes["workspace"] = _normalize.canonical_path(workspace)
         _set_mapping(self, "attributes", attributes)
 
     def with_trust_score(self, score: int) -> "Agent":
@@ -314,7 +316,7 @@ class Context:
             "tool_calls": self.tool_calls,
             "files_changed": self.files_changed,
             "timestamp": self.timestamp,
-            "attributes": _normalize.copy_json(self._attributes_dict),  # type: ignore[attr-defined]
+            "attributes": _normalize.copy_json(self._attributes_dict) if self._attributes_dict else {},  # type: ignore[attr-defined]
         }
         if self.environment is not None:
             out["environment"] = self.environment
@@ -349,9 +351,9 @@ class Action:
             agent_doc["trust_score"] = agent.trust_score
         return {
             "agent": agent_doc,
-            "action": {"tool": op.tool, "kind": op.kind._value_, "type": op.action_type, "params": op._params_dict,  # type: ignore[attr-defined]
-                       "params_text": op.params_text, "facts": op.facts},
-            "resource": {"type": res.type, "id": res.id, "attributes": res._attributes_dict} if res else None,  # type: ignore[attr-defined]
+            "action": {"tool": op.tool, "kind": op.kind._value_, "type": op.tool if op.type is None else op.type,  # action_type
+                       "params": op._params_dict, "params_text": op.params_text, "facts": op.facts},  # type: ignore[attr-defined]
+            "resource": None if res is None else {"type": res.type, "id": res.id, "attributes": res._attributes_dict},  # type: ignore[attr-defined]
             "context": ctx.to_dict(),
         }
 
