@@ -288,7 +288,7 @@ class Context:
 
     @classmethod
     def _for_call(cls, session_id: str, task_id: str, tokens_used: int, tool_calls: int, files_changed: int,
-                  environment: str | None, attributes: Mapping[str, Any] | None) -> "Context":
+                  environment: str | None, attributes: Mapping[str, Any] | None) -> Context:
         """The context the runtime builds for each call (stage pre_tool, stamped now). Plain values, the common
         case, skip the dataclass machinery; anything else goes through ``Context(...)``, whose checks name the field."""
         if not (type(session_id) is str and type(task_id) is str and len(session_id) + len(task_id) <= _MAX_STRING

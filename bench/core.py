@@ -90,7 +90,7 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> list[Fi
             for shape in SHAPES:
                 progress(f"yaml {n} rules {shape}")
                 ypath = Path(tmp) / f"y{n}{shape}.yaml"
-                ypath.write_text(_yaml_policy(n, lambda i: _yaml_condition(i, shape)))
+                ypath.write_text(_yaml_policy(n, lambda i, shape=shape: _yaml_condition(i, shape)))
                 y = agt.create_engine("yaml", str(ypath))
                 assert y.evaluate(action).effect is agt.Effect.ALLOW
                 if shape == "budget":  # tool-keyed and pattern rules: see scaling()
@@ -252,7 +252,7 @@ def scaling(quick: bool = False, progress: Callable[[str], None] = print) -> lis
             for n in SCALING_SIZES:
                 progress(f"yaml scaling: {n} {shape} rules")
                 path = Path(tmp) / f"{shape}-{n}.yaml"
-                path.write_text(_yaml_policy(n, lambda i: _scaling_condition(i, shape), "scaling"))
+                path.write_text(_yaml_policy(n, lambda i, shape=shape: _scaling_condition(i, shape), "scaling"))
                 engine = agt.create_engine("yaml", str(path))
                 for match in (False, True):
                     action = _scaling_action(n, shape, match)

@@ -50,7 +50,7 @@ class _LazyConsole:
     ``out`` and ``err`` at its top. Attributes are the console's (``out.print``); :meth:`get` is the console
     itself, for what needs a real one (``Progress(console=err.get())``)."""
 
-    __slots__ = ("_stderr", "_options", "_console")
+    __slots__ = ("_console", "_options", "_stderr")
 
     def __init__(self, *, stderr: bool, **options: Any) -> None:
         self._stderr, self._options = stderr, options

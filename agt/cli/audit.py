@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agt.errors import AgtError
 from agt.cli._common import _fail, _open_audit_log, audit_writer_options, err, json_option, key_option, log_argument, out
 
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 @click.group("audit")

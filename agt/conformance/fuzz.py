@@ -354,7 +354,7 @@ def fuzz(
                 except ActionError:
                     result.skipped_invalid += 1
             for a in actions:
-                a.document  # built here once, not raced for by the engines' threads
+                _ = a.document  # built here once, not raced for by the engines' threads
             running = {name: pool.submit(e.evaluate_many, actions) for name, e in engines.items()}
             per_engine = {name: job.result() for name, job in running.items()}
             for i, doc in enumerate(docs):
