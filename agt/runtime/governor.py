@@ -789,10 +789,10 @@ class Governor:
         result = decision.to_dict()
         if tool_error is not None:
             result["tool_error"] = tool_error
-        result["enforced"] = verdict.effect.value
+        result["enforced"] = verdict.effect._value_  # _value_: .value is a descriptor call, on every record
         result["warning"] = verdict.warning
-        result["mode"] = self.mode_for(p.action.agent.id).value
-        self.audit.write(AuditRecord(
+        result["mode"] = self.mode_for(p.action.agent.id)._value_
+        self.audit.write(AuditRecord._of(
             new_decision_id(), time.time_ns(), "decision", p.action.agent.id, gate,
             p.action.document, result,  # type: ignore[arg-type]
             {"engine": decision.engine, "revision": decision.revision},
@@ -863,7 +863,7 @@ def _bind(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> dic
         _SIGNATURES[fn] = sig
         _POSITIONAL[fn] = _positional_names(fn, sig)
     names = _POSITIONAL.get(fn)
-    if names is not None and len(args) <= len(names) and not (set(names[: len(args)]) & kwargs.keys()):
+    if names is not None and len(args) <= len(names) and not (kwargs and set(names[: len(args)]) & kwargs.keys()):
         out = {n: a for n, a in zip(names, args) if n not in ("self", "cls")}
         out.update(kwargs)
         return out
