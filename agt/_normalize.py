@@ -60,7 +60,8 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
             raise ActionError(field, f"integer {value} is outside the signed 64-bit range every engine supports")
         return value
     if t is dict:
-        _check_depth(field, depth)
+        if depth >= MAX_DEPTH:
+            _check_depth(field, depth)  # raises, naming the field
         out: dict[str, JSONValue] = {}
         for key, item in value.items():
             if type(key) is not str:
@@ -190,14 +191,22 @@ def canonical_text(value: str) -> str:
     zero-width spaces, casefold, drop quote characters, collapse whitespace runs to one space.
     """
     if value.isascii():
-        # ASCII has no compatibility forms and no format characters.
-        text = value.lower().translate(_QUOTES)
-    else:
-        text = unicodedata.normalize("NFKC", value)
-        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-        text = text.casefold().translate(_QUOTES)
+        return _fold_ascii(value)
+    text = unicodedata.normalize("NFKC", value)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = text.casefold().translate(_QUOTES)
     # str.split() splits on exactly the characters ``\s`` matches (str.isspace, checked over every code
     # point in tests/test_normalize_fast.py) and drops them at both ends: _WHITESPACE.sub(" ", text).strip().
+    return " ".join(text.split())
+
+
+def _fold_ascii(value: str) -> str:
+    """canonical_text of an ASCII string. ASCII has no compatibility forms and no format characters, and holds
+    only three of the quote characters: deleting them with str.replace is what ``translate(_QUOTES)`` does, at a
+    tenth of the cost (translate through a dict costs about 1 µs per string)."""
+    text = value.lower()
+    if "'" in text or '"' in text or "`" in text:
+        text = text.replace("'", "").replace('"', "").replace("`", "")
     return " ".join(text.split())
 
 
@@ -212,7 +221,7 @@ def params_text(params: Mapping[str, JSONValue]) -> str:
         for key in sorted(params):
             value = params[key]
             if type(value) is str and value.isascii():
-                lines.append(" ".join(value.lower().translate(_QUOTES).split()))  # canonical_text's ASCII path
+                lines.append(_fold_ascii(value))
             else:
                 _collect_text(value, lines)
     else:

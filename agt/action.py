@@ -69,6 +69,7 @@ class _once:
 
 _setattr = object.__setattr__
 _MAX_INT = _normalize.MAX_INT
+_MAX_STRING = _normalize.MAX_STRING_LENGTH
 
 
 def _set_mapping(obj: object, name: str, value: dict) -> None:
@@ -122,21 +123,27 @@ class Agent:
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _require_str(self.id, "agent.id", allow_empty=False)
-        roles = self.roles
-        if isinstance(roles, str) or not isinstance(roles, (list, tuple, set, frozenset)):
+        agent_id, roles, score = self.id, self.roles, self.trust_score
+        if not (type(agent_id) is str and agent_id and len(agent_id) <= _MAX_STRING and agent_id.isascii()):
+            _require_str(agent_id, "agent.id", allow_empty=False)
+        if type(roles) is tuple and (not roles or (len(roles) == 1 and type(roles[0]) is str and len(roles[0]) <= _MAX_STRING
+                                                   and roles[0].isascii())):
+            pass  # the common case, none or one plain role: already the sorted, distinct tuple built below
+        elif isinstance(roles, str) or not isinstance(roles, (list, tuple, set, frozenset)):
             raise ActionError("agent.roles", "must be a list of strings")
-        roles = tuple(sorted({_require_str(r, "agent.roles[]") for r in roles}))
-        object.__setattr__(self, "roles", roles)
-        score = self.trust_score
-        if score is not None and (isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 1000):
+        else:
+            object.__setattr__(self, "roles", tuple(sorted({_require_str(r, "agent.roles[]") for r in roles})))
+        if score is not None and not (type(score) is int and 0 <= score <= 1000) and (
+                isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 1000):
             raise ActionError("agent.trust_score", f"must be a whole number from 0 to 1000, got {score!r}")
         attributes = _normalize.normalize_mapping(self.attributes, "agent.attributes")
         if "workspace" in attributes:
             # Every engine compares paths against it; anything but text would mean something different
-            # (or error) in each, so it is refused here, once, naming the field.
-            attributes["workspace"] = _normalize.canonical_path(
-                _require_str(attributes["workspace"], "agent.attributes.workspace"))
+            # (or error) in each, so it is refused here, once, naming the field. (A normalized str is checked already.)
+            workspace = attributes["workspace"]
+            if type(workspace) is not str:
+                _require_str(workspace, "agent.attributes.workspace")
+            attributes["workspace"] = _normalize.canonical_path(workspace)
         _set_mapping(self, "attributes", attributes)
 
     def with_trust_score(self, score: int) -> "Agent":
@@ -169,10 +176,13 @@ class Operation:
     it is the tool name. Never agt's ``kind`` (docs/agt-compatibility.md, "action.type")."""
 
     def __post_init__(self) -> None:
-        _require_str(self.tool, "action.tool", allow_empty=False)
+        tool = self.tool
+        if not (type(tool) is str and tool and len(tool) <= _MAX_STRING and tool.isascii()):
+            _require_str(tool, "action.tool", allow_empty=False)
         if self.type is not None:
             _require_str(self.type, "action.type", allow_empty=False)
-        object.__setattr__(self, "kind", _enum(Kind, self.kind, "action.kind"))
+        if type(self.kind) is not Kind:
+            object.__setattr__(self, "kind", _enum(Kind, self.kind, "action.kind"))
         _set_mapping(self, "params", _normalize.normalize_mapping(self.params, "action.params"))
 
     @property
@@ -193,7 +203,7 @@ class Operation:
     def facts(self) -> Mapping[str, Any]:
         """What the command and SQL params mean, parsed once (derived, never supplied; see
         docs/action-schema.md, "Derived facts"). Read-only: shared by every engine."""
-        return derive_facts(self.tool, self.kind.value, self._params_dict)  # type: ignore[attr-defined]
+        return derive_facts(self.tool, self.kind._value_, self._params_dict)  # type: ignore[attr-defined]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -223,17 +233,19 @@ class Resource:
         return {"type": self.type, "id": self.id, "attributes": _normalize.copy_json(dict(self.attributes))}
 
 
-_SECOND_TEXT: list = [None, ""]
+_second_text: tuple[int, str] = (-1, "")
 
 
 def _now() -> str:
-    """RFC 3339 UTC with microseconds. The seconds part is formatted once per second, not per call."""
+    """RFC 3339 UTC with microseconds. The seconds part is formatted once per second, not per call; the cache
+    is one tuple, read and replaced whole, so a thread never pairs one second's number with another's text."""
+    global _second_text
     now = time.time()
     second = int(now)
-    if _SECOND_TEXT[0] != second:
-        _SECOND_TEXT[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _SECOND_TEXT[0] = second
-    return f"{_SECOND_TEXT[1]}.{int((now - second) * 1_000_000):06d}Z"
+    cached = _second_text
+    if cached[0] != second:
+        cached = _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{int((now - second) * 1_000_000):06d}Z"
 
 
 @dataclass(frozen=True)
@@ -253,8 +265,11 @@ class Context:
     """Free-form caller context (AGT's flat context: ``message``, ``user.role``, ...), read by AGT-format rules."""
 
     def __post_init__(self) -> None:
-        _require_str(self.session_id, "context.session_id")
-        _require_str(self.task_id, "context.task_id")
+        session, task = self.session_id, self.task_id
+        if not (type(session) is str and type(task) is str and len(session) + len(task) <= _MAX_STRING
+                and session.isascii() and task.isascii()):  # else: check each, naming the field
+            _require_str(session, "context.session_id")
+            _require_str(task, "context.task_id")
         if type(self.stage) is not Stage:
             _setattr(self, "stage", _enum(Stage, self.stage, "context.stage"))
         t, c, f = self.tokens_used, self.tool_calls, self.files_changed
@@ -264,20 +279,44 @@ class Context:
                 _setattr(self, name, _require_count(getattr(self, name), f"context.{name}"))
         if self.environment is not None:
             _require_str(self.environment, "context.environment")
-        if not _require_str(self.timestamp, "context.timestamp"):
+        stamp = self.timestamp
+        if type(stamp) is not str or len(stamp) > _MAX_STRING or not stamp.isascii():
+            _require_str(stamp, "context.timestamp")
+        if not stamp:
             _setattr(self, "timestamp", _now())
         _set_mapping(self, "attributes", _normalize.normalize_mapping(self.attributes, "context.attributes"))
+
+    @classmethod
+    def _for_call(cls, session_id: str, task_id: str, tokens_used: int, tool_calls: int, files_changed: int,
+                  environment: str | None, attributes: Mapping[str, Any] | None) -> Context:
+        """The context the runtime builds for each call (stage pre_tool, stamped now). Plain values, the common
+        case, skip the dataclass machinery; anything else goes through ``Context(...)``, whose checks name the field."""
+        if not (type(session_id) is str and type(task_id) is str and len(session_id) + len(task_id) <= _MAX_STRING
+                and session_id.isascii() and task_id.isascii()
+                and type(tokens_used) is int and type(tool_calls) is int and type(files_changed) is int
+                and 0 <= tokens_used <= _MAX_INT and 0 <= tool_calls <= _MAX_INT and 0 <= files_changed <= _MAX_INT
+                and (environment is None or (type(environment) is str and len(environment) <= _MAX_STRING
+                                             and environment.isascii()))):
+            return cls(session_id, task_id, Stage.PRE_TOOL, tokens_used, tool_calls, files_changed, environment,
+                       attributes=attributes if attributes is not None else {})
+        attrs = _normalize.normalize_mapping(attributes, "context.attributes")
+        ctx = object.__new__(cls)
+        # Frozen: each field is written once, here, as the generated __init__ would write it.
+        ctx.__dict__.update(session_id=session_id, task_id=task_id, stage=Stage.PRE_TOOL, tokens_used=tokens_used,
+                            tool_calls=tool_calls, files_changed=files_changed, environment=environment,
+                            timestamp=_now(), attributes=MappingProxyType(attrs), _attributes_dict=attrs)
+        return ctx
 
     def to_dict(self) -> dict[str, Any]:
         out = {
             "session_id": self.session_id,
             "task_id": self.task_id or self.session_id,
-            "stage": self.stage.value,
+            "stage": self.stage._value_,  # a plain attribute: .value is a descriptor call, on every action
             "tokens_used": self.tokens_used,
             "tool_calls": self.tool_calls,
             "files_changed": self.files_changed,
             "timestamp": self.timestamp,
-            "attributes": _normalize.copy_json(self._attributes_dict),  # type: ignore[attr-defined]
+            "attributes": _normalize.copy_json(self._attributes_dict) if self._attributes_dict else {},  # type: ignore[attr-defined]
         }
         if self.environment is not None:
             out["environment"] = self.environment
@@ -292,6 +331,9 @@ class Action:
     context: Context = field(default_factory=Context)
 
     def __post_init__(self) -> None:
+        if type(self.agent) is Agent and type(self.action) is Operation and type(self.context) is Context and (
+                self.resource is None or type(self.resource) is Resource):
+            return  # the exact classes: what every check below would accept
         for name, cls in (("agent", Agent), ("action", Operation), ("context", Context)):
             if not isinstance(getattr(self, name), cls):
                 raise ActionError(name, f"must be an {cls.__name__}")
@@ -309,9 +351,9 @@ class Action:
             agent_doc["trust_score"] = agent.trust_score
         return {
             "agent": agent_doc,
-            "action": {"tool": op.tool, "kind": op.kind.value, "type": op.action_type, "params": op._params_dict,  # type: ignore[attr-defined]
-                       "params_text": op.params_text, "facts": op.facts},
-            "resource": {"type": res.type, "id": res.id, "attributes": res._attributes_dict} if res else None,  # type: ignore[attr-defined]
+            "action": {"tool": op.tool, "kind": op.kind._value_, "type": op.tool if op.type is None else op.type,  # action_type
+                       "params": op._params_dict, "params_text": op.params_text, "facts": op.facts},  # type: ignore[attr-defined]
+            "resource": None if res is None else {"type": res.type, "id": res.id, "attributes": res._attributes_dict},  # type: ignore[attr-defined]
             "context": ctx.to_dict(),
         }
 
@@ -429,12 +471,40 @@ _PATH_ORDER = {name: i for i, name in enumerate(_PATH_NAMES)}
 
 
 def _file_resource(canonical_id: str) -> Resource:
-    """``Resource("file", canonical_id)`` for an id already checked and canonical: nothing left to validate."""
-    res = object.__new__(Resource)
-    _setattr(res, "type", "file")
-    _setattr(res, "id", canonical_id)
-    _set_mapping(res, "attributes", {})
+    """``Resource("file", canonical_id)`` for an id already checked and canonical: nothing left to validate.
+    Immutable and equal for equal ids, so one per short id is kept and shared between actions."""
+    res = _FILES.get(canonical_id)
+    if res is None:
+        res = object.__new__(Resource)
+        _setattr(res, "type", "file")
+        _setattr(res, "id", canonical_id)
+        _set_mapping(res, "attributes", {})
+        if len(canonical_id) <= 512:
+            if len(_FILES) >= 4096:
+                _FILES.clear()
+            _FILES[canonical_id] = res
     return res
+
+
+_FILES: dict[str, Resource] = {}
+
+
+def _path_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The keys of a params dict that name files, in :data:`_PATH_NAMES` order, matched whatever their case; of
+    keys equal but for case, the last (as a dict of lower-cased keys would keep). A pure function of the keys,
+    so it is worked out once per set of param names."""
+    known = _PATH_KEYS.get(keys)
+    if known is None:
+        last = {k.lower(): k for k in keys}  # later keys win, as in {k.lower(): v for k, v in params.items()}
+        known = tuple(last[n] for n in sorted((n for n in last if n in _PATH_ORDER), key=_PATH_ORDER.__getitem__))
+        if len(keys) <= 64:
+            if len(_PATH_KEYS) >= 4096:
+                _PATH_KEYS.clear()
+            _PATH_KEYS[keys] = known
+    return known
+
+
+_PATH_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
@@ -444,14 +514,10 @@ def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
     found: list[str] = []
     # Names match whatever their case (Path, FILE_PATH), and each takes a text or a list of texts: a path
     # param holding a list, or a list param holding one text, must not slip past the workspace rule.
-    by_name = {k.lower(): v for k, v in params.items()} if any(not k.islower() for k in params) else params
-    if type(by_name) is dict or type(by_name) is MappingProxyType:
-        # The names the params hold, in PATH_PARAMS order: the same values as asking for each name in turn.
-        hits = [(i, k) for k in by_name if (i := _PATH_ORDER.get(k)) is not None]
-        if len(hits) > 1:
-            hits.sort()
-        values = [by_name[k] for _, k in hits]
+    if type(params) is dict or type(params) is MappingProxyType:
+        values = [params[k] for k in _path_keys(tuple(params))]
     else:
+        by_name = {k.lower(): v for k, v in params.items()} if any(not k.islower() for k in params) else params
         values = [by_name.get(name) for name in _PATH_NAMES]
     for value in values:
         if isinstance(value, str) and value:
@@ -460,6 +526,8 @@ def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
             found.extend(v for v in value if isinstance(v, str) and v)
     if found:
         # Canonical ids, each once, in order; each checked as Resource("file", p) checks its id.
+        if len(found) == 1:  # the common case: one file, nothing to deduplicate
+            return (_file_resource(_normalize.canonical_path(_require_str(found[0], "resource.id"))),)
         files = {_normalize.canonical_path(_require_str(p, "resource.id")): None for p in found}
         return tuple(_file_resource(p) for p in files)
     for name, rtype in (("table", "table"), ("database", "database"), ("url", "url"), ("to", "recipient")):
@@ -489,8 +557,8 @@ def from_call(
 
     Kind and resource are inferred when not given (see :func:`infer_kind`, :func:`infer_resource`).
     """
-    params = dict(kwargs or {})
-    op = Operation(tool=tool, kind=kind or infer_kind(tool), params=params, type=action_type)
+    # No copy of kwargs: Operation normalizes the params into a dict of its own.
+    op = Operation(tool=tool, kind=kind or infer_kind(tool), params=kwargs if kwargs is not None else {}, type=action_type)
     return Action(
         agent=agent if isinstance(agent, Agent) else Agent(id=agent),
         action=op,

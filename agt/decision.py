@@ -84,7 +84,7 @@ class Decision:
 
     def to_dict(self) -> dict:
         out: dict = {
-            "effect": self.effect.value,
+            "effect": self.effect._value_,  # a plain attribute: .value is a descriptor call, on every record
             "reasons": [{"id": r.rule_id, "message": r.message} for r in self.reasons],
         }
         if self.approvers:

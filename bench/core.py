@@ -47,11 +47,11 @@ def _cedar_condition(i: int, shape: str) -> str:
     return f'context.params_text like "*pattern_{i}*" || (context has environment && context.environment == "env_{i}")'
 
 
-def _yaml_policy(n: int, shape: str) -> str:
-    lines = ["apiVersion: governance.toolkit/v1", f"name: bench-{n}", "default_action: allow", "rules:"]
+def _yaml_policy(n: int, condition: Callable[[int], str], name: str = "bench") -> str:
+    """``n`` deny rules ``rule-0`` … ``rule-{n-1}``, rule ``i`` denying on ``condition(i)``, default allow."""
+    lines = ["apiVersion: governance.toolkit/v1", f"name: {name}-{n}", "default_action: allow", "rules:"]
     for i in range(n):
-        cond = _yaml_condition(i, shape)
-        lines += [f"  - name: rule-{i}", f'    condition: "{cond}"', "    action: deny"]
+        lines += [f"  - name: rule-{i}", f'    condition: "{condition(i)}"', "    action: deny"]
     return "\n".join(lines) + "\n"
 
 
@@ -90,7 +90,7 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> list[Fi
             for shape in SHAPES:
                 progress(f"yaml {n} rules {shape}")
                 ypath = Path(tmp) / f"y{n}{shape}.yaml"
-                ypath.write_text(_yaml_policy(n, shape))
+                ypath.write_text(_yaml_policy(n, lambda i, shape=shape: _yaml_condition(i, shape)))
                 y = agt.create_engine("yaml", str(ypath))
                 assert y.evaluate(action).effect is agt.Effect.ALLOW
                 if shape == "budget":  # tool-keyed and pattern rules: see scaling()
@@ -214,13 +214,6 @@ def _scaling_condition(i: int, shape: str) -> str:
     ][i % 4]
 
 
-def _scaling_policy(n: int, shape: str) -> str:
-    lines = ["apiVersion: governance.toolkit/v1", f"name: scaling-{n}", "default_action: allow", "rules:"]
-    for i in range(n):
-        lines += [f"  - name: rule-{i}", f'    condition: "{_scaling_condition(i, shape)}"', "    action: deny"]
-    return "\n".join(lines) + "\n"
-
-
 def _scaling_action(n: int, shape: str, match: bool) -> agt.Action:
     hit = (n // 2) & ~3  # a rule of the first form of its shape
     if shape == "tool-keyed":
@@ -259,7 +252,7 @@ def scaling(quick: bool = False, progress: Callable[[str], None] = print) -> lis
             for n in SCALING_SIZES:
                 progress(f"yaml scaling: {n} {shape} rules")
                 path = Path(tmp) / f"{shape}-{n}.yaml"
-                path.write_text(_scaling_policy(n, shape))
+                path.write_text(_yaml_policy(n, lambda i, shape=shape: _scaling_condition(i, shape), "scaling"))
                 engine = agt.create_engine("yaml", str(path))
                 for match in (False, True):
                     action = _scaling_action(n, shape, match)

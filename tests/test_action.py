@@ -478,3 +478,37 @@ def test_from_agt_context_invents_no_environment_and_no_trust_score():
 
     doc = from_agt_context({"tool_name": "t"}).document
     assert ("environment" in doc["context"], "trust_score" in doc["agent"]) == (False, False)
+
+
+# --- the runtime's own constructors give what the public ones give ----------------------------------
+
+_CALL_CONTEXTS = [
+    ("s", "t", 0, 1, 0, None, None),
+    ("s", "t", 5, 2, 1, "production", {"user": {"role": "admin"}, "n": 1.5}),
+    ("sé", "t", 0, 1, 0, None, {}),  # not ASCII: the public constructor's path
+    ("s", "t", 0, 1, 0, "prod\u00e9", None),
+]
+
+
+@pytest.mark.parametrize("args", _CALL_CONTEXTS)
+def test_context_for_call_equals_the_public_constructor(args):
+    session, task, tokens, calls, files, env, attrs = args
+    made = Context._for_call(session, task, tokens, calls, files, env, attrs)
+    public = Context(session, task, Stage.PRE_TOOL, tokens, calls, files, env, made.timestamp, attrs or {})
+    assert made == public and made.to_dict() == public.to_dict()
+    assert made.attributes == public.attributes and type(made.attributes) is type(public.attributes)
+
+
+@pytest.mark.parametrize("args, field", [
+    ((1, "t", 0, 1, 0, None, None), "context.session_id"),
+    (("s", "\udc80", 0, 1, 0, None, None), "context.task_id"),
+    (("s", "t", -1, 1, 0, None, None), "context.tokens_used"),
+    (("s", "t", 0, True, 0, None, None), "context.tool_calls"),
+    (("s", "t", 0, 1, 2**63, None, None), "context.files_changed"),
+    (("s", "t", 0, 1, 0, 7, None), "context.environment"),
+    (("s", "t", 0, 1, 0, None, {"x": object()}), "context.attributes.x"),
+])
+def test_context_for_call_refuses_what_the_public_constructor_refuses(args, field):
+    with pytest.raises(ActionError) as err:
+        Context._for_call(*args)
+    assert err.value.field == field

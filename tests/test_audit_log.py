@@ -888,3 +888,36 @@ def test_backlog_is_empty_with_sync_durability(tmp_path):
     with AuditLog(tmp_path / "log", durability="always", allow_key_in_log_dir=True) as log:
         log.write(AuditRecord("d-1", time.time_ns(), "decision", "alice"))
         assert log.backlog() == (0, 0.0)
+
+
+@pytest.mark.parametrize("names", [{"token"}, {"path"}, {"types"}, {"programs", "token"}, {"parsed"}, {"sql"}, {"facts"}])
+@pytest.mark.parametrize("params", [{"path": "/ws/a.md", "token": "s3cret"}, {"path": "/ws/a.md"},
+                                    {"cmd": "cat /ws/a.md", "token": "s3cret"}])
+def test_masking_an_action_with_the_shared_empty_facts_equals_masking_a_copy(names, params):
+    # The shared empty facts shape is left unread when no mask name is one of its keys; a copy is always read.
+    import copy
+
+    doc = from_call("read_file", params).document
+    copied = copy.deepcopy(dict(doc))
+    assert copied["action"]["facts"] is not doc["action"]["facts"]
+    assert mask_input(doc, frozenset(names)) == mask_input(copied, frozenset(names))
+
+
+def _body_of(doc):
+    return {"decision_id": "d", "timestamp": "t", "kind": "decision", "agent_id": "a", "path": "policy", "input": doc,
+            "result": {"effect": "allow"}, "labels": {}, "metrics": {}, "seq": 3, "prev_hash": "0" * 64}
+
+
+@pytest.mark.parametrize("params", [
+    {"path": "/ws/a.md"},
+    {"path": "/ws/a.md", "note": "\x00agt:shared-facts\x00"},  # an agent sending the mark itself: encoded whole
+    {"cmd": "rm -rf /tmp/x"},  # facts of its own, not the shared shape
+    {"path": "/ws/\u00e9t\u00e9.md", "n": 1.25},
+])
+def test_records_encode_to_the_canonical_bytes_whatever_their_params(params):
+    from agt._canonical import canonical_json
+    from agt.audit.log import _encode
+
+    doc = from_call("read_file", params).document
+    assert _encode(doc) == canonical_json(doc)
+    assert _encode(_body_of(doc)) == canonical_json(_body_of(doc))

@@ -63,3 +63,10 @@ def test_no_command_module_is_left_out_of_the_table():
     modules = {p.stem for p in Path(importlib.import_module("agt.cli").__file__).parent.glob("*.py")
                if not p.stem.startswith("_")}
     assert modules == {m.rsplit(".", 1)[1] for m, _a, _s in COMMANDS.values()}
+
+
+def test_command_modules_import_rich_only_when_they_print():
+    # out and err are made on first use, and tables and markup escapes import rich where they are built.
+    for module in ("eval", "check", "fmt", "audit", "test", "conformance", "compile", "bundle", "demo", "doctor",
+                   "identity", "schema", "opa"):
+        assert "rich" not in _imported_after(f"import agt.cli.{module}"), module

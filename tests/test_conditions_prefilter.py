@@ -124,6 +124,28 @@ def test_a_field_that_is_not_text_fires_every_pattern_on_it():
     assert list(pf.candidates(doc(q=5))) == [0, 1]
 
 
+def test_a_list_fires_a_membership_pattern_only_when_it_holds_that_string():
+    # On a list, `contains` is membership (it never raises); startswith raises on a list, so it always fires.
+    pf = Prefilter([parse("params.q contains 'a'"), parse("'b' in params.q"), parse("params.q startswith 'b'")])
+    assert list(pf.candidates(doc(q=["x", "b"]))) == [1, 2]
+    assert list(pf.candidates(doc(q=[]))) == [2]
+    assert list(pf.candidates(doc(q=[["a"], 1]))) == [2]
+
+
+def test_boolean_equality_is_an_equality_atom():
+    flag = ast.Path(("action", "params", "flag"))
+    assert triggers(parse("params.flag == true")) == {Equals(flag, True)}
+    assert triggers(parse("false == params.flag")) == {Equals(flag, False)}
+
+
+def test_a_boolean_equality_fires_only_on_that_boolean():
+    pf = Prefilter([parse("params.flag == true"), parse("params.flag == false")])
+    assert list(pf.candidates(doc(flag=True))) == [0]
+    assert list(pf.candidates(doc(flag=False))) == [1]
+    assert list(pf.candidates(doc(flag=1))) == []  # equality is strict: 1 is not true
+    assert list(pf.candidates(doc(flag="true"))) == []
+
+
 def test_an_empty_pattern_fires_on_every_text():
     assert list(Prefilter([parse("params_text contains ''")]).candidates(doc(""))) == [0]
 
@@ -139,8 +161,16 @@ def test_candidates_are_distinct_and_in_order():
 
 
 def test_text_re2_cannot_take_fires_every_pattern():
-    pf = Prefilter([parse("params_text contains 'a'")])
+    pf = Prefilter([parse("params_text matches 'a'")])
     assert list(pf.candidates(doc("\udc80"))) == [0]
+
+
+def test_few_literal_patterns_are_decided_by_python_string_operations():
+    pf = Prefilter([parse("params_text contains 'a'"), parse("params_text startswith 'b'"), parse("params_text endswith 'c'"),
+                    parse("params_text contains ''")])
+    assert pf._patterns[0][1].sets == []  # no RE2 set was built
+    assert list(pf.candidates(doc("bxc"))) == [1, 2, 3]
+    assert list(pf.candidates(doc("\udc80a"))) == [0, 3]  # text RE2 cannot take: Python decides exactly
 
 
 def test_sets_too_large_for_one_re2_set_are_split():
@@ -153,6 +183,7 @@ def test_sets_too_large_for_one_re2_set_are_split():
 
 CHARS = st.sampled_from(["a", "b", "A", "é", "É", "ß", "ﬁ", " ", ".", "*", "(", "\\", "\n", "\x00", "😀", "_"])
 WORDS = st.text(CHARS, max_size=4)
+LITERALS = st.one_of(st.sampled_from(["a", "b", ""]), WORDS)  # often equal to a list item or a text drawn elsewhere
 REGEX_PARTS = st.sampled_from(["a", "b", "A", "é", ".", "a*", "(?i)", "(?i)é", "^", "$", "\\b", "\\w+", "[aé]", "(?:a|b)",
                                "\\pL", "\\d", "", "\\.", "😀", "(?s).", "\\A", "\\z", "x?"])
 
@@ -168,7 +199,7 @@ def regexes(draw):
 
 
 FIELDS = st.sampled_from([TEXT, Q, N, ENV, FLAT, TOOL])
-VALUES = st.one_of(WORDS, st.integers(-3, 3), st.lists(WORDS, max_size=2), st.just(Decimal("1.5")), st.booleans(),
+VALUES = st.one_of(WORDS, st.integers(-3, 3), st.lists(st.one_of(LITERALS, st.integers(0, 1), st.booleans()), max_size=2), st.just(Decimal("1.5")), st.booleans(),
                    st.dictionaries(WORDS, st.integers(0, 1), max_size=2), st.none())
 
 
@@ -176,18 +207,22 @@ VALUES = st.one_of(WORDS, st.integers(-3, 3), st.lists(WORDS, max_size=2), st.ju
 def comparisons(draw):
     field = draw(FIELDS)
     kind = draw(st.sampled_from(["contains", "startswith", "endswith", "matches", "lit-in", "==", "in", ">", ">=", "<",
-                                 "contains-int"]))
+                                 "contains-int", "==bool", "bool=="]))
     if kind == "matches":
         return ast.Compare("matches", field, ast.Literal(draw(regexes())))
     if kind == "lit-in":
-        return ast.Compare("in", ast.Literal(draw(WORDS)), field)
+        return ast.Compare("in", ast.Literal(draw(LITERALS)), field)
     if kind == "in":
         return ast.Compare("in", field, ast.ListExpr(tuple(ast.Literal(w) for w in draw(st.lists(WORDS, max_size=3)))))
     if kind in (">", ">=", "<"):
         return ast.Compare(kind, field, ast.Literal(draw(st.integers(-3, 3))))
+    if kind == "==bool":
+        return ast.Compare("==", field, ast.Literal(draw(st.booleans())))
+    if kind == "bool==":
+        return ast.Compare("==", ast.Literal(draw(st.booleans())), field)
     if kind == "contains-int":
         return ast.Compare("contains", field, ast.Literal(draw(st.integers(0, 2))))
-    return ast.Compare(kind, field, ast.Literal(draw(WORDS)))
+    return ast.Compare(kind, field, ast.Literal(draw(LITERALS)))
 
 
 CONDITIONS = st.recursive(
@@ -242,9 +277,13 @@ def test_candidates_are_sorted_and_distinct(conditions, d):
 @settings(max_examples=400, deadline=None)
 @given(patterns=st.lists(st.tuples(st.sampled_from(["contains", "startswith", "endswith", "matches"]), WORDS), max_size=6),
        text=st.one_of(st.text(CHARS, max_size=16), st.text(max_size=16)))
-def test_one_set_reports_every_pattern_python_finds(patterns, text):
-    # Literal patterns through RE2 (escaped, UTF-8) against Python's own str operations, unicode included.
+@pytest.mark.parametrize("through", ["python", "re2"])
+def test_one_set_reports_every_pattern_python_finds(patterns, text, through):
+    # Literal patterns through RE2 (escaped, UTF-8), and through the few-literals path, against Python's own str
+    # operations, unicode included. Enough extra literals force the RE2 set.
     conditions = [ast.Compare(op, TEXT, ast.Literal(w if op != "matches" else compile_regex_safe(w))) for op, w in patterns]
+    if through == "re2":
+        conditions += [ast.Compare("contains", TEXT, ast.Literal(f"\x00never-{i}")) for i in range(9)]
     pf = Prefilter(conditions)
     d = doc(text)
     assert [k for k, c in enumerate(conditions) if compile_predicate(c)(d)] == [
@@ -257,3 +296,21 @@ def compile_regex_safe(w: str) -> str:
         return w
     except ConditionSyntaxError:
         return "a"
+
+
+LIST_ITEMS = st.one_of(LITERALS, st.integers(0, 1), st.booleans(), st.lists(LITERALS, max_size=1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(conditions=st.lists(st.one_of(
+           st.builds(lambda w: ast.Compare("contains", Q, ast.Literal(w)), LITERALS),
+           st.builds(lambda w: ast.Compare("in", ast.Literal(w), Q), LITERALS),
+           st.builds(lambda op, w: ast.Compare(op, Q, ast.Literal(w)), st.sampled_from(["startswith", "endswith", "matches"]),
+                     st.sampled_from(["a", "b"]))), min_size=1, max_size=6),
+       items=st.lists(LIST_ITEMS, max_size=4))
+def test_on_a_list_the_prefilter_keeps_every_membership_that_holds(conditions, items):
+    d = doc(q=items)
+    kept = set(Prefilter(conditions).candidates(d))
+    for k, c in enumerate(conditions):
+        if k not in kept:
+            assert outcome(compile_predicate(c), d) is False

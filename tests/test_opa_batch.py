@@ -115,6 +115,37 @@ def test_an_opa_without_data_agt_batch_falls_back_to_single_calls(opa_binary, tm
             engine.close()
 
 
+def test_each_action_is_encoded_once_whatever_decides_it(opa_binary, tmp_path, monkeypatch):
+    # The fallbacks (an OPA without data.agt.batch; an input alone after a split) send the bytes the batch was built
+    # from, not a second encoding. The counter calls the real encoder.
+    import agt.engines.opa as opa_engine
+
+    real, calls = opa_engine._encode, []
+    monkeypatch.setattr(opa_engine, "_encode", lambda doc: calls.append(1) or real(doc))
+    (tmp_path / "money.rego").write_text(MONEY)
+    engine = OpaEngine(tmp_path)
+    try:
+        actions = [agt.from_call("refund", {"amount": 150}), agt.from_call("refund", {"amount": "19.99"}), READ]
+        got = engine.evaluate_many(actions)  # HTTP 500: split until the failing input is alone
+        assert [d.effect for d in got] == [Effect.REQUIRE_APPROVAL, Effect.DENY, Effect.ALLOW] and len(calls) == 3
+    finally:
+        engine.close()
+    lib = tmp_path / "old" / "agt"
+    lib.mkdir(parents=True)
+    shutil.copy(REGO / "agt" / "decision.rego", lib)
+    shutil.copy(REGO / "agt" / "compare.rego", lib)
+    shutil.copytree(REGO / "agt" / "policies", lib / "policies")
+    with ManagedOpa([tmp_path / "old"]) as server:
+        engine = OpaEngine(url=server.url, token=server.token)
+        try:
+            calls.clear()
+            got = engine.evaluate_many([READ, DROP, EMAIL])  # no batch here: one call each
+            assert engine.batch_supported is False and len(calls) == 3
+            assert [d.effect for d in got] == [Effect.ALLOW, Effect.DENY, Effect.REQUIRE_APPROVAL]
+        finally:
+            engine.close()
+
+
 def test_a_decision_path_of_your_own_never_uses_the_batch(opa_binary, tmp_path):
     (tmp_path / "authz.rego").write_text("package authz\n\ndefault allow := false\n\nallow if input.action.tool == \"read_file\"\n")
     engine = OpaEngine(tmp_path, decision_path="data.authz.allow")

@@ -32,3 +32,12 @@ def test_memory_sink_records_are_a_copy():
     sink.write(rec(0))
     sink.records.clear()
     assert len(sink.records) == 1
+
+
+def test_the_runtimes_record_constructor_equals_the_public_one():
+    from agt.runtime.audit import AuditRecord
+
+    values = ("d-1", 1_700_000_000_123_456_789, "decision", "alice", "policy", {"action": {"tool": "t"}},
+              {"effect": "allow"}, {"engine": "yaml"}, {"latency_us": 1.5})
+    made, public = AuditRecord._of(*values), AuditRecord(*values)
+    assert made == public and made.timestamp == public.timestamp == "2023-11-14T22:13:20.123456Z"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import collections
 import enum
+import functools
 import hashlib
 import json
 import logging
@@ -147,7 +148,7 @@ def _rewrite(doc: Any, names: frozenset[str], secrets: frozenset[str]) -> Any:
                 nv = MASK
             elif isinstance(v, str):
                 nv = MASK if v in secrets else v
-            elif isinstance(v, (dict, list)):
+            elif isinstance(v, (dict, list)) and v:  # an empty one holds nothing to mask
                 nv = _rewrite(v, names, secrets)
             else:
                 continue
@@ -161,7 +162,7 @@ def _rewrite(doc: Any, names: frozenset[str], secrets: frozenset[str]) -> Any:
         for i, v in enumerate(doc):
             if isinstance(v, str):
                 nv = MASK if v in secrets else v
-            elif isinstance(v, (dict, list)):
+            elif isinstance(v, (dict, list)) and v:
                 nv = _rewrite(v, names, secrets)
             else:
                 continue
@@ -190,22 +191,45 @@ def _strings(doc: Any, found: set[str]) -> None:
         found.add(doc)
 
 
-def _masked_strings(doc: Any, names: frozenset[str], found: set[str]) -> bool:
+def _masked_strings(doc: Any, names: frozenset[str], found: set[str], skip: Any = None) -> bool:
     """Gather every string that sits under a key in ``names``, at any depth; True when masking changes
-    ``doc`` (some such key holds anything but the mask itself). Read-only: nothing is copied."""
+    ``doc`` (some such key holds anything but the mask itself). Read-only: nothing is copied. ``skip`` is
+    a subtree known to hold no key in ``names``, left unread."""
     changed = False
     if isinstance(doc, dict):
         for k, v in doc.items():
             if k.lower() in names:
                 changed = changed or v is not MASK
                 _strings(v, found)
-            elif isinstance(v, (dict, list)):
-                changed = _masked_strings(v, names, found) or changed
+            elif v is not skip and isinstance(v, (dict, list)) and v:  # an empty one holds no key
+                changed = _masked_strings(v, names, found, skip) or changed
     elif isinstance(doc, list):
         for v in doc:
-            if isinstance(v, (dict, list)):
-                changed = _masked_strings(v, names, found) or changed
+            if v is not skip and isinstance(v, (dict, list)) and v:
+                changed = _masked_strings(v, names, found, skip) or changed
     return changed
+
+
+@functools.lru_cache(maxsize=1)
+def _no_facts() -> tuple[Any, frozenset[str]]:
+    """The facts of an action with no command or SQL param (one shared object, read-only) and every key in it
+    at any depth: most records carry it, and it is the largest part of their document."""
+    from agt.facts import derive_facts
+
+    shape = derive_facts("", "read", {})
+    keys: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            keys.update(value)
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(shape)
+    return shape, frozenset(keys)
 
 
 def mask_input(doc: Any, names: frozenset[str]) -> Any:
@@ -218,11 +242,17 @@ def mask_input(doc: Any, names: frozenset[str]) -> Any:
     if not names:
         return doc
     secrets: set[str] = set()
-    if not _masked_strings(doc, names, secrets):
+    action = doc.get("action") if isinstance(doc, dict) else None
+    rederived = isinstance(action, dict) and "params_text" in action and "facts" in action and "action" not in names
+    skip = None
+    if rederived:
+        shape, shape_keys = _no_facts()
+        if action["facts"] is shape and names.isdisjoint(shape_keys):
+            skip = shape  # holds no key in names (its keys are lower case), so nothing to gather and no change
+    if not _masked_strings(doc, names, secrets, skip):
         return doc
     source, facts_left_out = doc, False
-    action = doc.get("action") if isinstance(doc, dict) else None
-    if isinstance(action, dict) and "params_text" in action and "facts" in action and "action" not in names:
+    if rederived:
         # The facts are derived again below from the masked params; rewriting them first would be wasted.
         source, facts_left_out = {**doc, "action": {k: v for k, v in action.items() if k != "facts"}}, True
     masked = _rewrite(source, names, frozenset(secrets))
@@ -249,9 +279,47 @@ class _Unencodable(Exception):
 
 def _encode(value: Any) -> bytes:
     try:
-        return canonical(value)
+        return _canonical_sharing_facts(value)
     except (UnicodeEncodeError, TypeError, ValueError, RecursionError) as exc:
         raise _Unencodable(str(exc)) from None
+
+
+_FACTS_MARK = "\x00agt:shared-facts\x00"
+
+
+@functools.lru_cache(maxsize=1)
+def _facts_bytes() -> tuple[bytes, bytes]:
+    """The canonical bytes of the shared empty facts shape, and of the mark that stands in for it."""
+    return canonical(_no_facts()[0]), canonical(_FACTS_MARK)
+
+
+def _canonical_sharing_facts(value: Any) -> bytes:
+    """``canonical(value)``, byte for byte. An action document (or a record body whose input is one) carrying the
+    shared empty facts shape, about half of its bytes, is encoded with a mark in its place and the shape's bytes,
+    encoded once, put back. The mark must occur exactly once in the output: any other occurrence (an agent can put
+    any text in its params) means the text is encoded whole instead, so nothing an agent sends is ever replaced."""
+    marked = None
+    if type(value) is dict:
+        inner = value.get("input")
+        if type(inner) is dict:
+            doc = _with_facts_marked(inner)
+            marked = None if doc is None else {**value, "input": doc}
+        else:
+            marked = _with_facts_marked(value)
+    if marked is None:
+        return canonical(value)
+    text = canonical(marked)
+    shape, mark = _facts_bytes()
+    if text.count(mark) != 1:
+        return canonical(value)
+    return text.replace(mark, shape)
+
+
+def _with_facts_marked(doc: dict) -> dict | None:
+    action = doc.get("action")
+    if type(action) is dict and action.get("facts") is _no_facts()[0]:
+        return {**doc, "action": {**action, "facts": _FACTS_MARK}}
+    return None
 
 
 def _event_of(record: Any) -> dict[str, Any]:

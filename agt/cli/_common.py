@@ -45,23 +45,44 @@ EFFECT_STYLE = {Effect.ALLOW: "green", Effect.DENY: "bold red", Effect.REQUIRE_A
 
 
 
-def __getattr__(name: str) -> Any:
-    """``out`` and ``err``, the rich consoles, made on first use: importing rich costs start-up (issue 14)."""
-    if name not in ("out", "err"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if name in globals():
-        return globals()[name]
-    from rich.console import Console
+class _LazyConsole:
+    """A rich Console made on first use: importing rich costs start-up (issue 14), and every command module imports
+    ``out`` and ``err`` at its top. Attributes are the console's (``out.print``); :meth:`get` is the console
+    itself, for what needs a real one (``Progress(console=err.get())``)."""
 
-    if name == "out":
-        console = Console()
-        if not console.is_terminal:
-            # Piped or captured (CI, `make demo | tee`): do not squeeze tables into 80 columns.
-            console = Console(width=200)
-    else:
-        console = Console(stderr=True, soft_wrap=True)
-    globals()[name] = console
-    return console
+    __slots__ = ("_console", "_options", "_stderr")
+
+    def __init__(self, *, stderr: bool, **options: Any) -> None:
+        self._stderr, self._options = stderr, options
+        self._console: Any = None
+
+    def get(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            if self._stderr:
+                console = Console(stderr=True, soft_wrap=True, **self._options)
+            else:
+                console = Console(**self._options)
+                if not console.is_terminal:
+                    # Piped or captured (CI, `make demo | tee`): do not squeeze tables into 80 columns.
+                    console = Console(width=200, **self._options)
+            self._console = console
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+out = _LazyConsole(stderr=False)
+err = _LazyConsole(stderr=True)
+
+
+def escape(text: str) -> str:
+    """rich's markup escape, imported when first needed (rich.markup alone costs about 30 ms of start-up)."""
+    from rich.markup import escape as _escape
+
+    return _escape(text)
 
 
 def guess_engine(path: str) -> str:
@@ -116,7 +137,7 @@ def _fail(exc: BaseException, code: int = EXIT_ERROR, *, label: str = "error") -
     if json_mode():
         click.echo(json.dumps(error_document(exc, code), ensure_ascii=False))
     else:
-        __getattr__("err").print(f"[bold red]{label}:[/] {exc}", highlight=False)
+        err.print(f"[bold red]{label}:[/] {exc}", highlight=False)
     sys.exit(code)
 
 

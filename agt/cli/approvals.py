@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from agt import _json
 from agt.errors import AgtError
@@ -37,6 +36,8 @@ def approvals_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def approvals_list(db: str, keys_dir: str | None, registry_file: str | None, status: str, as_json: bool) -> None:
     """List approval requests, with the status their verified votes give them."""
+    from rich.table import Table  # here, not at import: rich costs start-up (issue 14)
+
     registry = _registry(registry_file, keys_dir)
     try:
         rows = [(r, _state(r, registry)) for r in _approvals(db).list()]

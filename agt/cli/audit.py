@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table
 
 from agt.errors import AgtError
 from agt.cli._common import _fail, _open_audit_log, audit_writer_options, err, json_option, key_option, log_argument, out
 
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 @click.group("audit")
@@ -138,6 +139,8 @@ def _filters(fn: Any) -> Any:
 
 
 def _records_table(recs: list[dict], title: str) -> Table:
+    from rich.table import Table  # here, not at import: rich costs start-up (issue 14)
+
     table = Table(title=title)
     for col in ("seq", "time", "agent", "kind", "gate", "effect", "reasons", "tool"):
         table.add_column(col)

@@ -6,7 +6,6 @@ import json
 import sys
 
 import click
-from rich.table import Table
 
 from agt.cli._common import EXIT_ERROR, _fail, err, out
 
@@ -39,6 +38,8 @@ def check_cmd(engine: str | None, strict: bool, data: tuple[str, ...], as_json: 
       agt check rego/ --json
       agt check -e rego my-policy/ --data rego/agt
     """
+    from rich.table import Table  # here, not at import: rich costs start-up (issue 14)
+
     from agt.authoring.check import check_policy
     from agt.errors import AgtError
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from agt import _json
 from agt.errors import AgtError, PolicyLoadError
@@ -66,6 +65,7 @@ def conformance_run(
       agt conformance run --opa-url http://opa.internal:8181  # your own OPA
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
 
     from agt.conformance import SuiteError, build_report, known_rule_ids, load_suite, open_engines, run_cases, write_json, write_junit
 
@@ -80,7 +80,7 @@ def conformance_run(
         try:
             with Progress(
                 TextColumn(f"[bold]{suite.name}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=err, transient=True,
+                console=err.get(), transient=True,
             ) as progress:
                 task = progress.add_task("cases", total=len(suite.cases))
                 results = run_cases(suite.cases, opened, on_progress=lambda k: progress.advance(task, k))
@@ -108,6 +108,8 @@ def conformance_run(
 
 
 def _print_report(report: Any, show_failures: int, coverage: bool) -> None:
+    from rich.table import Table  # here, not at import: rich costs start-up (issue 14)
+
     for r in report.failures[:show_failures]:
         out.rule(f"[red]✗ {report.suite}: {r.case.name}")
         exp = r.case.expect
@@ -171,7 +173,7 @@ def conformance_fuzz(
     started = time.perf_counter()
     try:
         with Progress(TextColumn(f"[bold]fuzz {suite.name}[/] seed {seed}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err, transient=True) as progress:
+                      TimeElapsedColumn(), console=err.get(), transient=True) as progress:
             task = progress.add_task("fuzz", total=count)
             result = fuzz(suite, opened, count, seed, on_progress=lambda k: progress.advance(task, k))
     finally:

@@ -6,7 +6,6 @@ import json
 import sys
 
 import click
-from rich.table import Table
 
 from agt.decision import Effect
 from agt.errors import AgtError
@@ -18,6 +17,8 @@ from agt.cli._common import _effect_text, _fail, err, out
 @click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON lines.")
 def demo_cmd(engines: str, as_json: bool) -> None:
     """Play a scripted agent session through the starter policy on every engine."""
+    from rich.table import Table  # here, not at import: rich costs start-up (issue 14)
+
     from agt.demo import run_demo
 
     if engines is None:

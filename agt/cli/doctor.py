@@ -7,7 +7,6 @@ import platform
 import sys
 
 import click
-from rich.table import Table
 
 import agt
 from agt.engines import available_engines
@@ -66,6 +65,8 @@ def doctor_cmd(as_json: bool, audit_log: str | None, audit_public_key: str | Non
     if as_json:
         click.echo(json.dumps(report, indent=2))
         sys.exit(0 if report.get("audit", {}).get("ok", True) else EXIT_ERROR)
+    from rich.table import Table  # here, not at import: rich costs start-up (issue 14)
+
     table = Table(title=f"agt {agt.__version__} on Python {report['python']}")
     for col in ("engine", "available", "version"):
         table.add_column(col)

@@ -8,12 +8,11 @@ import warnings
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from agt import _json
 from agt.action import Action
 from agt.cli._common import (
-    EXIT_CODES_HELP, _effect_text, _fail, _opa_options, err, exit_code, guess_engine, opa_flags, out,
+    EXIT_CODES_HELP, _effect_text, _fail, _opa_options, err, escape, exit_code, guess_engine, opa_flags, out,
 )
 from agt.engines import create_engine
 from agt.errors import ActionError, AgtError

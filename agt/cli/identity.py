@@ -10,20 +10,17 @@ import sys
 from typing import Any, NoReturn
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
+from agt.cli._common import _LazyConsole, escape
 from agt.identity import Identity, IdentityError, IdentityStore
 from agt.identity.store import ENV_VAR, DEFAULT_DIRECTORY
 
 EXIT_ERROR = 1
 
-# emoji=False: rich would otherwise render the ":key:" inside every "did:key:..." as an emoji.
-out = Console(emoji=False)
-if not out.is_terminal:
-    out = Console(width=200, emoji=False)  # piped or captured: keep a did on one line
-err = Console(stderr=True, soft_wrap=True, emoji=False)
+# emoji=False: rich would otherwise render the ":key:" inside every "did:key:..." as an emoji. Piped or captured,
+# the console is 200 wide, so a did stays on one line.
+out = _LazyConsole(stderr=False, emoji=False)
+err = _LazyConsole(stderr=True, emoji=False)
 
 
 def _dir_option(fn: Any) -> Any:
@@ -104,6 +101,8 @@ def show_cmd(name: str, directory: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the identities as a JSON array.")
 def list_cmd(directory: str | None, as_json: bool) -> None:
     """List the identities in the store."""
+    from rich.table import Table  # here, not at import: rich costs start-up (issue 14)
+
     store = IdentityStore(directory)
     try:
         identities = store.list()

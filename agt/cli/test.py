@@ -6,7 +6,6 @@ import sys
 from typing import Any
 
 import click
-from rich.table import Table
 
 from agt import _json
 from agt.cli._common import _opa_options, err, opa_flags, out
@@ -57,7 +56,7 @@ def test_cmd(
     options = {"opa": _opa_options(opa_url, opa_token, opa_timeout, opa_unix, opa_container, decision_path)}
     try:
         with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
-                      console=err, transient=True, disable=as_json) as progress:
+                      console=err.get(), transient=True, disable=as_json) as progress:
             tasks: dict[str, Any] = {}
 
             def advance(suite: str, k: int, total: int) -> None:
@@ -115,6 +114,8 @@ def _print(run: Any, verbose: bool, coverage: bool) -> None:
 
 
 def _print_coverage(s: Any) -> None:
+    from rich.table import Table  # here, not at import: rich costs start-up (issue 14)
+
     if s.rule_coverage is not None:
         table = Table(title=f"{s.suite}: rule coverage (determining / matched only)")
         table.add_column("rule")

@@ -67,7 +67,9 @@ def _ordered(op: str) -> Callable[[Any, Any], bool]:
 
 def _member(a: Any, b: Any) -> bool:
     if type(b) is list:
-        return any(_same(a, item) for item in b)
+        # `in` finds every item _same() would (strict equality implies ==), so a miss is a miss; a hit may be
+        # `True in [1]`, which the strict scan refuses.
+        return a in b and any(_same(a, item) for item in b)
     if type(b) is str:
         if type(a) is not str:
             raise ConditionEvalError(f"'in' a string needs a string on its left, got {type(a).__name__}")
@@ -107,6 +109,8 @@ _BINARY: dict[str, Callable[[Any, Any], bool]] = {
 
 def field_getter(parts: tuple[str, ...]) -> Evaluator:
     """A function reading one field of the document, MISSING when it is absent."""
+    # Documents are plain dicts: two to four parts (every field of the action document, and its facts) are
+    # unrolled; other mappings and deeper paths take the loop.
     if len(parts) == 2:
         a, b = parts
 
@@ -117,7 +121,37 @@ def field_getter(parts: tuple[str, ...]) -> Evaluator:
             return v.get(b, MISSING)
 
         return get2
+    if len(parts) in (3, 4):
+        slow = _path_loop(parts)
+        first, second, third = parts[:3]
+        if len(parts) == 3:
 
+            def get3(doc: Mapping[str, Any]) -> Any:
+                v = doc.get(first)
+                if type(v) is dict:
+                    v = v.get(second)
+                    if type(v) is dict:
+                        return v.get(third, MISSING)
+                return slow(doc)
+
+            return get3
+        fourth = parts[3]
+
+        def get4(doc: Mapping[str, Any]) -> Any:
+            v = doc.get(first)
+            if type(v) is dict:
+                v = v.get(second)
+                if type(v) is dict:
+                    v = v.get(third)
+                    if type(v) is dict:
+                        return v.get(fourth, MISSING)
+            return slow(doc)
+
+        return get4
+    return _path_loop(parts)
+
+
+def _path_loop(parts: tuple[str, ...]) -> Evaluator:
     def get(doc: Mapping[str, Any]) -> Any:
         v: Any = doc
         for p in parts:

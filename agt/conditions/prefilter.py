@@ -7,10 +7,13 @@ candidate's whole condition still decides, and a condition that errors is always
 
 Atoms, each over one field (a path, or AGT flat context):
 
-* :class:`Equals` ``field == 'v'``, ``field in ['v', ...]``: fires when the value is that string (these never raise).
+* :class:`Equals` ``field == 'v'``, ``field in ['v', ...]``, ``field == true``: fires when the value is that string
+  or that boolean (these never raise).
 * :class:`Pattern` ``contains``/``startswith``/``endswith`` a string, ``matches`` a regex, ``'v' in field``: fires
-  when the value is a string the pattern finds, or is present and not a string (a list's membership, a type error).
-  All the patterns on one field are compiled into one RE2 set, run once per decision.
+  when the value is a string the pattern finds, or is present and not a string (a type error, an object's keys). On a
+  list, ``contains`` (and ``'v' in field``) is membership, which never raises: it fires when a list item is that string;
+  every other pattern raises on a list, so it fires. All the patterns on one field are compiled into one RE2 set, run
+  once per decision.
 * :class:`AtLeast` ``field > n``, ``field >= n`` (integer ``n``): fires unless the value is missing or an integer
   below the bound (a non-integer may compare or raise).
 
@@ -37,7 +40,7 @@ _FIELDS = (ast.Path, ast.FlatPath)
 @dataclass(frozen=True)
 class Equals:
     field: ast.Node
-    value: str
+    value: str | bool
 
 
 @dataclass(frozen=True)
@@ -131,11 +134,13 @@ def _compare(node: ast.Compare) -> frozenset[Atom] | None:
         if op == "in":
             return frozenset({Pattern(right, "contains", left.value)})
         return None
+    if isinstance(right, _FIELDS) and isinstance(left, ast.Literal) and type(left.value) is bool and op == "==":
+        return frozenset({Equals(right, left.value)})  # true == field
     if not isinstance(left, _FIELDS):
         return None
     if isinstance(right, ast.Literal):
         c = right.value
-        if op == "==" and type(c) is str:
+        if op == "==" and (type(c) is str or type(c) is bool):  # equality is strict: true never equals 1
             return frozenset({Equals(left, c)})
         if op in ("contains", "startswith", "endswith", "matches") and type(c) is str:
             return frozenset({Pattern(left, op, c)})
@@ -156,6 +161,10 @@ def _compare(node: ast.Compare) -> frozenset[Atom] | None:
 _SET_OPTIONS = _RE2_OPTIONS
 
 
+_FEW_LITERALS = 8
+"""Up to this many literal patterns on a field are tested one by one in Python; more go into an RE2 set."""
+
+
 class _PatternSet:
     """Every pattern on one field in RE2 sets (one unless RE2 cannot compile so many at once).
 
@@ -163,11 +172,23 @@ class _PatternSet:
     (RE2's DFA out of memory), and then every pattern on the field counts as found.
     """
 
-    def __init__(self, patterns: Sequence[tuple[str, list[int]]], on_string: list[int]) -> None:
+    def __init__(self, patterns: Sequence[tuple[str, list[int]]], on_string: list[int],
+                 members: Mapping[str, list[int]] | None = None, on_list: Sequence[int] = (),
+                 literals: Sequence[tuple[str, str, int]] | None = None) -> None:
+        """``members``: for each ``contains`` literal, the keys it fires on a list holding that string; ``on_list``:
+        the keys of every other pattern on the field (each raises on a list, so each fires). ``literals``: when
+        every pattern on the field is a literal (op, text, key) and there are few, they are looked for with
+        Python's own ``in``/``startswith``/``endswith``, the very operations the conditions run, instead of RE2:
+        a handful of substring tests cost less than one call into an RE2 set."""
         self.sets: list[tuple[Any, list[list[int]]]] = []
         self.on_string = list(on_string)  # keys of patterns that match any string (or would not compile in a set)
         self.everything = sorted({k for _, keys in patterns for k in keys} | set(on_string))
-        self._build(list(patterns))
+        self.members = {text: tuple(keys) for text, keys in (members or {}).items()}
+        self.on_list = sorted(set(on_list))
+        self.literals = None if literals is None else tuple(
+            tuple((text, key) for o, text, key in literals if o == op) for op in ("contains", "startswith", "endswith"))
+        if self.literals is None:
+            self._build(list(patterns))
 
     def _build(self, patterns: list[tuple[str, list[int]]]) -> None:
         if not patterns:
@@ -190,7 +211,27 @@ class _PatternSet:
             return
         self.sets.append((s, keys))
 
+    def found_in_list(self, items: list, out: list[int]) -> None:
+        """The keys that fire on a list value: membership of a string item (``_member`` compares strictly, so only
+        a ``str`` item equals a ``contains`` literal), and every pattern that is not a membership test."""
+        out.extend(self.on_list)
+        members = self.members
+        if members:
+            for item in items:
+                if type(item) is str:
+                    keys = members.get(item)
+                    if keys:
+                        out.extend(keys)
+
     def found(self, text: str, out: list[int]) -> None:
+        if self.literals is not None:
+            contains, starts, ends = self.literals
+            out.extend(key for lit, key in contains if lit in text)
+            if starts:
+                out.extend(key for lit, key in starts if text.startswith(lit))
+            if ends:
+                out.extend(key for lit, key in ends if text.endswith(lit))
+            return
         out.extend(self.on_string)
         for s, keys in self.sets:
             try:
@@ -216,6 +257,9 @@ class Prefilter:
         bounded: dict[ast.Node, list[tuple[int, int]]] = {}
         patterns: dict[ast.Node, dict[str, list[int]]] = {}
         on_string: dict[ast.Node, list[int]] = {}
+        members: dict[ast.Node, dict[str, list[int]]] = {}
+        on_list: dict[ast.Node, list[int]] = {}
+        literals: dict[ast.Node, list[tuple[str, str, int]] | None] = {}  # None: a regex on the field
         for key, node in enumerate(conditions):
             atoms = triggers(node)
             if atoms is None:
@@ -227,6 +271,15 @@ class Prefilter:
                 elif isinstance(atom, AtLeast):
                     bounded.setdefault(atom.field, []).append((atom.bound, key))
                 else:
+                    if atom.op == "contains":
+                        members.setdefault(atom.field, {}).setdefault(atom.text, []).append(key)
+                    else:
+                        on_list.setdefault(atom.field, []).append(key)
+                    plain = literals.setdefault(atom.field, [])
+                    if plain is not None and atom.op != "matches" and len(plain) < _FEW_LITERALS:
+                        plain.append((atom.op, atom.text, key))
+                    else:
+                        literals[atom.field] = None
                     regex = atom.regex()
                     patterns.setdefault(atom.field, {})
                     if _matches_empty(regex):
@@ -240,7 +293,9 @@ class Prefilter:
             entries.sort()
             self._bounded.append((_getter(f), [b for b, _ in entries], [k for _, k in entries]))
         self._patterns = [
-            (_getter(f), _PatternSet(list(table.items()), on_string.get(f, []))) for f, table in patterns.items()
+            (_getter(f), _PatternSet(list(table.items()), on_string.get(f, []), members.get(f), on_list.get(f, ()),
+                                     literals.get(f)))
+            for f, table in patterns.items()
         ]
 
         if len(self._equal) == 1 and not (always or self._bounded or self._patterns):
@@ -250,7 +305,7 @@ class Prefilter:
     def _one_lookup(self, doc: Mapping[str, Any]) -> Sequence[int]:
         get, table = self._equal[0]
         v = get(doc)
-        return table.get(v, ()) if type(v) is str else ()
+        return table.get(v, ()) if type(v) is str or type(v) is bool else ()
 
     def candidates(self, doc: Mapping[str, Any]) -> Sequence[int]:
         """The positions, ascending and distinct, of the conditions that could be true or raise for ``doc``
@@ -258,7 +313,7 @@ class Prefilter:
         found = list(self.always)
         for get, table in self._equal:
             v = get(doc)
-            if type(v) is str:
+            if type(v) is str or type(v) is bool:  # the types an Equals atom holds: 1 must not find True
                 hit = table.get(v)
                 if hit:
                     found.extend(hit)
@@ -272,6 +327,8 @@ class Prefilter:
             v = get(doc)
             if type(v) is str:
                 pset.found(v, found)
+            elif type(v) is list:
+                pset.found_in_list(v, found)
             elif v is not MISSING:
                 found.extend(pset.everything)  # a list, an object, a type error: the condition decides
         if len(found) > 1:

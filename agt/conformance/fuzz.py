@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -338,42 +339,48 @@ def fuzz(
     result = FuzzResult()
     seen: set[tuple[Any, ...]] = set()
     done = 0
-    while done < n:
-        batch = min(chunk, n - done)
-        docs: list[dict[str, Any]] = []
-        actions: list[Action] = []
-        for _ in range(batch):
-            doc = next(gen)
-            try:
-                actions.append(Action.from_dict(doc))
-                docs.append(doc)
-            except ActionError:
-                result.skipped_invalid += 1
-        per_engine = {name: e.evaluate_many(actions) for name, e in engines.items()}
-        for i, doc in enumerate(docs):
-            # The suite's automatic not-portable marks (undeclared params for Cedar, rules `agt compile` could not
-            # express): an engine the action is not portable to is left out of the comparison, and counted.
-            skip = portability.reasons(actions[i]) if portability is not None else {}
-            for name in skip:
-                if name in per_engine:
-                    result.not_portable[name] = result.not_portable.get(name, 0) + 1
-            sigs = {name: ds[i].parity_key for name, ds in per_engine.items() if name not in skip}
-            if len(set(sigs.values())) > 1 and len(result.disagreements) < max_disagreements:
-                small, decisions = shrink(doc, engines, portability=portability)
-                key = tuple(sorted((k, v) for k, v in sigs.items()))
-                if key not in seen:
-                    seen.add(key)
-                    if decisions:
-                        result.disagreements.append(Disagreement(small, decisions))
-                    else:
-                        # Gone when decided again: keep what the batch saw, so the report names the engine
-                        # and its error instead of an empty decision map.
-                        batch_decisions = {name: ds[i] for name, ds in per_engine.items()}
-                        result.disagreements.append(Disagreement(doc, batch_decisions, reproduced=False))
-        done += batch
-        result.generated = done
-        if on_progress:
-            on_progress(batch)
+    # Every engine decides each batch at once, one thread each: an OPA decides in its own process, so the wait
+    # for its reply overlaps the in-process engines. Each engine is only ever used by one thread at a time.
+    with ThreadPoolExecutor(max_workers=max(1, len(engines)), thread_name_prefix="agt-fuzz") as pool:
+        while done < n:
+            batch = min(chunk, n - done)
+            docs: list[dict[str, Any]] = []
+            actions: list[Action] = []
+            for _ in range(batch):
+                doc = next(gen)
+                try:
+                    actions.append(Action.from_dict(doc))
+                    docs.append(doc)
+                except ActionError:
+                    result.skipped_invalid += 1
+            for a in actions:
+                _ = a.document  # built here once, not raced for by the engines' threads
+            running = {name: pool.submit(e.evaluate_many, actions) for name, e in engines.items()}
+            per_engine = {name: job.result() for name, job in running.items()}
+            for i, doc in enumerate(docs):
+                # The suite's automatic not-portable marks (undeclared params for Cedar, rules `agt compile` could not
+                # express): an engine the action is not portable to is left out of the comparison, and counted.
+                skip = portability.reasons(actions[i]) if portability is not None else {}
+                for name in skip:
+                    if name in per_engine:
+                        result.not_portable[name] = result.not_portable.get(name, 0) + 1
+                sigs = {name: ds[i].parity_key for name, ds in per_engine.items() if name not in skip}
+                if len(set(sigs.values())) > 1 and len(result.disagreements) < max_disagreements:
+                    small, decisions = shrink(doc, engines, portability=portability)
+                    key = tuple(sorted((k, v) for k, v in sigs.items()))
+                    if key not in seen:
+                        seen.add(key)
+                        if decisions:
+                            result.disagreements.append(Disagreement(small, decisions))
+                        else:
+                            # Gone when decided again: keep what the batch saw, so the report names the engine
+                            # and its error instead of an empty decision map.
+                            batch_decisions = {name: ds[i] for name, ds in per_engine.items()}
+                            result.disagreements.append(Disagreement(doc, batch_decisions, reproduced=False))
+            done += batch
+            result.generated = done
+            if on_progress:
+                on_progress(batch)
     return result
 
 

@@ -19,7 +19,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from agt import _json
 from agt.action import Action
@@ -151,6 +151,16 @@ class OpaEngine:
         doc = self._before_opa(action)
         if isinstance(doc, Decision):
             return doc
+        return self._decide_encoded(doc)
+
+    def _decide_doc(self, doc: bytes) -> Decision:
+        """:meth:`evaluate` of an action already checked and encoded by :meth:`_before_opa` (a batch's fallbacks)."""
+        try:
+            return self._decide_encoded(doc)
+        except Exception as exc:  # noqa: BLE001 - any fault must still deny
+            return self._fail(f"{type(exc).__name__}: {exc}")
+
+    def _decide_encoded(self, doc: bytes) -> Decision:
         body = b'{"input":' + doc + b"}"
         decision = self._post(body)
         if decision.is_engine_error:
@@ -243,7 +253,7 @@ class OpaEngine:
           others stay batched)."""
         actions = list(actions)
         if len(actions) <= 1 or self.batch_supported is False:
-            return self._many_single(actions)
+            return self._many(self.evaluate, actions)
         out: list[Decision | None] = [None] * len(actions)
         pending: list[int] = []
         bodies: list[bytes] = []
@@ -256,27 +266,29 @@ class OpaEngine:
                 bodies.append(early)
         for start in range(0, len(pending), BATCH_SIZE):
             idx = pending[start:start + BATCH_SIZE]
+            docs = bodies[start:start + BATCH_SIZE]
             if self.batch_supported is False:  # found missing on an earlier chunk
-                got = self._many_single([actions[i] for i in idx])
+                got = self._many(self._decide_doc, docs)
             else:
-                got = self._chunk([actions[i] for i in idx], bodies[start:start + BATCH_SIZE])
+                got = self._chunk(docs)
             for i, d in zip(idx, got):
                 out[i] = d
         return out  # type: ignore[return-value]
 
-    def _chunk(self, actions: list[Action], docs: list[bytes]) -> list[Decision]:
+    def _chunk(self, docs: list[bytes]) -> list[Decision]:
+        """Decisions for ``docs`` (actions encoded once, by :meth:`_before_opa`, whatever path decides them)."""
         try:
             got = self._batch(docs)
         except Exception as exc:  # noqa: BLE001 - any fault must still deny
             return [self._fail(f"{type(exc).__name__}: {exc}")] * len(docs)
         if got is _UNSUPPORTED:
-            return self._many_single(actions)
+            return self._many(self._decide_doc, docs)
         if got is _SPLIT:
             # One input's error fails the whole query: halve until it is alone, then its own query names it.
             if len(docs) == 1:
-                return [self.evaluate(actions[0])]
+                return [self._decide_doc(docs[0])]
             mid = len(docs) // 2
-            return self._chunk(actions[:mid], docs[:mid]) + self._chunk(actions[mid:], docs[mid:])
+            return self._chunk(docs[:mid]) + self._chunk(docs[mid:])
         return got  # type: ignore[return-value]
 
     def _before_opa(self, action: Action) -> Decision | bytes:
@@ -330,13 +342,13 @@ class OpaEngine:
         got = interpret(result, self.decision_ref)
         return self._fail(got) if isinstance(got, str) else self._decision(got)
 
-    def _many_single(self, actions: list[Action]) -> list[Decision]:
-        """One call per action, sent concurrently over per-thread connections."""
-        if len(actions) <= 1 or self.concurrency <= 1:
-            return [self.evaluate(a) for a in actions]
+    def _many(self, decide: Callable[[Any], Decision], items: list[Any]) -> list[Decision]:
+        """``decide`` (one call each: an action, or its encoded document) sent concurrently over per-thread connections."""
+        if len(items) <= 1 or self.concurrency <= 1:
+            return [decide(x) for x in items]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="agt-opa")
-        return list(self._pool.map(self.evaluate, actions))
+        return list(self._pool.map(decide, items))
 
     def close(self) -> None:
         if self._pool is not None:

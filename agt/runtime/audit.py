@@ -28,10 +28,35 @@ class AuditRecord:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+    @classmethod
+    def _of(cls, decision_id: str, time_ns: int, kind: str, agent_id: str, path: str, input: dict[str, Any] | None,  # noqa: A002
+            result: dict[str, Any], labels: dict[str, str], metrics: dict[str, float]) -> AuditRecord:
+        """``AuditRecord(...)`` with every field given, without the frozen dataclass's setattr per field: the runtime
+        makes one per governed call. Frozen: each field is written once, here, as the generated __init__ would."""
+        record = object.__new__(cls)
+        record.__dict__.update(decision_id=decision_id, time_ns=time_ns, kind=kind, agent_id=agent_id, path=path,
+                               input=input, result=result, labels=labels, metrics=metrics)
+        return record
+
     @property
     def timestamp(self) -> str:
         seconds, ns = divmod(self.time_ns, 1_000_000_000)
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1000:06d}Z"
+        return _second_text(seconds) + f".{ns // 1000:06d}Z"
+
+
+_last_second: tuple[int, str] = (-1, "")
+
+
+def _second_text(seconds: int) -> str:
+    """RFC 3339 to the second, formatted once per second: records come many to a second. The cache is one
+    tuple, read and replaced whole, so a thread never pairs one second's number with another's text."""
+    global _last_second
+    cached = _last_second
+    if cached[0] == seconds:
+        return cached[1]
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    _last_second = (seconds, text)
+    return text
 
 
 _PREFIX = uuid.uuid4().hex[:16]

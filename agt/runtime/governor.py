@@ -173,6 +173,7 @@ class Governor:
         if require_delegation and identity is None:
             raise ValueError("require_delegation needs identity= (an EnvelopeVerifier): a delegation is checked against the envelope's signer")
         self._agents: dict[str, Agent] = {}
+        self._scored: dict[str, tuple[Agent, Agent]] = {}  # agent id → (the agent given, it at its latest score)
         self.metrics, self._observer = None, None  # agt.runtime.observe: gates, engine and phases are wrapped
         if metrics or tracing:
             from agt.runtime.observe import attach
@@ -215,8 +216,16 @@ class Governor:
         base = agent if isinstance(agent, Agent) else self._agents.get(agent) or Agent(agent)
         if base.id not in self._agents:
             self.register_agent(base)
-        score = self.trust.score(base.id)
-        return base if score == base.trust_score else base.with_trust_score(score)
+        score = self.trust.score(base.id)  # read fresh on every call
+        if score == base.trust_score:
+            return base
+        # The same agent at the same score is the same immutable value: reuse the last one built for it.
+        last = self._scored.get(base.id)
+        if last is not None and last[0] is base and last[1].trust_score == score:
+            return last[1]
+        scored = base.with_trust_score(score)
+        self._scored[base.id] = (base, scored)
+        return scored
 
     def _trust_gate(self, agent: Agent, kind: Kind) -> Decision | None:
         if self.trust.is_killed(agent.id):
@@ -324,7 +333,7 @@ class Governor:
         """The policy decision. A call whose params name several files (a move's source and destination)
         is decided once per file, each as the resource, and the strictest decision holds: a write outside
         the workspace through any path-bearing param is denied (docs/action-schema.md)."""
-        files = [r for r in action.action.resources if r.type == "file" and r != action.resource]
+        files = [r for r in action.action.resources if r.type == "file" and r is not action.resource and r != action.resource]
         if not files:
             return self._decide_one(action)
         variants = [action] + [Action(action.agent, action.action, r, action.context) for r in files]
@@ -345,11 +354,8 @@ class Governor:
         else:
             seen = self.store.counters(task)
             counters = type(seen)(seen.tokens_used, seen.tool_calls + 1, seen.files_changed + files)
-        ctx = Context(
-            session_id=session, task_id=task, stage=Stage.PRE_TOOL, tokens_used=counters.tokens_used,
-            tool_calls=counters.tool_calls, files_changed=counters.files_changed, environment=self.environment,
-            attributes=dict(attributes or {}),
-        )
+        ctx = Context._for_call(session, task, counters.tokens_used, counters.tool_calls, counters.files_changed,
+                                self.environment, attributes)
         return _Prepared(Action(who, op, res, ctx), 1 if reserve else 0, files if reserve else 0, time.perf_counter())
 
     def _release(self, p: _Prepared) -> None:
@@ -788,7 +794,7 @@ class Governor:
                                  agent.id if isinstance(agent, Agent) else str(agent), tool)
         self._gate_audit(agent, tool)
         blocking = self.blocking_approvals if wait is None else wait
-        return self._gates_before_tool(tool, dict(params or {}), agent, session, task, kind, resource,
+        return self._gates_before_tool(tool, params if params is not None else {}, agent, session, task, kind, resource,
                                        approval_id, envelope, delegation, call_id=call_id, blocking=blocking,
                                        action_type=action_type, attributes=attributes)
 
@@ -837,10 +843,10 @@ class Governor:
         result = decision.to_dict()
         if tool_error is not None:
             result["tool_error"] = tool_error
-        result["enforced"] = verdict.effect.value
+        result["enforced"] = verdict.effect._value_  # _value_: .value is a descriptor call, on every record
         result["warning"] = verdict.warning
-        result["mode"] = self.mode_for(p.action.agent.id).value
-        self.audit.write(AuditRecord(
+        result["mode"] = self.mode_for(p.action.agent.id)._value_
+        self.audit.write(AuditRecord._of(
             new_decision_id(), time.time_ns(), "decision", p.action.agent.id, gate,
             p.action.document, result,  # type: ignore[arg-type]
             {"engine": decision.engine, "revision": decision.revision},
@@ -911,7 +917,7 @@ def _bind(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> dic
         _SIGNATURES[fn] = sig
         _POSITIONAL[fn] = _positional_names(fn, sig)
     names = _POSITIONAL.get(fn)
-    if names is not None and len(args) <= len(names) and not (set(names[: len(args)]) & kwargs.keys()):
+    if names is not None and len(args) <= len(names) and not (kwargs and set(names[: len(args)]) & kwargs.keys()):
         out = {n: a for n, a in zip(names, args) if n not in ("self", "cls")}
         out.update(kwargs)
         return out

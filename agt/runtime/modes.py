@@ -51,9 +51,12 @@ def always_enforced(decision: Decision) -> bool:
     )
 
 
+_ALLOWED = Verdict(Effect.ALLOW)  # immutable: every allowed call shares it
+
+
 def apply_mode(decision: Decision, mode: Mode, critical_rules: Collection[str]) -> Verdict:
     if decision.effect is Effect.ALLOW:
-        return Verdict(Effect.ALLOW)
+        return _ALLOWED
     if mode is Mode.STRICT or always_enforced(decision):
         return Verdict(decision.effect)
     if mode is Mode.PERMISSIVE and decision.effect is Effect.DENY and any(r in critical_rules for r in decision.rule_ids):
