@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
 
 import click
 
-from agt.cli._common import _fail, key_option, log_argument
+from agt.cli._common import _fail, json_option, key_option, log_argument
 from agt.errors import AgtError
 
 DEFAULT_ADDR = "127.0.0.1:8282"
@@ -78,9 +79,11 @@ def _server_class() -> type:
               help="Listen on a unix socket instead, in a 0700 directory.")
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
               help="Also answer requests for this Host name (loopback names always; others are refused, against DNS rebinding).")
+@json_option("Errors as one JSON object on stdout; the start-up line as JSON.")
 def dashboard_cmd(log: str, state_url: str | None, approvers_file: str | None, operator_token_file: str | None,
                   key_path: str | None, witness: str | None, witness_token: str | None, policy_path: str | None,
-                  suites: str | None, addr: str | None, unix_path: str | None, allow_hosts: tuple[str, ...]) -> None:
+                  suites: str | None, addr: str | None, unix_path: str | None, allow_hosts: tuple[str, ...],
+                  as_json: bool) -> None:
     """Serve the operators' dashboard for an audit log and a state URL on disk.
 
     \b
@@ -122,8 +125,11 @@ def dashboard_cmd(log: str, state_url: str | None, approvers_file: str | None, o
         _fail(exc if isinstance(exc, AgtError) else AgtError(str(exc)))
     app = dashboard_app(source, DashboardConfig(operator_token=token, allowed_hosts=hosts, suites=suites))
     where = f"unix:{unix_path}" if unix_path else f"http://{host}:{port}/"
-    click.echo(f"agt dashboard: {where} (log {log}, state {state_url or 'none'}; kill switch "
-               f"{'needs the operator token' if token else 'off: no --operator-token-file'})", err=True)
+    if as_json:
+        click.echo(json.dumps({"ok": True, "listening": where, "log": log, "state": state_url, "kill_switch": bool(token)}))
+    else:
+        click.echo(f"agt dashboard: {where} (log {log}, state {state_url or 'none'}; kill switch "
+                   f"{'needs the operator token' if token else 'off: no --operator-token-file'})", err=True)
     listen = {"uds": unix_path} if unix_path else {"host": host, "port": port}
     server = _server_class()(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5, **listen))
     try:
