@@ -271,7 +271,7 @@ def dashboard_routes(source: DashboardSource, config: DashboardConfig | None = N
         view = await run_in_threadpool(_agent_view, agent)
         return JSONResponse({"agent": agent, "trust": view["score"], "ring": None if view["score"] is None else ring(view["score"]),
                              "killed": view["killed"], "trust_history": view["history"],
-                             "budgets": [dict(zip(("task", "counter", "used", "limit"), b)) for b in view["budgets"]],
+                             "budgets": [dict(zip(("task", "counter", "used", "limit"), b[:4], strict=True)) for b in view["budgets"]],
                              "breakers": view["breakers"], "kill_switch_problem": view["kill_problem"]})
 
     async def kill(request: Request) -> Response:

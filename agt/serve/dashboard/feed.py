@@ -48,6 +48,22 @@ class Row:
         return _get(self.record, "input", "action", "params")
 
     @property
+    def summary(self) -> str:
+        """What happened, in a few words: the outcome of a decision, or what an approval, trust or kill switch
+        record says (the stream and the pages show this one text)."""
+        if self.kind == "decision":
+            return self.outcome
+        res = self.record.get("result") if isinstance(self.record.get("result"), Mapping) else {}
+        if self.kind == "approval":
+            return f"approval {_text(res.get('status'))} {_text(res.get('request'))}".strip()
+        if self.kind == "trust":
+            reason = f" ({_text(res.get('reason'))})" if res.get("reason") else ""
+            return f"trust {_text(res.get('from'))} → {_text(res.get('to'))}{reason}"
+        if self.kind == "kill_switch":
+            return f"kill switch {'ON' if res.get('killed') is True else 'off'} ({_text(res.get('scope'))})"
+        return self.kind
+
+    @property
     def task(self) -> str:
         task = _get(self.record, "input", "context", "task_id")
         return task if isinstance(task, str) else ""
@@ -58,7 +74,7 @@ class Row:
         return {
             "seq": self.seq, "timestamp": self.timestamp, "kind": self.kind, "agent": self.agent, "tool": self.tool,
             "gate": self.gate, "effect": self.effect, "enforced": self.enforced, "rules": list(self.rules),
-            "outcome": self.outcome, "latency_us": self.latency_us, "params": self.params,
+            "outcome": self.outcome, "summary": self.summary, "latency_us": self.latency_us, "params": self.params,
             "messages": [str(r.get("message", "")) for r in reasons if isinstance(r, dict)][:5],
             "result": {k: v for k, v in (self.record.get("result") or {}).items() if k != "reasons"},
         }

@@ -9,7 +9,7 @@ import json
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
-from agt.serve.dashboard._html import Markup, esc, join, render
+from agt.serve.dashboard._html import Markup, join, render
 
 NAV = (("", "stream"), ("/agents", "agents"), ("/approvals", "approvals"), ("/audit", "audit"))
 
@@ -125,9 +125,9 @@ def agent_page(base: str, agent: str, score: int | None, ring_tier: str, killed:
     parts.append(Markup("<h2>circuit breakers</h2>"))
     parts.append(render('<p class="muted">{b}</p>', b=breakers) if isinstance(breakers, str) else
                  (table(("breaker", "state"), breakers) if breakers else Markup('<p class="muted">no breaker used yet</p>')))
-    rows = [(r.seq, r.timestamp[:23], r.kind, r.tool, r.effect, join((rule_link(base, x) for x in r.rules), " "), r.outcome)
+    rows = [(r.seq, r.timestamp[:23], r.kind, r.tool, r.effect, join((rule_link(base, x) for x in r.rules), " "), r.summary)
             for r in reversed(recent[-50:])]
-    parts.append(Markup("<h2>recent records</h2>") + table(("seq", "time", "kind", "tool", "effect", "rules", "outcome"), rows, "records"))
+    parts.append(Markup("<h2>recent records</h2>") + table(("seq", "time", "kind", "tool", "effect", "rules", "what happened"), rows, "records"))
     parts.append(Markup("<p>") + link(base, f"/?agent={quote(agent, safe='')}", "live stream of this agent") + Markup("</p>"))
     return join(parts)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Mapping, Sequence
 
-from agt.serve.dashboard._html import Markup, esc, join, render
+from agt.serve.dashboard._html import Markup, join, render
 
 EFFECT_CLASS = {"allow": "allow", "require_approval": "approval", "deny": "deny"}
 
@@ -79,7 +79,7 @@ def trust_over_time(points: Sequence[tuple[float, int]], now: float) -> Markup:
                            '<text class="axis" x="{r2}" y="{ty}">{name}</text>', l=left, r=width - 10, y=f"{y(boundary):.1f}",
                            ty=f"{y(boundary) + 4:.1f}", b=boundary, name=name, r2=width - 60))
     path = [f"M{x(points[0][0]):.1f},{y(points[0][1]):.1f}"]
-    for (_, prev), (t, score) in zip(points, points[1:]):
+    for t, score in points[1:]:
         path.append(f"H{x(t):.1f}V{y(score):.1f}")
     path.append(f"H{x(t1):.1f}")
     body.append(render('<path class="trust" d="{d}"/>', d="".join(path)))

@@ -117,6 +117,10 @@ def _verify(location: str | None, public_key: Any, key_label: str, strict: bool,
     return AuditStatus(location, report, last, witness_state, None, key_label)
 
 
+def _counts(c: Any) -> dict[str, int]:
+    return {"tokens_used": c.tokens_used, "tool_calls": c.tool_calls, "files_changed": c.files_changed}
+
+
 def _location(sink: Any) -> str | None:
     backend = getattr(sink, "backend", None)
     where = getattr(backend, "dir", None) or getattr(backend, "path", None)
@@ -136,7 +140,7 @@ class GovernorSource:
         elif hasattr(governor.audit, "records"):
             reader = MemoryReader(governor.audit)
         else:
-            reader = lambda: []  # noqa: E731 - a sink that cannot be read back shows no records
+            reader = list  # a sink that cannot be read back shows no records
         self.feed = RecordFeed(reader)
         self._limits = budget_limits(governor.engine)
 
@@ -174,8 +178,7 @@ class GovernorSource:
         return {key: state.value for key, state in self.governor.breakers.states().items()}
 
     def counters(self, task: str) -> dict[str, int] | None:
-        c = self.governor.store.counters(task)
-        return {"tokens_used": c.tokens_used, "tool_calls": c.tool_calls, "files_changed": c.files_changed}
+        return _counts(self.governor.store.counters(task))
 
     def limits(self) -> dict[str, int]:
         return self._limits
@@ -265,8 +268,7 @@ class LogSource:
     def counters(self, task: str) -> dict[str, int] | None:
         if self.state is None:
             return None
-        c = self.state.store.counters(task)
-        return {"tokens_used": c.tokens_used, "tool_calls": c.tool_calls, "files_changed": c.files_changed}
+        return _counts(self.state.store.counters(task))
 
     def limits(self) -> dict[str, int]:
         return self._limits

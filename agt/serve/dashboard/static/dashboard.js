@@ -33,15 +33,6 @@
     return text.length > limit ? text.slice(0, limit - 1) + "…" : text;
   }
 
-  function outcomeOf(r) {
-    if (r.kind === "decision") return r.outcome;
-    const res = r.result || {};
-    if (r.kind === "approval") return "approval " + (res.status || "") + (res.request ? " " + res.request : "");
-    if (r.kind === "trust") return "trust " + res.from + " → " + res.to + (res.reason ? " (" + res.reason + ")" : "");
-    if (r.kind === "kill_switch") return res.killed ? "kill switch ON (" + res.scope + ")" : "kill switch off (" + res.scope + ")";
-    return r.kind;
-  }
-
   // --- the live decision stream (server-sent events) ---------------------------------------------
   const stream = document.getElementById("stream");
   if (stream) {
@@ -66,7 +57,7 @@
         rules.appendChild(el("a", rule, { href: base + "/rules/" + encodeURIComponent(rule), "class": "rule" }));
       });
       if ((r.messages || []).length) rules.setAttribute("title", r.messages.join("\n"));
-      cell(tr, outcomeOf(r));
+      cell(tr, r.summary);
       cell(tr, short(r.params, 160));
       tbody.insertBefore(tr, tbody.firstChild);
       while (tbody.rows.length > 500) tbody.deleteRow(-1);
