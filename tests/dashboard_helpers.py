@@ -73,13 +73,15 @@ class Workload:
         return dashboard_app(self.source(), DashboardConfig(operator_token=OPERATOR_TOKEN, **config))
 
 
-def make_workload(tmp: Path, *, durability: str = "always", approval_timeout: float = 120.0, blocking: bool = True) -> Workload:
+def make_workload(tmp: Path, *, durability: str = "always", approval_timeout: float = 120.0, blocking: bool = True,
+                  witness: Path | None = None) -> Workload:
     approver = IdentityKeys.generate("finance-lead")
     key_dir = tmp / "approver-keys"
     key_dir.mkdir()
     key_file = approver.save(key_dir / "finance-lead.pem")
     log = tmp / "audit"
-    audit = AuditLog(log, key_path=tmp / "signing" / "audit.key", durability=durability, checkpoint_every=5)
+    audit = AuditLog(log, key_path=tmp / "signing" / "audit.key", durability=durability, checkpoint_every=5,
+                     witness=witness)
     registry = ApproverRegistry.from_mapping({"finance-lead": approver.did})
     governor = Governor("yaml", str(starter_policy("yaml")), audit=audit, approvers=registry,
                         approval_timeout=approval_timeout, blocking_approvals=blocking)

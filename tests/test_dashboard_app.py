@@ -319,3 +319,46 @@ def test_the_audit_page_names_an_edited_record(workload: Any, served: Served) ->
     assert status["ok"] is False
     assert status["report"]["problems"]
     assert "FAILED" in httpx.get(served.url + "/audit").text
+
+
+# --- the seam into agt serve, and nothing fetched from elsewhere ---------------------------------------
+
+def test_mounted_under_a_prefix_every_link_and_the_stream_keep_the_prefix(workload: Any) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    workload.governor.call(read_file, ("a.txt",), agent=AGENT)
+    outer = Starlette(routes=[Mount("/dashboard", app=workload.app())])
+    with Served(outer) as served:
+        page = httpx.get(served.url + "/dashboard/").text
+        script = httpx.get(served.url + "/dashboard/static/dashboard.js")
+        frames = _events(served.url + "/dashboard/events?kind=decision", 1)
+    assert 'href="/dashboard/static/dashboard.css"' in page and 'data-base="/dashboard"' in page
+    assert script.status_code == 200
+    assert frames[0]["data"]["tool"] == "read_file"
+
+
+@pytest.mark.parametrize("path", ["/", f"/agents/{AGENT}", "/approvals", "/audit"])
+def test_pages_load_nothing_from_another_origin(workload: Any, served: Served, path: str) -> None:
+    import re
+
+    workload.governor.call(read_file, ("a.txt",), agent=AGENT)
+    page = httpx.get(served.url + path).text
+    targets = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert targets and all(t.startswith("/") and not t.startswith("//") for t in targets), targets
+
+
+def test_the_audit_page_reports_the_witness_copies(tmp_path: Path) -> None:
+    (tmp_path / "signing").mkdir()
+    witness = tmp_path / "witness" / "checkpoints.jsonl"
+    witness.parent.mkdir()
+    w = make_workload(tmp_path, witness=witness)
+    for name in ("a", "b", "c", "d", "e"):
+        w.governor.call(read_file, (name,), agent=AGENT)
+    assert w.governor.audit.flush_witness() is None
+    with Served(w.app()) as served:
+        status = httpx.get(served.url + "/api/audit").json()
+    w.governor.close()
+    assert status["ok"] is True, status["report"]["problems"]
+    assert str(witness) in status["witness"] and "witnessed checkpoint(s) match the log" in status["witness"]
+    assert status["report"]["witnessed"] >= 2

@@ -86,6 +86,13 @@ def _wait_for_request(gov: Any) -> None:
         time.sleep(0.02)
 
 
+def _vote_result(page: Any, card: Any) -> str:
+    """The vote's outcome as the page reports it, once the page has one (the signing and the POST take a moment)."""
+    handle = card.locator(".result").element_handle()
+    page.wait_for_function("el => el.textContent && el.textContent !== 'signing…'", arg=handle, timeout=TIMEOUT_MS)
+    return card.locator(".result").inner_text()
+
+
 def _stream_row(page: Any, text: str) -> Any:
     return page.locator("#stream tbody tr", has_text=text).first
 
@@ -151,7 +158,7 @@ def test_an_approver_approves_a_pending_request_from_the_page_and_the_tool_runs(
         page.locator("#signer", has_text="signing as finance-lead").wait_for()
         _screenshot(page, "dashboard-approvals.png")
         card.locator("button.approve").click()
-        card.locator(".result", has_text="counted: request approved").wait_for()
+        assert "counted: request approved" in _vote_result(page, card)
         asking.join(60)
         assert not asking.is_alive(), "the governed call is still waiting for its approval"
         assert ran.get("result") == f"refunded 250 on {XSS}", ran
@@ -189,3 +196,29 @@ def test_the_kill_switch_needs_the_operator_token_then_stops_the_agent(page: Any
         with pytest.raises(GovernanceDenied, match="kill-switch"):
             gov.call(read_file, ("notes.txt",), agent=AGENT)
         _screenshot(page, "dashboard-agent.png")
+
+
+def test_an_approver_denies_a_pending_request_from_the_page_and_the_tool_never_runs(page: Any, workload: Any) -> None:
+    gov = workload.governor
+    outcome: dict[str, Any] = {}
+
+    def agent_asks() -> None:
+        try:
+            outcome["result"] = gov.call(refund, kwargs={"amount": 900, "order_id": "o-9"}, agent=AGENT)
+        except GovernanceDenied as exc:
+            outcome["denied"] = exc
+
+    asking = threading.Thread(target=agent_asks, daemon=True)
+    asking.start()
+    with Served(workload.app()) as served:
+        _wait_for_request(gov)
+        page.goto(served.url + "/approvals")
+        page.set_input_files("#approver-key", str(workload.approver_key_file))
+        page.locator("#signer", has_text="signing as finance-lead").wait_for()
+        page.fill("#vote-note", "too large for one refund")
+        card = page.locator("article.approval").first
+        card.locator("button.danger").click()
+        assert "counted: request denied" in _vote_result(page, card)
+        asking.join(60)
+    assert "result" not in outcome
+    assert "approval-denied" in str(outcome["denied"])

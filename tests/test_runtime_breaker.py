@@ -151,9 +151,7 @@ def test_board_breakers_use_the_board_policy_and_clock():
 
 
 def test_board_states_lists_every_breaker_in_its_state_now():
-    from agt.runtime.breaker import BreakerBoard, BreakerPolicy, BreakerState
-
     board = BreakerBoard(BreakerPolicy(failures=1, reset_after=60))
-    _, agent_breaker, _, tool_breaker = board.pair("bot", "send")
+    _, _, _, tool_breaker = board.pair("bot", "send")
     tool_breaker.record(False)
     assert board.states() == {"agent:bot": BreakerState.CLOSED, "tool:send": BreakerState.OPEN}

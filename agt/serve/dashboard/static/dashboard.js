@@ -148,7 +148,9 @@
         });
         const body = await response.json();
         if (!response.ok) { out.textContent = "refused: " + body.error; return; }
-        out.textContent = (body.approve ? "approve" : "deny") + " vote by " + body.voted_by + " counted: request " + body.status;
+        // The waiting call may use the approval before this answer is built: then the request is already consumed.
+        const status = body.status === "consumed" ? "approved (and already used by the waiting call)" : body.status;
+        out.textContent = (body.approve ? "approve" : "deny") + " vote by " + body.voted_by + " counted: request " + status;
         document.querySelectorAll('button[data-vote="' + CSS.escape(id) + '"]').forEach((b) => { b.disabled = true; });
       } catch (e) {
         out.textContent = "failed: " + (e && e.message ? e.message : e);
