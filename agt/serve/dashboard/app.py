@@ -175,17 +175,20 @@ def dashboard_routes(source: DashboardSource, config: DashboardConfig | None = N
         async def body() -> AsyncIterator[bytes]:
             nonlocal after
             yield b"retry: 2000\n\n"
-            rows = [r for r in await run_in_threadpool(source.feed.after, after) if filters.matches(r)]
-            if after < 0:
-                rows = rows[-STREAM_BACKLOG:]
+            backlog = after < 0
             quiet = 0.0
             while True:
+                new = await run_in_threadpool(source.feed.after, after)
+                rows = [r for r in new if filters.matches(r)]
+                if backlog:
+                    rows, backlog = rows[-STREAM_BACKLOG:], False
                 for row in rows:
                     data = json.dumps(row.to_event(), default=str, ensure_ascii=False)
                     yield f"id: {row.seq}\nevent: record\ndata: {data}\n\n".encode()
-                if rows:
-                    quiet = 0.0
-                after = max([after, source.feed.last_seq, *(r.seq for r in rows)])
+                if new:
+                    # Past every record read, matching or not: the next look starts after them (never after
+                    # records another request's refresh brought in meanwhile, which this loop has not seen).
+                    after, quiet = new[-1].seq, 0.0
                 if stopping.is_set() or await request.is_disconnected():
                     return
                 await asyncio.sleep(cfg.poll_interval)
@@ -193,7 +196,6 @@ def dashboard_routes(source: DashboardSource, config: DashboardConfig | None = N
                 if quiet >= cfg.heartbeat:
                     quiet = 0.0
                     yield b": keep-alive\n\n"
-                rows = [r for r in await run_in_threadpool(source.feed.after, after) if filters.matches(r)]
 
         return StreamingResponse(body(), media_type="text/event-stream", headers={"x-accel-buffering": "no"})
 

@@ -207,9 +207,15 @@ class RecordFeed:
             return list(self._rows)
 
     def after(self, seq: int) -> list[Row]:
-        """Rows newer than ``seq``, oldest first."""
-        rows = self.rows()
-        return [r for r in rows if r.seq > seq]
+        """Rows newer than ``seq``, oldest first (read from the newest end: a live stream asks for a few)."""
+        self.refresh()
+        out = []
+        with self._lock:
+            for row in reversed(self._rows):
+                if row.seq <= seq:
+                    break
+                out.append(row)
+        return out[::-1]
 
     @property
     def last_seq(self) -> int:
