@@ -46,7 +46,7 @@ STREAM_BACKLOG = 200
 _STATIC = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class DashboardConfig:
     """How the app behaves; the data comes from the source."""
 
