@@ -6,12 +6,12 @@ OPA_VERSION := v1.22.2
 TOOLS := .tools
 export PATH := $(CURDIR)/$(TOOLS)/bin:$(PATH)
 
-.PHONY: demo test bench opa redis venv clean
+.PHONY: demo test bench opa redis chromium venv clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,browser]'
 	touch $@
 
 venv: $(BIN)/.installed
@@ -22,11 +22,14 @@ opa:
 redis:
 	@scripts/install-redis.sh
 
+chromium:
+	@scripts/install-chromium.sh
+
 demo: venv opa
 	$(BIN)/agt demo
 	$(BIN)/python examples/multi_agent_demo.py
 
-test: venv opa redis
+test: venv opa redis chromium
 	$(BIN)/python -m pytest
 	$(BIN)/python scripts/adapter_tests.py
 

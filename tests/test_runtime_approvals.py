@@ -340,3 +340,77 @@ def test_new_request_quorum_is_capped_at_the_number_of_approvers():
 
 def test_new_request_quorum_is_at_least_one():
     assert request_for(quorum=0).quorum == 1
+
+
+def test_sqlite_keeps_an_exact_decimal_param_of_the_action(tmp_path):
+    from decimal import Decimal
+
+    store = SqliteApprovals(tmp_path / "approvals.db")
+    req = new_request("alice", "refund", ("refund-approval",), ("finance",), 1, 10.0,
+                      {"action": {"params": {"amount": Decimal("100.0000000000000000001")}}}, time.time())
+    store.create(req)
+    assert store.get(req.id).action["action"]["params"]["amount"] == Decimal("100.0000000000000000001")
+
+
+# --- votes signed elsewhere (the dashboard's browser) ------------------------------------------------
+
+
+def _signed_doc(req, name, approve=True, **overrides):
+    from agt.runtime.votes import sign_vote
+
+    now = time.time()
+    doc = sign_vote(APPROVERS.keys[name], request_id=req.id, digest=req.digest, agent_id=req.agent_id, approve=approve,
+                    issued_at=now, expires_at=now + 600).to_dict()
+    return {**doc, **overrides}
+
+
+def test_submit_vote_adds_a_vote_that_verifies_and_it_counts(store):
+    from agt.runtime.approvals import submit_vote
+
+    req = created(store)
+    submit_vote(store, req.id, _signed_doc(req, "alice"), APPROVERS.registry)
+    assert status(store, req) is ApprovalStatus.APPROVED
+
+
+def test_submit_vote_refuses_a_vote_whose_signature_does_not_verify(store):
+    from agt.runtime.approvals import submit_vote
+
+    req = created(store)
+    with pytest.raises(ApprovalError, match="not signed by 'alice'"):
+        submit_vote(store, req.id, _signed_doc(req, "alice", note="changed after signing"), APPROVERS.registry)
+    assert store.get(req.id).votes == ()
+
+
+def test_submit_vote_refuses_a_vote_for_another_request(store):
+    from agt.runtime.approvals import submit_vote
+
+    first, second = created(store), created(store)
+    with pytest.raises(ApprovalError, match="for request"):
+        submit_vote(store, second.id, _signed_doc(first, "alice"), APPROVERS.registry)
+
+
+def test_submit_vote_refuses_what_cast_vote_refuses(store):
+    from agt.runtime.approvals import submit_vote
+
+    req = created(store, approvers=("alice",))
+    with pytest.raises(ApprovalError, match="not an approver"):
+        submit_vote(store, req.id, _signed_doc(req, "bob"), APPROVERS.registry)
+    own = created(store, agent="alice")
+    with pytest.raises(ApprovalError, match="cannot vote on its own request"):
+        submit_vote(store, own.id, _signed_doc(own, "alice"), APPROVERS.registry)
+
+
+def test_submit_vote_refuses_a_document_that_is_not_a_vote_naming_the_field(store):
+    from agt.runtime.approvals import submit_vote
+
+    req = created(store)
+    with pytest.raises(ApprovalError, match="approve must be true or false"):
+        submit_vote(store, req.id, {**_signed_doc(req, "alice"), "approve": "yes"}, APPROVERS.registry)
+
+
+def test_submit_vote_without_a_registry_refuses_every_vote(store):
+    from agt.runtime.approvals import submit_vote
+
+    req = created(store)
+    with pytest.raises(ApprovalError, match="not in the approver registry"):
+        submit_vote(store, req.id, _signed_doc(req, "alice"), None)

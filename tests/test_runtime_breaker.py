@@ -157,3 +157,10 @@ def test_board_snapshot_lists_every_breaker_by_key():
     snap = dict(board.snapshot())
     assert sorted(snap) == ["agent:alice", "tool:b", "tool:tool_a"]
     assert snap["tool:b"].state is BreakerState.OPEN
+
+
+def test_board_states_lists_every_breaker_in_its_state_now():
+    board = BreakerBoard(BreakerPolicy(failures=1, reset_after=60))
+    _, _, _, tool_breaker = board.pair("bot", "send")
+    tool_breaker.record(False)
+    assert board.states() == {"agent:bot": BreakerState.CLOSED, "tool:send": BreakerState.OPEN}

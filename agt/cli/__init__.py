@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                 "Compile a YAML policy into Rego for the agt library and Cedar for agt's schema."),
     "conformance": ("agt.cli.conformance", "conformance_group",
                     "Prove the engines agree: run parity suites, fuzz for disagreements."),
+    "dashboard": ("agt.cli.dashboard", "dashboard_cmd", "Serve the operators' dashboard for an audit log and a state URL on disk."),
     "demo": ("agt.cli.demo", "demo_cmd", "Play a scripted agent session through the starter policy on every engine."),
     "doctor": ("agt.cli.doctor", "doctor_cmd", "Report the engines available here and their versions."),
     "eval": ("agt.cli.eval", "eval_cmd", "Decide one action document (a file, or - for stdin)."),

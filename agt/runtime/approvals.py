@@ -32,7 +32,7 @@ from agt._sqlite import ThreadConnections, write_transaction
 from agt.errors import AgtError
 from agt.identity import IdentityKeys
 from agt.runtime.approvers import ApproverRegistry
-from agt.runtime.votes import SignedVote, VoteCheck, check_vote, sign_vote
+from agt.runtime.votes import MalformedVoteError, SignedVote, VoteCheck, check_vote, sign_vote
 
 MAX_VOTES = 256
 """Votes read per request; a flood of junk votes written into the store cannot make a tally slow."""
@@ -352,20 +352,9 @@ def cast_vote(
     list, and a vote on a request that is over. ``registry`` (the public keys) lets it see votes already cast."""
     req = store.get(request_id)
     now = clock()
-    approver = keys.agent_id
-    if approver == req.agent_id or (resolve_agent is not None and resolve_agent(req.agent_id) == keys.did):
-        raise ApprovalError(f"{approver!r} is the agent that made request {req.id}; it cannot vote on its own request")
-    if req.approvers and approver not in req.approvers:
-        raise ApprovalError(f"{approver!r} is not an approver of {req.id}; approvers: {', '.join(req.approvers)}")
     if not valid_for > 0:
         raise ApprovalError("--valid-for must be a positive number of seconds")
-    state = tally(Terms.of(req), req.votes, registry, now, consumed=req.consumed_at is not None)
-    over = state.status not in (ApprovalStatus.PENDING, ApprovalStatus.APPROVED) or (approve and state.status is ApprovalStatus.APPROVED)
-    if over:
-        raise ApprovalError(f"request {req.id} is already {state.status.value}")
-    tampered = req.tampering()
-    if tampered is not None:
-        raise ApprovalError(f"request {req.id} was edited in the store: {tampered}; refusing to sign a vote on it")
+    _refuse_unvotable(req, keys.agent_id, keys.did, approve, registry, resolve_agent, now)
     try:
         vote = sign_vote(keys, request_id=req.id, digest=req.digest, agent_id=req.agent_id, approve=approve,
                          issued_at=now, expires_at=now + valid_for, note=note)
@@ -373,6 +362,50 @@ def cast_vote(
         raise ApprovalError(str(exc)) from None
     store.add_vote(req.id, vote)
     return vote
+
+
+def submit_vote(
+    store: ApprovalStore, request_id: str, doc: object, registry: ApproverRegistry | None, *,
+    resolve_agent: Callable[[str], str | None] | None = None, clock: Callable[[], float] = time.time,
+) -> SignedVote:
+    """Add a vote the approver signed elsewhere (the dashboard: in the browser, with a key this process never
+    holds). ``doc`` is the vote envelope (:meth:`SignedVote.to_dict`). It is refused, with an
+    :class:`ApprovalError` naming why, unless it verifies now with :func:`check_vote` against ``registry`` for
+    this request, and passes the refusals of :func:`cast_vote`. The Governor still tallies it itself."""
+    try:
+        vote = SignedVote.from_dict(doc)
+    except MalformedVoteError as exc:
+        raise ApprovalError(f"not a vote envelope: {exc}") from None
+    req = store.get(request_id)
+    now = clock()
+    _refuse_unvotable(req, vote.approver, vote.did, vote.approve, registry, resolve_agent, now)
+    registry = registry or ApproverRegistry(source="<none>")
+    check = check_vote(vote.to_dict(), registry, request_id=req.id, digest=req.digest, agent_id=req.agent_id,
+                       agent_did=resolve_agent(req.agent_id) if resolve_agent is not None else None,
+                       eligible=eligible_approvers(req.approvers, registry), deadline=req.expires_at, now=now,
+                       max_future_skew=MAX_FUTURE_SKEW)
+    if check.vote is None:
+        raise ApprovalError(str(check.problem))
+    store.add_vote(req.id, check.vote)
+    return check.vote
+
+
+def _refuse_unvotable(
+    req: ApprovalRequest, approver: str, did: str, approve: bool, registry: ApproverRegistry | None,
+    resolve_agent: Callable[[str], str | None] | None, now: float,
+) -> None:
+    """What no vote by ``approver`` (key ``did``) on ``req`` may do, however it is signed."""
+    if approver == req.agent_id or (resolve_agent is not None and resolve_agent(req.agent_id) == did):
+        raise ApprovalError(f"{approver!r} is the agent that made request {req.id}; it cannot vote on its own request")
+    if req.approvers and approver not in req.approvers:
+        raise ApprovalError(f"{approver!r} is not an approver of {req.id}; approvers: {', '.join(req.approvers)}")
+    state = tally(Terms.of(req), req.votes, registry, now, consumed=req.consumed_at is not None)
+    over = state.status not in (ApprovalStatus.PENDING, ApprovalStatus.APPROVED) or (approve and state.status is ApprovalStatus.APPROVED)
+    if over:
+        raise ApprovalError(f"request {req.id} is already {state.status.value}")
+    tampered = req.tampering()
+    if tampered is not None:
+        raise ApprovalError(f"request {req.id} was edited in the store: {tampered}; refusing to sign a vote on it")
 
 
 def wait(

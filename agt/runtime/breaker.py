@@ -134,3 +134,9 @@ class BreakerBoard:
             with self._lock:
                 breaker = self._breakers.setdefault(key, CircuitBreaker(self.policy, self._clock))
         return breaker
+
+    def states(self) -> dict[str, BreakerState]:
+        """Every breaker created so far, by key, in its state now (for the operators' dashboard)."""
+        with self._lock:
+            breakers = dict(self._breakers)
+        return {key: breaker.state for key, breaker in sorted(breakers.items())}
