@@ -165,3 +165,16 @@ def test_help_lists_the_options():
                           env={**os.environ, "COLUMNS": "200"})
     for option in ("--unix", "--addr", "--token-file", "--operator-token-file", "--state", "--tls-client-ca"):
         assert option in done.stdout
+
+
+def test_agt_serve_dashboard_shows_the_calls_it_governed(tmp_path):
+    agent, operator = token_file(tmp_path, "agent.token"), token_file(tmp_path, "operator.token")
+    url = f"http://127.0.0.1:{free_port()}"
+    with agt_serve(tmp_path, "--addr", url[len("http://"):], "--token-file", str(agent), "--operator-token-file",
+                   str(operator), "--dashboard", ready=healthy(url)) as proc:
+        client = RemoteGovernor(url, token_file=str(agent))
+        with pytest.raises(GovernanceDenied):
+            client.begin("drop_table", {"table": "users"}, agent="bot")
+        page = httpx.get(url + "/dashboard/agents/bot")
+    assert page.status_code == 200 and "bot" in page.text
+    assert proc.returncode == 0  # SIGTERM ended the dashboard's streams and the service stopped cleanly

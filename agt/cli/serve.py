@@ -60,12 +60,18 @@ def _die(message: str, code: int = EXIT_ERROR) -> NoReturn:
               help="Calls that may be open at once; beyond that, begin denies.")
 @click.option("--metrics/--no-metrics", default=True, show_default=True,
               help="Serve the Governor's Prometheus metrics at GET /metrics (agent token; docs/metrics.md).")
+@click.option("--dashboard", is_flag=True,
+              help="Also serve the operators' dashboard at /dashboard/ over this Governor (docs/dashboard.md); its kill "
+                   "switch takes the operator token.")
+@click.option("--suites", type=click.Path(exists=True, file_okay=False), default=None,
+              help="With --dashboard: the conformance suites a rule's page shows its coverage in.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="warning",
               show_default=True, help="uvicorn's log level (info adds one line per request).")
 def serve_cmd(engine: str | None, policy: str, unix: str | None, addr: str | None, token_file: str | None,
               operator_token_file: str | None, insecure_no_auth: bool, state: str, approvers_file: str | None,
               agents_file: str | None, approval_timeout: float, audit_log: str, audit_key: str | None, tls_cert: str | None, tls_key: str | None,
-              tls_client_ca: str | None, ticket_ttl: float, max_tickets: int, metrics: bool, log_level: str) -> None:
+              tls_client_ca: str | None, ticket_ttl: float, max_tickets: int, metrics: bool, dashboard: bool, suites: str | None,
+              log_level: str) -> None:
     """Serve decisions over HTTP: OPA's decision API for any OPA client, and agt's runtime API.
 
     \b
@@ -120,12 +126,22 @@ def serve_cmd(engine: str | None, policy: str, unix: str | None, addr: str | Non
     from agt.serve.app import create_app
     from agt.serve.server import serve
 
+    routes: list = list(metrics_api.ROUTES) if metrics else []
+    board = None
+    if dashboard:
+        from starlette.routing import Mount
+
+        from agt.serve.dashboard import DashboardConfig, GovernorSource, dashboard_app
+
+        operator = credentials.operator.decode("utf-8", "surrogateescape") if credentials.operator else None
+        board = dashboard_app(GovernorSource(governor), DashboardConfig(operator_token=operator, suites=suites))
+        routes.append(Mount("/dashboard", app=board))
     where = listen.unix or f"{'https' if listen.tls else 'http'}://{listen.host}:{listen.port}"
     click.echo(f"agt serve: {governor.engine.name} engine ({governor.engine.revision}) on {where}; "
                f"state {runtime_state.url}; operator endpoints {'on' if credentials.operator else 'closed'}", err=True)
     try:
         serve(create_app(governor, credentials=credentials, ticket_ttl=ticket_ttl, max_tickets=max_tickets,
-                         extra_routes=metrics_api.ROUTES if metrics else ()), listen,
+                         extra_routes=routes), listen, on_stop=board.close if board is not None else None,
               log_level=log_level)
     except ListenError as exc:
         _die(str(exc))

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from agt.errors import AgtError
 
@@ -124,16 +124,23 @@ def uvicorn_config(app: Any, listen: Listen, *, log_level: str = "warning", acce
     return uvicorn.Config(app, **options)
 
 
-def serve(app: Any, listen: Listen, **options: Any) -> None:
+def serve(app: Any, listen: Listen, *, on_stop: Callable[[], None] | None = None, **options: Any) -> None:
     """Serve ``app`` until SIGINT or SIGTERM (uvicorn drains open connections and runs the app's shutdown), then
     return, so the caller closes the Governor and its audit log. uvicorn re-raises the signal once it has stopped;
     a SIGTERM handler that does nothing makes that a return instead of the process dying mid-cleanup (SIGINT
-    arrives as KeyboardInterrupt)."""
+    arrives as KeyboardInterrupt). ``on_stop`` runs as soon as a stop is asked for, before uvicorn drains
+    connections: it ends what would otherwise hold the drain open (the dashboard's event streams)."""
     import signal
 
     import uvicorn
 
-    server = uvicorn.Server(uvicorn_config(app, listen, **options))
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if on_stop is not None:
+                on_stop()
+            super().handle_exit(sig, frame)
+
+    server = Server(uvicorn_config(app, listen, **options))
     previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         server.run()
