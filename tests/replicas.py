@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -29,6 +29,44 @@ class Runner(Protocol):
         ...
 
 
+class Calls:
+    """``threads`` threads that each wait for ``go``, then make ``attempts`` governed calls of ``read_doc`` on
+    ``task`` through a ``call`` of their own (``make_call()``: Governor.call or RemoteGovernor.call), counting those that ran."""
+
+    def __init__(self, go: threading.Event, threads: int, attempts: int, make_call: Callable[[], Callable[..., object]],
+                 task: str) -> None:
+        self.ran = 0
+        self.errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def work() -> None:
+            from agt.errors import GovernanceDenied
+
+            call = make_call()
+            go.wait()
+            try:
+                for _ in range(attempts):
+                    try:
+                        call(lambda: None, tool="read_doc", agent="worker", task=task)
+                    except GovernanceDenied:
+                        continue
+                    with lock:
+                        self.ran += 1
+            except BaseException as exc:  # noqa: BLE001 - reported by result()
+                self.errors.append(exc)
+
+        self.workers = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
+        for w in self.workers:
+            w.start()
+
+    def result(self, timeout: float, what: str) -> int:
+        for w in self.workers:
+            w.join(timeout)
+        assert not any(w.is_alive() for w in self.workers), f"{what} did not finish"
+        assert self.errors == [], self.errors
+        return self.ran
+
+
 @dataclass
 class InProcess:
     """A Governor in this process with ``threads`` threads. ``open_state`` gives its stores: a new connection
@@ -40,9 +78,6 @@ class InProcess:
     go: threading.Event
     threads: int = 8
     attempts: int = 10
-    _ran: int = 0
-    _workers: list[threading.Thread] = field(default_factory=list)
-    _errors: list[BaseException] = field(default_factory=list)
 
     def start(self) -> None:
         from agt.runtime import Governor
@@ -50,34 +85,13 @@ class InProcess:
         state = self.open_state()
         self._state = state
         self._gov = Governor("yaml", self.policy, store=state.store, approvals=state.approvals, trust=state.trust)
-        lock = threading.Lock()
-
-        def work() -> None:
-            from agt.errors import GovernanceDenied
-
-            self.go.wait()
-            try:
-                for _ in range(self.attempts):
-                    try:
-                        self._gov.call(lambda: None, tool="read_doc", agent="worker", task=self.task)
-                    except GovernanceDenied:
-                        continue
-                    with lock:
-                        self._ran += 1
-            except BaseException as exc:  # noqa: BLE001 - reported by result()
-                self._errors.append(exc)
-
-        self._workers = [threading.Thread(target=work, daemon=True) for _ in range(self.threads)]
-        for w in self._workers:
-            w.start()
+        self._calls = Calls(self.go, self.threads, self.attempts, lambda: self._gov.call, self.task)
 
     def result(self, timeout: float) -> int:
-        for w in self._workers:
-            w.join(timeout)
-        assert not any(w.is_alive() for w in self._workers), "an in-process replica did not finish"
-        assert self._errors == [], self._errors
-        self._state.close()
-        return self._ran
+        try:
+            return self._calls.result(timeout, "an in-process replica")
+        finally:
+            self._state.close()
 
 
 @dataclass
@@ -118,64 +132,25 @@ class Served:
     workdir: Path
     threads: int = 8
     attempts: int = 10
-    _ran: int = 0
-    _errors: list[BaseException] = field(default_factory=list)
 
     def start(self) -> None:
-        import socket
+        from serve_helpers import agt_serve, free_port, healthy
 
-        import httpx
+        from agt.client import RemoteGovernor
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._url = f"http://127.0.0.1:{port}"
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "agt.cli", "serve", "--policy", self.policy, "--state", self.state_url,
-             "--addr", f"127.0.0.1:{port}", "--insecure-no-auth", "--audit-log", str(self.workdir / "audit")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=self.workdir,
-        )
-
-        def up() -> bool:
-            assert self._proc.poll() is None, f"agt serve exited: {self._proc.stderr.read()}"
-            try:
-                return httpx.get(self._url + "/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        until(up, "agt serve to answer /health")
-        lock = threading.Lock()
-
-        def work() -> None:
-            from agt.client import RemoteGovernor
-            from agt.errors import GovernanceDenied
-
-            client = RemoteGovernor(self._url, timeout=60)
-            self.go.wait()
-            try:
-                for _ in range(self.attempts):
-                    try:
-                        client.call(lambda: None, tool="read_doc", agent="worker", task=self.task)
-                    except GovernanceDenied:
-                        continue
-                    with lock:
-                        self._ran += 1
-            except BaseException as exc:  # noqa: BLE001 - reported by result()
-                self._errors.append(exc)
-
-        self._workers = [threading.Thread(target=work, daemon=True) for _ in range(self.threads)]
-        for w in self._workers:
-            w.start()
+        url = f"http://127.0.0.1:{free_port()}"
+        self._service = agt_serve(self.workdir, "--state", self.state_url, "--addr", url[len("http://"):],
+                                  "--insecure-no-auth", ready=healthy(url), policy=self.policy)
+        self._service.__enter__()
+        self._calls = Calls(self.go, self.threads, self.attempts,
+                            lambda: RemoteGovernor(url, timeout=60).call, self.task)
 
     def result(self, timeout: float) -> int:
-        for w in self._workers:
-            w.join(timeout)
-        self._proc.terminate()
-        self._proc.wait(30)
-        assert not any(w.is_alive() for w in self._workers), "an agt serve replica's clients did not finish"
-        assert self._errors == [], self._errors
-        return self._ran
+        try:
+            return self._calls.result(timeout, "an agt serve replica's clients")
+        finally:
+            self._service.__exit__(None, None, None)
 
 
 def until(condition: Callable[[], object], what: str, timeout: float = 60.0) -> None:

@@ -3,70 +3,17 @@ RemoteGovernor and raw HTTP, and refusing the configurations that would leave it
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
-import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Callable, Iterator
 
 import httpx
 import pytest
 
 from agt.client import RemoteGovernor
 from agt.errors import GovernanceDenied
-from serve_helpers import STARTER
+from serve_helpers import AGT, STARTER, agt_serve, free_port, healthy, token_file
 
-AGT = [sys.executable, "-m", "agt.cli", "serve"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def token_file(directory: Path, name: str) -> Path:
-    path = directory / name
-    path.write_text(secrets.token_urlsafe(24) + "\n")
-    return path
-
-
-@contextlib.contextmanager
-def agt_serve(tmp_path: Path, *args: str, ready: Callable[[], bool]) -> Iterator[subprocess.Popen]:
-    proc = subprocess.Popen([*AGT, "--policy", STARTER, "--audit-log", str(tmp_path / "audit"), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 60
-        while not ready():
-            if proc.poll() is not None:
-                raise AssertionError(f"agt serve exited {proc.returncode}: {proc.stderr.read().decode()}")
-            if time.monotonic() > deadline:
-                raise AssertionError("agt serve did not become ready")
-            time.sleep(0.05)
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def healthy(url: str, **client) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            with httpx.Client(**client) as c:
-                return c.get(url + "/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    return check
 
 
 def test_agt_serve_on_tcp_governs_calls_with_its_token(tmp_path):
