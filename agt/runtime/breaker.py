@@ -137,6 +137,4 @@ class BreakerBoard:
 
     def states(self) -> dict[str, BreakerState]:
         """Every breaker created so far, by key, in its state now (for the operators' dashboard)."""
-        with self._lock:
-            breakers = dict(self._breakers)
-        return {key: breaker.state for key, breaker in sorted(breakers.items())}
+        return {key: breaker.state for key, breaker in sorted(self.snapshot())}
