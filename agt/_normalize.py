@@ -216,39 +216,46 @@ def params_text(params: Mapping[str, JSONValue]) -> str:
     A list of scalars is one value whose items are joined by spaces, so ``["rm", "-rf", "/"]`` reads
     as ``rm -rf /``. Separate params stay on separate lines, so a pattern never spans two params.
     """
-    lines: list[str] = []
+    lines: list[str] = []  # never an empty line: each is appended only if it holds text
     if type(params) is dict:  # the common case, a dict of texts, without a call per value
         for key in sorted(params):
             value = params[key]
             if type(value) is str and value.isascii():
-                lines.append(_fold_ascii(value))
+                text = _fold_ascii(value)
+                if text:
+                    lines.append(text)
             else:
                 _collect_text(value, lines)
     else:
         _collect_text(params, lines)
-    return "\n".join(filter(None, lines))
+    return "\n".join(lines)
 
 
 def _collect_text(value: JSONValue, lines: list[str]) -> None:
     t = type(value)
     if t is str:  # exact types first: a normalized action holds nothing else; the checks below decide the rest
-        lines.append(canonical_text(value))
+        _append(lines, canonical_text(value))
     elif t is dict:
         for key in sorted(value):
             _collect_text(value[key], lines)
     elif t is int or t is bool or value is None:
         pass
     elif t is not list and isinstance(value, str):
-        lines.append(canonical_text(value))
+        _append(lines, canonical_text(value))
     elif t is not list and isinstance(value, Mapping):
         for key in sorted(value):
             _collect_text(value[key], lines)
     elif isinstance(value, list):
         if value and all(not isinstance(v, (Mapping, list)) for v in value):
-            lines.append(canonical_text(" ".join(v if isinstance(v, str) else _json.dumps(v) for v in value)))
+            _append(lines, canonical_text(" ".join(v if isinstance(v, str) else _json.dumps(v) for v in value)))
         else:
             for item in value:
                 _collect_text(item, lines)
+
+
+def _append(lines: list[str], text: str) -> None:
+    if text:
+        lines.append(text)
 
 
 _SLASHES = re.compile(r"^/+")

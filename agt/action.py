@@ -257,12 +257,13 @@ def _now() -> str:
     """RFC 3339 UTC with microseconds. The seconds part is formatted once per second, not per call; the cache
     is one tuple, read and replaced whole, so a thread never pairs one second's number with another's text."""
     global _second_text
-    now = time.time()
-    second = int(now)
+    micros = time.time_ns() // 1000
+    second = micros // 1_000_000
     cached = _second_text
     if cached[0] != second:
-        cached = _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{cached[1]}.{int((now - second) * 1_000_000):06d}Z"
+        cached = _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
+    # The last six digits of the microseconds since the epoch are the fraction, zero-padded: a slice, not a format.
+    return cached[1] + str(micros)[-6:] + "Z"
 
 
 @dataclass(frozen=True, init=False)
@@ -543,7 +544,14 @@ def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
     # Names match whatever their case (Path, FILE_PATH), and each takes a text or a list of texts: a path
     # param holding a list, or a list param holding one text, must not slip past the workspace rule.
     if type(params) is dict or type(params) is MappingProxyType:
-        values = [params[k] for k in _path_keys(tuple(params))]
+        keys = tuple(params)
+        known = _PATH_KEYS.get(keys)  # _path_keys's own cache, read here first: a call less on every action
+        if known is None:
+            known = _path_keys(keys)
+        if len(known) == 1 and type(params[known[0]]) is str and params[known[0]]:
+            # The common case, one file param holding one text: what the general path below returns for it.
+            return (_file_resource(_normalize.canonical_path(_require_str(params[known[0]], "resource.id"))),)
+        values = [params[k] for k in known]
     else:
         by_name = {k.lower(): v for k, v in params.items()} if any(not k.islower() for k in params) else params
         values = [by_name.get(name) for name in _PATH_NAMES]
@@ -586,13 +594,11 @@ def from_call(
     Kind and resource are inferred when not given (see :func:`infer_kind`, :func:`infer_resource`).
     """
     # No copy of kwargs: Operation normalizes the params into a dict of its own.
-    op = Operation(tool=tool, kind=kind or infer_kind(tool), params=kwargs if kwargs is not None else {}, type=action_type)
-    return Action(
-        agent=agent if isinstance(agent, Agent) else Agent(id=agent),
-        action=op,
-        resource=resource if resource is not None else (op.resources[0] if op.resources else None),
-        context=context or Context(),
-    )
+    op = Operation(tool, kind or infer_kind(tool), kwargs, action_type)  # kwargs=None: no params, as {} would be
+    if resource is None:
+        found = op.resources
+        resource = found[0] if found else None
+    return Action(agent if isinstance(agent, Agent) else Agent(agent), op, resource, context or Context())
 
 
 # --- AGT's flat context ------------------------------------------------------------------------
