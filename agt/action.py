@@ -302,7 +302,8 @@ class Context:
             _require_str(environment, "context.environment")
         if type(timestamp) is not str or len(timestamp) > _MAX_STRING or not timestamp.isascii():
             _require_str(timestamp, "context.timestamp")
-        attrs = _normalize.normalize_mapping(attributes, "context.attributes")
+        # None, the default, without a call: the new empty dict normalize_mapping would return.
+        attrs = {} if attributes is None else _normalize.normalize_mapping(attributes, "context.attributes")
         self.__dict__.update(session_id=session_id, task_id=task_id, stage=stage, tokens_used=t, tool_calls=c,
                              files_changed=f, environment=environment, timestamp=timestamp or _now(),
                              attributes=MappingProxyType(attrs), _attributes_dict=attrs)
