@@ -189,7 +189,7 @@ class Operation:
     it is the tool name. Never agt's ``kind`` (docs/agt-compatibility.md, "action.type")."""
 
     def __init__(self, tool: str, kind: Kind | str = Kind.EXECUTE, params: Mapping[str, Any] | None = None,
-                 type: str | None = None) -> None:  # noqa: A002 - the field's name; the builtin is _type here
+                 type: str | None = None) -> None:  # `type`: the field; the builtin is _type here
         # By hand: see "Hand-written __init__" above.
         if not (_type(tool) is str and tool and len(tool) <= _MAX_STRING and tool.isascii()):
             _require_str(tool, "action.tool", allow_empty=False)
@@ -237,7 +237,7 @@ class Resource:
     id: str
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
-    def __init__(self, type: str, id: str, attributes: Mapping[str, Any] | None = None) -> None:  # noqa: A002
+    def __init__(self, type: str, id: str, attributes: Mapping[str, Any] | None = None) -> None:
         # By hand: see "Hand-written __init__" above.
         _require_str(type, "resource.type", allow_empty=False)
         rid = _require_str(id, "resource.id")

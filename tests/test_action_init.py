@@ -11,17 +11,31 @@ import dataclasses
 import enum
 import inspect
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agt import _normalize
-from agt.action import (Action, Agent, Context, Kind, Operation, Resource, Stage, FILE_RESOURCE_TYPES, _enum,
-                        _require_count, _require_str, _set_mapping)
+from agt.action import (
+    FILE_RESOURCE_TYPES,
+    Action,
+    Agent,
+    Context,
+    Kind,
+    Operation,
+    Resource,
+    Stage,
+    _enum,
+    _require_count,
+    _require_str,
+    _set_mapping,
+)
 from agt.errors import ActionError
 
 _setattr = object.__setattr__
