@@ -60,26 +60,7 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
             raise ActionError(field, f"integer {value} is outside the signed 64-bit range every engine supports")
         return value
     if t is dict:
-        if depth >= MAX_DEPTH:
-            _check_depth(field, depth)  # raises, naming the field
-        out: dict[str, JSONValue] = {}
-        for key, item in value.items():
-            if type(key) is not str:
-                if isinstance(key, bool) or not isinstance(key, (str, int)):
-                    raise ActionError(field, f"object keys must be strings, got {type(key).__name__}")
-                key = str(key)
-                if key in value or key in out:
-                    raise ActionError(f"{field}.{key}", "an integer key and a string key collide once both are text")
-            if len(key) > MAX_STRING_LENGTH or not key.isascii():
-                _check_string(key, f"{field}.{key[:40]}")
-            ti = type(item)
-            if ti is str and len(item) <= MAX_STRING_LENGTH and item.isascii():
-                out[key] = item  # what normalize_value returns for it, without naming a field nobody reads
-            elif ti is int and MIN_INT <= item <= MAX_INT:
-                out[key] = item
-            else:
-                out[key] = normalize_value(item, f"{field}.{key}", depth + 1)
-        return out
+        return _normalize_dict(value, field, depth)
     # bool before int: it is an int subclass.
     if value is None or isinstance(value, bool):
         return value
@@ -120,6 +101,30 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
     raise ActionError(field, f"values of type {type(value).__name__} cannot be represented in an action document")
 
 
+def _normalize_dict(value: dict, field: str, depth: int) -> dict[str, JSONValue]:
+    """normalize_value of a plain dict; normalize_mapping calls it directly for the top-level params and attributes."""
+    if depth >= MAX_DEPTH:
+        _check_depth(field, depth)  # raises, naming the field
+    out: dict[str, JSONValue] = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            if isinstance(key, bool) or not isinstance(key, (str, int)):
+                raise ActionError(field, f"object keys must be strings, got {type(key).__name__}")
+            key = str(key)
+            if key in value or key in out:
+                raise ActionError(f"{field}.{key}", "an integer key and a string key collide once both are text")
+        if len(key) > MAX_STRING_LENGTH or not key.isascii():
+            _check_string(key, f"{field}.{key[:40]}")
+        ti = type(item)
+        if ti is str and len(item) <= MAX_STRING_LENGTH and item.isascii():
+            out[key] = item  # what normalize_value returns for it, without naming a field nobody reads
+        elif ti is int and MIN_INT <= item <= MAX_INT:
+            out[key] = item
+        else:
+            out[key] = normalize_value(item, f"{field}.{key}", depth + 1)
+    return out
+
+
 def normalize_decimal(value: Decimal, field: str) -> int | Decimal:
     """One exact form per value: trailing zeros of the fraction go (``100.10`` is ``100.1``), and a value
     without a fraction is an int (``100.00`` is ``100``). Never rounds: what cannot be kept exactly is rejected."""
@@ -158,7 +163,7 @@ def normalize_mapping(value: Any, field: str) -> dict[str, JSONValue]:
         return {}  # a new dict, as the normalized copy of an empty one would be
     if type(value) is not dict and not isinstance(value, Mapping):
         raise ActionError(field, f"must be an object, got {type(value).__name__}")
-    return normalize_value(value, field)
+    return _normalize_dict(value, field, 0) if type(value) is dict else normalize_value(value, field)
 
 
 def _check_string(value: str, field: str) -> str:
@@ -216,39 +221,46 @@ def params_text(params: Mapping[str, JSONValue]) -> str:
     A list of scalars is one value whose items are joined by spaces, so ``["rm", "-rf", "/"]`` reads
     as ``rm -rf /``. Separate params stay on separate lines, so a pattern never spans two params.
     """
-    lines: list[str] = []
+    lines: list[str] = []  # never an empty line: each is appended only if it holds text
     if type(params) is dict:  # the common case, a dict of texts, without a call per value
         for key in sorted(params):
             value = params[key]
             if type(value) is str and value.isascii():
-                lines.append(_fold_ascii(value))
+                text = _fold_ascii(value)
+                if text:
+                    lines.append(text)
             else:
                 _collect_text(value, lines)
     else:
         _collect_text(params, lines)
-    return "\n".join(filter(None, lines))
+    return "\n".join(lines)
 
 
 def _collect_text(value: JSONValue, lines: list[str]) -> None:
     t = type(value)
     if t is str:  # exact types first: a normalized action holds nothing else; the checks below decide the rest
-        lines.append(canonical_text(value))
+        _append(lines, canonical_text(value))
     elif t is dict:
         for key in sorted(value):
             _collect_text(value[key], lines)
     elif t is int or t is bool or value is None:
         pass
     elif t is not list and isinstance(value, str):
-        lines.append(canonical_text(value))
+        _append(lines, canonical_text(value))
     elif t is not list and isinstance(value, Mapping):
         for key in sorted(value):
             _collect_text(value[key], lines)
     elif isinstance(value, list):
         if value and all(not isinstance(v, (Mapping, list)) for v in value):
-            lines.append(canonical_text(" ".join(v if isinstance(v, str) else _json.dumps(v) for v in value)))
+            _append(lines, canonical_text(" ".join(v if isinstance(v, str) else _json.dumps(v) for v in value)))
         else:
             for item in value:
                 _collect_text(item, lines)
+
+
+def _append(lines: list[str], text: str) -> None:
+    if text:
+        lines.append(text)
 
 
 _SLASHES = re.compile(r"^/+")

@@ -72,6 +72,17 @@ _MAX_INT = _normalize.MAX_INT
 _MAX_STRING = _normalize.MAX_STRING_LENGTH
 
 
+_type = type
+"""The builtin, for the constructors whose field named ``type`` hides it."""
+
+# Hand-written __init__: Agent, Operation, Resource, Context and Action are frozen dataclasses (eq, hash, repr,
+# fields, replace) with ``init=False`` and an ``__init__`` of their own, because the generated one pays an
+# ``object.__setattr__`` per field: about a microsecond per action. Each takes the fields in the dataclass's order,
+# with its defaults, checks and normalizes them, then writes them once into the instance's ``__dict__`` (a frozen
+# instance is never written again). tests/test_action_init.py proves each equal to the generated ``__init__`` with
+# the same checks as a ``__post_init__``: same values, same refusals.
+
+
 def _set_mapping(obj: object, name: str, value: dict) -> None:
     """Store a read-only view publicly and the dict behind it privately, for the shared document."""
     _setattr(obj, name, MappingProxyType(value))
@@ -114,7 +125,7 @@ def _enum(cls: type[enum.Enum], value: Any, field: str) -> Any:
         raise ActionError(field, f"{value!r} is not one of: {allowed}") from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Agent:
     id: str
     roles: tuple[str, ...] = ()
@@ -122,29 +133,31 @@ class Agent:
     """Set by the caller or by the Governor's TrustManager; absent from the document otherwise (never invented)."""
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        agent_id, roles, score = self.id, self.roles, self.trust_score
-        if not (type(agent_id) is str and agent_id and len(agent_id) <= _MAX_STRING and agent_id.isascii()):
-            _require_str(agent_id, "agent.id", allow_empty=False)
+    def __init__(self, id: str, roles: tuple[str, ...] = (), trust_score: int | None = None,
+                 attributes: Mapping[str, Any] | None = None) -> None:
+        # Written by hand (see "Hand-written __init__" above); `attributes=None` is the empty mapping, as it always was.
+        if not (type(id) is str and id and len(id) <= _MAX_STRING and id.isascii()):
+            _require_str(id, "agent.id", allow_empty=False)
         if type(roles) is tuple and (not roles or (len(roles) == 1 and type(roles[0]) is str and len(roles[0]) <= _MAX_STRING
                                                    and roles[0].isascii())):
             pass  # the common case, none or one plain role: already the sorted, distinct tuple built below
         elif isinstance(roles, str) or not isinstance(roles, (list, tuple, set, frozenset)):
             raise ActionError("agent.roles", "must be a list of strings")
         else:
-            object.__setattr__(self, "roles", tuple(sorted({_require_str(r, "agent.roles[]") for r in roles})))
+            roles = tuple(sorted({_require_str(r, "agent.roles[]") for r in roles}))
+        score = trust_score
         if score is not None and not (type(score) is int and 0 <= score <= 1000) and (
                 isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 1000):
             raise ActionError("agent.trust_score", f"must be a whole number from 0 to 1000, got {score!r}")
-        attributes = _normalize.normalize_mapping(self.attributes, "agent.attributes")
-        if "workspace" in attributes:
+        attrs = _normalize.normalize_mapping(attributes, "agent.attributes")
+        if "workspace" in attrs:
             # Every engine compares paths against it; anything but text would mean something different
             # (or error) in each, so it is refused here, once, naming the field. (A normalized str is checked already.)
-            workspace = attributes["workspace"]
+            workspace = attrs["workspace"]
             if type(workspace) is not str:
                 _require_str(workspace, "agent.attributes.workspace")
-            attributes["workspace"] = _normalize.canonical_path(workspace)
-        _set_mapping(self, "attributes", attributes)
+            attrs["workspace"] = _normalize.canonical_path(workspace)
+        self.__dict__.update(id=id, roles=roles, trust_score=score, attributes=MappingProxyType(attrs), _attributes_dict=attrs)
 
     def with_trust_score(self, score: int) -> "Agent":
         """This agent with another trust score. Skips re-normalizing attributes, which are already
@@ -164,7 +177,7 @@ class Agent:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Operation:
     """The ``action`` part: the tool, its kind, and its params."""
 
@@ -175,15 +188,17 @@ class Operation:
     """AGT's action type: the tool's own verb (``send_email``, ``drop``). The caller sets it; when it does not,
     it is the tool name. Never agt's ``kind`` (docs/agt-compatibility.md, "action.type")."""
 
-    def __post_init__(self) -> None:
-        tool = self.tool
-        if not (type(tool) is str and tool and len(tool) <= _MAX_STRING and tool.isascii()):
+    def __init__(self, tool: str, kind: Kind | str = Kind.EXECUTE, params: Mapping[str, Any] | None = None,
+                 type: str | None = None) -> None:  # `type`: the field; the builtin is _type here
+        # By hand: see "Hand-written __init__" above.
+        if not (_type(tool) is str and tool and len(tool) <= _MAX_STRING and tool.isascii()):
             _require_str(tool, "action.tool", allow_empty=False)
-        if self.type is not None:
-            _require_str(self.type, "action.type", allow_empty=False)
-        if type(self.kind) is not Kind:
-            object.__setattr__(self, "kind", _enum(Kind, self.kind, "action.kind"))
-        _set_mapping(self, "params", _normalize.normalize_mapping(self.params, "action.params"))
+        if type is not None:
+            _require_str(type, "action.type", allow_empty=False)
+        if _type(kind) is not Kind:
+            kind = _enum(Kind, kind, "action.kind")
+        normalized = _normalize.normalize_mapping(params, "action.params")
+        self.__dict__.update(tool=tool, kind=kind, params=MappingProxyType(normalized), type=type, _params_dict=normalized)
 
     @property
     def action_type(self) -> str:
@@ -216,18 +231,20 @@ class Operation:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Resource:
     type: str
     id: str
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        _require_str(self.type, "resource.type", allow_empty=False)
-        rid = _require_str(self.id, "resource.id")
-        if self.type in FILE_RESOURCE_TYPES:
-            object.__setattr__(self, "id", _normalize.canonical_path(rid))
-        _set_mapping(self, "attributes", _normalize.normalize_mapping(self.attributes, "resource.attributes"))
+    def __init__(self, type: str, id: str, attributes: Mapping[str, Any] | None = None) -> None:
+        # By hand: see "Hand-written __init__" above.
+        _require_str(type, "resource.type", allow_empty=False)
+        rid = _require_str(id, "resource.id")
+        if type in FILE_RESOURCE_TYPES:
+            rid = _normalize.canonical_path(rid)
+        attrs = _normalize.normalize_mapping(attributes, "resource.attributes")
+        self.__dict__.update(type=type, id=rid, attributes=MappingProxyType(attrs), _attributes_dict=attrs)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "id": self.id, "attributes": _normalize.copy_json(dict(self.attributes))}
@@ -240,15 +257,16 @@ def _now() -> str:
     """RFC 3339 UTC with microseconds. The seconds part is formatted once per second, not per call; the cache
     is one tuple, read and replaced whole, so a thread never pairs one second's number with another's text."""
     global _second_text
-    now = time.time()
-    second = int(now)
+    micros = time.time_ns() // 1000
+    second = micros // 1_000_000
     cached = _second_text
     if cached[0] != second:
-        cached = _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{cached[1]}.{int((now - second) * 1_000_000):06d}Z"
+        cached = _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
+    # The last six digits of the microseconds since the epoch are the fraction, zero-padded: a slice, not a format.
+    return cached[1] + str(micros)[-6:] + "Z"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Context:
     """Where and when. Counters count *including* the action being decided (see docs/action-schema.md)."""
 
@@ -264,27 +282,31 @@ class Context:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     """Free-form caller context (AGT's flat context: ``message``, ``user.role``, ...), read by AGT-format rules."""
 
-    def __post_init__(self) -> None:
-        session, task = self.session_id, self.task_id
-        if not (type(session) is str and type(task) is str and len(session) + len(task) <= _MAX_STRING
-                and session.isascii() and task.isascii()):  # else: check each, naming the field
-            _require_str(session, "context.session_id")
-            _require_str(task, "context.task_id")
-        if type(self.stage) is not Stage:
-            _setattr(self, "stage", _enum(Stage, self.stage, "context.stage"))
-        t, c, f = self.tokens_used, self.tool_calls, self.files_changed
+    def __init__(self, session_id: str = "default", task_id: str = "", stage: Stage | str = Stage.PRE_TOOL,
+                 tokens_used: int = 0, tool_calls: int = 0, files_changed: int = 0, environment: str | None = None,
+                 timestamp: str = "", attributes: Mapping[str, Any] | None = None) -> None:
+        # By hand: see "Hand-written __init__" above.
+        if not (type(session_id) is str and type(task_id) is str and len(session_id) + len(task_id) <= _MAX_STRING
+                and session_id.isascii() and task_id.isascii()):  # else: check each, naming the field
+            _require_str(session_id, "context.session_id")
+            _require_str(task_id, "context.task_id")
+        if type(stage) is not Stage:
+            stage = _enum(Stage, stage, "context.stage")
+        t, c, f = tokens_used, tool_calls, files_changed
         if not (type(t) is int and type(c) is int and type(f) is int
                 and 0 <= t <= _MAX_INT and 0 <= c <= _MAX_INT and 0 <= f <= _MAX_INT):  # else: check and convert each
-            for name in ("tokens_used", "tool_calls", "files_changed"):
-                _setattr(self, name, _require_count(getattr(self, name), f"context.{name}"))
-        if self.environment is not None:
-            _require_str(self.environment, "context.environment")
-        stamp = self.timestamp
-        if type(stamp) is not str or len(stamp) > _MAX_STRING or not stamp.isascii():
-            _require_str(stamp, "context.timestamp")
-        if not stamp:
-            _setattr(self, "timestamp", _now())
-        _set_mapping(self, "attributes", _normalize.normalize_mapping(self.attributes, "context.attributes"))
+            t = _require_count(t, "context.tokens_used")
+            c = _require_count(c, "context.tool_calls")
+            f = _require_count(f, "context.files_changed")
+        if environment is not None:
+            _require_str(environment, "context.environment")
+        if type(timestamp) is not str or len(timestamp) > _MAX_STRING or not timestamp.isascii():
+            _require_str(timestamp, "context.timestamp")
+        # None, the default, without a call: the new empty dict normalize_mapping would return.
+        attrs = {} if attributes is None else _normalize.normalize_mapping(attributes, "context.attributes")
+        self.__dict__.update(session_id=session_id, task_id=task_id, stage=stage, tokens_used=t, tool_calls=c,
+                             files_changed=f, environment=environment, timestamp=timestamp or _now(),
+                             attributes=MappingProxyType(attrs), _attributes_dict=attrs)
 
     @classmethod
     def _for_call(cls, session_id: str, task_id: str, tokens_used: int, tool_calls: int, files_changed: int,
@@ -323,22 +345,30 @@ class Context:
         return out
 
 
-@dataclass(frozen=True)
+_NEW_CONTEXT: Any = object()
+"""Action's default context: a new ``Context()`` per action, as the field's default_factory says (``None`` is refused)."""
+
+
+@dataclass(frozen=True, init=False)
 class Action:
     agent: Agent
     action: Operation
     resource: Resource | None = None
     context: Context = field(default_factory=Context)
 
-    def __post_init__(self) -> None:
-        if type(self.agent) is Agent and type(self.action) is Operation and type(self.context) is Context and (
-                self.resource is None or type(self.resource) is Resource):
-            return  # the exact classes: what every check below would accept
-        for name, cls in (("agent", Agent), ("action", Operation), ("context", Context)):
-            if not isinstance(getattr(self, name), cls):
-                raise ActionError(name, f"must be an {cls.__name__}")
-        if self.resource is not None and not isinstance(self.resource, Resource):
-            raise ActionError("resource", "must be a Resource or None")
+    def __init__(self, agent: Agent, action: Operation, resource: Resource | None = None,
+                 context: Context = _NEW_CONTEXT) -> None:
+        # By hand: see "Hand-written __init__" above.
+        if context is _NEW_CONTEXT:
+            context = Context()
+        if not (type(agent) is Agent and type(action) is Operation and type(context) is Context and (
+                resource is None or type(resource) is Resource)):  # else: the exact classes pass every check below
+            for name, value, cls in (("agent", agent, Agent), ("action", action, Operation), ("context", context, Context)):
+                if not isinstance(value, cls):
+                    raise ActionError(name, f"must be an {cls.__name__}")
+            if resource is not None and not isinstance(resource, Resource):
+                raise ActionError("resource", "must be a Resource or None")
+        self.__dict__.update(agent=agent, action=action, resource=resource, context=context)
 
     @_once
     def document(self) -> Mapping[str, Any]:
@@ -515,7 +545,14 @@ def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
     # Names match whatever their case (Path, FILE_PATH), and each takes a text or a list of texts: a path
     # param holding a list, or a list param holding one text, must not slip past the workspace rule.
     if type(params) is dict or type(params) is MappingProxyType:
-        values = [params[k] for k in _path_keys(tuple(params))]
+        keys = tuple(params)
+        known = _PATH_KEYS.get(keys)  # _path_keys's own cache, read here first: a call less on every action
+        if known is None:
+            known = _path_keys(keys)
+        if len(known) == 1 and type(params[known[0]]) is str and params[known[0]]:
+            # The common case, one file param holding one text: what the general path below returns for it.
+            return (_file_resource(_normalize.canonical_path(_require_str(params[known[0]], "resource.id"))),)
+        values = [params[k] for k in known]
     else:
         by_name = {k.lower(): v for k, v in params.items()} if any(not k.islower() for k in params) else params
         values = [by_name.get(name) for name in _PATH_NAMES]
@@ -558,13 +595,11 @@ def from_call(
     Kind and resource are inferred when not given (see :func:`infer_kind`, :func:`infer_resource`).
     """
     # No copy of kwargs: Operation normalizes the params into a dict of its own.
-    op = Operation(tool=tool, kind=kind or infer_kind(tool), params=kwargs if kwargs is not None else {}, type=action_type)
-    return Action(
-        agent=agent if isinstance(agent, Agent) else Agent(id=agent),
-        action=op,
-        resource=resource if resource is not None else (op.resources[0] if op.resources else None),
-        context=context or Context(),
-    )
+    op = Operation(tool, kind or infer_kind(tool), kwargs, action_type)  # kwargs=None: no params, as {} would be
+    if resource is None:
+        found = op.resources
+        resource = found[0] if found else None
+    return Action(agent if isinstance(agent, Agent) else Agent(agent), op, resource, context or Context())
 
 
 # --- AGT's flat context ------------------------------------------------------------------------

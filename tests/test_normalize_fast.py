@@ -115,3 +115,17 @@ def test_cached_answers_are_the_computed_answers():
 def test_classify_params_shortcut_only_skips_names_without_a_role():
     for params in [{"path": "x", "encoding": "y"}, {"cmd": "ls"}, {"program": "ls", "args": ["-l"]}, {"query": "select 1"}]:
         assert classify_params("run_db", "execute", params) == classify_params("run_db", "execute", MappingProxyType(params))
+
+
+_fact_names = st.sampled_from(["path", "cmd", "command", "args", "program", "sql", "query", "script", "x", "encoding"])
+_fact_values = st.one_of(st.sampled_from(["ls -l /", "rm -rf /", "select 1", "DROP TABLE x", "", "/ws/a"]),
+                         st.lists(st.sampled_from(["ls", "-rf", "/"]), max_size=3), st.integers(0, 3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["read_file", "run_shell", "run_db_query", "python_exec"]), st.sampled_from(["read", "execute"]),
+       st.dictionaries(_fact_names, _fact_values, max_size=4))
+def test_derive_facts_shortcut_is_the_full_classification(tool, kind, params):
+    # A read-only view of the same params takes neither shortcut (derive_facts's nor classify_params's).
+    from agt.facts import derive_facts
+    assert derive_facts(tool, kind, params) == derive_facts(tool, kind, MappingProxyType(params))

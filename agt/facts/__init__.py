@@ -86,6 +86,8 @@ def classify_params(tool: str, kind: str, params: Mapping[str, Any],
 def derive_facts(tool: str, kind: str, params: Mapping[str, Any], declared: Declarations | None = None) -> dict[str, Any]:
     """The facts of every command and SQL param of one action, merged. Never raises. The result may be
     shared (the empty shape is one object): treat it as read-only, like ``Action.document``."""
+    if declared is None and type(params) is dict and params.keys().isdisjoint(_ROLE_NAMES):
+        return _EMPTY  # classify_params's first test, made here: the common case without the call
     roles = classify_params(tool, kind, params, declared)
     if not roles:
         return _EMPTY  # shared: the common case costs no copy
