@@ -9,8 +9,9 @@ and RemoteGovernor from this process.
 * **Throughput** with 1, 4 and 16 concurrent clients over the unix socket: each client is its own process (so the
   clients do not share one GIL with each other), deciding for a fixed time; decisions/s is the total ÷ that time.
 
-The action is what a sidecar client sends: the document RemoteEngine builds (derived facts included, which the
-service recomputes). Figures on a shared, loaded machine read against the machine-speed reference printed first.
+The action is what a sidecar client sends: the document RemoteEngine builds, without the derived fields
+(params_text, facts) the service recomputes anyway (agt.serve.wire.action_input). Figures on a shared, loaded
+machine read against the machine-speed reference printed first.
 """
 
 from __future__ import annotations

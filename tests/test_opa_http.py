@@ -318,3 +318,61 @@ def test_a_head_is_built_once_and_refuses_header_injection(echo):
     with pytest.raises(ValueError):
         client.head("POST", "/x", [("Authorization", "Bearer t\r\nX-Evil: 1")])
     client.close()
+
+
+def test_a_reply_without_a_length_ends_when_the_server_closes():
+    def serve(conn, n):
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
+        conn.close()
+
+    server = _Raw(serve)
+    client = DeadlineClient(server.url)
+    assert [client.request("POST", "/x", timeout=5).body for _ in range(2)] == [b"until the end"] * 2
+    assert server.accepted == 2  # such a reply cannot leave the connection reusable
+    client.close()
+    server.close()
+
+
+def test_an_interim_reply_is_skipped_for_the_real_one():
+    server = _Raw(_serving(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nnew"))
+    client = DeadlineClient(server.url)
+    reply = client.request("POST", "/x", timeout=5)
+    assert (reply.status, reply.body) == (201, b"new")
+    client.close()
+    server.close()
+
+
+def test_bytes_after_a_reply_retire_the_connection():
+    server = _Raw(_serving(OK + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra"))
+    client = DeadlineClient(server.url)
+    assert [client.request("POST", "/x", timeout=5).body for _ in range(2)] == [b"ok", b"ok"]
+    assert server.accepted == 2  # the unasked-for second reply is never read as the answer to the next request
+    client.close()
+    server.close()
+
+
+def test_an_http_1_0_reply_closes_the_connection():
+    server = _Raw(_serving(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+    client = DeadlineClient(server.url)
+    assert [client.request("POST", "/x", timeout=5).body for _ in range(2)] == [b"ok"] * 2
+    assert server.accepted == 2
+    client.close()
+    server.close()
+
+
+def test_headers_beyond_the_reply_cap_are_refused(monkeypatch):
+    import agt.opa._http as http_module
+
+    monkeypatch.setattr(http_module, "MAX_REPLY_BYTES", 1000)
+    server = _Raw(_serving(b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"a" * 2000 + b"\r\nContent-Length: 2\r\n\r\nok"))
+    client = DeadlineClient(server.url)
+    with pytest.raises(HttpError, match="larger"):
+        client.request("POST", "/x", timeout=5)
+    client.close()
+    server.close()
+
+
+def test_head_requests_are_refused():
+    with pytest.raises(ValueError, match="HEAD"):
+        DeadlineClient("http://127.0.0.1:1").head("HEAD", "/x")

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from agt.action import Action
 from agt.client import RemoteEngine
 from agt.conformance.runner import run_cases
 from agt.conformance.suite import load_suite
 from agt.engines import create_engine
 from agt.runtime.audit import MemoryAuditSink
 from agt.runtime.governor import Governor
+from agt.serve.wire import DERIVED_ACTION_FIELDS, action_input
 from serve_helpers import AGENT_TOKEN, ROOT, served
 
 SUITES = sorted((ROOT / "conformance").glob("*.yaml"))
@@ -35,3 +37,14 @@ def test_the_suite_passes_through_agt_serve(suite_path: Path, engine: str):
     failed = [(r.case.name, r.decisions[engine].effect.value, r.decisions[engine].rule_ids) for r in results
               if not r.matches_expectation(engine)]
     assert cases and not failed, failed[:5]
+
+
+@pytest.mark.parametrize("suite_path", SUITES, ids=[p.stem for p in SUITES])
+def test_what_remote_engine_sends_rebuilds_the_same_action(suite_path: Path):
+    """RemoteEngine leaves out what the service derives from the params (params_text, facts): the service's
+    action, and so its document and every engine's decision, is the one the full document gives."""
+    for case in load_suite(suite_path).cases:
+        full = case.action.document
+        sent = action_input(full)
+        assert not DERIVED_ACTION_FIELDS & set(sent["action"])
+        assert Action.from_dict(sent).document == Action.from_dict(full).document == full, case.name

@@ -1,7 +1,8 @@
 """RemoteEngine: the Engine protocol (agt.engines.base) answered by an agt serve, through its OPA-shaped
-decision API. The conformance suite, ``agt test`` or a Governor can use a remote service as they use a local
-engine. Every fault is a fail-closed deny naming it (engine ``remote``): unreachable, timeout, an HTTP error,
-an answer that is not JSON or not a decision."""
+decision API (each action sent without the fields the service derives again: agt.serve.wire.action_input).
+The conformance suite, ``agt test`` or a Governor can use a remote service as they use a local engine. Every
+fault is a fail-closed deny naming it (engine ``remote``): unreachable, timeout, an HTTP error, an answer that
+is not JSON or not a decision."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, Iterable
 from agt.action import Action
 from agt.client._transport import DEFAULT_TIMEOUT, RemoteError, Transport
 from agt.decision import Decision, fail_closed
-from agt.serve.wire import read_decision
+from agt.serve.wire import action_input, read_decision
 
 DECISION_PATH, BATCH_PATH, INFO_PATH = "/v1/data/agt/decision", "/v1/data/agt/batch", "/v1/agt/info"
 BATCH_SIZE = 200
@@ -49,7 +50,7 @@ class RemoteEngine:
 
     def evaluate(self, action: Action) -> Decision:
         try:
-            answer = self._transport.request("POST", DECISION_PATH, {"input": action.document})
+            answer = self._transport.request("POST", DECISION_PATH, {"input": action_input(action.document)})
         except RemoteError as exc:
             return self._fail(str(exc))
         except Exception as exc:  # noqa: BLE001 - any fault must still deny
@@ -68,7 +69,7 @@ class RemoteEngine:
 
     def _chunk(self, actions: list[Action]) -> list[Decision]:
         try:
-            answer = self._transport.request("POST", BATCH_PATH, {"input": {"inputs": [a.document for a in actions]}})
+            answer = self._transport.request("POST", BATCH_PATH, {"input": {"inputs": [action_input(a.document) for a in actions]}})
         except RemoteError as exc:
             return [self._fail(str(exc))] * len(actions)
         except Exception as exc:  # noqa: BLE001 - any fault must still deny

@@ -11,8 +11,9 @@ import functools
 import json
 from typing import Any, Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive
 
 from agt import _json
 from agt.serve.auth import Credentials, Role
@@ -31,14 +32,24 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 class BadRequest(Exception):
     """The request cannot be served as sent: an HTTP error with OPA's body."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+    def response(self) -> Response:
+        response = error_response(self.status, self.code, self.message)
+        if self.headers:
+            response.headers.update(self.headers)
+        return response
+
+
+def json_bytes(doc: Any) -> bytes:
+    """A JSON answer's body: compact, UTF-8, exact decimals."""
+    return _json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def json_response(doc: Any, status: int = 200) -> Response:
-    return Response(_json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), status,
-                    media_type="application/json")
+    return Response(json_bytes(doc), status, media_type="application/json")
 
 
 def error_response(status: int, code: str, message: str) -> Response:
@@ -49,16 +60,44 @@ async def read_json(request: Request, limit: int = MAX_BODY_BYTES, *, empty: Any
     """The request body as JSON (numbers with a fraction as exact decimals, unless ``decimals`` is False: a signed
     vote's timestamps are floats); BadRequest when it is too large, not UTF-8 JSON, or nested too deeply. An empty
     body is ``empty`` where one is allowed, else BadRequest."""
-    declared = request.headers.get("content-length")
+    check_declared_length(request.headers.get("content-length"), limit)
+    body = await receive_body(request.receive, limit)
+    if body is None:
+        raise ClientDisconnect()
+    return parse_json(body, empty=empty, decimals=decimals)
+
+
+async def receive_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body from ASGI ``receive``, or None when the client went away first; BadRequest 413 as
+    soon as it passes ``limit`` bytes (before the rest is read)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            return None
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def check_declared_length(declared: str | None, limit: int) -> None:
+    """BadRequest 413 when a ``Content-Length`` header announces more than ``limit`` bytes (or is no number)."""
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise BadRequest(413, INVALID, f"request body larger than {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(413, INVALID, f"request body larger than {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+        raise _too_large(limit)
+
+
+def _too_large(limit: int) -> BadRequest:
+    return BadRequest(413, INVALID, f"request body larger than {limit} bytes")
+
+
+def parse_json(body: bytes, *, empty: Any = None, decimals: bool = True) -> Any:
+    """A whole request body as JSON, as :func:`read_json` reads it."""
     if not body.strip():
         if empty is not None:
             return empty
@@ -79,33 +118,34 @@ def json_object(doc: Any, what: str = "request body") -> dict:
     return doc
 
 
+def check_role(credentials: Credentials, authorization: str | None, role: Role) -> None:
+    """Nothing when ``authorization`` (the header's value) grants at least ``role``; else the refusal, as a
+    BadRequest: 401 without a valid token, 403 with the agent token where the operator's is needed."""
+    granted = credentials.role(authorization)
+    if granted >= role:
+        return
+    if granted is Role.NONE:
+        raise BadRequest(401, UNAUTHORIZED, "a valid bearer token is required (Authorization: Bearer <token>)",
+                         headers={"WWW-Authenticate": 'Bearer realm="agt"'})
+    if credentials.operator is None:
+        raise BadRequest(403, FORBIDDEN, "operator endpoints are closed: this service was started "
+                                         "without --operator-token-file")
+    raise BadRequest(403, FORBIDDEN, "this endpoint needs the operator token, not the agent token")
+
+
 def needs(role: Role) -> Callable[[Endpoint], Endpoint]:
-    """An endpoint answers only a caller with at least ``role``: 401 without a valid token, 403 with the agent
-    token where the operator's is needed. A BadRequest it raises becomes its error response."""
+    """An endpoint answers only a caller with at least ``role`` (:func:`check_role`). A BadRequest it raises
+    becomes its error response."""
 
     def wrap(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
-            credentials: Credentials = request.app.state.credentials
-            granted = credentials.role(request.headers.get("authorization"))
-            if granted < role:
-                if granted is Role.NONE:
-                    return _unauthorized("a valid bearer token is required (Authorization: Bearer <token>)")
-                if credentials.operator is None:
-                    return error_response(403, FORBIDDEN, "operator endpoints are closed: this service was started "
-                                                          "without --operator-token-file")
-                return error_response(403, FORBIDDEN, "this endpoint needs the operator token, not the agent token")
             try:
+                check_role(request.app.state.credentials, request.headers.get("authorization"), role)
                 return await endpoint(request)
             except BadRequest as exc:
-                return error_response(exc.status, exc.code, exc.message)
+                return exc.response()
 
         return guarded
 
     return wrap
-
-
-def _unauthorized(message: str) -> Response:
-    response = error_response(401, UNAUTHORIZED, message)
-    response.headers["WWW-Authenticate"] = 'Bearer realm="agt"'
-    return response

@@ -22,13 +22,28 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from agt.action import Action
 from agt.decision import Decision, fail_closed
 from agt.engines import Engine
 from agt.errors import ActionError
 from agt.runtime.audit import sink_health
-from agt.serve._http import INVALID, MAX_BATCH_BODY_BYTES, BadRequest, json_object, json_response, needs, read_json
+from agt.serve._http import (
+    INVALID,
+    MAX_BATCH_BODY_BYTES,
+    MAX_BODY_BYTES,
+    BadRequest,
+    check_declared_length,
+    check_role,
+    json_bytes,
+    json_object,
+    json_response,
+    needs,
+    parse_json,
+    read_json,
+    receive_body,
+)
 from agt.serve.auth import Role
 from agt.serve.wire import opa_result
 
@@ -83,12 +98,39 @@ async def _run(engine: Engine, fn: Any, *args: Any) -> Any:
     return await run_in_threadpool(fn, engine, *args)
 
 
-@needs(Role.AGENT)
-async def decision_endpoint(request: Request) -> Response:
-    body = json_object(await read_json(request))
-    engine: Engine = request.app.state.governor.engine
+_JSON = b"application/json"
+
+
+async def decide_request(scope: Scope, receive: Receive, send: Send) -> None:
+    """``POST /v1/data/agt/decision``, the sidecar's hot endpoint, as a plain ASGI app: its route and the app's
+    dispatch ahead of routing (agt.serve.app.Service) both call it. It does what ``@needs(Role.AGENT)`` and
+    :func:`read_json` do for the other endpoints, through the same checks (check_role, check_declared_length,
+    receive_body, parse_json), without building a Request and a Response per decision."""
+    state = scope["app"].state
+    authorization = declared = None
+    for name, value in scope["headers"]:  # the first of each, as Request.headers.get reads them
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif name == b"content-length" and declared is None:
+            declared = value.decode("latin-1")
+    try:
+        check_role(state.credentials, authorization, Role.AGENT)
+        check_declared_length(declared, MAX_BODY_BYTES)
+        raw = await receive_body(receive, MAX_BODY_BYTES)
+        if raw is None:
+            return  # the client went away: nobody to answer
+        body = json_object(parse_json(raw))
+    except BadRequest as exc:
+        await exc.response()(scope, receive, send)
+        return
+    engine: Engine = state.governor.engine
     decision = await _run(engine, decide, body.get("input"))
-    return json_response({"result": opa_result(decision)})
+    answer = json_bytes({"result": opa_result(decision)})
+    # The headers Starlette's Response(media_type="application/json") writes, in its order.
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"%d" % len(answer)), (b"content-type", _JSON)]})
+    await send({"type": "http.response.body", "body": answer})
 
 
 @needs(Role.AGENT)
@@ -111,8 +153,20 @@ async def health_endpoint(request: Request) -> Response:
     return json_response({})
 
 
+class _Asgi:
+    """A plain ASGI function as Starlette's Route takes one (it wraps a bare function as a Request endpoint)."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
 ROUTES = [
-    Route(DECISION_PATH, decision_endpoint, methods=["POST"]),
+    Route(DECISION_PATH, _Asgi(decide_request), methods=["POST"]),
     Route(BATCH_PATH, batch_endpoint, methods=["POST"]),
     Route("/health", health_endpoint, methods=["GET"]),
 ]
