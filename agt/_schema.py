@@ -3,6 +3,7 @@ the ``jsonschema`` library for the rest, which decides and names the offending f
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import lru_cache
 from importlib import resources
@@ -36,7 +37,29 @@ def _fast_check() -> Callable[[Any], Any] | None:
         import fastjsonschema
     except ImportError:
         return None
-    return fastjsonschema.compile(action_schema())
+    # fastjsonschema compiles ``uniqueItems`` to a recursive closure made afresh on every call: a reference cycle
+    # per document, so the garbage collector ran every ~140 decisions in agt serve. The one list that has it,
+    # agent.roles, holds strings (the compiled check proves that first), so a set says the same without a cycle.
+    schema = copy.deepcopy(action_schema())
+    roles = schema["properties"]["agent"]["properties"]["roles"]
+    if roles.pop("uniqueItems", None) is not True or roles.get("items") != {"type": "string"} or _has_unique_items(schema):
+        raise RuntimeError("action.schema.json changed where _fast_check relies on it: agent.roles is the one "
+                           "uniqueItems list, of strings")
+    compiled = fastjsonschema.compile(schema)
+
+    def check(doc: Any) -> None:
+        compiled(doc)
+        listed = doc["agent"].get("roles")
+        if listed is not None and len(set(listed)) != len(listed):
+            raise ValueError("agent.roles has duplicates")
+
+    return check
+
+
+def _has_unique_items(node: Any) -> bool:
+    if isinstance(node, dict):
+        return "uniqueItems" in node or any(_has_unique_items(v) for v in node.values())
+    return isinstance(node, list) and any(_has_unique_items(v) for v in node)
 
 
 def validate_action_document(doc: Any) -> None:

@@ -109,3 +109,26 @@ def test_the_compiled_check_accepts_valid_documents(doc):
 def test_an_invalid_document_is_refused_naming_the_field(doc):
     with pytest.raises(ActionError):
         validate_action_document(doc)
+
+
+def test_the_compiled_check_refuses_duplicate_roles():
+    # uniqueItems is checked by a set beside the compiled schema (see _fast_check), not by fastjsonschema
+    assert not fast_accepts({"agent": {"id": "a", "roles": ["x", "y", "x"]}, "action": {"tool": "t"}})
+    assert fast_accepts({"agent": {"id": "a", "roles": ["x", "y"]}, "action": {"tool": "t"}})
+
+
+def test_the_compiled_check_leaves_no_reference_cycles():
+    import gc
+
+    doc = {"agent": {"id": "a", "roles": ["x", "y"]}, "action": {"tool": "t", "params": {"p": [1, {"q": "r"}]}}}
+    _fast_check()(doc)
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(50):
+            _fast_check()(doc)
+        assert gc.collect() == 0  # garbage that only the collector frees: it would run every ~140 decisions
+    finally:
+        if was:
+            gc.enable()
