@@ -15,7 +15,7 @@ from agt.action import Agent, Context, Resource, from_call
 from agt.decision import DEFAULT_RULE_ID, ENGINE_ERROR_ID, Effect
 from agt.engines import cedar as cedar_module
 from agt.engines.cedar import CedarEngine, _context_reads, _decision_key, _pruned
-from agt.engines.cedar_request import ACTION_ENTITIES, cedar_entities
+from agt.engines.cedar_request import ACTION_ENTITIES, cedar_entities, entities_key
 from agt.errors import PolicyLoadError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -472,6 +472,17 @@ def test_evaluate_many_keeps_same_agent_with_different_trust_apart(validate):
     assert [d.effect for d in decisions] == [Effect.DENY, Effect.ALLOW, Effect.DENY]
 
 
+@pytest.mark.parametrize("validate", [True, False])
+def test_evaluate_many_with_some_handles_parsed_already_equals_evaluate_each(validate):
+    engine = agt.create_engine("cedar", STARTER_DIR, validate_requests=validate)
+    actions = _mixed_actions() * 2
+    for action in actions[::3]:
+        engine.evaluate(action)  # parses and caches these actions' entity handles
+    assert len(engine._entities_for_key) < len({entities_key(a) for a in actions})  # some cached, some not
+    fresh = agt.create_engine("cedar", STARTER_DIR, validate_requests=validate)
+    assert engine.evaluate_many(actions) == [fresh.evaluate(a) for a in actions]
+
+
 def test_evaluate_many_of_nothing_is_empty(starter):
     assert starter.evaluate_many([]) == []
 
@@ -686,8 +697,10 @@ def test_the_shared_facts_by_reference_decide_as_the_facts_record(starter_cedar)
     by_reference = [a for a in checked if json.loads(fast._wire(a)["context"]).get("facts") == {"__entity": cedar_module.SHARED_FACTS}]
     assert 100 < len(by_reference) < len(actions)  # both forms are exercised
     want = [slow.evaluate(a).parity_key for a in actions]
+    cold = CedarEngine(starter_cedar)  # evaluate_many before any single decision: merged entity stores
+    assert [d.parity_key for d in cold.evaluate_many(actions)] == want
     assert [fast.evaluate(a).parity_key for a in actions] == want
-    assert [d.parity_key for d in fast.evaluate_many(actions)] == want
+    assert [d.parity_key for d in fast.evaluate_many(actions)] == want  # now with the handles single decisions parsed
     assert {k[0] for k in want} >= {Effect.ALLOW, Effect.DENY, Effect.REQUIRE_APPROVAL}
 
 
