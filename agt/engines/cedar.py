@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from collections.abc import Callable
+from typing import Any, Iterable
 
 import cedarpy
 
@@ -481,7 +482,8 @@ class CedarEngine:
 
     def explain_input(self, action: Action) -> dict[str, Any]:
         """What Cedar is asked for ``action`` (agt.explain): the request as sent (its context pruned to the
-        attributes the policies read, unless requests are validated) and every entity, the Action hierarchy included."""
+        attributes the policies read, unless requests are validated; ``context.facts`` as the record, which the
+        engine may send by reference: :meth:`_set_facts_by_reference`) and every entity, the Action hierarchy included."""
         return {
             "request": self._cedar_request(action),
             "entities": [*ACTION_ENTITIES, *cedar_entities(action)],

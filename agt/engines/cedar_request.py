@@ -14,7 +14,8 @@ Agent and resource attributes beyond these are not visible to Cedar; the schema 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from agt.action import Action
 from agt.catalog import Catalog
