@@ -15,6 +15,7 @@ from agt.action import Agent, Context, Resource, from_call
 from agt.decision import DEFAULT_RULE_ID, ENGINE_ERROR_ID, Effect
 from agt.engines import cedar as cedar_module
 from agt.engines.cedar import CedarEngine, _context_reads, _decision_key, _pruned
+from agt.engines.cedar_request import ACTION_ENTITIES, cedar_entities, entities_key
 from agt.errors import PolicyLoadError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -471,6 +472,17 @@ def test_evaluate_many_keeps_same_agent_with_different_trust_apart(validate):
     assert [d.effect for d in decisions] == [Effect.DENY, Effect.ALLOW, Effect.DENY]
 
 
+@pytest.mark.parametrize("validate", [True, False])
+def test_evaluate_many_with_some_handles_parsed_already_equals_evaluate_each(validate):
+    engine = agt.create_engine("cedar", STARTER_DIR, validate_requests=validate)
+    actions = _mixed_actions() * 2
+    for action in actions[::3]:
+        engine.evaluate(action)  # parses and caches these actions' entity handles
+    assert len(engine._entities_for_key) < len({entities_key(a) for a in actions})  # some cached, some not
+    fresh = agt.create_engine("cedar", STARTER_DIR, validate_requests=validate)
+    assert engine.evaluate_many(actions) == [fresh.evaluate(a) for a in actions]
+
+
 def test_evaluate_many_of_nothing_is_empty(starter):
     assert starter.evaluate_many([]) == []
 
@@ -640,8 +652,11 @@ WIRE_ACTIONS = [
 def test_the_wire_request_is_the_request(starter_cedar, action, validate):
     engine = CedarEngine(starter_cedar, validate_requests=validate)
     wire = engine._wire(action)
-    request = engine._cedar_request(action)
-    assert {**wire, "context": json.loads(wire["context"])} == request
+    context = json.loads(wire["context"])
+    if context.get("facts") == {"__entity": cedar_module.SHARED_FACTS}:  # by reference: the entity's attributes
+        (shared,) = [e for e in json.loads(str(engine._entities(action))) if e["uid"] == cedar_module.SHARED_FACTS]
+        context["facts"] = shared["attrs"]
+    assert {**wire, "context": context} == engine._cedar_request(action)
 
 
 def test_the_public_api_path_decides_as_the_native_one(starter_cedar, monkeypatch):
@@ -659,3 +674,54 @@ def test_the_decision_key_drops_only_the_metrics():
     assert _decision_key(base + ',"metrics":{"a":1,"b":2}}') == _decision_key(base + ',"metrics":{"a":7,"b":9}}') == base + "}"
     assert _decision_key(base + ',"metrics":{"a":{"n":1},"b":2}}') != _decision_key(base + ',"metrics":{"a":{"n":1},"b":3}}')
     assert _decision_key('{"decision":"Deny"}') == '{"decision":"Deny"}'
+
+
+# --- the shared facts by reference (CedarEngine._facts_by_reference) ---------------------------------------------
+
+
+def _generated_actions(n: int, seed: int) -> list:
+    from agt.action import Action
+    from agt.conformance.fuzz import ActionGenerator, vocabulary_from_policy
+
+    gen = ActionGenerator(vocabulary_from_policy(ROOT / "policies" / "starter.yaml"), seed)
+    return [Action.from_dict(gen.document()) for _ in range(n)] + WIRE_ACTIONS
+
+
+def test_the_shared_facts_by_reference_decide_as_the_facts_record(starter_cedar):
+    fast = CedarEngine(starter_cedar)
+    slow = CedarEngine(starter_cedar)
+    slow._set_facts_by_reference(False)
+    assert fast._facts_by_reference and not slow._facts_by_reference
+    actions = _generated_actions(1500, 14)
+    checked = [a for a in actions if fast.catalog.denial(a, "cedar", "r") is None]
+    by_reference = [a for a in checked if json.loads(fast._wire(a)["context"]).get("facts") == {"__entity": cedar_module.SHARED_FACTS}]
+    assert 100 < len(by_reference) < len(actions)  # both forms are exercised
+    want = [slow.evaluate(a).parity_key for a in actions]
+    cold = CedarEngine(starter_cedar)  # evaluate_many before any single decision: merged entity stores
+    assert [d.parity_key for d in cold.evaluate_many(actions)] == want
+    assert [fast.evaluate(a).parity_key for a in actions] == want
+    assert [d.parity_key for d in fast.evaluate_many(actions)] == want  # now with the handles single decisions parsed
+    assert {k[0] for k in want} >= {Effect.ALLOW, Effect.DENY, Effect.REQUIRE_APPROVAL}
+
+
+@pytest.mark.parametrize("body, on", [
+    ("context.facts.shell.eval", True),
+    ("context has facts && context.facts has shell && context.facts.sql.parsed", True),
+    ("context.facts.shell == context.facts.shell", True),  # `shell` is read whole; it is still an attribute
+    ("context.facts == context.facts", False),  # an entity is not equal to a record: facts go as the record
+    ("context == context", False),
+])
+def test_the_shared_facts_go_by_reference_only_where_an_entity_answers_as_the_record(tmp_path, body, on):
+    write(tmp_path, f'@id("r")\nforbid (principal, action, resource) when {{ {body} }};\n' + DEFAULT)
+    assert CedarEngine(tmp_path)._facts_by_reference is on
+    assert CedarEngine(tmp_path, validate_requests=True)._facts_by_reference is False
+
+
+def test_a_request_whose_shared_facts_entity_is_missing_fails_closed(starter_cedar):
+    engine = CedarEngine(starter_cedar)
+    action = from_call("read_file", {"path": "/ws/alice/a.md"}, agent=ALICE)
+    assert engine.evaluate(action).effect is Effect.ALLOW
+    entities = cedarpy.Entities.from_json_str(json.dumps(ACTION_ENTITIES + cedar_entities(action)))  # no SHARED_FACTS
+    (response,) = cedar_module._authorize_batch([engine._wire(action)], engine._policies, entities, None)
+    decision = engine._decide(response)
+    assert decision.effect is Effect.DENY and decision.rule_ids == (ENGINE_ERROR_ID,)

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Iterable
 
 import cedarpy
@@ -24,7 +25,8 @@ from agt.decision import DEFAULT_RULE_ID, Decision, Effect, RuleAction, RuleMatc
 from agt.engines import base
 from agt.engines._cedar_guard import check_cedar_text
 from agt.engines.cedar_diagnostics import statement_line, validation_diagnostics
-from agt.engines.cedar_request import ACTION_ENTITIES, CedarEntity, cedar_entities, cedar_facts, cedar_request, entities_key
+from agt.engines.cedar_request import (ACTION_ENTITIES, CONTEXT_FIELDS, OPTIONAL_FIELDS, CedarEntity, cedar_entities, cedar_facts,
+                                      cedar_request, entities_key, resource_uid)
 from agt.facts import derive_facts
 from agt.errors import PolicyLoadError
 
@@ -50,6 +52,10 @@ _EMPTY_FACTS = derive_facts("", "read", {})
 """The facts of an action without commands or SQL: one shared, read-only object (agt.facts.derive_facts)."""
 
 _METRICS = ',"metrics":{'
+
+SHARED_FACTS = {"type": "AgtFacts", "id": "no-commands-or-sql"}
+"""The entity whose attributes are :data:`_EMPTY_FACTS` as Cedar sees them (:attr:`CedarEngine._facts_by_reference`).
+Its type is in no schema, so no policy that passes validation can name it, and no action's entities have it."""
 
 
 def _decision_key(response: str) -> str:
@@ -321,12 +327,37 @@ class CedarEngine:
         }
         self._context_reads = _context_reads(ests)
         self._decisions: dict[str, Decision] = {}
-        self._empty_facts_json = self._facts_json(_EMPTY_FACTS)
-        self._base_entities = cedarpy.Entities.from_json_str(json.dumps(ACTION_ENTITIES))
-        self._entities_for_key: dict[tuple[Any, ...], Any] = {}
+        reads = None if self.validate_requests else self._context_reads
+        # The context attributes sent (all of them when requests are validated: the schema requires them), each
+        # with what to read of it (None: all of it); context.facts is encoded on its own (_wire).
+        self._wire_fields = tuple(
+            (name, read, None if reads is None else reads[name]) for name, read in CONTEXT_FIELDS.items()
+            if name != "facts" and (reads is None or name in reads) and (name != "params" or self._schema_has_params))
+        self._send_facts = self._schema_has_facts and (reads is None or "facts" in reads)
+        facts_read = None if reads is None else reads.get("facts")
+        # Cedar builds a nested record in the context attribute by attribute, and the facts record is most of a
+        # request (about 17 of the starter policy's 60 µs in Cedar). Most actions share one facts record, that of
+        # an action without commands or SQL: it goes once into the base entity set as the attributes of the
+        # SHARED_FACTS entity, and such a request's context.facts refers to it. An entity answers `.attr` and `has`
+        # exactly as a record with the same attributes does, so this holds only when every policy reads
+        # context.facts through those alone (a read tree below "facts"); never with validated requests (the schema
+        # types context.facts as a record). tests/test_cedar_engine.py decides generated actions both ways.
+        self._set_facts_by_reference(self._send_facts and isinstance(facts_read, dict))
         self._keyed_entities: dict[tuple[Any, ...], dict[tuple[str, str], CedarEntity]] = {}
         self._revision = "sha256:" + digest.hexdigest()[:16]
         self.sources = tuple(str(f) for f in files)
+
+    def _set_facts_by_reference(self, on: bool) -> None:
+        """Send the shared facts by reference or not (tests decide both ways); before any handle is cached."""
+        self._facts_by_reference = on
+        base: list[CedarEntity] = list(ACTION_ENTITIES)
+        if on:
+            base.append({"uid": SHARED_FACTS, "attrs": self._facts_record(_EMPTY_FACTS), "parents": []})
+            self._empty_facts_json = json.dumps({"__entity": SHARED_FACTS})
+        else:
+            self._empty_facts_json = self._facts_json(_EMPTY_FACTS)
+        self._base_entities = cedarpy.Entities.from_json_str(json.dumps(base))
+        self._entities_for_key: dict[tuple[Any, ...], Any] = {}
 
     def _load_file(self, f: Path, text: str) -> dict[str, Any]:
         """Parse, validate and index one policy file; returns its JSON form (EST) for later analysis."""
@@ -415,8 +446,10 @@ class CedarEngine:
         return self._base_entities.with_added_json_str(entity_json)
 
     def _request(self, action: Action) -> tuple[dict[str, Any], Any]:
-        """The request, and a parsed entity handle (:meth:`_entities`)."""
-        return self._cedar_request(action), self._entities(action)
+        """The request exactly as :meth:`evaluate` sends it (its context decoded), and the entity handle it sends
+        with it: what raw cedarpy is given in the benchmark's floor (bench/core.py)."""
+        request = self._wire(action)
+        return {**request, "context": json.loads(request["context"])}, self._entities(action)
 
     def _entities(self, action: Action) -> Any:
         """The parsed entity handle for ``action``. Handles are cached by what they are built from:
@@ -449,7 +482,8 @@ class CedarEngine:
 
     def explain_input(self, action: Action) -> dict[str, Any]:
         """What Cedar is asked for ``action`` (agt.explain): the request as sent (its context pruned to the
-        attributes the policies read, unless requests are validated) and every entity, the Action hierarchy included."""
+        attributes the policies read, unless requests are validated; ``context.facts`` as the record, which the
+        engine may send by reference: :meth:`_set_facts_by_reference`) and every entity, the Action hierarchy included."""
         return {
             "request": self._cedar_request(action),
             "entities": [*ACTION_ENTITIES, *cedar_entities(action)],
@@ -504,29 +538,37 @@ class CedarEngine:
         return decision
 
     def _wire(self, action: Action) -> dict[str, Any]:
-        """:meth:`_cedar_request` as Cedar's native entry point takes it, the context as compact JSON, built faster:
-        ``context.facts`` is encoded on its own, once per engine for the shared shape of an action without commands
-        or SQL (most actions). tests/test_cedar_engine.py checks it decodes to :meth:`_cedar_request`'s context."""
-        request = cedar_request(action, self.catalog, facts=False)
-        context = request["context"]
-        if not self._schema_has_params:
-            del context["params"]
-        reads = None if self.validate_requests else self._context_reads
-        if reads is not None:
-            context = {k: v if sub is None else _pruned(v, sub) for k, sub in reads.items() if k in context
-                       for v in (context[k],)}
-        text = json.dumps(context, separators=(",", ":"))
-        if self._schema_has_facts and (reads is None or "facts" in reads):
+        """:meth:`_cedar_request` as Cedar's native entry point takes it, the context as JSON, built faster: only
+        the attributes sent (``_wire_fields``) are read, and ``context.facts`` is encoded on its own, once per
+        engine for the shared facts of an action without commands or SQL (most actions), which may go by
+        reference (``_facts_by_reference``). tests/test_cedar_engine.py checks it decodes to :meth:`_cedar_request`."""
+        catalog = self.catalog
+        context: dict[str, Any] = {}
+        for name, read, sub in self._wire_fields:
+            value = read(action, catalog)
+            if value is None and name in OPTIONAL_FIELDS:
+                continue
+            context[name] = value if sub is None else _pruned(value, sub)
+        text = json.dumps(context)  # the default encoder's cached fast path; Cedar does not mind the spaces
+        if self._send_facts:
             facts = action.action.facts
             encoded = self._empty_facts_json if facts is _EMPTY_FACTS else self._facts_json(facts)
-            text = ('{"facts":' + encoded + "}") if text == "{}" else (text[:-1] + ',"facts":' + encoded + "}")
-        request["context"] = text
-        return request
+            text = ('{"facts": ' + encoded + "}") if not context else (text[:-1] + ', "facts": ' + encoded + "}")
+        return {
+            "principal": {"type": "Agent", "id": action.agent.id},
+            "action": {"type": "Action", "id": action.action.kind.value},
+            "resource": resource_uid(action),
+            "context": text,
+        }
 
-    def _facts_json(self, facts: Any) -> str:
+    def _facts_record(self, facts: Any) -> dict[str, Any]:
+        """``context.facts`` as the policies read it: the Facts record, pruned unless requests are validated."""
         record = cedar_facts(facts)
         sub = None if self.validate_requests or self._context_reads is None else self._context_reads.get("facts")
-        return json.dumps(record if sub is None else _pruned(record, sub), separators=(",", ":"))
+        return record if sub is None else _pruned(record, sub)
+
+    def _facts_json(self, facts: Any) -> str:
+        return json.dumps(self._facts_record(facts))
 
     def evaluate(self, action: Action) -> Decision:
         try:
@@ -540,10 +582,14 @@ class CedarEngine:
             return self._fail(f"{type(exc).__name__}: {exc}")
 
     def evaluate_many(self, actions: Iterable[Action]) -> list[Decision]:
-        """Batch through Cedar's batch entry point. Requests share one entity store, so requests whose
-        entities conflict (the same agent with another trust score, say) go in separate batches."""
+        """Batch through Cedar's batch entry point. An action whose entity handle single decisions already parsed
+        (:meth:`_entities`) is sent with that handle, beside the others with the same key; parsing costs more than
+        the rest of a decision in Cedar. The other requests share one entity store parsed once (cheaper than a
+        handle each), so requests whose entities conflict (the same agent with another trust score, say) go in
+        separate batches."""
         actions = list(actions)
         out: list[Decision | None] = [None] * len(actions)
+        parsed: dict[int, tuple[list[int], list[dict[str, Any]], Any]] = {}  # id(handle) -> its requests, handle
         batches: list[tuple[list[int], list[dict[str, Any]], dict[tuple[str, str], CedarEntity]]] = []
         for i, action in enumerate(actions):
             try:
@@ -552,6 +598,12 @@ class CedarEngine:
                     continue
                 request = self._wire(action)
                 key = entities_key(action)
+                handle = self._entities_for_key.get(key)
+                if handle is not None:
+                    idxs, reqs, _ = parsed.setdefault(id(handle), ([], [], handle))
+                    idxs.append(i)
+                    reqs.append(request)
+                    continue
                 keyed = self._keyed_entities.get(key)
                 if keyed is None:  # equal keys give equal entity sets (entities_key)
                     keyed = {(e["uid"]["type"], e["uid"]["id"]): e for e in cedar_entities(action)}
@@ -569,10 +621,13 @@ class CedarEngine:
                     break
             else:
                 batches.append(([i], [request], dict(keyed)))
-        for idxs, reqs, store in batches:
+        jobs: list[tuple[list[int], list[dict[str, Any]], Callable[[], Any]]] = [
+            *((idxs, reqs, lambda h=handle: h) for idxs, reqs, handle in parsed.values()),
+            *((idxs, reqs, lambda s=store: self._entity_handle(list(s.values()))) for idxs, reqs, store in batches),
+        ]
+        for idxs, reqs, entities in jobs:
             try:
-                entities = self._entity_handle(list(store.values()))
-                responses = _authorize_batch(reqs, self._policies, entities, self._eval_schema)
+                responses = _authorize_batch(reqs, self._policies, entities(), self._eval_schema)
                 if len(responses) != len(reqs):
                     raise RuntimeError(f"{len(responses)} responses for {len(reqs)} requests")
                 for i, response in zip(idxs, responses):

@@ -14,6 +14,7 @@ Agent and resource attributes beyond these are not visible to Cedar; the schema 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from agt.action import Action
@@ -161,30 +162,46 @@ def cedar_facts(facts: Any) -> dict[str, Any]:
     }
 
 
+def _task_id(action: Action, catalog: Catalog | None) -> str:
+    return action.context.task_id or action.context.session_id
+
+
+CONTEXT_FIELDS: dict[str, Callable[[Action, Catalog | None], Any]] = {
+    "tool": lambda a, c: a.action.tool,
+    "params": lambda a, c: c.cedar_params(a) if c is not None else {},
+    "params_text": lambda a, c: a.action.params_text,
+    "session_id": lambda a, c: a.context.session_id,
+    "task_id": _task_id,
+    "stage": lambda a, c: a.context.stage.value,
+    "action_type": lambda a, c: a.action.action_type,
+    "attributes": lambda a, c: {"__entity": {"type": "Attributes", "id": ""}},
+    "tokens_used": lambda a, c: a.context.tokens_used,
+    "tool_calls": lambda a, c: a.context.tool_calls,
+    "files_changed": lambda a, c: a.context.files_changed,
+    "facts": lambda a, c: cedar_facts(a.action.facts),
+    "environment": lambda a, c: a.context.environment,
+}
+"""Each attribute of ``context`` and how it is read from the action (``catalog`` types the declared params; its
+check must have passed). The one definition: :func:`cedar_request` sends them all, the Cedar engine only those
+its policies read."""
+
+OPTIONAL_FIELDS = frozenset({"environment"})
+"""Attributes left out of ``context`` when their value is None (the schema declares them optional)."""
+
+
 def cedar_request(action: Action, catalog: Catalog | None = None, *, facts: bool = True) -> dict[str, Any]:
     """The request; ``catalog`` types the declared params (its check must have passed). ``facts=False`` leaves
-    ``context.facts`` out, for a caller that adds it itself (the Cedar engine, from a cached encoding)."""
-    op, ctx = action.action, action.context
-    context = {
-        "tool": op.tool,
-        "params": catalog.cedar_params(action) if catalog is not None else {},
-        "params_text": op.params_text,
-        "session_id": ctx.session_id,
-        "task_id": ctx.task_id or ctx.session_id,
-        "stage": ctx.stage.value,
-        "action_type": op.action_type,
-        "attributes": {"__entity": _uid("Attributes", "")},
-        "tokens_used": ctx.tokens_used,
-        "tool_calls": ctx.tool_calls,
-        "files_changed": ctx.files_changed,
-    }
-    if facts:
-        context["facts"] = cedar_facts(op.facts)
-    if ctx.environment is not None:
-        context["environment"] = ctx.environment
+    ``context.facts`` out, for a caller that adds it itself."""
+    context = {}
+    for name, read in CONTEXT_FIELDS.items():
+        if name == "facts" and not facts:
+            continue
+        value = read(action, catalog)
+        if value is not None or name not in OPTIONAL_FIELDS:
+            context[name] = value
     return {
         "principal": _uid("Agent", action.agent.id),
-        "action": _uid("Action", op.kind.value),
+        "action": _uid("Action", action.action.kind.value),
         "resource": resource_uid(action),
         "context": context,
     }
