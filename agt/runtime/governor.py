@@ -331,7 +331,10 @@ class Governor:
         """The policy decision. A call whose params name several files (a move's source and destination)
         is decided once per file, each as the resource, and the strictest decision holds: a write outside
         the workspace through any path-bearing param is denied (docs/action-schema.md)."""
-        files = [r for r in action.action.resources if r.type == "file" and r is not action.resource and r != action.resource]
+        resources, res = action.action.resources, action.resource
+        if not resources or (len(resources) == 1 and resources[0] is res):
+            return self._decide_one(action)  # the one resource is the action's own: nothing more to decide
+        files = [r for r in resources if r.type == "file" and r is not res and r != res]
         if not files:
             return self._decide_one(action)
         variants = [action] + [Action(action.agent, action.action, r, action.context) for r in files]
@@ -801,7 +804,8 @@ class Governor:
         """The last gates, just before the tool runs: the audit can still record, the approval is used up,
         and the breakers let the call through."""
         self._gate_audit(t.prepared.action.agent.id, t.prepared.action.action.tool, t.prepared)
-        self._consume_approval(t)
+        if t.approval is not None:
+            self._consume_approval(t)
         self._gate_reliability(t)
 
     @staticmethod
