@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections import deque
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agt.runtime.breaker import BreakerBoard, BreakerPolicy, BreakerState, CircuitBreaker
 
 
@@ -167,12 +172,6 @@ def test_board_states_lists_every_breaker_in_its_state_now():
 
 
 # --- the window as two deques of times: the same decisions as the (time, ok) pairs it replaced ------------------
-
-from collections import deque  # noqa: E402
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 
 class PairsBreaker:
     """The breaker as it was written before: one deque of (time, ok) pairs and a running failure count."""
