@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections import deque
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agt.runtime.breaker import BreakerBoard, BreakerPolicy, BreakerState, CircuitBreaker
 
 
@@ -164,3 +169,82 @@ def test_board_states_lists_every_breaker_in_its_state_now():
     _, _, _, tool_breaker = board.pair("bot", "send")
     tool_breaker.record(False)
     assert board.states() == {"agent:bot": BreakerState.CLOSED, "tool:send": BreakerState.OPEN}
+
+
+# --- the window as two deques of times: the same decisions as the (time, ok) pairs it replaced ------------------
+
+class PairsBreaker:
+    """The breaker as it was written before: one deque of (time, ok) pairs and a running failure count."""
+
+    def __init__(self, policy: BreakerPolicy, clock: Clock) -> None:
+        self.policy, self.clock = policy, clock
+        self.state, self.consecutive, self.opened_at, self.probe_out = BreakerState.CLOSED, 0, 0.0, False
+        self.calls: deque[tuple[float, bool]] = deque()
+        self.failed = 0
+
+    def tick(self) -> None:
+        if self.state is BreakerState.OPEN and self.clock() - self.opened_at >= self.policy.reset_after:
+            self.state, self.probe_out = BreakerState.HALF_OPEN, False
+
+    def allow(self) -> bool:
+        self.tick()
+        if self.state is BreakerState.CLOSED:
+            return True
+        if self.state is BreakerState.HALF_OPEN and not self.probe_out:
+            self.probe_out = True
+            return True
+        return False
+
+    def record(self, success: bool) -> None:
+        now = self.clock()
+        if self.state is BreakerState.HALF_OPEN:
+            self.probe_out = False
+            if success:
+                self.state, self.consecutive, self.failed = BreakerState.CLOSED, 0, 0
+                self.calls.clear()
+            else:
+                self.state, self.opened_at, self.consecutive = BreakerState.OPEN, now, 0
+            return
+        self.calls.append((now, success))
+        self.failed += not success
+        while self.calls and self.calls[0][0] <= now - self.policy.window:
+            _, ok = self.calls.popleft()
+            self.failed -= not ok
+        self.consecutive = 0 if success else self.consecutive + 1
+        if self.consecutive >= self.policy.failures or (
+                len(self.calls) >= self.policy.min_calls and self.failed / len(self.calls) >= self.policy.error_rate):
+            self.state, self.opened_at, self.consecutive = BreakerState.OPEN, now, 0
+
+
+# Steps of whole seconds, the window's length among them, so calls land exactly on its edge and on reset_after.
+_steps = st.lists(st.one_of(st.tuples(st.just("wait"), st.sampled_from([0, 1, 2, 4, 5])), st.tuples(st.just("allow"), st.none()),
+                            st.tuples(st.just("record"), st.booleans())), max_size=120)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_steps, st.integers(1, 8), st.sampled_from([0.0, 0.25, 0.5, 1.0]), st.integers(1, 8))
+def test_breaker_decides_as_the_pairs_window_did(steps, failures, error_rate, min_calls):
+    policy = BreakerPolicy(failures=failures, error_rate=error_rate, min_calls=min_calls, window=5.0, reset_after=4.0)
+    clock = Clock()
+    b, ref = CircuitBreaker(policy, clock=clock), PairsBreaker(policy, clock)
+    for op, arg in steps:
+        if op == "wait":
+            clock.t += arg
+        elif op == "allow":
+            assert b.allow() == ref.allow()
+        else:
+            b.record(arg)
+            ref.record(arg)
+        ref.tick()
+        assert b.state is ref.state
+
+
+def test_board_records_a_call_on_the_agent_and_the_tool_breaker():
+    board = BreakerBoard(BreakerPolicy(failures=2), clock=Clock())
+    board.record("alice", "shell", False)
+    board.record("alice", "shell", False)
+    assert board.get("agent:alice").state is BreakerState.OPEN
+    assert board.get("tool:shell").state is BreakerState.OPEN
+    assert board.get("tool:read_file").state is BreakerState.CLOSED
+    board.record("alice", "read_file", True)  # an open breaker counts no call until it is half-open
+    assert board.get("tool:read_file").state is BreakerState.CLOSED

@@ -123,13 +123,13 @@ class YamlEngine:
     def evaluate(self, action: Action) -> Decision:
         try:
             # Inside the try: a value that is not an Action must deny here too, never raise.
-            if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self.revision)) is not None:
+            if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
                 return denied
             hits = self._hits(action.document)
         except AgtError as exc:
-            return fail_closed(f"condition error: {exc}", engine=self.name, revision=self.revision)
+            return fail_closed(f"condition error: {exc}", engine=self.name, revision=self._revision)
         except Exception as exc:  # noqa: BLE001 - any fault must still deny
-            return fail_closed(f"{type(exc).__name__}: {exc}", engine=self.name, revision=self.revision)
+            return fail_closed(f"{type(exc).__name__}: {exc}", engine=self.name, revision=self._revision)
         if not hits:
             return self._default_decision
         decided = self._decided.get(hits)

@@ -32,16 +32,21 @@ class BreakerPolicy:
 
 
 class CircuitBreaker:
-    def __init__(self, policy: BreakerPolicy = BreakerPolicy(), clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, policy: BreakerPolicy = BreakerPolicy(), clock: Callable[[], float] = time.monotonic,
+                 lock: threading.Lock | None = None) -> None:
+        """``lock``: a lock shared with other breakers (a :class:`BreakerBoard` gives all of its one, so a call's
+        agent and tool breakers record under one acquisition); by default the breaker's own."""
         self.policy = policy
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = lock if lock is not None else threading.Lock()
         self._state = BreakerState.CLOSED
         self._consecutive = 0
         self._opened_at = 0.0
         self._probe_out = False
-        self._calls: deque[tuple[float, bool]] = deque()
-        self._failed_in_window = 0
+        # The calls in the window, as the times of the successes and of the failures: the rule reads only how
+        # many of each are in the window, so two deques of floats hold what a deque of (time, ok) pairs did.
+        self._ok: deque[float] = deque()
+        self._failed: deque[float] = deque()
 
     @property
     def state(self) -> BreakerState:
@@ -73,27 +78,35 @@ class CircuitBreaker:
 
     def record(self, success: bool) -> None:
         with self._lock:
-            now = self._clock()
-            if self._state is BreakerState.HALF_OPEN:
-                self._probe_out = False
-                if success:
-                    self._state, self._consecutive = BreakerState.CLOSED, 0
-                    self._calls.clear()
-                    self._failed_in_window = 0
-                else:
-                    self._open(now)
-                return
-            self._calls.append((now, success))
-            self._failed_in_window += not success
-            while self._calls and self._calls[0][0] <= now - self.policy.window:
-                _, ok = self._calls.popleft()
-                self._failed_in_window -= not ok
-            self._consecutive = 0 if success else self._consecutive + 1
-            failed = self._failed_in_window
-            too_many = self._consecutive >= self.policy.failures
-            too_often = len(self._calls) >= self.policy.min_calls and failed / len(self._calls) >= self.policy.error_rate
-            if too_many or too_often:
+            self._record(success, self._clock())
+
+    def _record(self, success: bool, now: float) -> None:
+        """:meth:`record` at ``now``, with the lock held."""
+        if self._state is BreakerState.HALF_OPEN:
+            self._probe_out = False
+            if success:
+                self._state, self._consecutive = BreakerState.CLOSED, 0
+                self._ok.clear()
+                self._failed.clear()
+            else:
                 self._open(now)
+            return
+        ok, failed = self._ok, self._failed
+        horizon = now - self.policy.window
+        if success:
+            ok.append(now)
+            self._consecutive = 0
+        else:
+            failed.append(now)
+            self._consecutive += 1
+        while ok and ok[0] <= horizon:
+            ok.popleft()
+        while failed and failed[0] <= horizon:
+            failed.popleft()
+        policy = self.policy
+        calls, failures = len(ok) + len(failed), len(failed)
+        if self._consecutive >= policy.failures or (calls >= policy.min_calls and failures / calls >= policy.error_rate):
+            self._open(now)
 
     def _open(self, now: float) -> None:
         self._state = BreakerState.OPEN
@@ -108,6 +121,7 @@ class BreakerBoard:
         self.policy = policy
         self._clock = clock
         self._lock = threading.Lock()
+        self._record_lock = threading.Lock()  # every breaker's: one acquisition records a call on both of its breakers
         self._breakers: dict[str, CircuitBreaker] = {}
         self._pairs: dict[tuple[str, str], tuple[str, CircuitBreaker, str, CircuitBreaker]] = {}
 
@@ -132,8 +146,16 @@ class BreakerBoard:
         breaker = self._breakers.get(key)
         if breaker is None:
             with self._lock:
-                breaker = self._breakers.setdefault(key, CircuitBreaker(self.policy, self._clock))
+                breaker = self._breakers.setdefault(key, CircuitBreaker(self.policy, self._clock, self._record_lock))
         return breaker
+
+    def record(self, agent_id: str, tool: str, success: bool) -> None:
+        """A call by ``agent_id`` to ``tool`` ended: both breakers count it, under one lock and one clock read."""
+        _, abreaker, _, tbreaker = self.pair(agent_id, tool)
+        with self._record_lock:
+            now = self._clock()
+            abreaker._record(success, now)
+            tbreaker._record(success, now)
 
     def states(self) -> dict[str, BreakerState]:
         """Every breaker created so far, by key, in its state now (for the operators' dashboard)."""

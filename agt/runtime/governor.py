@@ -49,7 +49,7 @@ def _deny(gate_rule: str, message: str) -> Decision:
     return Decision(Effect.DENY, (Reason(gate_rule, message),), engine="runtime")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Prepared:
     action: Action
     reserved_calls: int
@@ -57,7 +57,7 @@ class _Prepared:
     started: float
 
 
-@dataclass
+@dataclass(slots=True)
 class _Ticket:
     """A call that passed the gates up to the policy and approval: what the rest of the pipeline needs."""
 
@@ -304,9 +304,7 @@ class Governor:
         return None
 
     def _record_breakers(self, action: Action, success: bool) -> None:
-        _, abreaker, _, tbreaker = self.breakers.pair(action.agent.id, action.action.tool)
-        abreaker.record(success)
-        tbreaker.record(success)
+        self.breakers.record(action.agent.id, action.action.tool, success)
 
     def _check_output(self, action: Action, result: Any) -> Decision | None:
         text, failure = (result, None) if isinstance(result, str) else _text_of(result)
@@ -333,7 +331,10 @@ class Governor:
         """The policy decision. A call whose params name several files (a move's source and destination)
         is decided once per file, each as the resource, and the strictest decision holds: a write outside
         the workspace through any path-bearing param is denied (docs/action-schema.md)."""
-        files = [r for r in action.action.resources if r.type == "file" and r is not action.resource and r != action.resource]
+        resources, res = action.action.resources, action.resource
+        if not resources or (len(resources) == 1 and resources[0] is res):
+            return self._decide_one(action)  # the one resource is the action's own: nothing more to decide
+        files = [r for r in resources if r.type == "file" and r is not res and r != res]
         if not files:
             return self._decide_one(action)
         variants = [action] + [Action(action.agent, action.action, r, action.context) for r in files]
@@ -419,10 +420,11 @@ class Governor:
             # The mode let a ring refusal through: the call now counts like any other.
             with self._shared_state(p, agent_id):
                 p = self._build(who, op, res, session, task, reserve=True, attributes=attributes)
-        with self._shared_state(p, agent_id):
-            blocked = self._rate_gate(who, tool)
-        if blocked is not None:
-            self._enforce(p, blocked, RATE_GATE, warnings)
+        if self.rate_limits:  # without limits the gate loops over none (and touches no shared state)
+            with self._shared_state(p, agent_id):
+                blocked = self._rate_gate(who, tool)
+            if blocked is not None:
+                self._enforce(p, blocked, RATE_GATE, warnings)
         decision = self.decide(p.action)
         verdict = apply_mode(decision, self.mode_for(who.id), self.critical_rules)
         if verdict.effect is Effect.DENY:
@@ -675,7 +677,7 @@ class Governor:
         """Run ``fn(*args, **kwargs)`` if every gate allows; ``params`` defaults to the bound arguments.
         ``envelope``/``delegation``: the caller's signed action envelope and delegation chain.
         ``call_id``: the framework's id for this tool call; a call repeated with it finds its approval request."""
-        kwargs = dict(kwargs or {})
+        kwargs = dict(kwargs) if kwargs else {}
         name = tool or fn.__name__
         t = self.begin(name, params if params is not None else _bind(fn, args, kwargs), agent=agent, session=session,
                        task=task, kind=kind, resource=resource, approval_id=approval_id, envelope=envelope,
@@ -788,7 +790,7 @@ class Governor:
             raise self._deny_now(None, fail_closed(f"invalid action: the tool name must be a non-empty string, not {tool!r}",
                                                    engine="runtime"), POLICY_GATE, agent.id if isinstance(agent, Agent) else str(agent),
                                  tool)
-        if params is not None and not isinstance(params, Mapping):
+        if params is not None and type(params) is not dict and not isinstance(params, Mapping):  # dict: no ABC check
             raise self._deny_now(None, fail_closed(f"invalid action: params must be a mapping of names to values, not "
                                                    f"{type(params).__name__}", engine="runtime"), POLICY_GATE,
                                  agent.id if isinstance(agent, Agent) else str(agent), tool)
@@ -802,7 +804,8 @@ class Governor:
         """The last gates, just before the tool runs: the audit can still record, the approval is used up,
         and the breakers let the call through."""
         self._gate_audit(t.prepared.action.agent.id, t.prepared.action.action.tool, t.prepared)
-        self._consume_approval(t)
+        if t.approval is not None:
+            self._consume_approval(t)
         self._gate_reliability(t)
 
     @staticmethod

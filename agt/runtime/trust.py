@@ -115,13 +115,13 @@ class MemoryTrust:
         self._killed: set[str] = set()
         self._kill_all = False
 
+    # Reads take no lock: each is one dict operation, atomic, and an entry is an immutable tuple replaced whole, so
+    # a read sees the score before or after a concurrent write, never half of one. Writes read-modify-write: locked.
     def known(self, agent_id: str) -> bool:
-        with self._lock:
-            return agent_id in self._scores
+        return agent_id in self._scores
 
     def stored(self, agent_id: str) -> tuple[float, float] | None:
-        with self._lock:
-            return self._scores.get(agent_id)
+        return self._scores.get(agent_id)
 
     def put(self, agent_id: str, score: int, rules: TrustRules, now: float) -> int:
         with self._lock:
@@ -202,15 +202,17 @@ class TrustManager:
             self._on_change(TrustChange(agent_id, old, new, reason, now))
 
     def record_allowed(self, agent_id: str) -> int:
-        now = self._clock()
-        old, new = self.backend.adjust(agent_id, self.promotion, self.rules, now)
-        self._changed(agent_id, old, new, "compliant call", now)
+        now, rules = self._clock(), self.rules
+        old, new = self.backend.adjust(agent_id, rules.promotion, rules, now)
+        if new != old:
+            self._changed(agent_id, old, new, "compliant call", now)
         return new
 
     def record_denied(self, agent_id: str) -> int:
-        now = self._clock()
-        old, new = self.backend.adjust(agent_id, -self.demotion, self.rules, now)
-        self._changed(agent_id, old, new, "denied call", now)
+        now, rules = self._clock(), self.rules
+        old, new = self.backend.adjust(agent_id, -rules.demotion, rules, now)
+        if new != old:
+            self._changed(agent_id, old, new, "denied call", now)
         return new
 
     # kill switch ------------------------------------------------------------------------------------
