@@ -64,12 +64,15 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
     # bool before int: it is an int subclass.
     if value is None or isinstance(value, bool):
         return value
+    # A subclass of int or str becomes the plain value it holds, read through the base type: its own comparisons,
+    # __eq__, __str__ or __int__ could lie about the range, or be what a YAML rule compares where OPA and Cedar see JSON.
     if isinstance(value, int):
+        value = int.__int__(value)
         if not MIN_INT <= value <= MAX_INT:
             raise ActionError(field, f"integer {value} is outside the signed 64-bit range every engine supports")
-        return int(value)
+        return value
     if isinstance(value, str):
-        return _check_string(value, field)
+        return _check_string(str.__str__(value), field)
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             raise ActionError(field, f"{value!r} is not a number every engine can represent; NaN and infinity are rejected")
@@ -110,7 +113,7 @@ def _normalize_dict(value: dict, field: str, depth: int) -> dict[str, JSONValue]
         if type(key) is not str:
             if isinstance(key, bool) or not isinstance(key, (str, int)):
                 raise ActionError(field, f"object keys must be strings, got {type(key).__name__}")
-            key = str(key)
+            key = str.__str__(key) if isinstance(key, str) else int.__repr__(key)  # the text it holds, not its __str__
             if key in value or key in out:
                 raise ActionError(f"{field}.{key}", "an integer key and a string key collide once both are text")
         if len(key) > MAX_STRING_LENGTH or not key.isascii():

@@ -110,6 +110,7 @@ def _require_count(value: Any, field: str) -> int:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ActionError(field, f"must be a whole number, got {value!r}")
+    value = int.__int__(value)  # an int subclass as the int it holds: its own comparisons could lie about the range
     if value < 0:
         raise ActionError(field, f"must not be negative, got {value}")
     return _normalize.normalize_value(value, field)
@@ -146,9 +147,10 @@ class Agent:
         else:
             roles = tuple(sorted({_require_str(r, "agent.roles[]") for r in roles}))
         score = trust_score
-        if score is not None and not (type(score) is int and 0 <= score <= 1000) and (
-                isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 1000):
-            raise ActionError("agent.trust_score", f"must be a whole number from 0 to 1000, got {score!r}")
+        if score is not None and not (type(score) is int and 0 <= score <= 1000):
+            if isinstance(score, bool) or not isinstance(score, int) or not 0 <= int.__int__(score) <= 1000:
+                raise ActionError("agent.trust_score", f"must be a whole number from 0 to 1000, got {score!r}")
+            score = int.__int__(score)  # an int subclass as the int it holds (its comparisons could lie)
         attrs = _normalize.normalize_mapping(attributes, "agent.attributes")
         if "workspace" in attrs:
             # Every engine compares paths against it; anything but text would mean something different
@@ -162,8 +164,9 @@ class Agent:
     def with_trust_score(self, score: int) -> "Agent":
         """This agent with another trust score. Skips re-normalizing attributes, which are already
         normalized: the runtime calls this on every governed call."""
-        if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 1000:
+        if isinstance(score, bool) or not isinstance(score, int) or not 0 <= int.__int__(score) <= 1000:
             raise ActionError("agent.trust_score", f"must be a whole number from 0 to 1000, got {score!r}")
+        score = int.__int__(score)
         clone = object.__new__(Agent)
         for name in ("id", "roles", "attributes", "_attributes_dict"):
             object.__setattr__(clone, name, getattr(self, name))

@@ -8,9 +8,12 @@ values (same fields, same read-only views, same document parts) or refuse with t
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import inspect
 import re
+import time
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -131,6 +134,8 @@ def _outcome(make: Callable[[], Any]) -> tuple[str, Any]:
         return "ok", make()
     except ActionError as exc:
         return "refused", exc.field
+    except Exception as exc:  # noqa: BLE001 - any other refusal must be the reference's too (a TypeError is no deny)
+        return "raised", type(exc).__name__
 
 
 def _state(obj: Any, stamped_now: bool = False) -> dict[str, Any]:
@@ -284,3 +289,59 @@ def test_replace_and_fields_still_work():
     with pytest.raises(dataclasses.FrozenInstanceError):
         moved.agent = Agent("c")  # type: ignore[misc]
     assert Action(Agent("a"), Operation("t")).context is not Action(Agent("a"), Operation("t")).context
+
+
+class _Str(str):
+    """A str subclass: every string field refuses it; a fast path that tests ``len``/``isascii`` alone would not."""
+
+
+_MAX = _normalize.MAX_STRING_LENGTH
+_EDGES: list[Any] = [
+    "", "a", "x" * _MAX, "x" * (_MAX + 1), "\u00e9", "\udc80", _Str("a"), b"a", None, 0, 1, -1, True, 3.0, 2.5, float("nan"),
+    1000, 1001, 2**63 - 1, 2**63, Decimal(3), (), ("a",), ("b", "a"), ["a"], {"r"}, (1,), (_Str("r"),), (b"r",), ("\u00e9",),
+    ("x" * (_MAX + 1),), ("\udc80",), {}, {"k": 1}, {"workspace": "/a/../b"}, {"workspace": 1}, MappingProxyType({"p": "/x"}),
+    Kind.READ, "read", Stage.POST_TOOL, "post_tool", "file", "directory", "/a/./b/",
+]
+"""The values at each fast path's edges: lengths at and past the limit, non-ASCII and unpaired-surrogate text, str, int and
+tuple look-alikes, bools as ints, counts at the 64-bit bound, and the enums' members and values."""
+
+_GOOD_ARGS = [(Agent, RefAgent, ("a", (), None, None)), (Operation, RefOperation, ("t", Kind.EXECUTE, None, None)),
+              (Resource, RefResource, ("file", "/x", None)), (Context, RefContext, ("s", "t", Stage.PRE_TOOL, 0, 0, 0, None, "T", None))]
+
+
+@pytest.mark.parametrize("fast, slow, good", _GOOD_ARGS, ids=lambda v: getattr(v, "__name__", ""))
+def test_each_argument_at_the_fast_paths_edges_matches_the_generated_init(fast, slow, good):
+    # Deterministic, beside the property tests above: one argument at a time takes each edge value, the others stay good,
+    # so the one check that argument meets decides (random draws reach a one-in-a-thousand edge too rarely to count on).
+    for position in range(len(good)):
+        for edge in _EDGES:
+            args = (*good[:position], edge, *good[position + 1:])
+            _same(lambda a=args: fast(*a), lambda a=args: slow(*a), stamped_now=fast is Context and args[7] == "")
+    if fast is Context:  # the one fast check on two fields: their total length
+        for session, task in [("x" * _MAX, "t"), ("s", "x" * _MAX), ("x" * (_MAX + 1), ""), ("", "x" * (_MAX + 1))]:
+            args = (session, task, *good[2:])
+            _same(lambda a=args: fast(*a), lambda a=args: slow(*a))
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.integers(10**15, 4_102_444_800 * 10**9),  # 1970-01-12 .. 2100: every clock agt meets
+                          st.integers(1_764_000_000, 1_764_000_003).flatmap(  # a few seconds, each at its edges
+                              lambda s: st.sampled_from([s * 10**9, s * 10**9 + 999, s * 10**9 + 1000,
+                                                         s * 10**9 + 999_999_999, s * 10**9 + 999_999_000]))),
+                min_size=1, max_size=8))
+def test_the_clock_is_stamped_to_the_microsecond(clock):
+    # _now formats a second once and slices the microseconds out of time_ns: against datetime's own formatting, for a
+    # clock read in any order (the cached second is replaced on a step back as on a step forward).
+    import agt.action as action_module
+
+    with pytest.MonkeyPatch.context() as patch:
+        readings = iter(clock)
+        patch.setattr(action_module, "time", types.SimpleNamespace(time_ns=lambda: next(readings), strftime=time.strftime,
+                                                                   gmtime=time.gmtime))
+        patch.setattr(action_module, "_second_text", (-1, ""))
+        for ns in clock:
+            want = (_EPOCH + datetime.timedelta(microseconds=ns // 1000)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            assert Context().timestamp == want, ns

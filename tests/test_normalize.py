@@ -409,3 +409,80 @@ def test_property_params_text_has_no_uppercase_ascii(params):
 @given(st.dictionaries(st.text(max_size=5), st.one_of(_text_params, st.integers(N.MIN_INT, N.MAX_INT), st.booleans()), max_size=5))
 def test_property_params_text_has_no_runs_of_spaces(params):
     assert "  " not in Operation("t", params=params).params_text
+
+
+# --- look-alikes of str and int: the document holds what their base type holds, never the object ---------------------
+
+class _Liar(str):
+    """Text that equals everything and says it is another text: a YAML rule comparing it would see its __eq__."""
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = str.__hash__
+
+    def __str__(self):
+        return "path"
+
+
+class _BigLiar(int):
+    """An int that says it is in any range it is compared with."""
+
+    def __le__(self, other):
+        return True
+
+    def __ge__(self, other):
+        return True
+
+    def __lt__(self, other):
+        return False
+
+    def __gt__(self, other):
+        return False
+
+    def __str__(self):
+        return "path"
+
+
+def test_a_str_subclass_value_becomes_plain_text():
+    op = Operation("run_shell", params={"command": _Liar("rm -rf /"), "nested": {"k": [_Liar("x")]}})
+    assert type(op.params["command"]) is str and op.params["command"] == "rm -rf /"
+    assert type(op.params["nested"]["k"][0]) is str
+    assert op.facts["shell"]["params"] == ["command"] and op.params_text == "rm -rf /\nx"
+
+
+class _SaysPath(str):
+    def __str__(self):
+        return "path"
+
+
+def test_a_str_or_int_subclass_key_is_never_what_its_str_says():
+    # A str subclass key equals its own text, so it collides with it once it is text: refused, as a plain one always
+    # was; one whose __str__ said `path` became the key `path` (and a file resource) instead.
+    for key in (_SaysPath("x"), _Liar("x")):
+        with pytest.raises(ActionError):
+            Operation("t", params={key: "/etc/passwd"})
+        with pytest.raises(ActionError):
+            from_call("t", {key: "/etc/passwd"})
+    assert list(Operation("t", params={_BigLiar(7): "/etc/passwd"}).params) == ["7"]
+
+
+def test_an_int_subclass_is_range_checked_as_the_int_it_holds():
+    with pytest.raises(ActionError, match="signed 64-bit"):
+        Operation("t", params={"n": _BigLiar(2**70)})
+    assert type(Operation("t", params={"n": _BigLiar(5)}).params["n"]) is int
+
+
+def test_counts_and_trust_scores_are_range_checked_as_the_int_they_hold():
+    from agt.action import Agent, Context
+
+    with pytest.raises(ActionError, match="context.tokens_used"):
+        Context(tokens_used=_BigLiar(-5))
+    with pytest.raises(ActionError, match="context.tool_calls"):
+        Context(tool_calls=_BigLiar(2**70))
+    with pytest.raises(ActionError, match="agent.trust_score"):
+        Agent("a", (), _BigLiar(5000))
+    with pytest.raises(ActionError, match="agent.trust_score"):
+        Agent("a").with_trust_score(_BigLiar(5000))
+    assert type(Agent("a", (), _BigLiar(700)).trust_score) is int and type(Agent("a").with_trust_score(_BigLiar(7)).trust_score) is int
+    assert type(Context(tokens_used=_BigLiar(3)).tokens_used) is int
