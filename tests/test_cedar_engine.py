@@ -487,6 +487,52 @@ def test_evaluate_many_of_nothing_is_empty(starter):
     assert starter.evaluate_many([]) == []
 
 
+# A policy that looks into an entity it names finds it only where the store holds it: in a batch, another action's
+# entities (the same Agent::"boss" as principal) must not answer for this one.
+LOOKS_INTO_BOSS = [
+    '@id("boss-present")\nforbid (principal, action, resource) when { Agent::"boss" has trust_score };\n' + DEFAULT,
+    ('@id("trusted-boss")\npermit (principal, action, resource) when '
+     '{ Agent::"boss" has trust_score && Agent::"boss".trust_score > 3 };\n'),
+    '@id("under-b")\nforbid (principal, action, resource) when { Directory::"/ws/b/c" in resource };\n' + DEFAULT,
+    ('@id("boss-present")\nforbid (principal, action, resource) when '
+     '{ (if principal == Agent::"x" then principal else Agent::"boss") has trust_score };\n') + DEFAULT,
+]
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize("text", LOOKS_INTO_BOSS)
+def test_evaluate_many_decides_each_action_with_its_own_entities_where_a_policy_looks_one_up(tmp_path, text, validate):
+    actions = [from_call("read_file", {"path": "/ws/b"}, agent=Agent("alice"), resource=Resource("directory", "/ws/b")),
+               from_call("read_file", {"path": "/ws/b/c/d"}, agent=Agent("boss", trust_score=5))]
+    alone = [engine_for(tmp_path, text, validate_requests=validate).evaluate(a) for a in actions]  # alice's store
+    # has no Agent::"boss" nor Directory::"/ws/b/c"; boss's has both
+    assert engine_for(tmp_path, text, validate_requests=validate).evaluate_many(actions) == alone
+    warm = engine_for(tmp_path, text, validate_requests=validate)
+    warm.evaluate(actions[1])  # one handle cached already: the answer must not depend on it
+    assert warm.evaluate_many(actions) == alone
+
+
+@pytest.mark.parametrize("body, looks", [
+    ('Agent::"boss" has trust_score && Agent::"boss".trust_score > 3', True),
+    ('Agent::"boss" has trust_score', True),
+    ('Directory::"/x" in resource', True),
+    ('{a: Agent::"boss"}.a has trust_score', True),
+    ('(if context.tokens_used > 1 then principal else Agent::"boss") has trust_score', True),
+    ('principal == Agent::"boss"', False),
+    ('principal in Role::"ops" || resource in [Directory::"/ws", Directory::"/tmp"]', False),
+    ('[Agent::"a", Agent::"b"].contains(principal) && action == Action::"execute"', False),
+    ('principal is Agent in Role::"ops"', False),
+    ('context.tokens_used > 1', False),
+])
+def test_which_policies_look_into_an_entity_they_name(tmp_path, body, looks):
+    write(tmp_path, f'@id("r")\nforbid (principal, action, resource) when {{ {body} }};\n' + DEFAULT)
+    assert CedarEngine(tmp_path)._own_entity_sets is looks
+
+
+def test_the_starter_policy_names_no_entity_it_looks_into(starter):
+    assert starter._own_entity_sets is False  # its batches still share one entity store
+
+
 # --- the lexical guard before cedarpy ---------------------------------------------------------------
 
 

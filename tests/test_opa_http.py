@@ -279,7 +279,8 @@ def test_a_reply_that_says_close_is_not_reused():
     (b"garbage\r\n\r\n", "malformed"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n", "larger"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "connection|malformed"),
-], ids=["not-http", "too-large", "truncated"])
+    (b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n" + OK, "malformed"),
+], ids=["not-http", "too-large", "truncated", "upgrade"])
 def test_a_broken_reply_is_an_error(reply, match):
     def serve(conn, n):
         _read_request(conn)
@@ -343,11 +344,29 @@ def test_an_interim_reply_is_skipped_for_the_real_one():
     server.close()
 
 
-def test_bytes_after_a_reply_retire_the_connection():
-    server = _Raw(_serving(OK + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra"))
+@pytest.mark.parametrize("after", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra",
+    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\nextra",
+    b"HTTP/1.1 100 Continue\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n",
+    b"garbage\r\n\r\n",
+], ids=["200", "500", "interim", "too-large", "not-http"])
+def test_bytes_after_a_reply_retire_the_connection(after):
+    # whatever follows, the reply is the one asked for: its status and body, not the next message's
+    server = _Raw(_serving(OK + after))
+    client = DeadlineClient(server.url)
+    assert [(r.status, r.body) for r in (client.request("POST", "/x", timeout=5) for _ in range(2))] == [(200, b"ok")] * 2
+    assert server.accepted == 2  # the unasked-for second reply is never read as the answer to the next request
+    client.close()
+    server.close()
+
+
+def test_an_upgrade_after_a_reply_retires_the_connection():
+    # llhttp reports a 101 as HttpParserUpgrade, which is no HttpParserError: after a whole reply it is bytes after it
+    server = _Raw(_serving(OK + b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n"))
     client = DeadlineClient(server.url)
     assert [client.request("POST", "/x", timeout=5).body for _ in range(2)] == [b"ok", b"ok"]
-    assert server.accepted == 2  # the unasked-for second reply is never read as the answer to the next request
+    assert server.accepted == 2
     client.close()
     server.close()
 

@@ -236,6 +236,48 @@ def _context_reads(ests: list[dict[str, Any]]) -> ReadTree | None:
     return None if root.whole else (root.tree() if root.children else {})
 
 
+_COMPARED = {"==": ("left", "right"), "!=": ("left", "right"), "in": ("right",), "is": ("in",),
+             "contains": ("left", "right"), "containsAll": ("left", "right"), "containsAny": ("left", "right")}
+"""Operands whose entity value is only compared by uid (``==``, the ancestor side of ``in``, set membership):
+what they give does not depend on which entities the store holds."""
+
+
+def _looks_into_named_entities(ests: list[dict[str, Any]]) -> bool:
+    """Whether a policy condition may look into an entity it names (``Agent::"boss".trust_score``, ``Agent::"boss"
+    has trust_score``, ``Directory::"/x" in resource``): what that finds depends on which entities the store holds,
+    so such policies decide an action only with its own entity set (:meth:`CedarEngine.evaluate_many`). A literal
+    only compared by uid (``principal == Agent::"x"``, ``principal in Role::"ops"``, an element of a set) is not
+    looking; neither is an Action literal (the Action entities are the same in every store)."""
+
+    def named(value: Any) -> bool:
+        if isinstance(value, dict):
+            uid = value.get("__entity")
+            if isinstance(uid, dict) and uid.get("type") != "Action":
+                return True
+            return any(named(v) for v in value.values())
+        return isinstance(value, list) and any(named(v) for v in value)
+
+    def looks(node: Any, compared: bool) -> bool:
+        if isinstance(node, list):
+            return any(looks(v, False) for v in node)
+        if not isinstance(node, dict):
+            return False
+        if len(node) == 1:
+            (op, inner), = node.items()
+            if op == "Value":
+                return not compared and named(inner)
+            if op == "Set" and isinstance(inner, list):  # no operation takes an element out of a set
+                return any(looks(v, True) for v in inner)
+            if op == "if-then-else" and isinstance(inner, dict):  # a branch's value is the whole expression's
+                return looks(inner.get("if"), False) or looks(inner.get("then"), compared) or looks(inner.get("else"), compared)
+            if isinstance(inner, dict) and op in _COMPARED:
+                return any(looks(v, k in _COMPARED[op]) for k, v in inner.items())
+        return any(looks(v, False) for v in node.values())
+
+    return any(looks(policy.get("conditions"), False)
+               for est in ests for policy in (est.get("staticPolicies") or {}).values())
+
+
 def _pruned(value: Any, tree: ReadTree) -> Any:
     """``value`` cut down to the attributes ``tree`` reads. Only plain records are cut: an entity reference or an
     extension value (``{"__entity": ...}``, ``{"__extn": ...}``) is sent as it is."""
@@ -326,6 +368,7 @@ class CedarEngine:
             for pid, body in json.loads(cedarpy.policies_to_json_str(joined)).get("staticPolicies", {}).items()
         }
         self._context_reads = _context_reads(ests)
+        self._own_entity_sets = _looks_into_named_entities(ests)
         self._decisions: dict[str, Decision] = {}
         reads = None if self.validate_requests else self._context_reads
         # The context attributes sent (all of them when requests are validated: the schema requires them), each
@@ -586,7 +629,8 @@ class CedarEngine:
         (:meth:`_entities`) is sent with that handle, beside the others with the same key; parsing costs more than
         the rest of a decision in Cedar. The other requests share one entity store parsed once (cheaper than a
         handle each), so requests whose entities conflict (the same agent with another trust score, say) go in
-        separate batches."""
+        separate batches; when a policy looks into an entity it names (:func:`_looks_into_named_entities`), another
+        action's entities could answer it, so every action goes with its own handle, as a single decision does."""
         actions = list(actions)
         out: list[Decision | None] = [None] * len(actions)
         parsed: dict[int, tuple[list[int], list[dict[str, Any]], Any]] = {}  # id(handle) -> its requests, handle
@@ -599,6 +643,8 @@ class CedarEngine:
                 request = self._wire(action)
                 key = entities_key(action)
                 handle = self._entities_for_key.get(key)
+                if handle is None and self._own_entity_sets:
+                    handle = self._entities(action)  # another action's entities could answer what a policy looks up
                 if handle is not None:
                     idxs, reqs, _ = parsed.setdefault(id(handle), ([], [], handle))
                     idxs.append(i)

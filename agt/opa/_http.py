@@ -35,6 +35,8 @@ __all__ = ["DeadlineClient", "DeadlineExceeded", "HttpError", "MAX_REPLY_BYTES",
 MAX_REPLY_BYTES = 8 * 1024 * 1024
 """A decision is a few hundred bytes (a batch of 200 some 100 KB); a reply beyond this is a fault."""
 _RECV_BYTES = 65536
+_PARSER_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
+"""What llhttp raises for a reply it will not parse; a 101 (an upgrade) is no HttpParserError, and no answer either."""
 
 
 class HttpError(Exception):
@@ -77,7 +79,8 @@ def ssl_context(verify: bool | str | ssl.SSLContext = True, cert: str | tuple[st
 
 
 class _Reading:
-    """httptools' callbacks for one reply: the status, the body, and what the framing says about its end."""
+    """httptools' callbacks for one reply: the status, the body, and what the framing says about its end. Once the
+    reply is complete, a message after it only marks ``extra``: its status, headers and body are not the reply's."""
 
     __slots__ = ("chunks", "complete", "extra", "framed", "keep_alive", "parser", "status", "too_large")
 
@@ -96,6 +99,8 @@ class _Reading:
             self.extra = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.complete:
+            return
         name = name.lower()
         if name == b"content-length":
             self.framed = True
@@ -105,6 +110,8 @@ class _Reading:
             self.framed = True
 
     def on_headers_complete(self) -> None:
+        if self.complete:
+            return
         self.status = self.parser.get_status_code()
         self.keep_alive = self.parser.should_keep_alive()
 
@@ -113,9 +120,11 @@ class _Reading:
             self.chunks.append(body)
 
     def on_message_complete(self) -> None:
+        if self.complete:
+            return
         if 100 <= self.status < 200:  # an interim reply (100 Continue): the real one follows
             self.chunks, self.framed, self.status = [], False, 0
-        elif not self.complete:
+        else:
             self.complete = True
 
 
@@ -268,7 +277,7 @@ class DeadlineClient:
                     raise HttpError(f"reply larger than {MAX_REPLY_BYTES} bytes")
                 try:
                     reading.parser.feed_data(buffer[:n])
-                except httptools.HttpParserError as exc:
+                except _PARSER_ERRORS as exc:
                     if not reading.complete:  # after a whole reply, only what follows it is malformed
                         raise HttpError(f"malformed HTTP reply: {type(exc).__name__}: {exc}") from None
                     reading.extra = True
