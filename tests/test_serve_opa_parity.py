@@ -84,3 +84,35 @@ def test_agt_serve_on_the_opa_engine_forwards_to_its_opa(both, opa_binary):
         with httpx.Client(base_url=url, timeout=30) as to_agt:
             for case in SUITE.cases[:20]:
                 assert _ask(to_agt, case.action.document) == _ask(to_opa, case.action.document)
+
+
+def test_remote_engine_sends_a_plain_opa_whole_documents(opa_binary):
+    # Only agt serve derives facts again; a plain OPA sent a lean document would allow the rm (test above)
+    from agt.client import RemoteEngine
+    from agt.engines.opa import OpaEngine
+
+    opa = OpaEngine(str(ROOT / "rego"))
+    try:
+        server = opa.server
+        url = f"unix://{server.socket_path}" if server.unix_socket else server.url
+        remote = RemoteEngine(url, token=server.token or None)
+        try:
+            decision = remote.evaluate(Action.from_dict(EXTRA[0]))
+            assert not decision.is_engine_error, decision.reasons
+            assert decision.effect.value == "deny", decision.reasons
+        finally:
+            remote.close()
+    finally:
+        opa.close()
+
+
+def test_remote_engine_sends_agt_serve_lean_documents():
+    from agt.client import RemoteEngine
+
+    with served(starter_governor("yaml"), credentials=Credentials()) as (url, _):
+        remote = RemoteEngine(url)
+        try:
+            assert remote.evaluate(Action.from_dict(EXTRA[0])).effect.value == "deny"
+            assert remote._lean is True  # noqa: SLF001 - the service said it is agt serve
+        finally:
+            remote.close()

@@ -1,5 +1,6 @@
 """RemoteEngine: the Engine protocol (agt.engines.base) answered by an agt serve, through its OPA-shaped
-decision API (each action sent without the fields the service derives again: agt.serve.wire.action_input).
+decision API (each action sent without the fields agt serve derives again, agt.serve.wire.action_input, once the
+service said it is agt serve; a plain OPA gets whole documents).
 The conformance suite, ``agt test`` or a Governor can use a remote service as they use a local engine. Every
 fault is a fail-closed deny naming it (engine ``remote``): unreachable, timeout, an HTTP error, an answer that
 is not JSON or not a decision."""
@@ -26,6 +27,7 @@ class RemoteEngine:
         self._transport = Transport(url, token=token, token_file=token_file, timeout=timeout, verify=verify, cert=cert)
         self.url = self._transport.url
         self._revision: str | None = None
+        self._lean: bool | None = None
 
     @property
     def revision(self) -> str:
@@ -42,6 +44,20 @@ class RemoteEngine:
             self._revision = f"remote:{served}"
         return self._revision
 
+    def _input(self, document: Any) -> Any:
+        """What is sent for one action: without the derived fields only to a service that said it is agt serve
+        (its ``/v1/agt/info``), which derives them again. A plain OPA running the agt Rego library derives
+        nothing: sent there without ``facts``, a rule on the facts (``rm -rf /``) would never fire."""
+        if self._lean is None:
+            try:
+                info = self._transport.request("GET", INFO_PATH)
+            except RemoteError as exc:
+                if exc.status is None:
+                    return document  # unreachable or timed out: ask again next time, send everything meanwhile
+                info = None
+            self._lean = isinstance(info, dict) and isinstance(info.get("revision"), str)
+        return action_input(document) if self._lean else document
+
     def _fail(self, cause: str) -> Decision:
         return fail_closed(f"remote: {cause}", engine=self.name, revision=self._revision or f"remote:{self.url}")
 
@@ -50,7 +66,7 @@ class RemoteEngine:
 
     def evaluate(self, action: Action) -> Decision:
         try:
-            answer = self._transport.request("POST", DECISION_PATH, {"input": action_input(action.document)})
+            answer = self._transport.request("POST", DECISION_PATH, {"input": self._input(action.document)})
         except RemoteError as exc:
             return self._fail(str(exc))
         except Exception as exc:  # noqa: BLE001 - any fault must still deny
@@ -69,7 +85,7 @@ class RemoteEngine:
 
     def _chunk(self, actions: list[Action]) -> list[Decision]:
         try:
-            answer = self._transport.request("POST", BATCH_PATH, {"input": {"inputs": [action_input(a.document) for a in actions]}})
+            answer = self._transport.request("POST", BATCH_PATH, {"input": {"inputs": [self._input(a.document) for a in actions]}})
         except RemoteError as exc:
             return [self._fail(str(exc))] * len(actions)
         except Exception as exc:  # noqa: BLE001 - any fault must still deny
