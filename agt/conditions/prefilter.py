@@ -382,7 +382,7 @@ class Prefilter:
         body = ["def candidates(doc):",
                 "    if type(doc) is not dict:",
                 "        return scan(doc)",
-                "    found = list(always)",
+                "    found = list(always)" if self.always else "    found = []",
                 *lines,
                 "    if len(found) > 1:",
                 "        return sorted(set(found))",
