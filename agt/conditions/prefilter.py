@@ -339,16 +339,22 @@ class Prefilter:
         for (get, table), f in zip(self._equal, equal):
             read(n, f, get)
             env[f"t{n}"] = table
-            lines.append("    if type(v) is str or type(v) is bool:")
-            lines.append(f"        hit = t{n}.get(v)")
-            lines.append("        if hit:")
-            lines.append("            found.extend(hit)")
+            if all(type(value) is bool for value in table):  # True and False are singletons: `is` is the lookup
+                for value in table:
+                    lines.append(f"    if v is {value!r}:")
+                    lines.append(f"        found.extend(t{n}[{value!r}])")
+            else:
+                lines.append("    if type(v) is str or type(v) is bool:")
+                lines.append(f"        hit = t{n}.get(v)")
+                lines.append("        if hit:")
+                lines.append("            found.extend(hit)")
             n += 1
         for (get, bounds, keys), f in zip(self._bounded, bounded):
             read(n, f, get)
             env[f"b{n}"], env[f"k{n}"] = bounds, keys
             lines.append("    if type(v) is int:")
-            lines.append(f"        found.extend(k{n}[: bisect_right(b{n}, v)])")
+            lines.append(f"        if v >= {bounds[0]!r}:")  # below the lowest bound bisect_right finds none
+            lines.append(f"            found.extend(k{n}[: bisect_right(b{n}, v)])")
             lines.append("    elif v is not MISSING:")
             lines.append(f"        found.extend(k{n})")
             n += 1
