@@ -7,6 +7,7 @@ The property tests compare it with evaluating every condition on random document
 from __future__ import annotations
 
 from decimal import Decimal
+from types import MappingProxyType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -314,3 +315,43 @@ def test_on_a_list_the_prefilter_keeps_every_membership_that_holds(conditions, i
     for k, c in enumerate(conditions):
         if k not in kept:
             assert outcome(compile_predicate(c), d) is False
+
+
+# --- the generated lookup against the field-by-field scan ----------------------------------------------
+
+DEEP = ast.Path(("action", "params", "q", "x"))
+DEEPER = ast.Path(("action", "params", "q", "x", "y"))
+SHAPES = st.one_of(VALUES, st.dictionaries(st.sampled_from(["x", "y", "q"]), VALUES, max_size=2),
+                   st.dictionaries(st.sampled_from(["x", "y"]), VALUES, max_size=2).map(MappingProxyType))
+
+
+@st.composite
+def odd_documents(draw):
+    """Documents whose inner objects may be a plain dict, another Mapping, a list, text or missing: the generated
+    lookup reads prefixes only through plain dicts and leaves every other shape to the getters."""
+    d = draw(documents())
+    if draw(st.booleans()):
+        d["action"]["params"]["q"] = draw(SHAPES)
+    if draw(st.booleans()):
+        d["action"]["params"] = draw(st.one_of(SHAPES, st.just(d["action"]["params"]).map(MappingProxyType)))
+    if draw(st.booleans()):
+        d["context"] = MappingProxyType(d["context"])
+    if draw(st.booleans()):
+        d[draw(st.sampled_from(["action", "context"]))] = draw(SHAPES)
+    return MappingProxyType(d) if draw(st.integers(0, 9)) == 0 else d
+
+
+def deep_comparisons(field):
+    return st.one_of(st.builds(lambda w: ast.Compare("==", field, ast.Literal(w)), LITERALS),
+                     st.builds(lambda w: ast.Compare("contains", field, ast.Literal(w)), LITERALS),
+                     st.builds(lambda n: ast.Compare(">", field, ast.Literal(n)), st.integers(-3, 3)))
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conditions=st.lists(st.one_of(CONDITIONS, deep_comparisons(DEEP), deep_comparisons(DEEPER)), min_size=1,
+                           max_size=10),
+       docs=st.lists(odd_documents(), min_size=1, max_size=5))
+def test_the_generated_lookup_answers_as_the_scan(conditions, docs):
+    pf = Prefilter(conditions)
+    for d in docs:
+        assert list(pf.candidates(d)) == list(pf.scan(d))

@@ -301,6 +301,100 @@ class Prefilter:
         if len(self._equal) == 1 and not (always or self._bounded or self._patterns):
             # Only equality rules on one field (say, every rule keyed by tool name): one lookup, nothing to merge.
             self.candidates = self._one_lookup  # type: ignore[method-assign]
+        else:
+            self.candidates = self._generated(list(equal), list(bounded), list(patterns))  # type: ignore[method-assign]
+
+    def _generated(self, equal: list[ast.Node], bounded: list[ast.Node], patterns: list[ast.Node]
+                   ) -> Callable[[Mapping[str, Any]], Sequence[int]]:
+        """:meth:`scan` as one generated function for this index's fields (in ``_equal``, ``_bounded``, ``_patterns``
+        order): each shared prefix of their paths (``action``, ``action.facts``, ``action.facts.shell``) is read
+        once into a local, where each getter would read it again, and no getter is called. A field whose prefix is
+        not a plain dict all the way down (a Mapping, a list, missing) is read by its own getter, as scan reads it,
+        so a prefix read only ever short-cuts the getter's own dict path."""
+        env: dict[str, Any] = {"MISSING": MISSING, "dict": dict, "str": str, "bool": bool, "int": int, "list": list,
+                               "bisect_right": bisect_right, "scan": self.scan, "always": tuple(self.always)}
+        prefixes: dict[tuple[str, ...], str] = {}
+        lines: list[str] = []
+
+        def prefix(parts: tuple[str, ...]) -> str:
+            name = prefixes.get(parts)
+            if name is None:
+                parent = prefix(parts[:-1]) if len(parts) > 1 else ""  # first: it takes the lower number
+                name = prefixes[parts] = f"p{len(prefixes)}"
+                if not parent:
+                    lines.append(f"    {name} = doc.get({parts[0]!r})")
+                else:
+                    lines.append(f"    {name} = {parent}.get({parts[-1]!r}) if type({parent}) is dict else MISSING")
+            return name
+
+        def read(i: int, f: ast.Node, getter: Callable[[Mapping[str, Any]], Any]) -> None:
+            env[f"g{i}"] = getter
+            if isinstance(f, ast.Path) and 2 <= len(f.parts) <= 4:  # the getters field_getter unrolls: dicts inside
+                p = prefix(f.parts[:-1])
+                lines.append(f"    v = {p}.get({f.parts[-1]!r}, MISSING) if type({p}) is dict else g{i}(doc)")
+            else:
+                lines.append(f"    v = g{i}(doc)")
+
+        n = 0
+        for (get, table), f in zip(self._equal, equal):
+            read(n, f, get)
+            env[f"t{n}"] = table
+            if all(type(value) is bool for value in table):  # True and False are singletons: `is` is the lookup
+                for value in table:
+                    lines.append(f"    if v is {value!r}:")
+                    lines.append(f"        found.extend(t{n}[{value!r}])")
+            else:
+                lines.append("    if type(v) is str or type(v) is bool:")
+                lines.append(f"        hit = t{n}.get(v)")
+                lines.append("        if hit:")
+                lines.append("            found.extend(hit)")
+            n += 1
+        for (get, bounds, keys), f in zip(self._bounded, bounded):
+            read(n, f, get)
+            env[f"b{n}"], env[f"k{n}"] = bounds, keys
+            lines.append("    if type(v) is int:")
+            lines.append(f"        if v >= {bounds[0]!r}:")  # below the lowest bound bisect_right finds none
+            lines.append(f"            found.extend(k{n}[: bisect_right(b{n}, v)])")
+            lines.append("    elif v is not MISSING:")
+            lines.append(f"        found.extend(k{n})")
+            n += 1
+        for (get, pset), f in zip(self._patterns, patterns):
+            read(n, f, get)
+            env[f"s{n}"] = pset
+            lines.append("    if type(v) is str:")
+            if pset.literals is None:
+                lines.append(f"        s{n}.found(v, found)")
+            else:  # found()'s few literals, unrolled: the same tests, in the same order
+                for op, entries in zip(("in", "startswith", "endswith"), pset.literals):
+                    for lit, key in entries:
+                        test = f"{lit!r} in v" if op == "in" else f"v.{op}({lit!r})"
+                        lines.append(f"        if {test}:")
+                        lines.append(f"            found.append({key!r})")
+                lines.append("        pass")
+            lines.append("    elif type(v) is list:")  # found_in_list, unrolled
+            env[f"l{n}"], env[f"m{n}"] = pset.on_list, pset.members
+            if pset.on_list:
+                lines.append(f"        found.extend(l{n})")
+            if pset.members:
+                lines.append("        for item in v:")
+                lines.append("            if type(item) is str:")
+                lines.append(f"                hit = m{n}.get(item)")
+                lines.append("                if hit:")
+                lines.append("                    found.extend(hit)")
+            lines.append("        pass")
+            lines.append("    elif v is not MISSING:")
+            lines.append(f"        found.extend(s{n}.everything)")
+            n += 1
+        body = ["def candidates(doc):",
+                "    if type(doc) is not dict:",
+                "        return scan(doc)",
+                "    found = list(always)" if self.always else "    found = []",
+                *lines,
+                "    if len(found) > 1:",
+                "        return sorted(set(found))",
+                "    return found"]
+        exec("\n".join(body), env)  # noqa: S102 - source built above from the index's own field names (repr'd)
+        return env["candidates"]  # type: ignore[no-any-return]
 
     def _one_lookup(self, doc: Mapping[str, Any]) -> Sequence[int]:
         get, table = self._equal[0]
@@ -309,7 +403,12 @@ class Prefilter:
 
     def candidates(self, doc: Mapping[str, Any]) -> Sequence[int]:
         """The positions, ascending and distinct, of the conditions that could be true or raise for ``doc``
-        (a sequence to read, not to change)."""
+        (a sequence to read, not to change). Replaced per index by a function made for its fields (see
+        :meth:`_generated`) that answers as :meth:`scan` does."""
+        return self.scan(doc)
+
+    def scan(self, doc: Mapping[str, Any]) -> Sequence[int]:
+        """:meth:`candidates` field by field, each through its own getter: the reference the generated one follows."""
         found = list(self.always)
         for get, table in self._equal:
             v = get(doc)

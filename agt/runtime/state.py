@@ -15,14 +15,16 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from agt._sqlite import ThreadConnections, write_transaction
 from agt.errors import AgtError
 
 
-@dataclass(frozen=True, slots=True)
-class Counters:
+class Counters(NamedTuple):
+    """A task's counters as one store read them. Immutable like a frozen dataclass, but a named tuple: every
+    governed call makes one, and a tuple is built in C where a frozen dataclass sets each field in Python."""
+
     tokens_used: int = 0
     tool_calls: int = 0
     files_changed: int = 0
