@@ -353,8 +353,11 @@ class Prefilter:
             read(n, f, get)
             env[f"b{n}"], env[f"k{n}"] = bounds, keys
             lines.append("    if type(v) is int:")
-            lines.append(f"        if v >= {bounds[0]!r}:")  # below the lowest bound bisect_right finds none
-            lines.append(f"            found.extend(k{n}[: bisect_right(b{n}, v)])")
+            if bounds:  # below the lowest bound bisect_right finds none; the bound is passed, never written as source
+                env[f"lo{n}"] = bounds[0]
+                lines.append(f"        if v >= lo{n}:")
+                lines.append(f"            found.extend(k{n}[: bisect_right(b{n}, v)])")
+            lines.append("        pass")
             lines.append("    elif v is not MISSING:")
             lines.append(f"        found.extend(k{n})")
             n += 1
