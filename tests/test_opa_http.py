@@ -257,22 +257,24 @@ def _serving(reply: bytes):
     return serve
 
 
-def test_a_chunked_reply_is_read_whole():
-    server = _Raw(_serving(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"))
+def _replies(reply: bytes, n: int) -> tuple[list[bytes], int]:
+    """The bodies of ``n`` requests to a server that answers every request with ``reply``, and how many
+    connections it accepted for them."""
+    server = _Raw(_serving(reply))
     client = DeadlineClient(server.url)
-    assert [client.request("POST", "/x", timeout=5).body for _ in range(3)] == [b"abcde"] * 3
-    assert server.accepted == 1
-    client.close()
-    server.close()
+    try:
+        return [client.request("POST", "/x", timeout=5).body for _ in range(n)], server.accepted
+    finally:
+        client.close()
+        server.close()
+
+
+def test_a_chunked_reply_is_read_whole():
+    assert _replies(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 3) == ([b"abcde"] * 3, 1)
 
 
 def test_a_reply_that_says_close_is_not_reused():
-    server = _Raw(_serving(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"))
-    client = DeadlineClient(server.url)
-    assert [client.request("POST", "/x", timeout=5).body for _ in range(2)] == [b"ok"] * 2
-    assert server.accepted == 2
-    client.close()
-    server.close()
+    assert _replies(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 2) == ([b"ok"] * 2, 2)
 
 
 @pytest.mark.parametrize("reply,match", [
@@ -363,21 +365,11 @@ def test_bytes_after_a_reply_retire_the_connection(after):
 
 def test_an_upgrade_after_a_reply_retires_the_connection():
     # llhttp reports a 101 as HttpParserUpgrade, which is no HttpParserError: after a whole reply it is bytes after it
-    server = _Raw(_serving(OK + b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n"))
-    client = DeadlineClient(server.url)
-    assert [client.request("POST", "/x", timeout=5).body for _ in range(2)] == [b"ok", b"ok"]
-    assert server.accepted == 2
-    client.close()
-    server.close()
+    assert _replies(OK + b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n", 2) == ([b"ok", b"ok"], 2)
 
 
 def test_an_http_1_0_reply_closes_the_connection():
-    server = _Raw(_serving(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-    client = DeadlineClient(server.url)
-    assert [client.request("POST", "/x", timeout=5).body for _ in range(2)] == [b"ok"] * 2
-    assert server.accepted == 2
-    client.close()
-    server.close()
+    assert _replies(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 2) == ([b"ok"] * 2, 2)
 
 
 def test_headers_beyond_the_reply_cap_are_refused(monkeypatch):
