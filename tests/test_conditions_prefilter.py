@@ -355,3 +355,48 @@ def test_the_generated_lookup_answers_as_the_scan(conditions, docs):
     pf = Prefilter(conditions)
     for d in docs:
         assert list(pf.candidates(d)) == list(pf.scan(d))
+
+
+# --- the shared facts of an action without commands or SQL -----------------------------------------------
+
+from agt.conditions.prefilter import SHARED_FACTS  # noqa: E402
+from agt.facts import derive_facts  # noqa: E402
+
+FACT_FIELDS = st.sampled_from([
+    ast.Path(("action", "facts", "shell", "deletes_system_path")), ast.Path(("action", "facts", "shell", "programs")),
+    ast.Path(("action", "facts", "sql", "types")), ast.Path(("action", "facts", "parse_error")),
+    ast.Path(("action", "facts", "shell", "commands", "x")),  # five parts: read by its getter, outside the shortcut
+])
+FACT_CONDITIONS = st.one_of(
+    st.builds(lambda f, w: ast.Compare("==", f, ast.Literal(w)), FACT_FIELDS, st.one_of(st.booleans(), LITERALS)),
+    st.builds(lambda f, w: ast.Compare("contains", f, ast.Literal(w)), FACT_FIELDS, st.sampled_from(["rm", "drop", "", "a"])),
+    st.builds(lambda f, n: ast.Compare(">", f, ast.Literal(n)), FACT_FIELDS, st.integers(-1, 1)),
+    st.builds(lambda f: ast.Compare("matches", f, ast.Literal("(?i)^d")), FACT_FIELDS),
+)
+FACTS = st.one_of(
+    st.just(SHARED_FACTS),  # the shared object: its part of the lookup was worked out when the lookup was made
+    st.just(SHARED_FACTS).map(lambda f: {**f}),  # equal, not the same object: read field by field
+    st.sampled_from(["rm -rf /", "mkfs /dev/sda", "echo hi"]).map(lambda c: derive_facts("run_shell", "execute", {"command": c})),
+    st.sampled_from(["DROP TABLE t", "delete from t"]).map(lambda q: derive_facts("query", "execute", {"sql": q})),
+    SHAPES,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conditions=st.lists(st.one_of(FACT_CONDITIONS, CONDITIONS), min_size=1, max_size=8),
+       facts=st.lists(FACTS, min_size=1, max_size=4), d=documents())
+def test_the_lookup_on_the_shared_facts_answers_as_the_scan(conditions, facts, d):
+    pf = Prefilter(conditions)
+    for f in facts:
+        d["action"]["facts"] = f
+        assert list(pf.candidates(d)) == list(pf.scan(d))
+
+
+def test_a_rule_on_the_shared_facts_is_found_through_the_shortcut():
+    # parse_error is False on the shared facts: a rule on `== false` is a candidate for every action without commands.
+    pf = Prefilter([parse("action.facts.parse_error == false"), parse("action.facts.shell.deletes_system_path == true")])
+    d = doc("x")
+    d["action"]["facts"] = SHARED_FACTS
+    assert list(pf.candidates(d)) == [0]
+    d["action"]["facts"] = derive_facts("run_shell", "execute", {"command": "rm -rf /"})
+    assert list(pf.candidates(d)) == [0, 1]

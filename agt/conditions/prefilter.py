@@ -33,8 +33,14 @@ import re2
 
 from agt.conditions import ast
 from agt.conditions.compiler import _RE2_OPTIONS, MISSING, compile_condition, compile_regex
+from agt.facts import derive_facts
 
 _FIELDS = (ast.Path, ast.FlatPath)
+
+SHARED_FACTS = derive_facts("", "read", {})
+"""The facts of every action without commands or SQL: one shared, read-only object (agt.facts.derive_facts), whose
+fields the generated lookup reads once, when it is made (:meth:`Prefilter._generated`)."""
+_FACTS = ("action", "facts")
 
 
 @dataclass(frozen=True)
@@ -312,9 +318,12 @@ class Prefilter:
         not a plain dict all the way down (a Mapping, a list, missing) is read by its own getter, as scan reads it,
         so a prefix read only ever short-cuts the getter's own dict path."""
         env: dict[str, Any] = {"MISSING": MISSING, "dict": dict, "str": str, "bool": bool, "int": int, "list": list,
-                               "bisect_right": bisect_right, "scan": self.scan, "always": tuple(self.always)}
+                               "bisect_right": bisect_right, "scan": self.scan, "always": tuple(self.always),
+                               "SHARED_FACTS": SHARED_FACTS}
         prefixes: dict[tuple[str, ...], str] = {}
-        lines: list[str] = []
+        main: list[str] = []
+        shared: list[str] = []  # the lines of fields under action.facts: skipped for the one shared facts object
+        lines = main
 
         def prefix(parts: tuple[str, ...]) -> str:
             name = prefixes.get(parts)
@@ -328,8 +337,13 @@ class Prefilter:
             return name
 
         def read(i: int, f: ast.Node, getter: Callable[[Mapping[str, Any]], Any]) -> None:
+            nonlocal lines
             env[f"g{i}"] = getter
+            lines = main
             if isinstance(f, ast.Path) and 2 <= len(f.parts) <= 4:  # the getters field_getter unrolls: dicts inside
+                if f.parts[:2] == _FACTS and len(f.parts) > 2:
+                    prefix(_FACTS)  # read before the test of it, so declared outside it
+                    lines = shared
                 p = prefix(f.parts[:-1])
                 lines.append(f"    v = {p}.get({f.parts[-1]!r}, MISSING) if type({p}) is dict else g{i}(doc)")
             else:
@@ -388,11 +402,21 @@ class Prefilter:
             lines.append("    elif v is not MISSING:")
             lines.append(f"        found.extend(s{n}.everything)")
             n += 1
+        head = ["    found = list(always)" if self.always else "    found = []", *main]
+        if shared:
+            # The facts of an action without commands or SQL are one shared object (agt.facts.SHARED_FACTS): what
+            # its fields contribute is worked out here, once, by these very lines (on a document holding it).
+            facts = prefixes[_FACTS]
+            exec("\n".join(["def shared_part(doc):", "    found = []", f"    {facts} = SHARED_FACTS", *shared,
+                            "    return found"]), env)  # noqa: S102 - the lines below, on the shared object
+            env["shared_found"] = tuple(env["shared_part"]({"action": {"facts": SHARED_FACTS}}))
+            head += [f"    if {facts} is SHARED_FACTS:",
+                     "        found.extend(shared_found)" if env["shared_found"] else "        pass",
+                     "    else:", *("    " + line for line in shared), "        pass"]
         body = ["def candidates(doc):",
                 "    if type(doc) is not dict:",
                 "        return scan(doc)",
-                "    found = list(always)" if self.always else "    found = []",
-                *lines,
+                *head,
                 "    if len(found) > 1:",
                 "        return sorted(set(found))",
                 "    return found"]
