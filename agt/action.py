@@ -578,6 +578,11 @@ def _one_file(path: str) -> tuple[Resource]:
 _ONE_FILE: dict[str, tuple[Resource]] = {}
 
 
+_TYPED_RESOURCES = (("table", "table"), ("database", "database"), ("url", "url"), ("to", "recipient"))
+"""Params whose text names the one resource of a call that names no file, in that order, and the resource's type."""
+_TYPED_NAMES = frozenset(name for name, _ in _TYPED_RESOURCES)
+
+
 def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
     """Every file the params name (:data:`PATH_PARAMS`, then :data:`PATH_LIST_PARAMS`), each once and in
     that order; without any, the one table, database, url or recipient they name, if any. A move or copy
@@ -595,6 +600,8 @@ def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
                 # The common case, one file param holding one text: what the general path below returns for it.
                 one = _ONE_FILE.get(value)
                 return one if one is not None else _one_file(value)
+        elif not known and _TYPED_NAMES.isdisjoint(keys):
+            return ()  # no param names a file, a table, a database, a url or a recipient: what the loops below find
         values = [params[k] for k in known]
     else:
         by_name = {k.lower(): v for k, v in params.items()} if any(not k.islower() for k in params) else params
@@ -611,7 +618,7 @@ def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
             return (_file_resource(_normalize.canonical_path(_require_str(found[0], "resource.id"))),)
         files = {_normalize.canonical_path(_require_str(p, "resource.id")): None for p in found}
         return tuple(_file_resource(p) for p in files)
-    for name, rtype in (("table", "table"), ("database", "database"), ("url", "url"), ("to", "recipient")):
+    for name, rtype in _TYPED_RESOURCES:
         value = params.get(name)
         if isinstance(value, str) and value:
             return (Resource(rtype, value),)

@@ -91,7 +91,7 @@ def _reference_infer_resources(params):
     return ()
 
 
-_names = st.sampled_from(["path", "PATH", "dest", "Dest", "src", "paths", "files", "table", "url", "to", "x", "1"])
+_names = st.sampled_from(["path", "PATH", "dest", "Dest", "src", "paths", "files", "table", "Table", "url", "to", "x", "1"])
 _paths = st.one_of(st.sampled_from(["", "a", "/ws/a/../b", "//x//y/", "./c", "/ws/alice/README.md"]), st.integers(0, 3))
 
 
