@@ -215,6 +215,8 @@ class Operation:
     def action_type(self) -> str:
         return self.type if self.type is not None else self.tool
 
+    # params_text and resources are set by __init__; as _once values they are still worked out for an instance built
+    # some other way (object.__new__ and a copied __dict__ without them), and tests compare __init__'s with theirs.
     @_once
     def params_text(self) -> str:
         """Canonical text of every string param, the one place pattern rules look (derived, never supplied)."""
