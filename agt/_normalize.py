@@ -60,7 +60,7 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
             raise ActionError(field, f"integer {value} is outside the signed 64-bit range every engine supports")
         return value
     if t is dict:
-        return _normalize_dict(value, field, depth)
+        return normalize_dict(value, field, depth)
     # bool before int: it is an int subclass.
     if value is None or isinstance(value, bool):
         return value
@@ -104,8 +104,8 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> JSONValue:
     raise ActionError(field, f"values of type {type(value).__name__} cannot be represented in an action document")
 
 
-def _normalize_dict(value: dict, field: str, depth: int) -> dict[str, JSONValue]:
-    """normalize_value of a plain dict; normalize_mapping calls it directly for the top-level params and attributes."""
+def normalize_dict(value: dict, field: str, depth: int) -> dict[str, JSONValue]:
+    """normalize_value of a plain dict, and normalize_mapping of one (``depth`` 0): the top-level params and attributes."""
     if depth >= MAX_DEPTH:
         _check_depth(field, depth)  # raises, naming the field
     out: dict[str, JSONValue] = {}
@@ -162,11 +162,13 @@ def copy_json(value: JSONValue) -> JSONValue:
 
 
 def normalize_mapping(value: Any, field: str) -> dict[str, JSONValue]:
-    if value is None or (type(value) is dict and not value):
-        return {}  # a new dict, as the normalized copy of an empty one would be
-    if type(value) is not dict and not isinstance(value, Mapping):
+    if type(value) is dict:  # the common case first, decided by one test
+        return normalize_dict(value, field, 0) if value else {}  # {}: a new dict, as the normalized copy would be
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
         raise ActionError(field, f"must be an object, got {type(value).__name__}")
-    return _normalize_dict(value, field, 0) if type(value) is dict else normalize_value(value, field)
+    return normalize_value(value, field)
 
 
 def _check_string(value: str, field: str) -> str:
@@ -224,6 +226,10 @@ def params_text(params: Mapping[str, JSONValue]) -> str:
     A list of scalars is one value whose items are joined by spaces, so ``["rm", "-rf", "/"]`` reads
     as ``rm -rf /``. Separate params stay on separate lines, so a pattern never spans two params.
     """
+    if type(params) is dict and len(params) == 1:
+        (value,) = params.values()
+        if type(value) is str and value.isascii():
+            return _fold_ascii(value)  # one line, or none if it folds to nothing: what the loop below joins
     lines: list[str] = []  # never an empty line: each is appended only if it holds text
     if type(params) is dict:  # the common case, a dict of texts, without a call per value
         for key in sorted(params):

@@ -20,8 +20,9 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from agt import _json, _normalize
+from agt._normalize import normalize_dict as _normalize_dict
 from agt._schema import validate_action_document
-from agt.facts import derive_facts
+from agt.facts import NO_FACTS as _NO_FACTS, ROLE_NAMES as _ROLE_NAMES, derive_facts
 from agt.errors import ActionError
 
 
@@ -200,13 +201,22 @@ class Operation:
             _require_str(type, "action.type", allow_empty=False)
         if _type(kind) is not Kind:
             kind = _enum(Kind, kind, "action.kind")
-        normalized = _normalize.normalize_mapping(params, "action.params")
-        self.__dict__.update(tool=tool, kind=kind, params=MappingProxyType(normalized), type=type, _params_dict=normalized)
+        normalized = (_normalize_dict(params, "action.params", 0) if _type(params) is dict  # the common case, one call less
+                      else _normalize.normalize_mapping(params, "action.params"))
+        # params_text and resources are pure functions of the normalized params that cannot fail, and every decision
+        # reads them: worked out here, they cost no descriptor call later. Facts are parsed on first use (a parser
+        # could raise where the engine's guard would turn it into a deny), unless no param can hold a command or SQL.
+        self.__dict__.update(tool=tool, kind=kind, params=MappingProxyType(normalized), type=type, _params_dict=normalized,
+                             params_text=_normalize.params_text(normalized), resources=infer_resources(normalized))
+        if normalized.keys().isdisjoint(_ROLE_NAMES):
+            self.__dict__["facts"] = _NO_FACTS  # what derive_facts returns for these params, without the call
 
     @property
     def action_type(self) -> str:
         return self.type if self.type is not None else self.tool
 
+    # params_text and resources are set by __init__; as _once values they are still worked out for an instance built
+    # some other way (object.__new__ and a copied __dict__ without them), and tests compare __init__'s with theirs.
     @_once
     def params_text(self) -> str:
         """Canonical text of every string param, the one place pattern rules look (derived, never supplied)."""
@@ -253,6 +263,8 @@ class Resource:
         return {"type": self.type, "id": self.id, "attributes": _normalize.copy_json(dict(self.attributes))}
 
 
+_PRE_TOOL = Stage.PRE_TOOL
+
 _second_text: tuple[int, str] = (-1, "")
 
 
@@ -260,13 +272,14 @@ def _now() -> str:
     """RFC 3339 UTC with microseconds. The seconds part is formatted once per second, not per call; the cache
     is one tuple, read and replaced whole, so a thread never pairs one second's number with another's text."""
     global _second_text
-    micros = time.time_ns() // 1000
-    second = micros // 1_000_000
+    ns = time.time_ns()
+    second = ns // 1_000_000_000
     cached = _second_text
     if cached[0] != second:
         cached = _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
-    # The last six digits of the microseconds since the epoch are the fraction, zero-padded: a slice, not a format.
-    return cached[1] + str(micros)[-6:] + "Z"
+    # Digits 9 to 4 from the end of the nanoseconds since the epoch are the microseconds of the second, zero-padded:
+    # a slice, not a format (nor a division).
+    return cached[1] + str(ns)[-9:-3] + "Z"
 
 
 @dataclass(frozen=True, init=False)
@@ -316,18 +329,20 @@ class Context:
                   environment: str | None, attributes: Mapping[str, Any] | None) -> Context:
         """The context the runtime builds for each call (stage pre_tool, stamped now). Plain values, the common
         case, skip the dataclass machinery; anything else goes through ``Context(...)``, whose checks name the field."""
+        # Three exact ints are all within 0 … _MAX_INT exactly when their bitwise or is: a negative int has the sign
+        # bit set (so has the or), and the or of ints below 2**63 stays below it while one above makes it so.
         if not (type(session_id) is str and type(task_id) is str and len(session_id) + len(task_id) <= _MAX_STRING
                 and session_id.isascii() and task_id.isascii()
                 and type(tokens_used) is int and type(tool_calls) is int and type(files_changed) is int
-                and 0 <= tokens_used <= _MAX_INT and 0 <= tool_calls <= _MAX_INT and 0 <= files_changed <= _MAX_INT
+                and 0 <= tokens_used | tool_calls | files_changed <= _MAX_INT
                 and (environment is None or (type(environment) is str and len(environment) <= _MAX_STRING
                                              and environment.isascii()))):
             return cls(session_id, task_id, Stage.PRE_TOOL, tokens_used, tool_calls, files_changed, environment,
                        attributes=attributes if attributes is not None else {})
-        attrs = _normalize.normalize_mapping(attributes, "context.attributes")
+        attrs = {} if attributes is None else _normalize.normalize_mapping(attributes, "context.attributes")
         ctx = object.__new__(cls)
         # Frozen: each field is written once, here, as the generated __init__ would write it.
-        ctx.__dict__.update(session_id=session_id, task_id=task_id, stage=Stage.PRE_TOOL, tokens_used=tokens_used,
+        ctx.__dict__.update(session_id=session_id, task_id=task_id, stage=_PRE_TOOL, tokens_used=tokens_used,
                             tool_calls=tool_calls, files_changed=files_changed, environment=environment,
                             timestamp=_now(), attributes=MappingProxyType(attrs), _attributes_dict=attrs)
         return ctx
@@ -346,6 +361,20 @@ class Context:
         if self.environment is not None:
             out["environment"] = self.environment
         return out
+
+
+def _document(agent: Agent, op: Operation, res: Resource | None, ctx: Context, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """:attr:`Action.document` of these parts; ``facts`` is ``op.facts``."""
+    agent_doc = {"id": agent.id, "roles": list(agent.roles), "attributes": agent._attributes_dict}  # type: ignore[attr-defined]
+    if agent.trust_score is not None:
+        agent_doc["trust_score"] = agent.trust_score
+    return {
+        "agent": agent_doc,
+        "action": {"tool": op.tool, "kind": op.kind._value_, "type": op.tool if op.type is None else op.type,  # action_type
+                   "params": op._params_dict, "params_text": op.params_text, "facts": facts},  # type: ignore[attr-defined]
+        "resource": None if res is None else {"type": res.type, "id": res.id, "attributes": res._attributes_dict},  # type: ignore[attr-defined]
+        "context": ctx.to_dict(),
+    }
 
 
 _NEW_CONTEXT: Any = object()
@@ -371,24 +400,21 @@ class Action:
                     raise ActionError(name, f"must be an {cls.__name__}")
             if resource is not None and not isinstance(resource, Resource):
                 raise ActionError("resource", "must be a Resource or None")
-        self.__dict__.update(agent=agent, action=action, resource=resource, context=context)
+            self.__dict__.update(agent=agent, action=action, resource=resource, context=context)
+            return  # the document of a subclass's instance is built on first use, as it always was
+        facts = action.__dict__.get("facts")
+        if facts is None:  # facts still to parse: the document waits for its first use, where an engine's guard stands
+            self.__dict__.update(agent=agent, action=action, resource=resource, context=context)
+        else:  # every part known: the document now costs no descriptor call on its first use
+            self.__dict__.update(agent=agent, action=action, resource=resource, context=context,
+                                 document=_document(agent, action, resource, context, facts))
 
     @_once
     def document(self) -> Mapping[str, Any]:
         """The canonical JSON document, built once and shared: engines read it, nobody may mutate it.
         It shares the action's own normalized params and attributes instead of copying them; use
-        :meth:`to_dict` for a copy of your own."""
-        agent, op, res, ctx = self.agent, self.action, self.resource, self.context
-        agent_doc = {"id": agent.id, "roles": list(agent.roles), "attributes": agent._attributes_dict}  # type: ignore[attr-defined]
-        if agent.trust_score is not None:
-            agent_doc["trust_score"] = agent.trust_score
-        return {
-            "agent": agent_doc,
-            "action": {"tool": op.tool, "kind": op.kind._value_, "type": op.tool if op.type is None else op.type,  # action_type
-                       "params": op._params_dict, "params_text": op.params_text, "facts": op.facts},  # type: ignore[attr-defined]
-            "resource": None if res is None else {"type": res.type, "id": res.id, "attributes": res._attributes_dict},  # type: ignore[attr-defined]
-            "context": ctx.to_dict(),
-        }
+        :meth:`to_dict` for a copy of your own. (Built with the action when its facts are known, else on first use.)"""
+        return _document(self.agent, self.action, self.resource, self.context, self.action.facts)
 
     def to_dict(self) -> dict[str, Any]:
         """A copy of :attr:`document` the caller may change."""
@@ -540,11 +566,29 @@ def _path_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
 _PATH_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
+def _one_file(path: str) -> tuple[Resource]:
+    """What :func:`infer_resources` returns for params naming the one file ``path`` (a non-empty text). A pure
+    function of the text, immutable and built of shared resources: one per short text is kept in ``_ONE_FILE``."""
+    found = (_file_resource(_normalize.canonical_path(_require_str(path, "resource.id"))),)
+    if len(path) <= 512:
+        if len(_ONE_FILE) >= 4096:
+            _ONE_FILE.clear()
+        _ONE_FILE[path] = found
+    return found
+
+
+_ONE_FILE: dict[str, tuple[Resource]] = {}
+
+
+_TYPED_RESOURCES = (("table", "table"), ("database", "database"), ("url", "url"), ("to", "recipient"))
+"""Params whose text names the one resource of a call that names no file, in that order, and the resource's type."""
+_TYPED_NAMES = frozenset(name for name, _ in _TYPED_RESOURCES)
+
+
 def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
     """Every file the params name (:data:`PATH_PARAMS`, then :data:`PATH_LIST_PARAMS`), each once and in
     that order; without any, the one table, database, url or recipient they name, if any. A move or copy
     names two files, and a policy must see both: the runtime decides the call once per file."""
-    found: list[str] = []
     # Names match whatever their case (Path, FILE_PATH), and each takes a text or a list of texts: a path
     # param holding a list, or a list param holding one text, must not slip past the workspace rule.
     if type(params) is dict or type(params) is MappingProxyType:
@@ -552,13 +596,19 @@ def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
         known = _PATH_KEYS.get(keys)  # _path_keys's own cache, read here first: a call less on every action
         if known is None:
             known = _path_keys(keys)
-        if len(known) == 1 and type(params[known[0]]) is str and params[known[0]]:
-            # The common case, one file param holding one text: what the general path below returns for it.
-            return (_file_resource(_normalize.canonical_path(_require_str(params[known[0]], "resource.id"))),)
+        if len(known) == 1:
+            value = params[known[0]]
+            if type(value) is str and value:
+                # The common case, one file param holding one text: what the general path below returns for it.
+                one = _ONE_FILE.get(value)
+                return one if one is not None else _one_file(value)
+        elif not known and _TYPED_NAMES.isdisjoint(keys):
+            return ()  # no param names a file, a table, a database, a url or a recipient: what the loops below find
         values = [params[k] for k in known]
     else:
         by_name = {k.lower(): v for k, v in params.items()} if any(not k.islower() for k in params) else params
         values = [by_name.get(name) for name in _PATH_NAMES]
+    found: list[str] = []
     for value in values:
         if isinstance(value, str) and value:
             found.append(value)
@@ -570,7 +620,7 @@ def infer_resources(params: Mapping[str, Any]) -> tuple[Resource, ...]:
             return (_file_resource(_normalize.canonical_path(_require_str(found[0], "resource.id"))),)
         files = {_normalize.canonical_path(_require_str(p, "resource.id")): None for p in found}
         return tuple(_file_resource(p) for p in files)
-    for name, rtype in (("table", "table"), ("database", "database"), ("url", "url"), ("to", "recipient")):
+    for name, rtype in _TYPED_RESOURCES:
         value = params.get(name)
         if isinstance(value, str) and value:
             return (Resource(rtype, value),)

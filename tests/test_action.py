@@ -8,6 +8,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from agt.action import Action, Agent, Context, Kind, Operation, Resource, Stage, from_call, infer_kind, infer_resource, infer_resources
 from agt.errors import ActionError
@@ -512,3 +513,89 @@ def test_context_for_call_refuses_what_the_public_constructor_refuses(args, fiel
     with pytest.raises(ActionError) as err:
         Context._for_call(*args)
     assert err.value.field == field
+
+
+_counts = st.one_of(st.sampled_from([0, 1, -1, 2**62, 2**63 - 1, 2**63, 2**64, -(2**63), -(2**64), 5.0, True]),
+                    st.integers(-(2**65), 2**65))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_counts, _counts, _counts)
+def test_context_for_call_checks_the_counts_as_the_public_constructor_does(tokens, calls, files):
+    # _for_call tests the three counts' range at once (their bitwise or): any one out of range, or not an exact int,
+    # must take the public constructor's checks, and its refusal name the same field.
+    def outcome(make):
+        try:
+            ctx = make()
+        except ActionError as exc:
+            return "refused", exc.field
+        return "ok", (ctx.tokens_used, ctx.tool_calls, ctx.files_changed), tuple(map(type, (ctx.tokens_used, ctx.tool_calls,
+                                                                                               ctx.files_changed)))
+
+    got = outcome(lambda: Context._for_call("s", "t", tokens, calls, files, None, None))
+    assert got == outcome(lambda: Context("s", "t", Stage.PRE_TOOL, tokens, calls, files, None))
+
+
+# --- what Operation and Action work out when they are built ---------------------------------------
+
+_param_names = st.sampled_from(["path", "Path", "dest", "paths", "table", "to", "command", "cmd", "args", "program", "sql",
+                                "query", "script", "content", "x"])
+_param_values = st.recursive(
+    st.one_of(st.sampled_from(["/ws/a/../b", "ls -l /", "rm -rf /", "DROP TABLE t", "select 1", "", "it's \"x\"", "é"]),
+              st.text(max_size=6), st.integers(-3, 3), st.booleans(), st.none()),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "path"]), inner, max_size=2)),
+    max_leaves=6)
+_params = st.one_of(st.none(), st.dictionaries(_param_names, _param_values, max_size=4))
+_tools = st.sampled_from(["read_file", "run_shell", "run_db_query", "python_exec", "send_email"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_tools, st.sampled_from(list(Kind)), _params)
+def test_operation_works_out_in_init_what_its_descriptors_work_out_on_first_use(tool, kind, params):
+    from agt.facts import NO_FACTS, ROLE_NAMES
+
+    op = Operation(tool, kind, params)
+    lazily = {name: vars(Operation)[name].func(op) for name in ("params_text", "resources", "facts")}  # the descriptors' own
+    assert (vars(op)["params_text"], vars(op)["resources"]) == (lazily["params_text"], lazily["resources"])
+    # Facts are set in __init__ exactly when no param can hold a command or SQL, and are then derive_facts's shared shape.
+    eager = "facts" in vars(op)
+    assert eager == set(op.params).isdisjoint(ROLE_NAMES)
+    assert op.facts == lazily["facts"] == derive_facts(tool, kind.value, dict(op.params))
+    if eager:
+        assert op.facts is NO_FACTS is derive_facts(tool, kind.value, dict(op.params))
+
+
+def _reference_document(action: Action) -> dict:
+    """Action.document as it was built before (on first use, through Context.to_dict)."""
+    agent, op, res, ctx = action.agent, action.action, action.resource, action.context
+    agent_doc = {"id": agent.id, "roles": list(agent.roles), "attributes": agent._attributes_dict}
+    if agent.trust_score is not None:
+        agent_doc["trust_score"] = agent.trust_score
+    return {
+        "agent": agent_doc,
+        "action": {"tool": op.tool, "kind": op.kind._value_, "type": op.tool if op.type is None else op.type,
+                   "params": op._params_dict, "params_text": op.params_text, "facts": op.facts},
+        "resource": None if res is None else {"type": res.type, "id": res.id, "attributes": res._attributes_dict},
+        "context": ctx.to_dict(),
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(_tools, st.sampled_from(list(Kind)), _params, st.sampled_from([None, 0, 720]), st.sampled_from([None, "prod"]),
+       st.sampled_from([None, {"user": {"role": "admin"}}]), st.booleans(), st.booleans())
+def test_document_built_with_the_action_is_the_one_built_on_first_use(tool, kind, params, score, env, attrs, stamped, typed):
+    op = Operation(tool, kind, params, "verb" if typed else None)
+    agent = Agent("alice", ("dev",), score, {"workspace": "/ws/a"})
+    ctx = Context._for_call("s", "t", 1, 2, 0, env, attrs) if stamped else Context("s", "", Stage.POST_TOOL, environment=env,
+                                                                                   attributes=attrs)
+    action = Action(agent, op, op.resources[0] if op.resources else None, ctx)
+    # Built with the action exactly when its facts are known: no parser runs outside the engine's guard.
+    assert ("document" in vars(action)) == ("facts" in vars(op))
+    doc = action.document
+    want = _reference_document(action)
+    assert json.dumps(doc, default=str) == json.dumps(want, default=str)  # same keys, same order, same values
+    assert action.document is doc  # built once
+    # The sharing contract: the action's own normalized params, attributes and facts, not copies.
+    assert doc["action"]["params"] is op._params_dict and doc["action"]["facts"] is op.facts
+    assert doc["agent"]["attributes"] is agent._attributes_dict
+    assert doc["context"] is not ctx.to_dict() and doc["context"]["attributes"] is not ctx._attributes_dict

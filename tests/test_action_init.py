@@ -38,7 +38,9 @@ from agt.action import (
     _require_count,
     _require_str,
     _set_mapping,
+    infer_resources,
 )
+from agt.facts import derive_facts
 from agt.errors import ActionError
 
 _setattr = object.__setattr__
@@ -80,6 +82,19 @@ class RefOperation:
             _require_str(self.type, "action.type", allow_empty=False)
         _setattr(self, "kind", _enum(Kind, self.kind, "action.kind"))
         _set_mapping(self, "params", _normalize.normalize_mapping(self.params, "action.params"))
+
+    # Derived from the params on first use, as Operation's were before it worked out most of them in __init__.
+    @property
+    def params_text(self) -> str:
+        return _normalize.params_text(self._params_dict)  # type: ignore[attr-defined]
+
+    @property
+    def resources(self) -> tuple[Resource, ...]:
+        return infer_resources(self._params_dict)  # type: ignore[attr-defined]
+
+    @property
+    def facts(self) -> Mapping[str, Any]:
+        return derive_facts(self.tool, self.kind.value, self._params_dict)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -138,10 +153,17 @@ def _outcome(make: Callable[[], Any]) -> tuple[str, Any]:
         return "raised", type(exc).__name__
 
 
+_DERIVED = ("params_text", "resources", "facts")
+
+
 def _state(obj: Any, stamped_now: bool = False) -> dict[str, Any]:
     """Every field and the private dict behind each read-only view, with the view's type."""
     out = {}
+    if isinstance(obj, (Operation, RefOperation)):  # derived values, whenever each is worked out: the same values
+        out.update((name, getattr(obj, name)) for name in _DERIVED)
     for name, value in vars(obj).items():
+        if name in _DERIVED:
+            continue
         if name == "timestamp" and stamped_now and type(obj) is Context:
             assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", value), value
             value = "<now>"  # the reference's stand-in for the clock

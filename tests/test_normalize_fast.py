@@ -91,7 +91,7 @@ def _reference_infer_resources(params):
     return ()
 
 
-_names = st.sampled_from(["path", "PATH", "dest", "Dest", "src", "paths", "files", "table", "url", "to", "x", "1"])
+_names = st.sampled_from(["path", "PATH", "dest", "Dest", "src", "paths", "files", "table", "Table", "url", "to", "x", "1"])
 _paths = st.one_of(st.sampled_from(["", "a", "/ws/a/../b", "//x//y/", "./c", "/ws/alice/README.md"]), st.integers(0, 3))
 
 
@@ -129,3 +129,67 @@ def test_derive_facts_shortcut_is_the_full_classification(tool, kind, params):
     # A read-only view of the same params takes neither shortcut (derive_facts's nor classify_params's).
     from agt.facts import derive_facts
     assert derive_facts(tool, kind, params) == derive_facts(tool, kind, MappingProxyType(params))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["path", "x"]), _json, min_size=1, max_size=1))
+def test_params_text_of_one_param_is_the_plain_code(params):
+    # One param, the shortcut's case: a text folds alone, anything else takes the loop.
+    assert _normalize.params_text(params) == _reference_params_text(params)
+
+
+def _reference_normalize_mapping(value, field):
+    from collections.abc import Mapping
+    from agt.errors import ActionError
+    if value is None or (type(value) is dict and not value):
+        return {}
+    if type(value) is not dict and not isinstance(value, Mapping):
+        raise ActionError(field, f"must be an object, got {type(value).__name__}")
+    return _normalize.normalize_dict(value, field, 0) if type(value) is dict else _normalize.normalize_value(value, field)
+
+
+class _Dict(dict):
+    """A dict subclass: a Mapping, but not the exact dict the first test takes."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.none(), _json, st.dictionaries(st.one_of(_text, st.integers(0, 2)), _json, max_size=3),
+                 st.dictionaries(_text, _json, max_size=3).map(MappingProxyType),
+                 st.dictionaries(_text, _json, max_size=3).map(_Dict), st.sampled_from([(), [], "", 0, b"", {}])))
+def test_normalize_mapping_is_the_plain_code(value):
+    def outcome(make):
+        try:
+            got = make()
+        except Exception as exc:  # noqa: BLE001 - the same refusal, naming the same field
+            return "raised", type(exc).__name__, getattr(exc, "field", None), str(exc)
+        return "ok", type(got), got
+
+    got, want = outcome(lambda: _normalize.normalize_mapping(value, "f")), outcome(lambda: _reference_normalize_mapping(value, "f"))
+    assert got == want
+    if got[0] == "ok":
+        assert _normalize.normalize_mapping(value, "f") is not _normalize.normalize_mapping(value, "f")  # a new dict each time
+
+
+_file_texts = st.one_of(st.sampled_from(["a", "/ws/a/../b", "//x//y/", "./c", "/ws/alice/README.md", "é", "/ws/\udc80",
+                                         "x" * _normalize.MAX_STRING_LENGTH, "y" * (_normalize.MAX_STRING_LENGTH + 1),
+                                         "/" + "z" * 600]),
+                        st.text(max_size=8))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["path", "PATH", "file", "dest", "paths", "x"]), _file_texts)
+def test_one_file_param_is_the_plain_code_computed_or_cached(name, text):
+    # The one-file shortcut keeps its answers by text: the first answer (computed) and the second (cached, if the text
+    # is short enough) are the plain code's, and a text every Resource refuses is refused alike, naming resource.id.
+    from agt.errors import ActionError
+
+    def outcome(make):
+        try:
+            return "ok", make()
+        except ActionError as exc:
+            return "refused", exc.field
+
+    want = outcome(lambda: _reference_infer_resources({name: text}))
+    assert outcome(lambda: infer_resources({name: text})) == want
+    assert outcome(lambda: infer_resources({name: text})) == want
+    assert outcome(lambda: infer_resources(MappingProxyType({name: text}))) == want

@@ -44,11 +44,11 @@ _OTHER_LANGUAGES = re.compile(r"python|(^|[_.-])py($|[_.-])|node|javascript|(^|[
                               r"|(^|[_.-])r($|[_.-])", re.IGNORECASE)
 
 
-_ROLE_NAMES = _SHELL_NAMES | _SCRIPT_NAMES | _ARGV_NAMES | frozenset(_PROGRAM_NAMES) | _SQL_NAMES | _QUERY_NAMES
+ROLE_NAMES = _SHELL_NAMES | _SCRIPT_NAMES | _ARGV_NAMES | frozenset(_PROGRAM_NAMES) | _SQL_NAMES | _QUERY_NAMES
 """Every param name classify_params can give a role: params with none of them hold no command or SQL."""
 
 
-_EMPTY = {"shell": {**_shell.EMPTY.to_dict(), "params": [], "parsed": False},
+NO_FACTS = {"shell": {**_shell.EMPTY.to_dict(), "params": [], "parsed": False},
           "sql": {**_sql.EMPTY.to_dict(), "params": [], "parsed": False}, "parse_error": False}
 """``parsed``: the action has a param of that language and every one of them parsed (so text patterns on
 that language's words are redundant: the facts say what it means)."""
@@ -59,7 +59,7 @@ def classify_params(tool: str, kind: str, params: Mapping[str, Any],
     """param → ``shell``/``argv``/``program``/``sql[:dialect]`` for the params that hold a command or SQL."""
     if declared is not None and tool in declared:
         return {p: t for p, t in declared[tool].items() if t != "none" and p in params}
-    if type(params) is dict and params.keys().isdisjoint(_ROLE_NAMES):
+    if type(params) is dict and params.keys().isdisjoint(ROLE_NAMES):
         return {}  # no param has a name the rules below look at: the common case, decided in one set test
     out: dict[str, str] = {}
     execute = kind == "execute"
@@ -86,11 +86,11 @@ def classify_params(tool: str, kind: str, params: Mapping[str, Any],
 def derive_facts(tool: str, kind: str, params: Mapping[str, Any], declared: Declarations | None = None) -> dict[str, Any]:
     """The facts of every command and SQL param of one action, merged. Never raises. The result may be
     shared (the empty shape is one object): treat it as read-only, like ``Action.document``."""
-    if declared is None and type(params) is dict and params.keys().isdisjoint(_ROLE_NAMES):
-        return _EMPTY  # classify_params's first test, made here: the common case without the call
+    if declared is None and type(params) is dict and params.keys().isdisjoint(ROLE_NAMES):
+        return NO_FACTS  # classify_params's first test, made here: the common case without the call
     roles = classify_params(tool, kind, params, declared)
     if not roles:
-        return _EMPTY  # shared: the common case costs no copy
+        return NO_FACTS  # shared: the common case costs no copy
     program = next((params[p] for p, t in sorted(roles.items()) if t == "program"), None)
     takes_program = [n for n, t in roles.items() if t == "argv" or (t == "shell" and n in _ARGV_NAMES)]
     shell, sql = _shell.EMPTY, _sql.EMPTY
