@@ -248,3 +248,115 @@ def test_board_records_a_call_on_the_agent_and_the_tool_breaker():
     assert board.get("tool:read_file").state is BreakerState.CLOSED
     board.record("alice", "read_file", True)  # an open breaker counts no call until it is half-open
     assert board.get("tool:read_file").state is BreakerState.CLOSED
+
+
+# --- the short way for a success while quiet: the same state, field by field, as the long way it skips ---------------
+
+class LongWayBreaker(CircuitBreaker):
+    """The breaker as it was before the short way: every record runs the whole rule (the code of that version)."""
+
+    def _record(self, success: bool, now: float) -> None:
+        if self._state is BreakerState.HALF_OPEN:
+            self._probe_out = False
+            if success:
+                self._state, self._consecutive = BreakerState.CLOSED, 0
+                self._ok.clear()
+                self._failed.clear()
+            else:
+                self._open(now)
+            return
+        ok, failed = self._ok, self._failed
+        horizon = now - self.policy.window
+        if success:
+            ok.append(now)
+            self._consecutive = 0
+        else:
+            failed.append(now)
+            self._consecutive += 1
+        while ok and ok[0] <= horizon:
+            ok.popleft()
+        while failed and failed[0] <= horizon:
+            failed.popleft()
+        policy = self.policy
+        calls, failures = len(ok) + len(failed), len(failed)
+        if self._consecutive >= policy.failures or (calls >= policy.min_calls and failures / calls >= policy.error_rate):
+            self._open(now)
+
+
+def _fields(b: CircuitBreaker) -> tuple:
+    return b._state, b._consecutive, b._opened_at, b._probe_out, list(b._ok), list(b._failed)
+
+
+def _outcome(fn):
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - both must fail alike (a rate rule at zero calls divides by zero)
+        return type(exc)
+
+
+# Odd policies too: thresholds at or below zero and NaN (where a success can open, or the rule divides by zero),
+# windows of zero and below; clock steps that stand still, go back, or land on the window's edge.
+_policies = st.builds(
+    BreakerPolicy,
+    failures=st.sampled_from([-1, 0, 1, 2, 3, 5]),
+    error_rate=st.sampled_from([-0.5, 0.0, 0.2, 0.5, 1.0, 1.5, float("nan")]),
+    min_calls=st.sampled_from([-1, 0, 1, 2, 4, 10]),
+    window=st.sampled_from([-1.0, 0.0, 0.5, 3.0, 5.0, float("nan")]),
+    reset_after=st.sampled_from([0.0, 2.0, 4.0]),
+)
+_quiet_steps = st.lists(st.one_of(
+    st.tuples(st.just("wait"), st.sampled_from([0.0, 0.0, 0.25, 1.0, 3.0, 5.0, -1.0])),
+    st.tuples(st.just("allow"), st.none()),
+    st.tuples(st.just("would_allow"), st.none()),
+    st.tuples(st.just("record"), st.sampled_from([True, True, True, False])),
+), max_size=150)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_quiet_steps, _policies)
+def test_short_way_leaves_every_field_as_the_long_way(steps, policy):
+    clock = Clock(100.0)
+    b, ref = CircuitBreaker(policy, clock=clock), LongWayBreaker(policy, clock=clock)
+    for op, arg in steps:
+        if op == "wait":
+            clock.t += arg
+        elif op == "record":
+            assert _outcome(lambda: b.record(arg)) == _outcome(lambda: ref.record(arg))
+        else:
+            assert getattr(b, op)() == getattr(ref, op)()
+        assert _fields(b) == _fields(ref)
+        assert b.state is ref.state
+
+
+@settings(max_examples=300, deadline=None)
+@given(_quiet_steps, _policies)
+def test_quiet_holds_exactly_when_a_success_can_change_only_the_window(steps, policy):
+    clock = Clock(100.0)
+    b = CircuitBreaker(policy, clock=clock)
+    for op, arg in steps:
+        if op == "wait":
+            clock.t += arg
+        elif op == "record":
+            _outcome(lambda: b.record(arg))
+        else:
+            getattr(b, op)()
+        thresholds_above_zero = policy.failures > 0 and policy.min_calls > 0 and policy.error_rate > 0
+        assert b._quiet == (thresholds_above_zero and b._state is BreakerState.CLOSED and b._consecutive == 0
+                            and not b._failed)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 0.5, 2.0, 5.0]), st.sampled_from(["a", "b"]),
+                          st.sampled_from(["x", "y"]), st.sampled_from([True, True, False])), max_size=80), _policies)
+def test_board_records_both_breakers_as_the_long_way(calls, policy):
+    clock = Clock(100.0)
+    board, refs = BreakerBoard(policy, clock=clock), {}
+    for step, agent, tool, success in calls:
+        clock.t += step
+        got = _outcome(lambda: board.record(agent, tool, success))
+        aref = refs.setdefault(f"agent:{agent}", LongWayBreaker(policy, clock=clock))
+        tref = refs.setdefault(f"tool:{tool}", LongWayBreaker(policy, clock=clock))
+        # The board records the agent, then the tool: an error in the first leaves the second untouched.
+        expected = _outcome(lambda: aref._record(success, clock.t)) or _outcome(lambda: tref._record(success, clock.t))
+        assert got == expected
+        assert {k: _fields(board.get(k)) for k in refs} == {k: _fields(r) for k, r in refs.items()}

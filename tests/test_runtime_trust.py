@@ -3,10 +3,14 @@ backend: this process (MemoryTrust) and Redis (RedisTrust on a real redis-server
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agt.action import Kind
-from agt.runtime.trust import RING_KINDS, TrustChange, TrustManager, ring, tier
+from agt.runtime.trust import RING_KINDS, MemoryTrust, TrustChange, TrustManager, TrustRules, ring, tier
 
 DAY = 86400.0
 
@@ -200,3 +204,88 @@ def test_on_change_not_called_when_score_does_not_move(make):
     seen.clear()
     tm.record_allowed("a")
     assert seen == []
+
+
+# --- decay skipped within the still time: the same scores as the arithmetic it skips ------------------------------
+
+
+class ArithmeticRules(TrustRules):
+    """TrustRules.decayed as it was before the still time: the arithmetic on every read."""
+
+    def decayed(self, stored: tuple[float, float] | None, now: float) -> int:
+        if stored is None:
+            return int(self.initial)
+        score, at = stored
+        if score > self.baseline:
+            idle_days = (now - at) / 86400
+            score = max(float(self.baseline), score - int(idle_days * self.decay_per_day))
+        return int(score)
+
+
+def _outcome(fn):
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - both must fail alike (int() of an infinite or NaN decay)
+        return type(exc)
+
+
+_decays = st.one_of(st.sampled_from([10.0, 10, 1, 0, 0.0, -10.0, -3, 0.5, 1e-300, 5e-324, 1e300, 1e308,
+                                     float("inf"), float("-inf"), float("nan"), 10**400, Decimal(10)]),
+                    st.floats(allow_nan=True, allow_infinity=True))
+
+
+@st.composite
+def _idle(draw, decay_per_day):
+    """Idle seconds anywhere, and close to where a point (or a quarter of one) of decay is reached."""
+    anywhere = st.floats(allow_nan=True, allow_infinity=True)
+    if not isinstance(decay_per_day, float | int) or decay_per_day == 0 or not abs(decay_per_day) < float("inf"):
+        return draw(anywhere)
+    point = 86400 / abs(decay_per_day)
+    near = st.builds(lambda k, nudge, sign: sign * k * point * (1 + nudge), st.sampled_from([0.25, 0.5, 1, 2, 3]),
+                     st.sampled_from([-1e-12, -1e-16, 0.0, 1e-16, 1e-12]), st.sampled_from([1, -1]))
+    return draw(st.one_of(anywhere, near, st.just(0.0)))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.data(), _decays, st.one_of(st.integers(0, 1000).map(float), st.floats(0, 1000)), st.integers(0, 1000),
+       st.sampled_from([0.0, 1_000_000.0, 1.7e9]))
+def test_decayed_equals_the_arithmetic_on_every_read(data, decay_per_day, score, baseline, at):
+    idle = data.draw(_idle(decay_per_day))
+    now = at + idle
+    rules = TrustRules(baseline=baseline, decay_per_day=decay_per_day)
+    reference = ArithmeticRules(baseline=baseline, decay_per_day=decay_per_day)
+    assert _outcome(lambda: rules.decayed((score, at), now)) == _outcome(lambda: reference.decayed((score, at), now))
+
+
+_ops = st.lists(st.one_of(
+    st.tuples(st.just("wait"), st.sampled_from([0.0, 0.0, 1.0, 2159.0, 2160.0, 8640.0, 86400.0, 5 * 86400.0, -8640.0])),
+    st.tuples(st.just("allowed"), st.sampled_from(["a", "b"])),
+    st.tuples(st.just("denied"), st.sampled_from(["a", "b"])),
+    st.tuples(st.just("set"), st.tuples(st.sampled_from(["a", "b"]), st.sampled_from([0, 450, 501, 699, 998, 1000]))),
+    st.tuples(st.just("score"), st.sampled_from(["a", "b", "never"])),
+), max_size=60)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_ops, st.sampled_from([10.0, 1.0, 0.0, 250.0, -10.0]), st.sampled_from([2, 7]))
+def test_manager_keeps_the_scores_and_times_the_arithmetic_kept(ops, decay_per_day, promotion):
+    clock = Clock()
+    seen: list[TrustChange] = []
+    expected: list[TrustChange] = []
+    tm = TrustManager(decay_per_day=decay_per_day, promotion=promotion, clock=clock, on_change=seen.append)
+    ref = TrustManager(decay_per_day=decay_per_day, promotion=promotion, clock=clock, on_change=expected.append)
+    ref.rules = ArithmeticRules(ref.initial, ref.baseline, ref.promotion, ref.demotion, ref.decay_per_day)
+    for op, arg in ops:
+        if op == "wait":
+            clock.advance(arg)
+        elif op == "allowed":
+            assert tm.record_allowed(arg) == ref.record_allowed(arg)
+        elif op == "denied":
+            assert tm.record_denied(arg) == ref.record_denied(arg)
+        elif op == "set":
+            tm.set_score(*arg)
+            ref.set_score(*arg)
+        else:
+            assert tm.score(arg) == ref.score(arg)
+        assert isinstance(tm.backend, MemoryTrust) and tm.backend._scores == ref.backend._scores
+        assert seen == expected

@@ -36,7 +36,7 @@ class CircuitBreaker:
                  lock: threading.Lock | None = None) -> None:
         """``lock``: a lock shared with other breakers (a :class:`BreakerBoard` gives all of its one, so a call's
         agent and tool breakers record under one acquisition); by default the breaker's own."""
-        self.policy = policy
+        self._policy = policy
         self._clock = clock
         self._lock = lock if lock is not None else threading.Lock()
         self._state = BreakerState.CLOSED
@@ -47,6 +47,18 @@ class CircuitBreaker:
         # many of each are in the window, so two deques of floats hold what a deque of (time, ok) pairs did.
         self._ok: deque[float] = deque()
         self._failed: deque[float] = deque()
+        self._window = policy.window
+        # With every threshold above zero, a success with no failure running and none in the window cannot open
+        # the breaker (min_calls too: at zero calls the rate rule would divide by zero).
+        self._quiet_possible = 0 < policy.failures and 0 < policy.min_calls and 0 < policy.error_rate
+        # Closed, no failure running, none in the window, and _quiet_possible: a success then changes nothing
+        # but the window of successes, and _record takes the short way. Kept true exactly when all of that holds.
+        self._quiet = self._quiet_possible
+
+    @property
+    def policy(self) -> BreakerPolicy:
+        """Fixed for the breaker's life: what __init__ derives from it stays true."""
+        return self._policy
 
     @property
     def state(self) -> BreakerState:
@@ -55,7 +67,7 @@ class CircuitBreaker:
             return self._state
 
     def _tick(self) -> None:
-        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.policy.reset_after:
+        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self._policy.reset_after:
             self._state = BreakerState.HALF_OPEN
             self._probe_out = False
 
@@ -82,17 +94,25 @@ class CircuitBreaker:
 
     def _record(self, success: bool, now: float) -> None:
         """:meth:`record` at ``now``, with the lock held."""
+        if success and self._quiet:  # the common case: what the long way does when it cannot open
+            ok = self._ok
+            ok.append(now)
+            horizon = now - self._window
+            while ok and ok[0] <= horizon:
+                ok.popleft()
+            return
         if self._state is BreakerState.HALF_OPEN:
             self._probe_out = False
             if success:
                 self._state, self._consecutive = BreakerState.CLOSED, 0
                 self._ok.clear()
                 self._failed.clear()
+                self._quiet = self._quiet_possible
             else:
                 self._open(now)
             return
         ok, failed = self._ok, self._failed
-        horizon = now - self.policy.window
+        horizon = now - self._window
         if success:
             ok.append(now)
             self._consecutive = 0
@@ -103,15 +123,19 @@ class CircuitBreaker:
             ok.popleft()
         while failed and failed[0] <= horizon:
             failed.popleft()
-        policy = self.policy
+        policy = self._policy
         calls, failures = len(ok) + len(failed), len(failed)
         if self._consecutive >= policy.failures or (calls >= policy.min_calls and failures / calls >= policy.error_rate):
             self._open(now)
+        else:
+            self._quiet = (self._quiet_possible and self._state is BreakerState.CLOSED and not self._consecutive
+                           and not failed)
 
     def _open(self, now: float) -> None:
         self._state = BreakerState.OPEN
         self._opened_at = now
         self._consecutive = 0
+        self._quiet = False
 
 
 class BreakerBoard:
@@ -151,7 +175,8 @@ class BreakerBoard:
 
     def record(self, agent_id: str, tool: str, success: bool) -> None:
         """A call by ``agent_id`` to ``tool`` ended: both breakers count it, under one lock and one clock read."""
-        _, abreaker, _, tbreaker = self.pair(agent_id, tool)
+        # pair()'s lookup, without the call when the pair is built already
+        _, abreaker, _, tbreaker = self._pairs.get((agent_id, tool)) or self.pair(agent_id, tool)
         with self._record_lock:
             now = self._clock()
             abreaker._record(success, now)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from agt.action import Kind
@@ -67,17 +67,35 @@ class TrustRules:
     promotion: int = 2
     demotion: int = 25
     decay_per_day: float = 10.0
+    # Idle time shorter than this (either way) decays no whole point: see _still_for.
+    _still: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_still", _still_for(self.decay_per_day))
 
     def decayed(self, stored: tuple[float, float] | None, now: float) -> int:
         """The score now of an agent stored as ``(score, at)``, or the initial score of one never stored."""
         if stored is None:
             return int(self.initial)
         score, at = stored
+        if abs(now - at) < self._still:  # less than a point either way: most reads, within hours of the last change
+            return int(score)
         if score > self.baseline:
             idle_days = (now - at) / 86400
             # Whole points only: a score does not slip below a tier boundary a second after it is set.
             score = max(float(self.baseline), score - int(idle_days * self.decay_per_day))
         return int(score)
+
+
+def _still_for(decay_per_day: float) -> float:
+    """A bound on idle seconds below which ``int(idle / 86400 * decay_per_day)`` is 0: a quarter of the time one
+    point takes, so float rounding (monotone in idle) cannot reach 1. NaN, which fails every comparison, where
+    there is no such bound or the type is not a plain number (the arithmetic then runs, and raises as it did)."""
+    if type(decay_per_day) not in (int, float):
+        return float("nan")
+    if decay_per_day == 0:
+        return float("inf")
+    return 86400 / (4 * abs(decay_per_day))
 
 
 class TrustBackend(Protocol):
