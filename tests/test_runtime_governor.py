@@ -18,13 +18,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agt.action import Agent
+from agt.decision import Decision, Effect, Reason
 from agt.engines.yaml import YamlEngine
 from agt.errors import ApprovalRequired, GovernanceDenied
 from agt.runtime import (
     ApprovalStatus, BreakerBoard, BreakerPolicy, Governor, SqliteStore, TrustManager, govern,
 )
+from agt.runtime.governor import _bind, _result
+from agt.runtime.modes import Mode, Verdict
 from approval_helpers import Approvers, resolve_when_pending
 
 STARTER = str(Path(__file__).resolve().parents[1] / "policies" / "starter.yaml")
@@ -157,6 +162,84 @@ def test_govern_refuses_governor_options_with_a_governor():
     with pytest.raises(TypeError, match="rate_limits"):
         govern(read_file_sync, governor=Governor("yaml", STARTER), rate_limits={"tool:x": "1/hour"})
 
+
+
+def _bind_before(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str, Any]:
+    """governor._bind as it was before its names were cached with a self/cls flag: the reference."""
+    if not args:
+        return dict(kwargs)
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        sig = None
+    names = None
+    if sig is not None:
+        names = []
+        for p in sig.parameters.values():
+            if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+                names.append(p.name)
+            elif p.kind is inspect.Parameter.VAR_POSITIONAL:
+                names = None
+                break
+    if names is not None and len(args) <= len(names) and not (kwargs and set(names[: len(args)]) & kwargs.keys()):
+        out = {n: a for n, a in zip(names, args) if n not in ("self", "cls")}
+        out.update(kwargs)
+        return out
+    if sig is None:
+        return {**{f"arg{i}": a for i, a in enumerate(args)}, **kwargs}
+    bound = sig.bind_partial(*args, **kwargs)
+    out = {}
+    for name, value in bound.arguments.items():
+        kind = sig.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            out.update(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            out[name] = list(value)
+        elif name not in ("self", "cls"):
+            out[name] = value
+    return out
+
+
+NAMES = ["self", "cls", "path", "limit", "mode", "data"]
+
+
+@st.composite
+def signatures(draw) -> inspect.Signature | str:
+    """Any valid signature over a few names (self and cls among them), or an unusable one."""
+    if draw(st.integers(0, 9)) == 0:
+        return "not a signature"  # inspect.signature() raises: the no-signature path
+    names = draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=5))
+    P = inspect.Parameter
+    kinds = sorted(draw(st.lists(st.sampled_from([P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY]),
+                                 min_size=len(names), max_size=len(names))))
+    params = [P(n, k) for n, k in zip(names, kinds)]
+    if draw(st.booleans()):  # *args, after the positional ones
+        at = sum(1 for k in kinds if k is not P.KEYWORD_ONLY)
+        params.insert(at, P("args", P.VAR_POSITIONAL))
+    if draw(st.booleans()):
+        params.append(P("kwargs", P.VAR_KEYWORD))
+    return inspect.Signature(params)
+
+
+def _outcome(run: Callable[[], Any]) -> tuple:
+    try:
+        return ("bound", list(run().items()))  # the order, too
+    except TypeError as exc:
+        return ("refused", str(exc))
+
+
+@settings(max_examples=400, deadline=None)
+@given(sig=signatures(), args=st.lists(st.integers(), max_size=5).map(tuple),
+       kwargs=st.dictionaries(st.sampled_from(NAMES + ["other"]), st.integers(), max_size=3), again=st.booleans())
+def test_bind_names_arguments_as_it_did_before(sig, args, kwargs, again):
+    """Every signature (self/cls, positional-only, *args, **kwargs, none at all), every mix of positional and
+    keyword arguments, first call or cached: the same params, in the same order, or the same refusal."""
+    def tool(*a: Any, **k: Any) -> None: ...
+
+    tool.__signature__ = sig  # type: ignore[attr-defined]
+    if again:
+        _outcome(lambda: _bind(tool, (0,), {}))  # learn the signature first
+    assert _outcome(lambda: _bind(tool, args, dict(kwargs))) == _outcome(lambda: _bind_before(tool, args, dict(kwargs)))
 
 # --- each gate denying on its own ------------------------------------------------------------------
 
@@ -973,6 +1056,29 @@ def test_output_engine_that_raises_denies_as_engine_error():
 
 
 # --- audit records ---------------------------------------------------------------------------------
+
+
+TEXT = st.text(max_size=6)
+DECISIONS = st.builds(
+    Decision, st.sampled_from(list(Effect)), st.lists(st.builds(Reason, TEXT, TEXT), max_size=3).map(tuple),
+    approvers=st.lists(TEXT, max_size=2).map(tuple), notes=st.lists(st.builds(Reason, TEXT, TEXT), max_size=2).map(tuple),
+    engine=st.sampled_from(["", "yaml", "cedar"]), revision=st.sampled_from(["", "sha256:abc"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(decision=DECISIONS, verdict=st.builds(Verdict, st.sampled_from(list(Effect)), st.booleans()),
+       mode=st.sampled_from(list(Mode)), tool_error=st.none() | TEXT)
+def test_a_records_result_is_the_decision_then_what_the_runtime_did(decision, verdict, mode, tool_error):
+    """Built whole for the usual decision, key by key for the rest: always to_dict(), then tool_error when
+    there is one, enforced, warning and mode, in that order; and a fresh dict (reasons too) every time."""
+    expected = decision.to_dict()
+    if tool_error is not None:
+        expected["tool_error"] = tool_error
+    expected.update(enforced=verdict.effect.value, warning=verdict.warning, mode=mode.value)
+    first, second = _result(decision, verdict, mode, tool_error), _result(decision, verdict, mode, tool_error)
+    assert list(first.items()) == list(expected.items())
+    assert first["reasons"] is not second["reasons"]
+    assert all(a is not b for a, b in zip(first["reasons"], second["reasons"]))
 
 
 def test_allowed_call_writes_one_decision_record():

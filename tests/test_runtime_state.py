@@ -6,6 +6,8 @@ import multiprocessing
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agt.errors import AgtError
 from agt.runtime.state import Counters, MemoryStore, RateLimit, SqliteStore
@@ -64,6 +66,32 @@ def test_tasks_have_separate_counters(store):
     assert store.counters("a") == Counters(0, 1, 0)
     assert store.counters("b") == Counters(7, 0, 0)
 
+
+
+OPS = st.lists(st.tuples(st.sampled_from(["reserve", "release", "add_tokens", "counters"]), st.sampled_from(["t", "u"]),
+                         st.integers(0, 3), st.integers(0, 3)), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=OPS)
+def test_memory_store_keeps_the_sums_of_what_it_was_given(ops):
+    """Whatever mix of reservations, releases and tokens, on a task seen or not: each answer is the running
+    sums, as Counters, and an answer already given never changes afterwards."""
+    store, sums, answers = MemoryStore(), {}, []
+    for op, task, a, b in ops:
+        tokens, calls, files = sums.get(task, (0, 0, 0))
+        if op == "reserve":
+            sums[task] = (tokens, calls + a, files + b)
+            answers.append((store.reserve(task, a, b), sums[task]))
+        elif op == "release":
+            sums[task] = (tokens, calls - a, files - b)
+            assert store.release(task, a, b) is None
+        elif op == "add_tokens":
+            sums[task] = (tokens + a, calls, files)
+            answers.append((store.add_tokens(task, a), sums[task]))
+        else:
+            answers.append((store.counters(task), sums.get(task, (0, 0, 0))))
+        assert all(type(got) is Counters and tuple(got) == want for got, want in answers)
 
 # --- RateLimit.parse -------------------------------------------------------------------------------
 

@@ -4,16 +4,21 @@ and call_id, the approval idempotency key a resumed framework call carries."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import sys
 import threading
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agt.errors import ApprovalRequired, GovernanceDenied
 from agt.runtime.audit import MemoryAuditSink
 from agt.runtime.breaker import BreakerPolicy
 from agt.runtime.governor import Governor, Ticket
+from agt.runtime.modes import Mode
 
 sys.path.insert(0, str(Path(__file__).parent / "adapters"))
 from scenario import POLICY  # noqa: E402
@@ -153,6 +158,126 @@ def test_call_and_begin_reach_the_same_decision():
         gov.begin("send_email", {"to": "x@evil.example", "body": ""}, agent="a1")
     assert via_call.value.rule_ids == via_begin.value.rule_ids
 
+
+
+# --- call() is begin() then finish() or fail() -------------------------------------------------------
+
+PHASES_POLICY = """
+apiVersion: governance.toolkit/v1
+name: call-is-begin-then-finish
+default_action: allow
+rules:
+  - name: no-system-files
+    condition: "tool_name == 'read_file' and action.params.path startswith '/etc'"
+    action: deny
+    critical: true
+    priority: 100
+    message: System files stay closed.
+  - name: no-outside-mail
+    condition: "tool_name == 'send_email' and action.params.to endswith '@evil.example'"
+    action: deny
+    priority: 90
+    message: Mail to outside domains is blocked.
+  - name: large-transfer
+    condition: "tool_name == 'transfer_funds' and action.params.amount > 100"
+    action: require_approval
+    approvers: [cfo]
+    priority: 50
+    message: Transfers over 100 need the CFO.
+  - name: note-shell
+    condition: "tool_name == 'shell'"
+    action: warn
+    message: A shell command ran.
+"""
+
+CALLS = st.sampled_from([
+    ("read_file", {"path": "/ws/notes.txt"}), ("read_file", {"path": "/etc/shadow"}),
+    ("send_email", {"to": "a@corp.example", "body": "hi"}), ("send_email", {"to": "x@evil.example", "body": ""}),
+    ("transfer_funds", {"amount": 50}), ("transfer_funds", {"amount": 500}),
+    ("shell", {"command": "ls -l"}), ("delete_file", {"path": "/ws/old.txt"}), ("write_file", {"path": "/ws/a.txt"}),
+    ("read_file", {"path": float("nan")}), ("get_weather", {}),
+])
+BROKE = ValueError("tool broke")
+RESULTS = st.sampled_from(["short", "x" * 100, b"bytes", None, {"k": [1, 2]}, BROKE, BROKE, BROKE])  # often: breakers open
+
+
+def _phases_governor(tmp: Path, mode: str, observed: bool) -> Governor:
+    policy = tmp / "phases.yaml"
+    policy.write_text(PHASES_POLICY)
+    gov = Governor("yaml", str(policy), mode=mode, agent_modes={"strict-one": "strict"}, audit=MemoryAuditSink(),
+                   approvers=APPROVERS.registry, blocking_approvals=False, output_limit=40,
+                   breakers=BreakerPolicy(failures=2), rate_limits={"tool:read_file": "4/hour"},
+                   metrics=True if observed else None)
+    from agt.action import Agent
+
+    gov.register_agent(Agent("low"), trust_score=100)  # ring 3: no write, delete or execute
+    return gov
+
+
+def _outcome(run: Callable[[], Any]) -> tuple:
+    try:
+        return ("returned", run())
+    except GovernanceDenied as exc:
+        return ("denied", exc.gate, exc.rule_ids)
+    except ApprovalRequired as exc:
+        return ("held", exc.decision.rule_ids)
+    except ValueError as exc:
+        return ("raised", str(exc))
+
+
+def _records(gov: Governor) -> list[tuple]:
+    """Every record but what differs between two runs by nature: ids, times, latencies, request ids."""
+    out = []
+    for r in gov.audit.records:
+        doc = copy.deepcopy(r.input)
+        if doc and "context" in doc:
+            doc["context"].pop("timestamp", None)
+        result = {k: v for k, v in r.result.items() if k != "request"}
+        out.append((r.kind, r.agent_id, r.path, doc, list(result.items()), r.labels, sorted(r.metrics)))
+    return out
+
+
+@pytest.mark.parametrize("observed", [False, True], ids=["unobserved", "observed"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mode=st.sampled_from(["strict", "audit", "permissive"]),
+       calls=st.lists(st.tuples(CALLS, st.sampled_from(["a1", "low", "strict-one"]), RESULTS), max_size=16))
+def test_call_is_begin_then_finish_or_fail(tmp_path, observed, mode, calls):
+    """call()'s own path (and, with metrics on, its path through the public phases) gives every outcome, audit
+    record, counter and trust score that begin() then finish() or fail() give, call after call."""
+    via_call, via_phases = _phases_governor(tmp_path, mode, observed), _phases_governor(tmp_path, mode, False)
+    for i, ((tool, params), agent, result) in enumerate(calls):
+        def tool_fn(**kw: Any) -> Any:
+            if isinstance(result, Exception):
+                raise result
+            return result
+
+        def phases() -> Any:
+            t = via_phases.begin(tool, dict(params), agent=agent, session=f"s{i % 2}")
+            try:
+                out = tool_fn(**params)
+            except BaseException as exc:
+                via_phases.fail(t, exc)
+                raise
+            return via_phases.finish(t, out)
+
+        called = _outcome(lambda: via_call.call(tool_fn, (), dict(params), tool=tool, agent=agent, session=f"s{i % 2}"))
+        assert called == _outcome(phases)
+    assert _records(via_call) == _records(via_phases)
+    for task in ("s0", "s1"):
+        assert via_call.store.counters(task) == via_phases.store.counters(task)
+    for agent in ("a1", "low", "strict-one"):
+        assert via_call.trust.score(agent) == via_phases.trust.score(agent)
+
+
+def test_a_calls_records_carry_the_mode_it_was_decided_under():
+    gov = governor(mode="audit")
+
+    def tool(city: str) -> str:
+        gov.agent_modes["a1"] = Mode.STRICT  # changed while the tool runs: this call was already let through
+        return "sunny"
+
+    gov.call(tool, ("Paris",), tool="get_weather", agent="a1")
+    assert [r.result["mode"] for r in decisions(gov)] == ["audit"]
 
 # --- call_id: a resumed call finds its request --------------------------------------------------
 

@@ -43,6 +43,7 @@ TRUST_GATE, POLICY_GATE, RATE_GATE, RELIABILITY_GATE, APPROVAL_GATE, OUTPUT_GATE
 AUDIT_GATE = "audit"
 STATE_GATE = "state"  # shared state (Redis) unreachable: denied in every mode, nobody demoted
 _log = logging.getLogger("agt.runtime")
+_COUNTS_FILES = frozenset({Kind.WRITE, Kind.DELETE})  # a call of these kinds on a file counts as a file changed
 
 
 def _deny(gate_rule: str, message: str) -> Decision:
@@ -55,6 +56,8 @@ class _Prepared:
     reserved_calls: int
     reserved_files: int
     started: float
+    mode: Mode
+    """The agent's mode, read when the call is built: its gates and its audit records all go by this one."""
 
 
 @dataclass(slots=True)
@@ -213,18 +216,23 @@ class Governor:
 
     # --- gates -------------------------------------------------------------------------------------
     def _agent(self, agent: Agent | str) -> Agent:
-        base = agent if isinstance(agent, Agent) else self._agents.get(agent) or Agent(agent)
-        if base.id not in self._agents:
-            self.register_agent(base)
-        score = self.trust.score(base.id)  # read fresh on every call
+        if isinstance(agent, Agent):
+            base = agent
+            if base.id not in self._agents:
+                self.register_agent(base)
+        else:
+            found = self._agents.get(agent)  # registered under its id, so found.id == agent
+            base = found if found is not None else self.register_agent(Agent(agent))
+        agent_id = base.id
+        score = self.trust.score(agent_id)  # read fresh on every call
         if score == base.trust_score:
             return base
         # The same agent at the same score is the same immutable value: reuse the last one built for it.
-        last = self._scored.get(base.id)
+        last = self._scored.get(agent_id)
         if last is not None and last[0] is base and last[1].trust_score == score:
             return last[1]
         scored = base.with_trust_score(score)
-        self._scored[base.id] = (base, scored)
+        self._scored[agent_id] = (base, scored)
         return scored
 
     def _trust_gate(self, agent: Agent, kind: Kind) -> Decision | None:
@@ -307,9 +315,12 @@ class Governor:
         self.breakers.record(action.agent.id, action.action.tool, success)
 
     def _check_output(self, action: Action, result: Any) -> Decision | None:
-        text, failure = (result, None) if isinstance(result, str) else _text_of(result)
-        if failure is not None and self.output_engine is not None:
-            return fail_closed(f"output cannot be checked: {failure}", engine="runtime")
+        if isinstance(result, str):
+            text = result
+        else:
+            text, failure = _text_of(result)
+            if failure is not None and self.output_engine is not None:
+                return fail_closed(f"output cannot be checked: {failure}", engine="runtime")
         if len(text) > self.output_limit:
             return _deny("output-too-large", f"tool output of {len(text)} characters exceeds {self.output_limit}")
         if self.output_engine is None:
@@ -349,7 +360,7 @@ class Governor:
     # --- the pipeline ----------------------------------------------------------------------------
     def _build(self, who: Agent, op: Operation, res: Resource | None, session: str, task: str, reserve: bool,
                attributes: Mapping[str, Any] | None = None) -> _Prepared:
-        files = 1 if op.kind in (Kind.WRITE, Kind.DELETE) and res is not None and res.type == "file" else 0
+        files = 1 if op.kind in _COUNTS_FILES and res is not None and res.type == "file" else 0
         if reserve:
             counters = self.store.reserve(task, 1, files)
         else:
@@ -357,7 +368,8 @@ class Governor:
             counters = type(seen)(seen.tokens_used, seen.tool_calls + 1, seen.files_changed + files)
         ctx = Context._for_call(session, task, counters.tokens_used, counters.tool_calls, counters.files_changed,
                                 self.environment, attributes)
-        return _Prepared(Action(who, op, res, ctx), 1 if reserve else 0, files if reserve else 0, time.perf_counter())
+        return _Prepared(Action(who, op, res, ctx), 1 if reserve else 0, files if reserve else 0, time.perf_counter(),
+                         self.mode_for(who.id))
 
     def _release(self, p: _Prepared) -> None:
         if p.reserved_calls or p.reserved_files:
@@ -383,35 +395,53 @@ class Governor:
     def _enforce(self, t_or_p: _Ticket | _Prepared, decision: Decision, gate: str, warnings: list) -> None:
         """A gate said no: raise unless the mode lets the call run, in which case note a warning."""
         p = t_or_p.prepared if isinstance(t_or_p, _Ticket) else t_or_p
-        verdict = apply_mode(decision, self.mode_for(p.action.agent.id), self.critical_rules)
+        verdict = apply_mode(decision, p.mode, self.critical_rules)
         if verdict.effect is not Effect.ALLOW:
             raise self._deny_now(p, decision, gate, p.action.agent.id)
         warnings.append((gate, decision))
 
-    def _gates_before_tool(
-        self, tool: str, params: Mapping[str, Any], agent: Agent | str, session: str, task: str | None,
-        kind: Kind | str | None, resource: Resource | None, approval_id: str | None,
-        envelope: Any = None, delegation: Any = None, *, call_id: str | None = None, blocking: bool = True,
-        action_type: str | None = None, attributes: Mapping[str, Any] | None = None,
+    def _begin(
+        self, tool: str, params: Mapping[str, Any] | None, agent: Agent | str, session: str, task: str | None,
+        kind: Kind | str | None, resource: Resource | None, approval_id: str | None, call_id: str | None,
+        envelope: Any, delegation: Any, wait: bool | None, action_type: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> _Ticket:
-        """Trust, counters, rate, policy and approval. Raises GovernanceDenied or ApprovalRequired, or
+        """Every gate before the tool but the last ones (:meth:`_admit`): the action's shape, the audit log,
+        identity, trust, counters, rate, policy and approval. Raises GovernanceDenied or ApprovalRequired, or
         returns a ticket; ``ticket.pending`` is an approval request the caller must wait for."""
-        agent_id = agent.id if isinstance(agent, Agent) else agent
+        if not isinstance(tool, str) or not tool:
+            raise self._deny_now(None, fail_closed(f"invalid action: the tool name must be a non-empty string, not {tool!r}",
+                                                   engine="runtime"), POLICY_GATE, agent.id if isinstance(agent, Agent) else str(agent),
+                                 tool)
+        if params is None:
+            params = {}
+        elif type(params) is not dict and not isinstance(params, Mapping):  # dict: no ABC check
+            raise self._deny_now(None, fail_closed(f"invalid action: params must be a mapping of names to values, not "
+                                                   f"{type(params).__name__}", engine="runtime"), POLICY_GATE,
+                                 agent.id if isinstance(agent, Agent) else str(agent), tool)
+        if getattr(self.audit, "health", None) is not None:  # a sink without health() is healthy (sink_health)
+            self._gate_audit(agent, tool)
         task = task or session
         warnings: list[tuple[str, Decision]] = []
         try:
             who = self._agent(agent)
             kind = Kind(kind) if kind else infer_kind(tool)
             op = Operation(tool, kind, params, type=action_type)
-            res = resource if resource is not None else (op.resources[0] if op.resources else None)
+            if resource is not None:
+                res = resource
+            else:
+                named = op.resources
+                res = named[0] if named else None
             identity_blocked = self._identity_gate(op, who.id, envelope, delegation)
             blocked = identity_blocked or self._trust_gate(who, op.kind)
-            p = self._build(who, op, res, session, task, reserve=blocked is None, attributes=attributes)
+            p = self._build(who, op, res, session, task, blocked is None, attributes)
         except (ActionError, ValueError) as exc:
-            raise self._deny_now(None, fail_closed(f"invalid action: {exc}", engine="runtime"), POLICY_GATE, agent_id,
-                                 tool) from None
+            raise self._deny_now(None, fail_closed(f"invalid action: {exc}", engine="runtime"), POLICY_GATE,
+                                 agent.id if isinstance(agent, Agent) else agent, tool) from None
         except StateUnavailable as exc:
-            raise self._deny_now(None, _deny("state-unavailable", str(exc)), STATE_GATE, agent_id, tool) from None
+            raise self._deny_now(None, _deny("state-unavailable", str(exc)), STATE_GATE,
+                                 agent.id if isinstance(agent, Agent) else agent, tool) from None
+        agent_id = who.id  # the id asked for: _agent() keeps it
         if identity_blocked is not None:
             # A failed identity check is never relaxed by a mode: nobody knows who is calling.
             raise self._deny_now(p, identity_blocked, TRUST_GATE, agent_id)
@@ -419,18 +449,19 @@ class Governor:
             self._enforce(p, blocked, TRUST_GATE, warnings)
             # The mode let a ring refusal through: the call now counts like any other.
             with self._shared_state(p, agent_id):
-                p = self._build(who, op, res, session, task, reserve=True, attributes=attributes)
+                p = self._build(who, op, res, session, task, True, attributes)
         if self.rate_limits:  # without limits the gate loops over none (and touches no shared state)
             with self._shared_state(p, agent_id):
                 blocked = self._rate_gate(who, tool)
             if blocked is not None:
                 self._enforce(p, blocked, RATE_GATE, warnings)
         decision = self.decide(p.action)
-        verdict = apply_mode(decision, self.mode_for(who.id), self.critical_rules)
+        verdict = apply_mode(decision, p.mode, self.critical_rules)
         if verdict.effect is Effect.DENY:
-            raise self._deny_now(p, decision, POLICY_GATE, who.id)
+            raise self._deny_now(p, decision, POLICY_GATE, agent_id)
         ticket = _Ticket(p, decision, verdict, warnings=warnings)
         if verdict.effect is Effect.REQUIRE_APPROVAL:
+            blocking = self.blocking_approvals if wait is None else wait
             with self._shared_state(p, agent_id):
                 ticket.pending = self._approval(ticket, approval_id, call_id, blocking)
         return ticket
@@ -570,8 +601,8 @@ class Governor:
         return self._issued.get(req.id) or Terms.of(req, self._agent_did(req.agent_id))
 
     def _resolved(self, t: _Ticket, state: Tally) -> None:
-        """After the wait: the kill switch, the trust ring and the policy are asked again, because any of
-        them may have changed while a human was deciding."""
+        """After the wait: the kill switch, the trust ring, the mode and the policy are asked again, because any
+        of them may have changed while a human was deciding."""
         p, terms = t.prepared, t.approval
         assert terms is not None
         agent_id = p.action.agent.id
@@ -579,6 +610,7 @@ class Governor:
                                                    "approvals": list(state.approvals), "ignored": list(state.ignored)})
         if self._observer is not None:
             self._observer.resolved(state.status.value, terms.request_id)
+        p.mode = self.mode_for(agent_id)
         who = self._agent(agent_id)
         blocked = self._trust_gate(who, p.action.action.kind)
         if blocked is not None:
@@ -586,7 +618,7 @@ class Governor:
         if state.status is not ApprovalStatus.APPROVED:
             raise self._deny_now(p, _approval_denial(terms.request_id, state), APPROVAL_GATE, agent_id)
         again = self.decide(replace(p.action, agent=who))
-        verdict = apply_mode(again, self.mode_for(agent_id), self.critical_rules)
+        verdict = apply_mode(again, p.mode, self.critical_rules)
         if verdict.effect is Effect.DENY:
             raise self._deny_now(p, again, POLICY_GATE, agent_id)
         if verdict.effect is Effect.REQUIRE_APPROVAL:
@@ -661,11 +693,6 @@ class Governor:
             self._observer.decided(AUDIT_GATE, denial, DENIED)
         raise GovernanceDenied(denial, AUDIT_GATE)
 
-    def _gate_reliability(self, t: _Ticket) -> None:
-        blocked = self._reliability_gate(t.prepared.action)
-        if blocked is not None:
-            self._enforce(t, blocked, RELIABILITY_GATE, t.warnings)
-
     def call(
         self, fn: Callable[..., Any], args: tuple = (), kwargs: Mapping[str, Any] | None = None, *,
         tool: str | None = None, params: Mapping[str, Any] | None = None, agent: Agent | str = "agent",
@@ -679,15 +706,29 @@ class Governor:
         ``call_id``: the framework's id for this tool call; a call repeated with it finds its approval request."""
         kwargs = dict(kwargs) if kwargs else {}
         name = tool or fn.__name__
-        t = self.begin(name, params if params is not None else _bind(fn, args, kwargs), agent=agent, session=session,
-                       task=task, kind=kind, resource=resource, approval_id=approval_id, envelope=envelope,
-                       delegation=delegation, call_id=call_id, action_type=action_type, attributes=attributes)
+        if params is None:
+            params = _bind(fn, args, kwargs)
+        observed = self._observer is not None
+        if observed:
+            # Tracing wraps the public phases: go through them, so their spans are this call's.
+            t = self.begin(name, params, agent=agent, session=session, task=task, kind=kind, resource=resource,
+                           approval_id=approval_id, envelope=envelope, delegation=delegation, call_id=call_id,
+                           action_type=action_type, attributes=attributes)
+        else:  # what begin() runs, without forwarding every argument through it
+            t = self._begin(name, params, agent, session, task, kind, resource, approval_id, call_id, envelope,
+                            delegation, None, action_type, attributes)
+            if t.pending is not None:
+                self._hold(t)
+            self._admit(t)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
             self.fail(t, exc)
             raise
-        return self.finish(t, result)
+        if observed:
+            return self.finish(t, result)
+        t.closed = True  # what finish() does first: this ticket never left this call, so it is open and ours
+        return self._after(t, result)
 
     async def acall(
         self, fn: Callable[..., Awaitable[Any]], args: tuple = (), kwargs: Mapping[str, Any] | None = None, *,
@@ -730,13 +771,7 @@ class Governor:
         t = self._begin(tool, params, agent, session, task, kind, resource, approval_id, call_id, envelope,
                         delegation, wait, action_type, attributes)
         if t.pending is not None:
-            try:
-                state = self._wait(t)
-            except BaseException:
-                self._release(t.prepared)  # interrupted while waiting: the call never ran
-                raise
-            with self._shared_state(t.prepared, t.action.agent.id):
-                self._resolved(t, state)
+            self._hold(t)
         self._admit(t)
         return t
 
@@ -780,33 +815,27 @@ class Governor:
         self._audit_decision(ticket.prepared, ticket.decision, POLICY_GATE, ticket.verdict,
                              tool_error=f"not run: {safe_str(reason)}")
 
-    def _begin(
-        self, tool: str, params: Mapping[str, Any] | None, agent: Agent | str, session: str, task: str | None,
-        kind: Kind | str | None, resource: Resource | None, approval_id: str | None, call_id: str | None,
-        envelope: Any, delegation: Any, wait: bool | None, action_type: str | None = None,
-        attributes: Mapping[str, Any] | None = None,
-    ) -> _Ticket:
-        if not isinstance(tool, str) or not tool:
-            raise self._deny_now(None, fail_closed(f"invalid action: the tool name must be a non-empty string, not {tool!r}",
-                                                   engine="runtime"), POLICY_GATE, agent.id if isinstance(agent, Agent) else str(agent),
-                                 tool)
-        if params is not None and type(params) is not dict and not isinstance(params, Mapping):  # dict: no ABC check
-            raise self._deny_now(None, fail_closed(f"invalid action: params must be a mapping of names to values, not "
-                                                   f"{type(params).__name__}", engine="runtime"), POLICY_GATE,
-                                 agent.id if isinstance(agent, Agent) else str(agent), tool)
-        self._gate_audit(agent, tool)
-        blocking = self.blocking_approvals if wait is None else wait
-        return self._gates_before_tool(tool, params if params is not None else {}, agent, session, task, kind, resource,
-                                       approval_id, envelope, delegation, call_id=call_id, blocking=blocking,
-                                       action_type=action_type, attributes=attributes)
+    def _hold(self, t: _Ticket) -> None:
+        """Wait for the approval ``t`` is pending on, then ask the gates again."""
+        try:
+            state = self._wait(t)
+        except BaseException:
+            self._release(t.prepared)  # interrupted while waiting: the call never ran
+            raise
+        with self._shared_state(t.prepared, t.action.agent.id):
+            self._resolved(t, state)
 
     def _admit(self, t: _Ticket) -> None:
         """The last gates, just before the tool runs: the audit can still record, the approval is used up,
         and the breakers let the call through."""
-        self._gate_audit(t.prepared.action.agent.id, t.prepared.action.action.tool, t.prepared)
+        p = t.prepared
+        if getattr(self.audit, "health", None) is not None:  # a sink without health() is healthy (sink_health)
+            self._gate_audit(p.action.agent.id, p.action.action.tool, p)
         if t.approval is not None:
             self._consume_approval(t)
-        self._gate_reliability(t)
+        blocked = self._reliability_gate(p.action)
+        if blocked is not None:
+            self._enforce(t, blocked, RELIABILITY_GATE, t.warnings)
 
     @staticmethod
     def _close(ticket: _Ticket) -> None:
@@ -821,37 +850,34 @@ class Governor:
         self._audit_decision(t.prepared, t.decision, POLICY_GATE, t.verdict, tool_error=f"{type(exc).__name__}: {safe_str(exc)}")
 
     def _after(self, t: _Ticket, result: Any) -> Any:
-        p = t.prepared
-        self._record_breakers(p.action, True)
-        out_decision = self._check_output(p.action, result)
+        p, warnings = t.prepared, t.warnings
+        action = p.action
+        agent_id = action.agent.id
+        self.breakers.record(agent_id, action.action.tool, True)
+        out_decision = self._check_output(action, result)
         if out_decision is not None:
-            out_verdict = apply_mode(out_decision, self.mode_for(p.action.agent.id), self.critical_rules)
+            out_verdict = apply_mode(out_decision, p.mode, self.critical_rules)
             self._audit_decision(p, out_decision, OUTPUT_GATE, out_verdict)
             if out_verdict.effect is not Effect.ALLOW:
-                self.trust.record_denied(p.action.agent.id)
+                self.trust.record_denied(agent_id)
                 raise GovernanceDenied(out_decision, OUTPUT_GATE)
-            t.warnings.append((OUTPUT_GATE, out_decision))
-        for gate, warned in t.warnings:
+            warnings.append((OUTPUT_GATE, out_decision))
+        for gate, warned in warnings:
             if gate != OUTPUT_GATE:
                 self._audit_decision(p, warned, gate, Verdict(Effect.ALLOW, warning=True))
         self._audit_decision(p, t.decision, POLICY_GATE, t.verdict)
-        if not t.verdict.warning and not t.warnings:
-            self.trust.record_allowed(p.action.agent.id)
+        if not warnings and not t.verdict.warning:
+            self.trust.record_allowed(agent_id)
         return result
 
     # --- audit -------------------------------------------------------------------------------------
     def _audit_decision(self, p: _Prepared, decision: Decision, gate: str, verdict: Verdict, tool_error: str | None = None) -> None:
         if self._observer is not None:  # metrics and traces count what the audit log records (docs/metrics.md)
             self._observer.decided(gate, decision, DENIED if verdict.effect is Effect.DENY else ADMITTED)
-        result = decision.to_dict()
-        if tool_error is not None:
-            result["tool_error"] = tool_error
-        result["enforced"] = verdict.effect._value_  # _value_: .value is a descriptor call, on every record
-        result["warning"] = verdict.warning
-        result["mode"] = self.mode_for(p.action.agent.id)._value_
+        action = p.action
         self.audit.write(AuditRecord._of(
-            new_decision_id(), time.time_ns(), "decision", p.action.agent.id, gate,
-            p.action.document, result,  # type: ignore[arg-type]
+            new_decision_id(), time.time_ns(), "decision", action.agent.id, gate,
+            action.document, _result(decision, verdict, p.mode, tool_error),  # type: ignore[arg-type]
             {"engine": decision.engine, "revision": decision.revision},
             {"latency_us": (time.perf_counter() - p.started) * 1e6},
         ))
@@ -891,11 +917,14 @@ def _critical_rules(engine: Engine) -> frozenset[str]:
 
 
 _SIGNATURES: dict[Any, inspect.Signature | None] = {}
-_POSITIONAL: dict[Any, tuple[str, ...] | None] = {}
+_POSITIONAL: dict[Any, tuple[tuple[str, ...], bool] | None] = {}
+"""fn → its positional parameters' names and whether one is self or cls (None: it takes *args, or has no
+signature). Facts about the function, never about a call: the same for every call of it."""
 
 
-def _positional_names(fn: Callable[..., Any], sig: inspect.Signature | None) -> tuple[str, ...] | None:
-    """Names for positional arguments when the signature is plain (no *args), else None."""
+def _positional_names(fn: Callable[..., Any], sig: inspect.Signature | None) -> tuple[tuple[str, ...], bool] | None:
+    """Names for positional arguments, and whether self or cls is one, when the signature is plain (no *args),
+    else None."""
     if sig is None:
         return None
     names = []
@@ -904,26 +933,38 @@ def _positional_names(fn: Callable[..., Any], sig: inspect.Signature | None) -> 
             names.append(p.name)
         elif p.kind is inspect.Parameter.VAR_POSITIONAL:
             return None
-    return tuple(names)
+    return tuple(names), bool({"self", "cls"} & set(names))
+
+
+def _learn(fn: Callable[..., Any]) -> tuple[tuple[str, ...], bool] | None:
+    """Read ``fn``'s signature once, for every later call of it."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        sig = None
+    _SIGNATURES[fn] = sig  # first: whoever finds fn in _POSITIONAL finds it here too
+    positional = _POSITIONAL[fn] = _positional_names(fn, sig)
+    return positional
 
 
 def _bind(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The call's arguments by parameter name: what the policy sees as ``action.params``."""
     if not args:
         return dict(kwargs)
-    sig = _SIGNATURES.get(fn, ...)
-    if sig is ...:
-        try:
-            sig = inspect.signature(fn)
-        except (TypeError, ValueError):
-            sig = None
-        _SIGNATURES[fn] = sig
-        _POSITIONAL[fn] = _positional_names(fn, sig)
-    names = _POSITIONAL.get(fn)
-    if names is not None and len(args) <= len(names) and not (kwargs and set(names[: len(args)]) & kwargs.keys()):
-        out = {n: a for n, a in zip(names, args) if n not in ("self", "cls")}
-        out.update(kwargs)
-        return out
+    positional = _POSITIONAL.get(fn, ...)
+    if positional is ...:
+        positional = _learn(fn)
+    if positional is not None:
+        names, has_self = positional
+        if len(args) <= len(names) and not (kwargs and not kwargs.keys().isdisjoint(names[: len(args)])):
+            out = dict(zip(names, args))
+            if has_self:  # the instance or class a method is bound to is not a param
+                out.pop("self", None)
+                out.pop("cls", None)
+            if kwargs:
+                out.update(kwargs)
+            return out
+    sig = _SIGNATURES[fn]
     if sig is None:
         return {**{f"arg{i}": a for i, a in enumerate(args)}, **kwargs}
     bound = sig.bind_partial(*args, **kwargs)
@@ -937,6 +978,24 @@ def _bind(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> dic
         elif name not in ("self", "cls"):
             out[name] = value
     return out
+
+
+def _result(decision: Decision, verdict: Verdict, mode: Mode, tool_error: str | None) -> dict[str, Any]:
+    """A decision record's result: ``decision.to_dict()``, then what the runtime did with it. The usual decision
+    (no approvers, no notes, an engine and a revision) is built as one dict: every governed call writes one, and
+    a dict grown key by key is resized on the way. (``_value_``: ``.value`` is a descriptor call.)"""
+    if tool_error is None and not decision.approvers and not decision.notes and decision.engine and decision.revision:
+        return {"effect": decision.effect._value_,
+                "reasons": [{"id": r.rule_id, "message": r.message} for r in decision.reasons],
+                "engine": decision.engine, "revision": decision.revision,
+                "enforced": verdict.effect._value_, "warning": verdict.warning, "mode": mode._value_}
+    result = decision.to_dict()
+    if tool_error is not None:
+        result["tool_error"] = tool_error
+    result["enforced"] = verdict.effect._value_
+    result["warning"] = verdict.warning
+    result["mode"] = mode._value_
+    return result
 
 
 def _text_of(result: Any) -> tuple[str, str | None]:

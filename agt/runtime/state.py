@@ -87,35 +87,40 @@ class StateStore(Protocol):
     def close(self) -> None: ...
 
 
+_NONE_YET = Counters()
+_counters = tuple.__new__
+"""``_counters(Counters, (tokens, calls, files))`` is ``Counters(tokens, calls, files)`` without the named tuple's
+Python-level __new__: the memory store makes one per governed call."""
+
+
 class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counters: dict[str, list[int]] = {}
+        # Each task's counters as one immutable value, replaced whole under the lock: the value reserve()
+        # returns is the one stored, and nobody can change it.
+        self._counters: dict[str, Counters] = {}
         self._rates: dict[str, deque[float]] = {}
 
     def reserve(self, task: str, tool_calls: int, files_changed: int) -> Counters:
         with self._lock:
-            c = self._counters.setdefault(task, [0, 0, 0])
-            c[1] += tool_calls
-            c[2] += files_changed
-            return Counters(c[0], c[1], c[2])
+            tokens, calls, files = self._counters.get(task, _NONE_YET)
+            now = self._counters[task] = _counters(Counters, (tokens, calls + tool_calls, files + files_changed))
+        return now
 
     def release(self, task: str, tool_calls: int, files_changed: int) -> None:
         with self._lock:
-            c = self._counters.setdefault(task, [0, 0, 0])
-            c[1] -= tool_calls
-            c[2] -= files_changed
+            tokens, calls, files = self._counters.get(task, _NONE_YET)
+            self._counters[task] = _counters(Counters, (tokens, calls - tool_calls, files - files_changed))
 
     def add_tokens(self, task: str, tokens: int) -> Counters:
         with self._lock:
-            c = self._counters.setdefault(task, [0, 0, 0])
-            c[0] += tokens
-            return Counters(c[0], c[1], c[2])
+            used, calls, files = self._counters.get(task, _NONE_YET)
+            now = self._counters[task] = _counters(Counters, (used + tokens, calls, files))
+        return now
 
     def counters(self, task: str) -> Counters:
         with self._lock:
-            c = self._counters.get(task, [0, 0, 0])
-            return Counters(c[0], c[1], c[2])
+            return self._counters.get(task, _NONE_YET)
 
     def hit_rate(self, key: str, limit: RateLimit, now: float | None = None) -> tuple[bool, int]:
         now = time.time() if now is None else now
