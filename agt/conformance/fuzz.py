@@ -340,22 +340,14 @@ def fuzz(
     seen: set[tuple[Any, ...]] = set()
     done = 0
     # Every engine decides each batch at once, one thread each: an OPA decides in its own process, so the wait
-    # for its reply overlaps the in-process engines. Each engine is only ever used by one thread at a time.
+    # for its reply overlaps the in-process engines, and the next batch is generated (and its facts parsed) during
+    # that wait. Each engine is only ever used by one thread at a time: shrinking runs once the batch is decided.
     with ThreadPoolExecutor(max_workers=max(1, len(engines)), thread_name_prefix="agt-fuzz") as pool:
+        docs, actions = _next_batch(gen, min(chunk, n), result)
         while done < n:
             batch = min(chunk, n - done)
-            docs: list[dict[str, Any]] = []
-            actions: list[Action] = []
-            for _ in range(batch):
-                doc = next(gen)
-                try:
-                    actions.append(Action.from_dict(doc))
-                    docs.append(doc)
-                except ActionError:
-                    result.skipped_invalid += 1
-            for a in actions:
-                _ = a.document  # built here once, not raced for by the engines' threads
             running = {name: pool.submit(e.evaluate_many, actions) for name, e in engines.items()}
+            following = _next_batch(gen, min(chunk, n - done - batch), result) if done + batch < n else ([], [])
             per_engine = {name: job.result() for name, job in running.items()}
             for i, doc in enumerate(docs):
                 # The suite's automatic not-portable marks (undeclared params for Cedar, rules `agt compile` could not
@@ -381,7 +373,25 @@ def fuzz(
             result.generated = done
             if on_progress:
                 on_progress(batch)
+            docs, actions = following
     return result
+
+
+def _next_batch(gen: Iterator[dict[str, Any]], size: int, result: FuzzResult) -> tuple[list[dict[str, Any]], list[Action]]:
+    """The next ``size`` generated documents that are valid actions, and those actions with their documents built
+    (here, once, not raced for by the engines' threads); the invalid ones are counted in ``result``."""
+    docs: list[dict[str, Any]] = []
+    actions: list[Action] = []
+    for _ in range(size):
+        doc = next(gen)
+        try:
+            actions.append(Action.from_dict(doc))
+            docs.append(doc)
+        except ActionError:
+            result.skipped_invalid += 1
+    for a in actions:
+        _ = a.document
+    return docs, actions
 
 
 def write_cases(suite: Suite, result: FuzzResult, seed: int, out_dir: Path, reference: str = "yaml") -> Path:
