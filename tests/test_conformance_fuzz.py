@@ -162,3 +162,39 @@ def test_generated_actions_reach_the_starters_fact_and_money_rules():
         except ActionError:
             continue
     assert {"refund-approval", "block-recursive-delete", "block-destructive-sql", "block-disk-wipe"} <= hit
+
+
+class _Seen(_Fixed):
+    """A spy: every document it is asked to decide, in order, and whether two threads ever asked at once."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.documents: list[dict] = []
+        self.busy = self.overlapped = False
+
+    def evaluate_many(self, actions):
+        self.overlapped = self.overlapped or self.busy
+        self.busy = True
+        try:
+            self.documents += [a.to_dict() for a in actions]
+            return super().evaluate_many(actions)
+        finally:
+            self.busy = False
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 200, 1000])
+def test_batches_built_ahead_reach_the_engines_once_each_and_in_generated_order(chunk):
+    gen = iter(ActionGenerator(vocabulary_from_policy(STARTER.policies["yaml"]), 5))
+    valid = []
+    skipped = 0
+    for _ in range(333):
+        try:
+            valid.append(Action.from_dict(next(gen)).to_dict())
+        except ActionError:
+            skipped += 1
+    spy = _Seen()
+    result = fuzz(STARTER, {"a": spy, "b": _Fixed(None)}, 333, seed=5, chunk=chunk)
+    assert result.generated == 333 and result.skipped_invalid == skipped
+    assert [{**d, "context": {**d["context"], "timestamp": ""}} for d in spy.documents] == \
+        [{**d, "context": {**d["context"], "timestamp": ""}} for d in valid]
+    assert not spy.overlapped
