@@ -7,6 +7,7 @@ The last thing printed is the issue-14 summary (bench/summary.py): every target,
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -23,10 +24,23 @@ from bench import audit, bundles, core, facts, metrics, opa, redis, runtime, ser
 from bench.stats import machine_reference_us
 
 
+SECTIONS = ("core", "facts", "runtime", "metrics", "audit", "opa", "bundles", "serve", "throughput", "redis")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line; ``--help`` prints it, and an unknown argument is an error, never a full run."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="Benchmark agt: p50/p99 beside the floors they are compared with, the "
+        "scaling tables, and the issue-14 summary (a full run takes a few minutes).")
+    parser.add_argument("--quick", action="store_true", help="fewer samples and a 1,000-action fuzz (a smoke run)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
+    parser.add_argument("--only", choices=SECTIONS, help="run one section (the summary needs a full run)")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str]) -> int:
-    as_json = "--json" in argv
-    quick = "--quick" in argv
-    only = argv[argv.index("--only") + 1] if "--only" in argv else None
+    args = parse_args(argv)
+    as_json, quick, only = args.json, args.quick, args.only
     console = Console(stderr=True)
     figures = []
     extra: dict[str, float] = {}
