@@ -1,6 +1,6 @@
 """Print benchmark figures: p50/p99 latency and throughput per engine and policy size.
 
-    python -m bench [--quick] [--json] [--only core|facts|runtime|metrics|audit|opa|bundles|throughput|serve|redis]
+    python -m bench [--quick] [--json] [--only SECTION]    (--help lists the sections: SECTIONS below)
 
 The last thing printed is the issue-14 summary (bench/summary.py): every target, measured figure, ✓/✗.
 """
