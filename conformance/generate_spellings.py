@@ -161,11 +161,15 @@ def sql_cases(rng: random.Random, per_intent: int = 8) -> list[dict]:
         cases.append(_case(f"sql quirk: {name}", "query_db", "write", {"sql": sql}, expect))
     cases += [
         _case("MySQL executable comment is a parse error, and the text pattern sees the words", "query_db", "write",
-              {"sql": "SELECT 1 /*!50000 DROP TABLE users */"}, deny("block-destructive-patterns")),
+              {"sql": "SELECT 1 /*!50000 DROP TABLE users */"},
+              {"effect": "deny", "rules": ["block-destructive-patterns", "block-unparsed-command"]}),
         _case("SQL that does not parse, on an execute tool", "run_sql", "execute", {"sql": "DELETE FROM WHERE"},
               {"effect": "deny", "rules": ["block-destructive-patterns", "block-unparsed-command"]}),
         _case("a query param on a database tool is SQL", "db_query", "read", {"query": "drop table users"},
               deny("block-destructive-sql")),
+        # The text patterns miss a comment-spelt DROP, and a read tool is not an execute tool: the parse error decides.
+        _case("SQL that does not parse, on a read tool, hiding a comment-spelt DROP", "query_db", "read",
+              {"sql": "DROP/**/TABLE users; SELECT ((("}, deny("block-unparsed-command")),
     ]
     return cases
 

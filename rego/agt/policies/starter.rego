@@ -41,10 +41,15 @@ deny["block-destructive-sql"] := "DROP, TRUNCATE, and DELETE or UPDATE without W
 	t in {"delete", "update"}
 }
 
-deny["block-unparsed-command"] := "A command agt cannot see through (parse error, substitution, eval, pipe into a shell) is blocked." if {
+unparsed_message := "A command agt cannot see through (parse error, substitution, eval, pipe into a shell) is blocked."
+
+deny["block-unparsed-command"] := unparsed_message if {
 	input.action.kind == "execute"
 	cannot_see_through
 }
+
+# SQL that does not parse, on a tool of any kind (a query tool infers kind read).
+deny["block-unparsed-command"] := unparsed_message if sql.parse_error == true
 
 cannot_see_through if input.action.facts.parse_error == true
 

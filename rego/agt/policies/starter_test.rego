@@ -178,6 +178,12 @@ test_parse_error_denied_on_execute_only if {
 	agt.decision.effect == "allow" with input as with_facts("read", {"parse_error": true}, {})
 }
 
+test_sql_parse_error_denied_on_any_kind if {
+	some kind in ["read", "write", "execute"]
+	d := agt.decision with input as with_facts(kind, {}, {"params": ["sql"], "parse_error": true})
+	reason_ids(d) == ["block-unparsed-command"]
+}
+
 test_pipe_to_shell_denied if {
 	d := agt.decision with input as with_facts("execute", {"parsed": true, "pipe_to_shell": true}, {})
 	reason_ids(d) == ["block-unparsed-command"]
