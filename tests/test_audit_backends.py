@@ -98,3 +98,46 @@ def test_a_hold_of_the_lock_that_filled_the_file_rotates_on_its_next_append(tmp_
     finally:
         backend.close()
     assert [p[0] for p in positions] == [1, 1, 2]
+
+
+@pytest.mark.parametrize("max_bytes", [16, 40, 1000])
+def test_append_many_fills_and_rotates_files_as_appending_one_by_one_does(tmp_path, max_bytes):
+    texts = [f'{{"n":{i}}}' if i % 3 else f'{{"long":"{"x" * i}"}}' for i in range(20)]
+    one, many = JsonlBackend(tmp_path / "one", max_bytes=max_bytes), JsonlBackend(tmp_path / "many", max_bytes=max_bytes)
+    try:
+        with one.locked():
+            one.read_since(None)
+            last_one = [one.append(t) for t in texts][-1]
+        with many.locked():
+            many.read_since(None)
+            last_many = many.append_many(texts[:7])
+        with many.locked():
+            many.read_since(last_many)
+            last_many = many.append_many(texts[7:])
+    finally:
+        one.close()
+        many.close()
+    files = lambda d: {p.name: p.read_bytes() for p in sorted(d.glob("audit-*.jsonl"))}
+    assert last_many == last_one
+    assert files(tmp_path / "many") == files(tmp_path / "one")
+
+
+def test_a_short_write_of_many_lines_takes_them_all_back_out(tmp_path, monkeypatch):
+    import os
+
+    from agt.audit.backends import AuditStorageError
+
+    backend = JsonlBackend(tmp_path / "log")
+    try:
+        with backend.locked():
+            backend.read_since(None)
+            backend.append('{"n":0}')
+            real_write = os.write
+            monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[: len(data) // 2]))
+            with pytest.raises(AuditStorageError, match="short write"):
+                backend.append_many(['{"n":1}', '{"n":2}', '{"n":3}'])
+            monkeypatch.undo()
+        lines, _ = backend.read_since(None)
+    finally:
+        backend.close()
+    assert [line.text for line in lines] == ['{"n":0}']

@@ -845,6 +845,58 @@ def test_masking_an_action_document_equals_the_three_walk_reference(names, param
     assert mask_input(doc, names) == reference_mask_input(doc, names)
 
 
+# Keys and strings that test reading masked keys off the canonical text: case, escapes, a key that ends in a quoted
+# name, and strings holding what a key looks like in JSON.
+TEXT_KEYS = MASK_KEYS + ["TOKEN", 'x"token', "token\n", "to\\ken", "tokens", "é", "tok"]
+TEXT_VALUES = MASK_VALUES + ['"token":"s3cret"', ',"token":', '{"token":1}', "\\", "é-s3cret", "null", "1e-7"]
+text_docs = st.recursive(
+    st.one_of(st.sampled_from(TEXT_VALUES), st.integers(-3, 3), st.booleans(), st.floats(allow_nan=False)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(TEXT_KEYS), inner, max_size=5)),
+    max_leaves=25,
+)
+
+
+@given(doc=text_docs, names=mask_names)
+@settings(max_examples=600, deadline=None)
+def test_masking_read_off_the_canonical_text_equals_the_three_walk_reference(doc, names):
+    from agt._canonical import canonical_json_if_orjson
+
+    assert mask_input(doc, names, canonical_json_if_orjson(doc)) == reference_mask_input(doc, names)
+
+
+@given(names=mask_names, params=st.dictionaries(st.sampled_from(["path", "token", "Token", "cmd", "sql", "n"]),
+                                                st.sampled_from(TEXT_VALUES + ["DROP TABLE t", "ls -la /ws/a"]), max_size=4))
+@settings(max_examples=200, deadline=None)
+def test_masking_an_action_read_off_its_text_equals_the_three_walk_reference(names, params):
+    from agt._canonical import canonical_json_if_orjson
+
+    doc = from_call("run_shell", params).document
+    text = canonical_json_if_orjson(doc)
+    assert mask_input(doc, names, text) == reference_mask_input(doc, names)
+
+
+def test_a_key_that_only_ends_in_a_masked_name_is_not_masked_from_the_text():
+    from agt._canonical import canonical_json_if_orjson
+
+    doc = {'x"token': "kept", "s": '"token":"kept too"'}
+    text = canonical_json_if_orjson(doc)
+    assert text is not None and b'"token":' in text.replace(b'\\', b"")
+    assert mask_input(doc, frozenset({"token"}), text) is doc
+
+
+def test_a_masked_key_in_any_case_is_found_in_the_text():
+    from agt._canonical import canonical_json_if_orjson
+
+    doc = {"a": [{"ToKeN": {"deep": "s3cret"}}], "copy": "s3cret"}
+    masked = mask_input(doc, frozenset({"token"}), canonical_json_if_orjson(doc))
+    assert masked == {"a": [{"ToKeN": "***"}], "copy": "***"}
+
+
+def test_masking_reaches_into_tuples_as_canonical_json_writes_them():
+    doc = {"t": ({"token": "s3cret"}, "s3cret")}
+    assert mask_input(doc, frozenset({"token"})) == {"t": [{"token": "***"}, "***"]}
+
+
 def test_masking_leaves_a_document_without_masked_keys_as_it_is():
     doc = {"action": {"params": {"path": "/ws/a"}}, "list": [{"a": "b"}]}
     assert mask_input(doc, frozenset({"token"})) is doc

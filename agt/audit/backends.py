@@ -41,6 +41,8 @@ class Backend(Protocol):
 
     def append(self, text: str) -> object: ...
 
+    def append_many(self, texts: list[str] | tuple[str, ...]) -> object: ...
+
     def sync(self) -> None: ...
 
     def append_checkpoint(self, text: str) -> None: ...
@@ -184,24 +186,41 @@ class JsonlBackend:
 
     def append(self, text: str) -> object:
         """One write() of one whole line: a killed writer leaves at most that line half-written."""
-        data = (text + "\n").encode("utf-8")
-        checked, self._checked = self._checked, None
-        if checked is not None and checked < self.max_bytes and self._fd is not None:
-            fd, before = self._fd, checked  # read_since just saw, under this lock, that the file ends there
-        else:
-            fd = self._open_current()
-            before = os.fstat(fd).st_size
-        try:
-            written = os.write(fd, data)
-        except OSError:
-            os.ftruncate(fd, before)
-            raise
-        if written != len(data):
-            # Take the torn half back out (we hold the lock), so the next record starts on a clean line.
-            os.ftruncate(fd, before)
-            raise AuditStorageError(f"short write to the audit log ({written} of {len(data)} bytes; disk full?)")
-        self._checked = before + written  # we still hold the lock: the next append of this hold starts there
-        return (self._fd_index, before + written)
+        return self.append_many((text,))
+
+    def append_many(self, texts: list[str] | tuple[str, ...]) -> object:
+        """The lines, in the files and rotation :meth:`append` would give them one by one, with one write() per
+        file: a line goes into the current file while that file is under ``max_bytes``. A killed writer leaves
+        whole lines and at most one half-written last line (cut by :meth:`repair_tail`); a failed or short
+        write is taken back out whole. Returns the position after the last line."""
+        position: object = None
+        i = 0
+        while i < len(texts):
+            checked, self._checked = self._checked, None
+            if checked is not None and checked < self.max_bytes and self._fd is not None:
+                fd, before = self._fd, checked  # read_since just saw, under this lock, that the file ends there
+            else:
+                fd = self._open_current()
+                before = os.fstat(fd).st_size
+            chunk, size = [], before
+            while i < len(texts) and (not chunk or size < self.max_bytes):
+                line = (texts[i] + "\n").encode("utf-8")
+                chunk.append(line)
+                size += len(line)
+                i += 1
+            data = chunk[0] if len(chunk) == 1 else b"".join(chunk)
+            try:
+                written = os.write(fd, data)
+            except OSError:
+                os.ftruncate(fd, before)
+                raise
+            if written != len(data):
+                # Take the torn part back out (we hold the lock), so the next record starts on a clean line.
+                os.ftruncate(fd, before)
+                raise AuditStorageError(f"short write to the audit log ({written} of {len(data)} bytes; disk full?)")
+            self._checked = before + written  # we still hold the lock: the next append of this hold starts there
+            position = (self._fd_index, before + written)
+        return position
 
     def sync(self) -> None:
         with self._thread_lock:
@@ -281,6 +300,12 @@ class SqliteBackend:
     def append(self, text: str) -> object:
         cur = self._db().execute("INSERT INTO records (line) VALUES (?)", (text,))
         return cur.lastrowid
+
+    def append_many(self, texts: list[str] | tuple[str, ...]) -> object:
+        position: object = None
+        for text in texts:
+            position = self.append(text)
+        return position
 
     def sync(self) -> None:
         pass  # durability is the synchronous pragma's business

@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from agt._canonical import canonical_json
+from agt._canonical import canonical_json, canonical_json_if_orjson
 from agt.audit import merkle
 from agt.audit.backends import Backend, JsonlBackend, open_backend
 from agt.audit.text import safe_document
@@ -137,6 +137,11 @@ def public_pem(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+_SEQUENCES = (list, tuple)
+_CONTAINERS = (dict, list, tuple)
+"""What the masking walks descend into: canonical JSON writes a tuple as a list, so it is read as one."""
+
+
 def _rewrite(doc: Any, names: frozenset[str], secrets: frozenset[str]) -> Any:
     """Mask the values of keys in ``names`` and every string equal to one of ``secrets``, at any depth.
     Containers with nothing to mask are returned as they are, not copied. Scalars are handled in the
@@ -148,7 +153,7 @@ def _rewrite(doc: Any, names: frozenset[str], secrets: frozenset[str]) -> Any:
                 nv = MASK
             elif isinstance(v, str):
                 nv = MASK if v in secrets else v
-            elif isinstance(v, (dict, list)) and v:  # an empty one holds nothing to mask
+            elif isinstance(v, _CONTAINERS) and v:  # an empty one holds nothing to mask
                 nv = _rewrite(v, names, secrets)
             else:
                 continue
@@ -157,12 +162,12 @@ def _rewrite(doc: Any, names: frozenset[str], secrets: frozenset[str]) -> Any:
                     out = dict(doc)
                 out[k] = nv
         return doc if out is None else out
-    if isinstance(doc, list):
+    if isinstance(doc, _SEQUENCES):
         items = None
         for i, v in enumerate(doc):
             if isinstance(v, str):
                 nv = MASK if v in secrets else v
-            elif isinstance(v, (dict, list)) and v:
+            elif isinstance(v, _CONTAINERS) and v:
                 nv = _rewrite(v, names, secrets)
             else:
                 continue
@@ -184,7 +189,7 @@ def _strings(doc: Any, found: set[str]) -> None:
     if isinstance(doc, dict):
         for v in doc.values():
             _strings(v, found)
-    elif isinstance(doc, list):
+    elif isinstance(doc, _SEQUENCES):
         for v in doc:
             _strings(v, found)
     elif isinstance(doc, str) and doc:
@@ -199,14 +204,48 @@ def _masked_strings(doc: Any, names: frozenset[str], found: set[str], skip: Any 
     if isinstance(doc, dict):
         for k, v in doc.items():
             if k.lower() in names:
-                changed = changed or v is not MASK
+                changed = changed or v != MASK
                 _strings(v, found)
-            elif v is not skip and isinstance(v, (dict, list)) and v:  # an empty one holds no key
+            elif v is not skip and isinstance(v, _CONTAINERS) and v:  # an empty one holds no key
                 changed = _masked_strings(v, names, found, skip) or changed
-    elif isinstance(doc, list):
+    elif isinstance(doc, _SEQUENCES):
         for v in doc:
-            if v is not skip and isinstance(v, (dict, list)) and v:
+            if v is not skip and isinstance(v, _CONTAINERS) and v:
                 changed = _masked_strings(v, names, found, skip) or changed
+    return changed
+
+
+@functools.lru_cache(maxsize=64)
+def _key_texts(names: frozenset[str]) -> tuple[bytes, ...] | None:
+    """Each name as a key reads in canonical JSON, ``"name":``; None when a name is not printable ASCII or holds a
+    character JSON escapes (its text would then differ)."""
+    if not all(n.isascii() and n.isprintable() and '"' not in n and "\\" not in n for n in names):
+        return None
+    return tuple(b'"' + n.encode("ascii") + b'":' for n in sorted(names))
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _masked_strings_in_text(text: bytes, keys: tuple[bytes, ...], found: set[str]) -> bool:
+    """:func:`_masked_strings`, read off the document's canonical JSON ``text`` from orjson, all ASCII: the same
+    strings gathered, the same answer. A key is masked where the lower-cased text holds ``"name":`` right after
+    ``{`` or ``,``. That is exact: inside a string every ``"`` is escaped (``\\"``), so a quote after ``{`` or
+    ``,`` opens a key, and the quote before the colon closes it. ASCII letters are all ``str.lower`` changes in
+    ASCII text. Only the values under masked keys are decoded; the rest is never walked."""
+    lowered = text.lower()
+    source: str | None = None
+    changed = False
+    for key in keys:
+        at = lowered.find(key)
+        while at >= 0:
+            if at and lowered[at - 1] in b"{,":
+                if source is None:
+                    source = text.decode("ascii")
+                value, _ = _DECODER.raw_decode(source, at + len(key))
+                changed = changed or value != MASK
+                _strings(value, found)
+            at = lowered.find(key, at + 1)
     return changed
 
 
@@ -232,24 +271,30 @@ def _no_facts() -> tuple[Any, frozenset[str]]:
     return shape, frozenset(keys)
 
 
-def mask_input(doc: Any, names: frozenset[str]) -> Any:
+def mask_input(doc: Any, names: frozenset[str], text: bytes | None = None) -> Any:
     """Mask an action document. ``params_text`` folds every param's text, so it is derived again from
     the masked params; and a masked value copied elsewhere (``resource.id`` from a ``path`` or ``url``
     param) is masked there too. Otherwise the secret would still be readable.
 
-    Two walks: one reads (which strings are secret, and is anything masked at all), one rewrites
-    (masked keys and every copy of a secret at once)."""
+    Two steps: one reads (which strings are secret, and is anything masked at all), one rewrites
+    (masked keys and every copy of a secret at once). ``text``, the document's bytes from
+    :func:`~agt._canonical.canonical_json_if_orjson`, lets the read search them instead of walking."""
     if not names:
         return doc
     secrets: set[str] = set()
     action = doc.get("action") if isinstance(doc, dict) else None
     rederived = isinstance(action, dict) and "params_text" in action and "facts" in action and "action" not in names
-    skip = None
-    if rederived:
-        shape, shape_keys = _no_facts()
-        if action["facts"] is shape and names.isdisjoint(shape_keys):
-            skip = shape  # holds no key in names (its keys are lower case), so nothing to gather and no change
-    if not _masked_strings(doc, names, secrets, skip):
+    keys = _key_texts(names) if text is not None and text.isascii() else None
+    if keys is not None:
+        changed = _masked_strings_in_text(text, keys, secrets)  # type: ignore[arg-type]
+    else:
+        skip = None
+        if rederived:
+            shape, shape_keys = _no_facts()
+            if action["facts"] is shape and names.isdisjoint(shape_keys):
+                skip = shape  # holds no key in names (its keys are lower case), so nothing to gather and no change
+        changed = _masked_strings(doc, names, secrets, skip)
+    if not changed:
         return doc
     source, facts_left_out = doc, False
     if rederived:
@@ -575,14 +620,16 @@ class AuditLog:
             return self._store(self._masked(safe_document(dict(event))))
 
     def _masked(self, body: dict[str, Any]) -> dict[str, Any]:
-        if "input" in body and body["input"] is not None:
+        original = body.get("input")
+        if original is not None and self.mask:
+            text = canonical_json_if_orjson(original)
             try:
-                masked = mask_input(body["input"], self.mask)
+                masked = mask_input(original, self.mask, text)
             except Exception as exc:  # noqa: BLE001 - e.g. non-text keys: retried in the safe form
                 raise _Unencodable(str(exc)) from None
-            if masked is not body["input"]:
+            if masked is not original:
                 # The digest of what was masked lets its owner prove the original later.
-                body["input_digest"] = "sha256:" + hashlib.sha256(_encode(body["input"])).hexdigest()
+                body["input_digest"] = "sha256:" + hashlib.sha256(text if text is not None else _encode(original)).hexdigest()
                 body["input"] = masked
         return body
 
@@ -606,32 +653,44 @@ class AuditLog:
         signed = False
         with self._lock, self.backend.locked():
             self._catch_up()
+            lines: list[str] = []
             for event, body in zip(events, bodies):
                 try:
-                    cp = self._store_locked(body)
+                    lines.append(self._chained_line(body))
                 except _Unencodable:
-                    cp = self._store_locked(self._masked(safe_document(dict(event))))
-                signed = signed or cp is not None
+                    lines.append(self._chained_line(self._masked(safe_document(dict(event)))))
+                if self._checkpoint_due():
+                    self._position = self.backend.append_many(lines)  # a checkpoint signs only what is written
+                    lines = []
+                    signed = self._checkpoint_locked() is not None or signed
+            if lines:
+                self._position = self.backend.append_many(lines)
         if signed:
             self._wake_witness()
+
+    def _chained_line(self, body: dict[str, Any]) -> str:
+        """Chain one masked body (under the lock, caught up) and return the line that stores it. The caller
+        writes the line; until then the chain is ahead of the backend, and a failed write fails the log."""
+        body["seq"] = self._tree.size
+        body["prev_hash"] = self._last_hash
+        text = _encode(body)
+        digest = hashlib.sha256(text).hexdigest()
+        body["hash"] = digest
+        self._tree.append(merkle.leaf_hash(bytes.fromhex(digest)))
+        self._last_hash = digest
+        # The stored line is the hashed canonical form plus the hash: one encoding, not two.
+        return text[:-1].decode("utf-8") + f',"hash":"{digest}"}}'
+
+    def _checkpoint_due(self) -> bool:
+        return bool(self.checkpoint_every) and self._tree.size % self.checkpoint_every == 0
 
     def _store_locked(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """Chain, write and count one masked body; under the lock, caught up. Returns the checkpoint it
         signed, if it was due."""
-        cp = None
-        body["seq"] = self._tree.size
-        body["prev_hash"] = self._last_hash
-        text = _encode(body)
-        body["hash"] = hashlib.sha256(text).hexdigest()
-        # The stored line is the hashed canonical form plus the hash: one encoding, not two.
-        self._position = self.backend.append(text[:-1].decode("utf-8") + f',"hash":"{body["hash"]}"}}')
-        self._tree.append(merkle.leaf_hash(bytes.fromhex(body["hash"])))
-        self._last_hash = body["hash"]
+        self._position = self.backend.append(self._chained_line(body))
         if self.durability is Durability.ALWAYS:
             self.backend.sync()
-        if self.checkpoint_every and self._tree.size % self.checkpoint_every == 0:
-            cp = self._checkpoint_locked()
-        return cp
+        return self._checkpoint_locked() if self._checkpoint_due() else None
 
     def write(self, record: Any) -> None:
         """The runtime's AuditSink protocol: an agt.runtime.audit.AuditRecord (frozen). With batch

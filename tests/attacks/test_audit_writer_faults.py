@@ -144,7 +144,7 @@ def test_status_keeps_a_bounded_number_of_instances(served):
 
 
 def broken_backend(log: AuditLog):
-    return mock.patch.object(log.backend, "append", side_effect=OSError(28, "No space left on device"))
+    return mock.patch.object(log.backend, "append_many", side_effect=OSError(28, "No space left on device"))  # append too
 
 
 def test_a_stopped_writer_denies_the_next_call_before_its_tool_runs(batch_log):
