@@ -483,6 +483,23 @@ def test_evaluate_many_with_some_handles_parsed_already_equals_evaluate_each(val
     assert engine.evaluate_many(actions) == [fresh.evaluate(a) for a in actions]
 
 
+@pytest.mark.parametrize("validate", [True, False])
+def test_evaluate_many_of_fuzzed_actions_whose_entities_conflict_everywhere_equals_evaluate_each(validate):
+    # The fuzz varies each agent's trust, roles and workspace, so most actions conflict with most shared stores.
+    from agt.conformance.fuzz import ActionGenerator, vocabulary_from_policy
+
+    generator = ActionGenerator(vocabulary_from_policy(ROOT / "policies" / "starter.yaml"), seed=5)
+    actions = []
+    while len(actions) < 300:
+        try:
+            actions.append(agt.Action.from_dict(generator.document()))
+        except agt.ActionError:
+            continue
+    engine = agt.create_engine("cedar", STARTER_DIR, validate_requests=validate)
+    fresh = agt.create_engine("cedar", STARTER_DIR, validate_requests=validate)
+    assert engine.evaluate_many(actions) == [fresh.evaluate(a) for a in actions]
+
+
 def test_evaluate_many_of_nothing_is_empty(starter):
     assert starter.evaluate_many([]) == []
 

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 import cedarpy
 
+from agt._canonical import canonical_json
 from agt.action import Action
 from agt.catalog import CATALOG_FILE, Catalog, resolve_catalog
 from agt.decision import DEFAULT_RULE_ID, Decision, Effect, RuleAction, RuleMatch, combine, fail_closed
@@ -386,7 +387,7 @@ class CedarEngine:
         # context.facts through those alone (a read tree below "facts"); never with validated requests (the schema
         # types context.facts as a record). tests/test_cedar_engine.py decides generated actions both ways.
         self._set_facts_by_reference(self._send_facts and isinstance(facts_read, dict))
-        self._keyed_entities: dict[tuple[Any, ...], dict[tuple[str, str], CedarEntity]] = {}
+        self._keyed_entities: dict[tuple[Any, ...], dict[tuple[str, str], str]] = {}
         self._revision = "sha256:" + digest.hexdigest()[:16]
         self.sources = tuple(str(f) for f in files)
 
@@ -483,7 +484,9 @@ class CedarEngine:
     def _entity_handle(self, entities: list[CedarEntity]) -> Any:
         """Parse entities once into a handle: checked against the schema, or added to the
         pre-parsed Action hierarchy when requests skip schema validation."""
-        entity_json = json.dumps(entities, separators=(",", ":"))
+        return self._entity_handle_json(json.dumps(entities, separators=(",", ":")))
+
+    def _entity_handle_json(self, entity_json: str) -> Any:
         if self.validate_requests:
             return cedarpy.Entities.from_json_str(entity_json, self._schema)
         return self._base_entities.with_added_json_str(entity_json)
@@ -634,7 +637,10 @@ class CedarEngine:
         actions = list(actions)
         out: list[Decision | None] = [None] * len(actions)
         parsed: dict[int, tuple[list[int], list[dict[str, Any]], Any]] = {}  # id(handle) -> its requests, handle
-        batches: list[tuple[list[int], list[dict[str, Any]], dict[tuple[str, str], CedarEntity]]] = []
+        # A shared store: its requests, and each entity's JSON by uid. `holding` says, per uid, which stores hold it
+        # in which JSON, so a store an action's entities conflict with is found by lookup, not by comparing each.
+        stores: list[tuple[list[int], list[dict[str, Any]], dict[tuple[str, str], str]]] = []
+        holding: dict[tuple[str, str], dict[str, set[int]]] = {}
         for i, action in enumerate(actions):
             try:
                 if self.catalog is not None and (denied := self.catalog.denial(action, self.name, self._revision)) is not None:
@@ -652,24 +658,34 @@ class CedarEngine:
                     continue
                 keyed = self._keyed_entities.get(key)
                 if keyed is None:  # equal keys give equal entity sets (entities_key)
-                    keyed = {(e["uid"]["type"], e["uid"]["id"]): e for e in cedar_entities(action)}
+                    # An entity is known by its canonical JSON: equal JSON is the same entity to Cedar, so it is
+                    # both what a conflict is judged by and what the store's handle is parsed from.
+                    keyed = {(e["uid"]["type"], e["uid"]["id"]): canonical_json(e).decode("utf-8") for e in cedar_entities(action)}
                     if len(self._keyed_entities) >= 4096:
                         self._keyed_entities.clear()
                     self._keyed_entities[key] = keyed
             except Exception as exc:  # noqa: BLE001
                 out[i] = self._fail(f"{type(exc).__name__}: {exc}")
                 continue
-            for idxs, reqs, store in batches:
-                if all(store.get(k, v) == v for k, v in keyed.items()):
-                    store.update(keyed)  # a copy: `keyed` is cached
-                    idxs.append(i)
-                    reqs.append(request)
-                    break
-            else:
-                batches.append(([i], [request], dict(keyed)))
+            conflicting: set[int] = set()
+            for uid, text in keyed.items():
+                for other, held in holding.get(uid, {}).items():
+                    if other != text:
+                        conflicting |= held
+            j = next((j for j in range(len(stores)) if j not in conflicting), len(stores))
+            if j == len(stores):
+                stores.append(([], [], {}))
+            idxs, reqs, store = stores[j]
+            idxs.append(i)
+            reqs.append(request)
+            for uid, text in keyed.items():
+                if uid not in store:
+                    store[uid] = text
+                    holding.setdefault(uid, {}).setdefault(text, set()).add(j)
         jobs: list[tuple[list[int], list[dict[str, Any]], Callable[[], Any]]] = [
             *((idxs, reqs, lambda h=handle: h) for idxs, reqs, handle in parsed.values()),
-            *((idxs, reqs, lambda s=store: self._entity_handle(list(s.values()))) for idxs, reqs, store in batches),
+            *((idxs, reqs, lambda s=store: self._entity_handle_json("[" + ",".join(s.values()) + "]"))
+              for idxs, reqs, store in stores),
         ]
         for idxs, reqs, entities in jobs:
             try:
