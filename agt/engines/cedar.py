@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import cedarpy
 
-from agt._canonical import canonical_json
+from agt._canonical import canonical_json, canonical_json_if_orjson
 from agt.action import Action
 from agt.catalog import CATALOG_FILE, Catalog, resolve_catalog
 from agt.decision import DEFAULT_RULE_ID, Decision, Effect, RuleAction, RuleMatch, combine, fail_closed
@@ -595,7 +595,7 @@ class CedarEngine:
             if value is None and name in OPTIONAL_FIELDS:
                 continue
             context[name] = value if sub is None else _pruned(value, sub)
-        text = json.dumps(context)  # the default encoder's cached fast path; Cedar does not mind the spaces
+        text = _context_json(context)
         if self._send_facts:
             facts = action.action.facts
             encoded = self._empty_facts_json if facts is _EMPTY_FACTS else self._facts_json(facts)
@@ -614,7 +614,7 @@ class CedarEngine:
         return record if sub is None else _pruned(record, sub)
 
     def _facts_json(self, facts: Any) -> str:
-        return json.dumps(self._facts_record(facts))
+        return _context_json(self._facts_record(facts))
 
     def evaluate(self, action: Action) -> Decision:
         try:
@@ -703,6 +703,13 @@ class CedarEngine:
 
     def close(self) -> None:
         pass
+
+
+def _context_json(value: dict[str, Any]) -> str:
+    """A request's context (or its facts record) as JSON: orjson's bytes where they are json's (agt._canonical), else
+    json's; Cedar reads both alike, key order and spaces aside."""
+    fast = canonical_json_if_orjson(value)
+    return fast.decode("utf-8") if fast is not None else json.dumps(value)
 
 
 def _factory(policy: str, *, validate_requests: bool | None = None, catalog: Any = None) -> CedarEngine:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from agt import _json
+from agt._canonical import canonical_json_if_orjson
 from agt.action import Action
 from agt.catalog import Catalog, resolve_catalog, with_catalog
 from agt.decision import Decision, fail_closed
@@ -404,8 +405,12 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def _encode(doc: Any) -> bytes:
-    # One encoder built once (json.dumps with options builds one per call). Documents holding a Decimal go
-    # through agt._json: JSON numbers with their exact digits, which OPA compares exactly.
+    # orjson's bytes where they are json's (agt._canonical: sorted keys, which OPA does not mind); else one encoder
+    # built once (json.dumps with options builds one per call). Documents holding a Decimal go through agt._json:
+    # JSON numbers with their exact digits, which OPA compares exactly.
+    fast = canonical_json_if_orjson(doc)
+    if fast is not None:
+        return fast
     try:
         text = _ENCODER.encode(doc)
     except TypeError:
