@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import cedarpy
 
-from agt._canonical import canonical_json, canonical_json_if_orjson
+from agt._canonical import canonical_json_if_orjson
 from agt.action import Action
 from agt.catalog import CATALOG_FILE, Catalog, resolve_catalog
 from agt.decision import DEFAULT_RULE_ID, Decision, Effect, RuleAction, RuleMatch, combine, fail_closed
@@ -660,7 +660,7 @@ class CedarEngine:
                 if keyed is None:  # equal keys give equal entity sets (entities_key)
                     # An entity is known by its canonical JSON: equal JSON is the same entity to Cedar, so it is
                     # both what a conflict is judged by and what the store's handle is parsed from.
-                    keyed = {(e["uid"]["type"], e["uid"]["id"]): canonical_json(e).decode("utf-8") for e in cedar_entities(action)}
+                    keyed = {(e["uid"]["type"], e["uid"]["id"]): _entity_json(e) for e in cedar_entities(action)}
                     if len(self._keyed_entities) >= 4096:
                         self._keyed_entities.clear()
                     self._keyed_entities[key] = keyed
@@ -703,6 +703,13 @@ class CedarEngine:
 
     def close(self) -> None:
         pass
+
+
+def _entity_json(entity: CedarEntity) -> str:
+    """One entity as JSON, its keys sorted: orjson's bytes where they are json's, else json's as a single decision sends
+    them (text UTF-8 cannot hold, a lone surrogate, is escaped and Cedar refuses it there, as it does alone)."""
+    fast = canonical_json_if_orjson(entity)
+    return fast.decode("utf-8") if fast is not None else json.dumps(entity, separators=(",", ":"), sort_keys=True)
 
 
 def _context_json(value: dict[str, Any]) -> str:
