@@ -314,21 +314,22 @@ class Prefilter:
                    ) -> Callable[[Mapping[str, Any]], Sequence[int]]:
         """:meth:`scan` as one generated function for this index's fields (in ``_equal``, ``_bounded``, ``_patterns``
         order): each shared prefix of their paths (``action``, ``action.facts``, ``action.facts.shell``) is read
-        once into a local, where each getter would read it again, and no getter is called. A field whose prefix is
-        not a plain dict all the way down (a Mapping, a list, missing) is read by its own getter, as scan reads it,
-        so a prefix read only ever short-cuts the getter's own dict path."""
+        once into a local, where each getter would read it again, the fields under one prefix share one test that it
+        is a plain dict, and no getter is called. Where a prefix is not a plain dict all the way down (a Mapping, a
+        list, missing), its fields are read by their own getters, as scan reads them, so a prefix read only ever
+        short-cuts the getter's own dict path."""
         env: dict[str, Any] = {"MISSING": MISSING, "dict": dict, "str": str, "bool": bool, "int": int, "list": list,
                                "bisect_right": bisect_right, "scan": self.scan, "always": tuple(self.always),
                                "SHARED_FACTS": SHARED_FACTS}
         prefixes: dict[tuple[str, ...], str] = {}
-        main: list[str] = []
-        shared: list[str] = []  # the lines of fields under action.facts: skipped for the one shared facts object
-        lines = main
+        # Each field's read and tests, by where they go: the main body, or under action.facts (skipped for the one shared
+        # facts object). (prefix path or None, getter number, last key, test lines); a None prefix is read by its getter.
+        fields: dict[str, list[tuple[tuple[str, ...] | None, int, str, list[str]]]] = {"main": [], "shared": []}
 
-        def prefix(parts: tuple[str, ...]) -> str:
+        def prefix(parts: tuple[str, ...], lines: list[str]) -> str:
             name = prefixes.get(parts)
             if name is None:
-                parent = prefix(parts[:-1]) if len(parts) > 1 else ""  # first: it takes the lower number
+                parent = prefix(parts[:-1], lines) if len(parts) > 1 else ""  # first: it takes the lower number
                 name = prefixes[parts] = f"p{len(prefixes)}"
                 if not parent:
                     lines.append(f"    {name} = doc.get({parts[0]!r})")
@@ -336,72 +337,107 @@ class Prefilter:
                     lines.append(f"    {name} = {parent}.get({parts[-1]!r}) if type({parent}) is dict else MISSING")
             return name
 
-        def read(i: int, f: ast.Node, getter: Callable[[Mapping[str, Any]], Any]) -> None:
-            nonlocal lines
+        def read(i: int, f: ast.Node, getter: Callable[[Mapping[str, Any]], Any], tests: list[str]) -> None:
             env[f"g{i}"] = getter
-            lines = main
             if isinstance(f, ast.Path) and 2 <= len(f.parts) <= 4:  # the getters field_getter unrolls: dicts inside
-                if f.parts[:2] == _FACTS and len(f.parts) > 2:
-                    prefix(_FACTS)  # read before the test of it, so declared outside it
-                    lines = shared
-                p = prefix(f.parts[:-1])
-                lines.append(f"    v = {p}.get({f.parts[-1]!r}, MISSING) if type({p}) is dict else g{i}(doc)")
+                where = "shared" if f.parts[:2] == _FACTS and len(f.parts) > 2 else "main"
+                fields[where].append((f.parts[:-1], i, f.parts[-1], tests))
             else:
-                lines.append(f"    v = g{i}(doc)")
+                fields["main"].append((None, i, "", tests))
+
+        def emit(entries: list[tuple[tuple[str, ...] | None, int, str, list[str]]], lines: list[str],
+                 facts_inside: bool = False) -> None:
+            """The fields under one prefix share one test that it is a plain dict: then each is read straight off it,
+            else each by its own getter, as scan reads it. (``found`` is sorted at the end: the order of reads is free.)"""
+            groups: dict[tuple[str, ...] | None, list[tuple[int, str, list[str]]]] = {}
+            for parts, i, key, tests in entries:
+                groups.setdefault(parts, []).append((i, key, tests))
+            for parts, group in groups.items():
+                if parts is None:
+                    for i, _, tests in group:
+                        lines.append(f"    v = g{i}(doc)")
+                        lines.extend(tests)
+                    continue
+                p = prefix(parts, lines)
+                # action.facts, wanted below, read within action's own test of being a dict
+                facts = facts_inside and parts == _FACTS[:1] and _FACTS not in prefixes
+                if facts:
+                    prefixes[_FACTS] = f"p{len(prefixes)}"
+                lines.append(f"    if type({p}) is dict:")
+                if facts:
+                    lines.append(f"        {prefixes[_FACTS]} = {p}.get({_FACTS[1]!r})")
+                for i, key, tests in group:
+                    lines.append(f"        v = {p}.get({key!r}, MISSING)")
+                    lines.extend("    " + t for t in tests)
+                lines.append("    else:")
+                if facts:
+                    lines.append(f"        {prefixes[_FACTS]} = MISSING")
+                for i, _, tests in group:
+                    lines.append(f"        v = g{i}(doc)")
+                    lines.extend("    " + t for t in tests)
 
         n = 0
         for (get, table), f in zip(self._equal, equal):
-            read(n, f, get)
+            tests = []
             env[f"t{n}"] = table
             if all(type(value) is bool for value in table):  # True and False are singletons: `is` is the lookup
                 for value in table:
-                    lines.append(f"    if v is {value!r}:")
-                    lines.append(f"        found.extend(t{n}[{value!r}])")
+                    tests.append(f"    if v is {value!r}:")
+                    tests.append(f"        found.extend(t{n}[{value!r}])")
             else:
-                lines.append("    if type(v) is str or type(v) is bool:")
-                lines.append(f"        hit = t{n}.get(v)")
-                lines.append("        if hit:")
-                lines.append("            found.extend(hit)")
+                tests.append("    if type(v) is str or type(v) is bool:")
+                tests.append(f"        hit = t{n}.get(v)")
+                tests.append("        if hit:")
+                tests.append("            found.extend(hit)")
+            read(n, f, get, tests)
             n += 1
         for (get, bounds, keys), f in zip(self._bounded, bounded):
-            read(n, f, get)
+            tests = []
             env[f"b{n}"], env[f"k{n}"] = bounds, keys
-            lines.append("    if type(v) is int:")
+            tests.append("    if type(v) is int:")
             if bounds:  # below the lowest bound bisect_right finds none; the bound is passed, never written as source
                 env[f"lo{n}"] = bounds[0]
-                lines.append(f"        if v >= lo{n}:")
-                lines.append(f"            found.extend(k{n}[: bisect_right(b{n}, v)])")
-            lines.append("        pass")
-            lines.append("    elif v is not MISSING:")
-            lines.append(f"        found.extend(k{n})")
+                tests.append(f"        if v >= lo{n}:")
+                tests.append(f"            found.extend(k{n}[: bisect_right(b{n}, v)])")
+            tests.append("        pass")
+            tests.append("    elif v is not MISSING:")
+            tests.append(f"        found.extend(k{n})")
+            read(n, f, get, tests)
             n += 1
         for (get, pset), f in zip(self._patterns, patterns):
-            read(n, f, get)
+            tests = []
             env[f"s{n}"] = pset
-            lines.append("    if type(v) is str:")
+            tests.append("    if type(v) is str:")
             if pset.literals is None:
-                lines.append(f"        s{n}.found(v, found)")
+                tests.append(f"        s{n}.found(v, found)")
             else:  # found()'s few literals, unrolled: the same tests, in the same order
                 for op, entries in zip(("in", "startswith", "endswith"), pset.literals):
                     for lit, key in entries:
                         test = f"{lit!r} in v" if op == "in" else f"v.{op}({lit!r})"
-                        lines.append(f"        if {test}:")
-                        lines.append(f"            found.append({key!r})")
-                lines.append("        pass")
-            lines.append("    elif type(v) is list:")  # found_in_list, unrolled
+                        tests.append(f"        if {test}:")
+                        tests.append(f"            found.append({key!r})")
+                tests.append("        pass")
+            tests.append("    elif type(v) is list:")  # found_in_list, unrolled
             env[f"l{n}"], env[f"m{n}"] = pset.on_list, pset.members
             if pset.on_list:
-                lines.append(f"        found.extend(l{n})")
+                tests.append(f"        found.extend(l{n})")
             if pset.members:
-                lines.append("        for item in v:")
-                lines.append("            if type(item) is str:")
-                lines.append(f"                hit = m{n}.get(item)")
-                lines.append("                if hit:")
-                lines.append("                    found.extend(hit)")
-            lines.append("        pass")
-            lines.append("    elif v is not MISSING:")
-            lines.append(f"        found.extend(s{n}.everything)")
+                tests.append("        for item in v:")
+                tests.append("            if type(item) is str:")
+                tests.append(f"                hit = m{n}.get(item)")
+                tests.append("                if hit:")
+                tests.append("                    found.extend(hit)")
+            tests.append("        pass")
+            tests.append("    elif v is not MISSING:")
+            tests.append(f"        found.extend(s{n}.everything)")
+            read(n, f, get, tests)
             n += 1
+        main: list[str] = []
+        shared: list[str] = []
+        emit(fields["main"], main, facts_inside=bool(fields["shared"]))
+        if fields["shared"]:
+            prefix(_FACTS, main)  # the test of it below reads it: declared here unless a group above read it
+            emit(fields["shared"], shared)
         head = ["    found = list(always)" if self.always else "    found = []", *main]
         if shared:
             # The facts of an action without commands or SQL are one shared object (agt.facts.SHARED_FACTS): what
