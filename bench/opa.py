@@ -30,7 +30,15 @@ from agt.engines.opa import OpaEngine, _encode
 from agt.facts.shell import parse_shell
 from agt.facts.sql import parse_sql
 from agt.opa import find_opa
-from bench.stats import ROUNDS, Figures, measure, measure_batch, median_of, percentile
+from bench.stats import (
+    ROUNDS,
+    Figures,
+    measure,
+    measure_batch,
+    median_of,
+    percentile,
+    reference_us,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,13 +154,15 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> tuple[l
 
     suite = load_suite(ROOT / "conformance" / "starter.yaml")
     n = 1_000 if quick else 10_000
-    walls, disagreements = [], []
+    walls, disagreements, references = [], [], []
     for r in range(ROUNDS):
         progress(f"fuzz {n:,} actions on yaml, cedar, opa (round {r + 1} of {ROUNDS})")
+        references.append(reference_us())
         wall, found = _fuzz_round(suite, n)
         walls.append(wall)
         disagreements.append(found)
     extra["fuzz_seconds"] = statistics.median(walls)
+    extra["fuzz_reference_us"] = statistics.median(references)
     extra.update({f"fuzz_seconds_round_{i + 1}": w for i, w in enumerate(walls)})
     extra["fuzz_actions"] = n
     extra["fuzz_disagreements"] = max(disagreements)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 
@@ -17,6 +17,9 @@ class Figures:
     p99_us: float
     mean_us: float
     per_second: float
+    reference_us: float = float("nan")
+    """The machine-speed reference measured beside this figure (the median of one taken before each round), NaN when
+    none was: this VM's speed moves within minutes, so the run's first reference can be far from the one that held."""
 
     def row(self) -> list[str]:
         p99 = "-" if self.p99_us != self.p99_us else f"{self.p99_us:,.1f}"  # NaN: not a latency figure
@@ -58,15 +61,26 @@ p50 of three repetitions), so one slow stretch of a busy VM moves one round, not
 
 
 def median_of(rounds: list[Figures], name: str) -> Figures:
-    """The round with the median p50, beside the medians of the rounds' p99, mean and rate; samples summed."""
+    """The round with the median p50, beside the medians of the rounds' p99, mean, rate and reference; samples summed."""
     mid = sorted(rounds, key=lambda f: f.p50_us)[len(rounds) // 2]
     return Figures(name, sum(f.samples for f in rounds), mid.p50_us, statistics.median(f.p99_us for f in rounds),
-                   statistics.median(f.mean_us for f in rounds), statistics.median(f.per_second for f in rounds))
+                   statistics.median(f.mean_us for f in rounds), statistics.median(f.per_second for f in rounds),
+                   statistics.median(f.reference_us for f in rounds))
 
 
 def measure_rounds(name: str, fn: Callable[[], object], samples: int, rounds: int = ROUNDS) -> Figures:
-    """:func:`measure` ``rounds`` times (``samples`` each), reported by :func:`median_of`."""
-    return median_of([measure(name, fn, samples) for _ in range(rounds)], name)
+    """:func:`measure` ``rounds`` times (``samples`` each), each round after a reference of its own, reported by
+    :func:`median_of`."""
+    out = []
+    for _ in range(rounds):
+        reference = reference_us()
+        out.append(replace(measure(name, fn, samples), reference_us=reference))
+    return median_of(out, name)
+
+
+def reference_us() -> float:
+    """A short machine-speed reference (:func:`machine_reference_us`, 5,000 samples) to take beside one figure."""
+    return machine_reference_us(5_000)
 
 
 def measure_batch(name: str, fn: Callable[[], object], batch_size: int, rounds: int) -> Figures:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bench.stats import ROUNDS, Figures, measure_rounds, median_of
+from bench.summary import _beside, rows
 
 
 def _round(p50: float, p99: float, mean: float, rate: float) -> Figures:
@@ -30,3 +33,29 @@ def test_measure_rounds_runs_the_function_every_round() -> None:
     warmups = 200 * ROUNDS  # measure()'s default warmup, once a round
     assert len(calls) == 50 * ROUNDS + warmups
     assert out.samples == 50 * ROUNDS
+
+
+def test_measure_rounds_keeps_the_reference_taken_beside_it() -> None:
+    out = measure_rounds("noop", lambda: None, samples=10)
+    assert out.reference_us > 0  # a number, not the NaN of a figure measured without one
+
+
+def test_median_of_takes_the_median_reference() -> None:
+    rounds = [replace(_round(1, 2, 1, 1), reference_us=r) for r in (0.9, 1.8, 1.0)]
+    assert median_of(rounds, "x").reference_us == 1.0
+
+
+def test_the_summary_note_scales_a_figure_to_a_reference_of_one() -> None:
+    assert _beside(60.0, 2.0, lambda v: f"{v:.1f} µs") == "ref 2.00 beside it; ≈ 30.0 µs at ref 1.0"
+
+
+def test_the_summary_note_is_empty_without_a_reference() -> None:
+    assert _beside(60.0, float("nan"), str) == ""
+    assert _beside(None, 1.0, str) == ""
+
+
+def test_the_summary_judges_the_figure_as_measured_not_as_scaled() -> None:
+    slow_machine = Figures("runtime: governed call, yaml engine, memory store", 1, 50.0, 70.0, 50.0, 1.0, 2.0)
+    row = next(r for r in rows([slow_machine], {}) if r.workload == "governed call, yaml, memory p50")
+    assert row.met is False  # 25 µs at ref 1.0 is only a note
+    assert "≈ 25.0 µs at ref 1.0" in row.note
