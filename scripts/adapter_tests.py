@@ -54,7 +54,7 @@ def venv_for(framework: str) -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
         # setuptools and wheel: agt is installed into it with --no-build-isolation on every run.
-        subprocess.run([*pip, "--upgrade", "pip", "setuptools>=68", "wheel"], check=True)
+        subprocess.run([*pip, "--upgrade", "pip", "setuptools>=77", "wheel"], check=True)
         subprocess.run([*pip, "-r", str(REQUIREMENTS / f"{framework}.txt"), *agt_requirements()], check=True)
         (venv / ".ready").write_text(wanted)
         print(f"[adapters] {framework}: ready in {time.monotonic() - started:.0f}s", flush=True)
