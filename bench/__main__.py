@@ -95,7 +95,7 @@ def main(argv: list[str]) -> int:
     out = Console(width=max(Console().width, 120))
     out.print(f"machine-speed reference: sum(range(100)) = {reference_us:.2f} µs p50")
     table = Table(title=f"agt on {os.cpu_count()} cores, Python {platform.python_version()}")
-    for col in ("benchmark", "p50 µs", "p99 µs", "mean µs", "per second", "samples"):
+    for col in ("benchmark", "p50 µs", "p99 µs", "mean µs", "per second", "samples", "ref µs"):
         table.add_column(col, justify="left" if col == "benchmark" else "right")
     for f in figures:
         table.add_row(*f.row())

@@ -119,6 +119,7 @@ def sustained_at_sizes(action: agt.Action, tmp: Path, sizes: tuple[int, ...], n:
             log.flush()
             rounds.append(time.perf_counter() - start)
             cpus.append(time.process_time() - cpu)
+            references.append(reference_us())
         took, cpu = statistics.median(rounds), statistics.median(cpus)
         prefix.follow(log)
         t0 = time.perf_counter()
@@ -223,7 +224,7 @@ def main(argv: list[str]) -> int:
         return 0
     print(f"{'benchmark':<100} {'p50 µs':>10} {'p99 µs':>10} {'mean µs':>10} {'per second':>12} {'samples':>8}")
     for f in figures:
-        name, p50, p99, mean, per_s, n = f.row()
+        name, p50, p99, mean, per_s, n, _ = f.row()
         print(f"{name:<100} {p50:>10} {p99:>10} {mean:>10} {per_s:>12} {n:>8}")
     return 0
 

@@ -159,6 +159,7 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> tuple[l
         progress(f"fuzz {n:,} actions on yaml, cedar, opa (round {r + 1} of {ROUNDS})")
         references.append(reference_us())
         wall, found = _fuzz_round(suite, n)
+        references.append(reference_us())
         walls.append(wall)
         disagreements.append(found)
     extra["fuzz_seconds"] = statistics.median(walls)

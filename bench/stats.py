@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 
@@ -18,12 +18,15 @@ class Figures:
     mean_us: float
     per_second: float
     reference_us: float = float("nan")
-    """The machine-speed reference measured beside this figure (the median of one taken before each round), NaN when
-    none was: this VM's speed moves within minutes, so the run's first reference can be far from the one that held."""
+    """The machine-speed reference measured beside this figure, NaN when none was: interleaved sample by sample
+    (``measure(with_reference=True)``), or taken before and after each round of a wall time. This VM's speed moves
+    within seconds, so the reference a run prints first can be far from the one that held while a figure was taken."""
 
     def row(self) -> list[str]:
         p99 = "-" if self.p99_us != self.p99_us else f"{self.p99_us:,.1f}"  # NaN: not a latency figure
-        return [self.name, f"{self.p50_us:,.1f}", p99, f"{self.mean_us:,.1f}", f"{self.per_second:,.0f}", str(self.samples)]
+        reference = "-" if self.reference_us != self.reference_us else f"{self.reference_us:.2f}"
+        return [self.name, f"{self.p50_us:,.1f}", p99, f"{self.mean_us:,.1f}", f"{self.per_second:,.0f}", str(self.samples),
+                reference]
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -33,26 +36,43 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[idx]
 
 
-def measure(name: str, fn: Callable[[], object], samples: int, warmup: int = 200) -> Figures:
-    """Time ``fn`` once per sample. GC is paused while sampling so figures show the code, not the collector."""
+REFERENCE_EVERY, REFERENCE_BURST = 1_000, 500
+
+
+def measure(name: str, fn: Callable[[], object], samples: int, warmup: int = 200, *,
+            with_reference: bool = False) -> Figures:
+    """Time ``fn`` once per sample. GC is paused while sampling so figures show the code, not the collector.
+
+    ``with_reference``: time a burst of machine-speed references (``sum(range(100))``, :data:`REFERENCE_BURST` of them)
+    before every :data:`REFERENCE_EVERY` samples, so the two see the machine in the same state (this VM's speed can halve
+    and recover within seconds); their p50 is ``reference_us``. Bursts, not one reference per sample: a lone
+    ``sum(range(100))`` after a large call runs cold and reads slower than the reference the run prints first."""
     for _ in range(warmup):
         fn()
     clock = time.perf_counter_ns
     times: list[float] = []
+    references: list[float] = []
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         start = clock()
-        for _ in range(samples):
+        for i in range(samples):
+            if with_reference and i % REFERENCE_EVERY == 0:
+                for _ in range(REFERENCE_BURST):
+                    t0 = clock()
+                    sum(range(100))
+                    references.append((clock() - t0) / 1000)
             t0 = clock()
             fn()
             times.append((clock() - t0) / 1000)
-        total_s = (clock() - start) / 1e9
+        total_s = (clock() - start) / 1e9 - sum(references) / 1e6
     finally:
         if gc_was_enabled:
             gc.enable()
     times.sort()
-    return Figures(name, samples, percentile(times, 0.50), percentile(times, 0.99), sum(times) / len(times), samples / total_s)
+    references.sort()
+    return Figures(name, samples, percentile(times, 0.50), percentile(times, 0.99), sum(times) / len(times), samples / total_s,
+                   percentile(references, 0.50))
 
 
 ROUNDS = 3
@@ -69,17 +89,14 @@ def median_of(rounds: list[Figures], name: str) -> Figures:
 
 
 def measure_rounds(name: str, fn: Callable[[], object], samples: int, rounds: int = ROUNDS) -> Figures:
-    """:func:`measure` ``rounds`` times (``samples`` each), each round after a reference of its own, reported by
+    """:func:`measure` ``rounds`` times (``samples`` each, a reference sample beside each one), reported by
     :func:`median_of`."""
-    out = []
-    for _ in range(rounds):
-        reference = reference_us()
-        out.append(replace(measure(name, fn, samples), reference_us=reference))
-    return median_of(out, name)
+    return median_of([measure(name, fn, samples, with_reference=True) for _ in range(rounds)], name)
 
 
 def reference_us() -> float:
-    """A short machine-speed reference (:func:`machine_reference_us`, 5,000 samples) to take beside one figure."""
+    """A short machine-speed reference (:func:`machine_reference_us`, 5,000 samples) to take beside a figure that
+    cannot be interleaved with one (a wall time)."""
     return machine_reference_us(5_000)
 
 
