@@ -18,7 +18,7 @@ class Figures:
     mean_us: float
     per_second: float
     reference_us: float = float("nan")
-    """The machine-speed reference measured beside this figure, NaN when none was: interleaved sample by sample
+    """The machine-speed reference measured beside this figure, NaN when none was: in bursts between its samples
     (``measure(with_reference=True)``), or taken before and after each round of a wall time. This VM's speed moves
     within seconds, so the reference a run prints first can be far from the one that held while a figure was taken."""
 
@@ -89,7 +89,7 @@ def median_of(rounds: list[Figures], name: str) -> Figures:
 
 
 def measure_rounds(name: str, fn: Callable[[], object], samples: int, rounds: int = ROUNDS) -> Figures:
-    """:func:`measure` ``rounds`` times (``samples`` each, a reference sample beside each one), reported by
+    """:func:`measure` ``rounds`` times (``samples`` each, with reference bursts between them), reported by
     :func:`median_of`."""
     return median_of([measure(name, fn, samples, with_reference=True) for _ in range(rounds)], name)
 

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from bench.stats import Figures
+from bench.stats import ROUNDS, Figures
 
 NOT_MEASURED = "not measured"
 
@@ -111,7 +111,7 @@ def rows(figures: list[Figures], extra: dict[str, float], scaled: list | None = 
         if n == 10_000:
             beside = _beside(secs, extra.get("fuzz_reference_us"))
             out.append(Row("fuzz 10k × 3 engines, wall", f"{secs:.1f} s", "≤ 6 s", secs <= 6,
-                           "; ".join(x for x in (note, "median of 3 rounds", beside) if x)))
+                           "; ".join(x for x in (note, f"median of {ROUNDS} rounds", beside) if x)))
         else:  # --quick: a smaller fuzz, not comparable to the target
             out.append(Row("fuzz 10k × 3 engines, wall", f"{secs:.1f} s @ {n:,}", "≤ 6 s @ 10,000",
                            None, "; ".join(x for x in (note, "--quick: not judged") if x)))

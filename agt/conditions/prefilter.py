@@ -337,7 +337,7 @@ class Prefilter:
                     lines.append(f"    {name} = {parent}.get({parts[-1]!r}) if type({parent}) is dict else MISSING")
             return name
 
-        def read(i: int, f: ast.Node, getter: Callable[[Mapping[str, Any]], Any], tests: list[str]) -> None:
+        def place(i: int, f: ast.Node, getter: Callable[[Mapping[str, Any]], Any], tests: list[str]) -> None:
             env[f"g{i}"] = getter
             if isinstance(f, ast.Path) and 2 <= len(f.parts) <= 4:  # the getters field_getter unrolls: dicts inside
                 where = "shared" if f.parts[:2] == _FACTS and len(f.parts) > 2 else "main"
@@ -366,7 +366,7 @@ class Prefilter:
                 lines.append(f"    if type({p}) is dict:")
                 if facts:
                     lines.append(f"        {prefixes[_FACTS]} = {p}.get({_FACTS[1]!r})")
-                for i, key, tests in group:
+                for _, key, tests in group:
                     lines.append(f"        v = {p}.get({key!r}, MISSING)")
                     lines.extend("    " + t for t in tests)
                 lines.append("    else:")
@@ -389,7 +389,7 @@ class Prefilter:
                 tests.append(f"        hit = t{n}.get(v)")
                 tests.append("        if hit:")
                 tests.append("            found.extend(hit)")
-            read(n, f, get, tests)
+            place(n, f, get, tests)
             n += 1
         for (get, bounds, keys), f in zip(self._bounded, bounded):
             tests = []
@@ -402,7 +402,7 @@ class Prefilter:
             tests.append("        pass")
             tests.append("    elif v is not MISSING:")
             tests.append(f"        found.extend(k{n})")
-            read(n, f, get, tests)
+            place(n, f, get, tests)
             n += 1
         for (get, pset), f in zip(self._patterns, patterns):
             tests = []
@@ -430,7 +430,7 @@ class Prefilter:
             tests.append("        pass")
             tests.append("    elif v is not MISSING:")
             tests.append(f"        found.extend(s{n}.everything)")
-            read(n, f, get, tests)
+            place(n, f, get, tests)
             n += 1
         main: list[str] = []
         shared: list[str] = []
