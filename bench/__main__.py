@@ -109,7 +109,8 @@ def main(argv: list[str]) -> int:
         rounds = ", ".join(f"{extra[k]:.1f}" for k in sorted(extra) if k.startswith("fuzz_seconds_round_"))
         out.print(f"differential fuzz: {int(extra['fuzz_actions']):,} actions × 3 engines in {extra['fuzz_seconds']:.1f} s, "
                   f"the median of rounds of {rounds} s (target ≤ 6 s at 10,000), "
-                  f"{int(extra['fuzz_disagreements'])} disagreements")
+                  f"{int(extra['fuzz_disagreements'])} disagreements"
+                  + (f"; {floor}" if (floor := summary.fuzz_floor_note(extra)) else ""))
     if "receiver_events_per_s_accepted" in extra:
         out.print(f"decision-log receiver: {extra['receiver_events_per_s_accepted']:,.0f} events/s accepted (gzipped batches of 100), "
                   f"{extra['receiver_events_per_s_written']:,.0f} events/s written to the audit log")

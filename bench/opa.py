@@ -6,6 +6,9 @@
   (through ``data.agt.batch``) per decision, each as a ratio of the single decision.
 * The naive baseline (one ``opa eval`` subprocess per decision) and the 10,000-action differential fuzz on
   yaml, cedar and opa (wall time, the median of three rounds, each on fresh engines with the parse caches emptied).
+  Beside the fuzz's wall, its floor: the CPU this process spends (nearly all of it holding the one GIL: Python,
+  and native code that keeps it, cedarpy and orjson, so no thread can overlap it), and the CPU the OPA server
+  spends in its own process. The wall can go below neither this process's CPU nor all the CPU ÷ the cores.
 
 Floor and engine alternate sample by sample (so a busy machine slows both alike), over three rounds; each
 figure is the median of the rounds' p50s.
@@ -15,10 +18,13 @@ from __future__ import annotations
 
 import gc
 import http.client
+import math
+import os
 import socket
 import statistics
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -33,6 +39,7 @@ from agt.opa import find_opa
 from bench.stats import (
     ROUNDS,
     Figures,
+    cpu_seconds,
     measure,
     measure_batch,
     median_of,
@@ -154,17 +161,28 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> tuple[l
 
     suite = load_suite(ROOT / "conformance" / "starter.yaml")
     n = 1_000 if quick else 10_000
-    walls, disagreements, references = [], [], []
+    walls, disagreements, references, cpus, opa_cpus = [], [], [], [], []
     for r in range(ROUNDS):
         progress(f"fuzz {n:,} actions on yaml, cedar, opa (round {r + 1} of {ROUNDS})")
         references.append(reference_us())
-        wall, found = _fuzz_round(suite, n)
+        fuzzed = _fuzz_round(suite, n)
         references.append(reference_us())
-        walls.append(wall)
-        disagreements.append(found)
+        walls.append(fuzzed.wall)
+        disagreements.append(fuzzed.disagreements)
+        cpus.append(fuzzed.cpu)
+        opa_cpus.append(fuzzed.opa_cpu)
     extra["fuzz_seconds"] = statistics.median(walls)
     extra["fuzz_reference_us"] = statistics.median(references)
     extra.update({f"fuzz_seconds_round_{i + 1}": w for i, w in enumerate(walls)})
+    cpu, opa_cpu, cores = statistics.median(cpus), statistics.median(opa_cpus), os.cpu_count() or 1
+    extra["fuzz_cpu_seconds"] = cpu
+    extra["fuzz_opa_cpu_seconds"] = opa_cpu
+    extra["fuzz_floor_seconds"] = fuzz_floor(cpu, opa_cpu, cores)
+    extra["fuzz_cores"] = cores
+    nan = float("nan")
+    for label, value in (("CPU of this process, one GIL", cpu), ("CPU of the OPA server", opa_cpu),
+                         (f"floor: max(this, all ÷ {cores} cores)", extra["fuzz_floor_seconds"])):
+        figures.append(Figures(f"  fuzz {label} (s, not µs)", ROUNDS, value, nan, value, nan))
     extra["fuzz_actions"] = n
     extra["fuzz_disagreements"] = max(disagreements)
     single = next(f for f in figures if f.name.startswith("opa engine, single decision, loopback"))
@@ -173,17 +191,41 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> tuple[l
     return figures, extra
 
 
-def _fuzz_round(suite, n: int) -> tuple[float, int]:
+def fuzz_floor(cpu: float, opa_cpu: float, cores: int) -> float:
+    """The least wall time a fuzz that took ``cpu`` seconds of this process's CPU (serialised by the GIL) and
+    ``opa_cpu`` of the OPA server's could take on ``cores`` cores, however well the two overlapped. NaN when the
+    OPA server's CPU could not be read."""
+    if math.isnan(opa_cpu):
+        return float("nan")
+    return max(cpu, (cpu + opa_cpu) / cores)
+
+
+@dataclass(frozen=True)
+class FuzzRound:
+    wall: float
+    disagreements: int
+    cpu: float
+    """This process's CPU seconds (every thread)."""
+    opa_cpu: float
+    """The managed OPA server's CPU seconds, NaN where it cannot be read."""
+
+
+def _fuzz_round(suite, n: int) -> FuzzRound:
     """One timed fuzz of ``n`` actions (seed 2026) on fresh engines, with the parse caches emptied first, so every
     round starts as the first one did: a later round never finds the shell and SQL strings already parsed."""
     parse_shell.cache_clear()
     parse_sql.cache_clear()
     _PATHS.clear()
     engines = open_engines(suite, ("yaml", "cedar", "opa"))
+    server = getattr(engines["opa"], "server", None)
+    pid = server.pid if server is not None else None
     try:
-        start = time.perf_counter()
+        opa_start, cpu_start, start = cpu_seconds(pid), time.process_time(), time.perf_counter()
         result = fuzz(suite, engines, n, seed=2026)
-        return time.perf_counter() - start, len(result.disagreements)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        # A server restarted during the round is another process: its CPU from the start is unknown.
+        opa_cpu = cpu_seconds(pid) - opa_start if server is not None and server.pid == pid else float("nan")
+        return FuzzRound(wall, len(result.disagreements), cpu, opa_cpu)
     finally:
         for e in engines.values():
             e.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -121,3 +122,19 @@ def machine_reference_us(samples: int = 20_000) -> float:
     """The machine-speed reference every run prints first: ``sum(range(100))``, p50 in µs (about 1.0 when issue 14
     was measured), so figures from different machines or loads can be read against each other."""
     return measure("sum(range(100))", lambda: sum(range(100)), samples).p50_us
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User plus system CPU seconds process ``pid`` has used, all its threads (Linux ``/proc/<pid>/stat``); NaN when
+    there is no such process or no ``/proc`` to read it from. For a process agt starts (OPA), whose CPU
+    ``time.process_time`` does not count."""
+    if pid is None:
+        return float("nan")
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return float("nan")
+    # The command name (field 2) is in parentheses and may hold spaces: split after its closing one.
+    fields = stat[stat.rindex(b")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
