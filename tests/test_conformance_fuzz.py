@@ -202,3 +202,22 @@ def test_batches_built_ahead_reach_the_engines_once_each_and_in_generated_order(
     assert result.generated == 333 and result.skipped_invalid == skipped
     assert _untimed(spy.documents) == _untimed(valid)
     assert not spy.overlapped
+
+
+@pytest.mark.parametrize("text", ["rm -rf /", "rm -f notes.txt", "ls -la", "rm -rf $X", "echo $(ls)", "rm 'x", "a | b"])
+def test_the_generator_wraps_exactly_what_a_parse_of_the_respelling_would_let_through(text):
+    # The generator skips parsing a respelling (a respelling always parses): the stream must be the one that parse gave.
+    from agt.conformance.fuzz import _respell
+    from agt.facts.spellings import respell_command, respell_sql, wrap_command
+
+    for seed in range(200):
+        rng, expected = random.Random(seed), random.Random(seed)
+        choice = expected.randrange(3)
+        if choice == 0:
+            want = respell_command(expected, text)
+        elif choice == 1:
+            want = wrap_command(expected, respell_command(expected, text))
+        else:
+            want = respell_sql(expected, text)
+        assert _respell(rng, text) == want, (seed, text)
+        assert rng.random() == expected.random()  # the same draws, so what follows is the same too

@@ -61,3 +61,12 @@ def test_respelling_actually_changes_the_text() -> None:
 @pytest.mark.parametrize("text", ["rm -rf $X", "echo $(ls)", "rm 'x", "tar -C / -xf a.tar"])
 def test_commands_it_cannot_respell_safely_are_left_alone(text: str) -> None:
     assert respell_command(random.Random(0), text) == text
+
+
+def test_wrap_command_leaves_text_the_caller_says_does_not_parse_alone() -> None:
+    assert wrap_command(random.Random(0), "rm -rf /", parse_error=True) == "rm -rf /"
+
+
+def test_wrap_command_parses_to_see_when_the_caller_does_not_say() -> None:
+    assert wrap_command(random.Random(0), "rm 'x") == "rm 'x"
+    assert wrap_command(random.Random(0), "rm -rf /") != "rm -rf /"
