@@ -174,7 +174,9 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> tuple[l
     extra["fuzz_seconds"] = statistics.median(walls)
     extra["fuzz_reference_us"] = statistics.median(references)
     extra.update({f"fuzz_seconds_round_{i + 1}": w for i, w in enumerate(walls)})
-    cpu, opa_cpu, cores = statistics.median(cpus), statistics.median(opa_cpus), os.cpu_count() or 1
+    cpu, cores = statistics.median(cpus), os.cpu_count() or 1
+    # One round that could not read OPA's CPU leaves the median unknown: NaN does not sort.
+    opa_cpu = float("nan") if any(math.isnan(c) for c in opa_cpus) else statistics.median(opa_cpus)
     extra["fuzz_cpu_seconds"] = cpu
     extra["fuzz_opa_cpu_seconds"] = opa_cpu
     extra["fuzz_floor_seconds"] = fuzz_floor(cpu, opa_cpu, cores)

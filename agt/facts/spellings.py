@@ -131,7 +131,7 @@ _CONTEXTS = ("echo x | {}", "true && {}", "false || {}", "cd / ; {}", "({})", "{
 
 def wrap_command(rng: random.Random, text: str, parse_error: bool | None = None) -> str:
     """``text`` run through a wrapper or inside a pipeline, list, subshell, group or ``sh -c``; ``text`` itself when
-    it does not parse. ``parse_error``: whether it parses, when the caller knows already (None: parse it to see)."""
+    it does not parse. ``parse_error``: whether it fails to parse, when the caller knows already (None: parse it to see)."""
     if parse_shell(text).parse_error if parse_error is None else parse_error:
         return text
     return rng.choice(_WRAPPERS + _CONTEXTS).format(text, q=shlex.quote(text))
