@@ -65,6 +65,11 @@ def fuzz_floor_note(extra: dict[str, float]) -> str:
             f"{int(extra['fuzz_cores'])} cores: floor {floor:.1f} s")
 
 
+def _notes(*notes: str) -> str:
+    """A row's notes, the empty ones left out."""
+    return "; ".join(n for n in notes if n)
+
+
 def _us(v: float) -> str:
     return f"{v:,.1f} µs"
 
@@ -121,10 +126,10 @@ def rows(figures: list[Figures], extra: dict[str, float], scaled: list | None = 
         if n == 10_000:
             beside = _beside(secs, extra.get("fuzz_reference_us"))
             out.append(Row("fuzz 10k × 3 engines, wall", f"{secs:.1f} s", "≤ 6 s", secs <= 6,
-                           "; ".join(x for x in (note, f"median of {ROUNDS} rounds", beside, fuzz_floor_note(extra)) if x)))
+                           _notes(note, f"median of {ROUNDS} rounds", beside, fuzz_floor_note(extra))))
         else:  # --quick: a smaller fuzz, not comparable to the target
             out.append(Row("fuzz 10k × 3 engines, wall", f"{secs:.1f} s @ {n:,}", "≤ 6 s @ 10,000",
-                           None, "; ".join(x for x in (note, "--quick: not judged") if x)))
+                           None, _notes(note, "--quick: not judged")))
     else:
         out.append(Row("fuzz 10k × 3 engines, wall", NOT_MEASURED, "≤ 6 s", None))
 
@@ -133,7 +138,7 @@ def rows(figures: list[Figures], extra: dict[str, float], scaled: list | None = 
         worst = max(sustained, key=lambda f: f.p50_us)
         size = worst.name.split("@", 1)[1].split("records")[0].strip()
         out.append(_row("audit sustained/record, worst", worst.p50_us, 80, _us, "≤ 80 µs",
-                        "; ".join(x for x in (f"@ {size} records", _beside(worst.p50_us, worst.reference_us)) if x)))
+                        _notes(f"@ {size} records", _beside(worst.p50_us, worst.reference_us))))
     else:
         out.append(Row("audit sustained/record, worst", NOT_MEASURED, "≤ 80 µs", None))
     f = _find(figures, "audit growth: per record")

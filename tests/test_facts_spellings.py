@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from agt.facts.shell import parse_shell
-from agt.facts.spellings import respell_command, respell_sql, wrap_command
+from agt.facts.spellings import respell_command, respell_sql, wrap_command, wrap_respelled
 from agt.facts.sql import parse_sql
 
 COMMANDS = ["rm -rf /", "rm -r -f ~", "rm -fv /etc", "rm -rf /var/lib/x", "rm -rf *", "chmod -R 777 /",
@@ -63,8 +63,12 @@ def test_commands_it_cannot_respell_safely_are_left_alone(text: str) -> None:
     assert respell_command(random.Random(0), text) == text
 
 
-def test_wrap_command_leaves_text_the_caller_says_does_not_parse_alone() -> None:
-    assert wrap_command(random.Random(0), "rm -rf /", parse_error=True) == "rm -rf /"
+@pytest.mark.parametrize("text", [*COMMANDS, "rm -rf $X", "echo $(ls)", "rm 'x", "a | b", "tar -C / -xf a.tar"])
+def test_wrap_respelled_is_wrap_command_of_the_respelling_without_parsing_it(text: str) -> None:
+    for seed in range(100):
+        rng, expected = random.Random(seed), random.Random(seed)
+        assert wrap_respelled(rng, text) == wrap_command(expected, respell_command(expected, text)), (seed, text)
+        assert rng.random() == expected.random()  # the same draws, so what follows is the same too
 
 
 def test_wrap_command_parses_to_see_when_the_caller_does_not_say() -> None:

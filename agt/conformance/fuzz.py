@@ -30,8 +30,7 @@ from agt.decision import Decision
 from agt.engines import Engine
 from agt.engines.yaml_policy import load_policy
 from agt.errors import ActionError
-from agt.facts.shell import parse_shell
-from agt.facts.spellings import respell_command, respell_sql, wrap_command
+from agt.facts.spellings import respell_command, respell_sql, wrap_respelled
 
 
 @dataclass(frozen=True)
@@ -125,10 +124,7 @@ def _respell(rng: random.Random, text: str) -> str:
     if choice == 0:
         return respell_command(rng, text)
     if choice == 1:
-        respelled = respell_command(rng, text)
-        # A respelling always parses (tests/test_facts_spellings.py holds it to that), and ``text``, drawn again and
-        # again, is in the parse cache: the wrapper's check need not parse a new string only to throw it away.
-        return wrap_command(rng, respelled, parse_error=False if respelled != text else parse_shell(text).parse_error)
+        return wrap_respelled(rng, text)
     return respell_sql(rng, text)
 
 

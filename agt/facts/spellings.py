@@ -129,10 +129,22 @@ _CONTEXTS = ("echo x | {}", "true && {}", "false || {}", "cd / ; {}", "({})", "{
              "bash -c {q}", "sh -c {q}", "eval {q}", "echo $(true) ; {}")
 
 
-def wrap_command(rng: random.Random, text: str, parse_error: bool | None = None) -> str:
+def wrap_command(rng: random.Random, text: str) -> str:
     """``text`` run through a wrapper or inside a pipeline, list, subshell, group or ``sh -c``; ``text`` itself when
-    it does not parse. ``parse_error``: whether it fails to parse, when the caller knows already (None: parse it to see)."""
-    if parse_shell(text).parse_error if parse_error is None else parse_error:
+    it does not parse."""
+    return _wrap(rng, text, parse_shell(text).parse_error)
+
+
+def wrap_respelled(rng: random.Random, text: str) -> str:
+    """``wrap_command(rng, respell_command(rng, text))``: the same draws and the same text, without parsing the
+    respelling only to see that it parses. A respelling always does, and ``text``'s own parse, which
+    :func:`respell_command` read, is in the cache."""
+    respelled = respell_command(rng, text)
+    return _wrap(rng, respelled, False if respelled != text else parse_shell(text).parse_error)
+
+
+def _wrap(rng: random.Random, text: str, parse_error: bool) -> str:
+    if parse_error:
         return text
     return rng.choice(_WRAPPERS + _CONTEXTS).format(text, q=shlex.quote(text))
 
